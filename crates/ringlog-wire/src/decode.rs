@@ -1,0 +1,829 @@
+//! Decoding records and rendering their messages: the reader API both `ringdrain` and tests use.
+//!
+//! * [`decode_record`] splits record bytes into header and payload, validating lengths.
+//! * [`render_message`] fills a callsite's format string with decoded arguments, writing through
+//!   any [`Out`] (the drain's escaping writers), and returns how many arguments the holes took;
+//!   the rest are the key-value fields. Problems (a missing argument, a bad format string) show
+//!   as visible markers in the text, never as a panic.
+//! * [`OwnedRecord`] is a fully decoded, owned record for tests, `ringdrain cat` and tools.
+
+use crate::args::{Arg, Args};
+use crate::callsite::{CallsiteDesc, FormatStyle};
+use crate::clock::Calibration;
+use crate::record::{Level, RecordHeader, FLAG_TRUNCATED, RECORD_HEADER_LEN};
+
+/// Why record bytes did not decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// More bytes are needed (a stream reader can wait for them).
+    #[error("record needs {needed} bytes")]
+    Incomplete {
+        /// Total bytes the record needs.
+        needed: usize,
+    },
+    /// The bytes cannot be a record.
+    #[error("corrupt record: {0}")]
+    Corrupt(&'static str),
+}
+
+/// A record's header and payload, borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    /// The header.
+    pub header: RecordHeader,
+    /// The encoded arguments.
+    pub payload: &'a [u8],
+}
+
+impl<'a> RecordRef<'a> {
+    /// The record's level.
+    pub fn level(&self) -> Level {
+        Level::from_u8(self.header.level).unwrap_or(Level::Error)
+    }
+
+    /// Whether arguments were cut to fit.
+    pub fn truncated(&self) -> bool {
+        self.header.flags & FLAG_TRUNCATED != 0
+    }
+
+    /// The arguments.
+    pub fn args(&self) -> Args<'a> {
+        Args::new(self.payload)
+    }
+}
+
+/// Splits `bytes` into a record (bytes past the record's length are ignored: slot padding).
+pub fn decode_record(bytes: &[u8]) -> Result<RecordRef<'_>, DecodeError> {
+    if bytes.len() < RECORD_HEADER_LEN {
+        return Err(DecodeError::Incomplete {
+            needed: RECORD_HEADER_LEN,
+        });
+    }
+    let header: RecordHeader = bytemuck::pod_read_unaligned(&bytes[..RECORD_HEADER_LEN]);
+    if Level::from_u8(header.level).is_none() {
+        return Err(DecodeError::Corrupt("bad level"));
+    }
+    if header.flags & !FLAG_TRUNCATED != 0 {
+        return Err(DecodeError::Corrupt("unknown flags"));
+    }
+    let end = RECORD_HEADER_LEN + header.len as usize;
+    if bytes.len() < end {
+        return Err(DecodeError::Incomplete { needed: end });
+    }
+    Ok(RecordRef {
+        header,
+        payload: &bytes[RECORD_HEADER_LEN..end],
+    })
+}
+
+/// Somewhere rendered text goes; the drain's writers escape as their format needs.
+pub trait Out {
+    /// Appends `s`.
+    fn push_str(&mut self, s: &str);
+    /// Appends one character.
+    fn push_char(&mut self, c: char) {
+        self.push_str(c.encode_utf8(&mut [0; 4]))
+    }
+}
+
+impl Out for String {
+    fn push_str(&mut self, s: &str) {
+        String::push_str(self, s)
+    }
+}
+
+/// Appends raw UTF-8 bytes (no escaping).
+impl Out for Vec<u8> {
+    fn push_str(&mut self, s: &str) {
+        self.extend_from_slice(s.as_bytes())
+    }
+}
+
+/// Writes `v` as Rust's `Display` for `f64` would (shortest round-trip digits, no exponent),
+/// using ryu for speed.
+pub fn write_f64<O: Out + ?Sized>(out: &mut O, v: f64) {
+    if v.is_nan() {
+        return out.push_str("NaN");
+    }
+    if v.is_infinite() {
+        return out.push_str(if v < 0.0 { "-inf" } else { "inf" });
+    }
+    let mut buf = ryu::Buffer::new();
+    plain_decimal(out, buf.format_finite(v));
+}
+
+/// As [`write_f64`] for `f32`.
+pub fn write_f32<O: Out + ?Sized>(out: &mut O, v: f32) {
+    if v.is_nan() {
+        return out.push_str("NaN");
+    }
+    if v.is_infinite() {
+        return out.push_str(if v < 0.0 { "-inf" } else { "inf" });
+    }
+    let mut buf = ryu::Buffer::new();
+    plain_decimal(out, buf.format_finite(v));
+}
+
+/// Rewrites ryu's output (`1.0`, `1.5e-7`, `1e20`) as a plain decimal (`1`, `0.00000015`,
+/// `100000000000000000000`).
+fn plain_decimal<O: Out + ?Sized>(out: &mut O, s: &str) {
+    let (neg, s) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let (mant, exp) = match s.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (s, 0),
+    };
+    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+    let mut digits = [0u8; 40];
+    let mut n = 0;
+    for b in int.bytes().chain(frac.bytes()) {
+        if n < digits.len() {
+            digits[n] = b;
+            n += 1;
+        }
+    }
+    let mut point = int.len() as i32 + exp;
+    // Strip leading zeros (keeping the point in place) and trailing zeros.
+    let mut start = 0;
+    while start < n && digits[start] == b'0' {
+        start += 1;
+        point -= 1;
+    }
+    while n > start && digits[n - 1] == b'0' {
+        n -= 1;
+    }
+    if neg {
+        out.push_str("-");
+    }
+    if start == n {
+        return out.push_str("0");
+    }
+    let d = &digits[start..n];
+    // SAFETY-free: all bytes are ASCII digits from ryu's output.
+    let ds = core::str::from_utf8(d).unwrap_or("0");
+    let len = d.len() as i32;
+    if point <= 0 {
+        out.push_str("0.");
+        for _ in 0..(-point) {
+            out.push_str("0");
+        }
+        out.push_str(ds);
+    } else if point >= len {
+        out.push_str(ds);
+        for _ in 0..(point - len) {
+            out.push_str("0");
+        }
+    } else {
+        out.push_str(&ds[..point as usize]);
+        out.push_str(".");
+        out.push_str(&ds[point as usize..]);
+    }
+}
+
+fn write_bytes_debug<O: Out + ?Sized>(out: &mut O, b: &[u8]) {
+    out.push_str("[");
+    let mut ib = itoa::Buffer::new();
+    for (i, x) in b.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(ib.format(*x));
+    }
+    out.push_str("]");
+}
+
+/// Writes an argument as `{}` would.
+pub fn write_display<O: Out + ?Sized>(out: &mut O, arg: &Arg<'_>) {
+    let mut ib = itoa::Buffer::new();
+    match *arg {
+        Arg::U64(v) => out.push_str(ib.format(v)),
+        Arg::I64(v) => out.push_str(ib.format(v)),
+        Arg::U128(v) => out.push_str(ib.format(v)),
+        Arg::I128(v) => out.push_str(ib.format(v)),
+        Arg::F32(v) => write_f32(out, v),
+        Arg::F64(v) => write_f64(out, v),
+        Arg::Bool(v) => out.push_str(if v { "true" } else { "false" }),
+        Arg::Char(c) => out.push_char(c),
+        Arg::Str(s) | Arg::Display(s) => out.push_str(s),
+        Arg::Bytes(b) => write_bytes_debug(out, b),
+        Arg::None => out.push_str("None"),
+    }
+}
+
+/// Writes an argument as `{:?}` would.
+pub fn write_debug<O: Out + ?Sized>(out: &mut O, arg: &Arg<'_>) {
+    match *arg {
+        Arg::Str(s) => out.push_str(&format!("{s:?}")),
+        Arg::Char(c) => out.push_str(&format!("{c:?}")),
+        Arg::F32(v) => out.push_str(&format!("{v:?}")),
+        Arg::F64(v) => out.push_str(&format!("{v:?}")),
+        _ => write_display(out, arg),
+    }
+}
+
+/// A parsed `{:spec}`: `[[fill]align][+][#][0][width][.precision][type]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Spec {
+    fill: char,
+    align: Option<char>,
+    plus: bool,
+    alternate: bool,
+    zero: bool,
+    width: usize,
+    precision: Option<usize>,
+    ty: Option<char>,
+}
+
+fn parse_spec(s: &str) -> Option<Spec> {
+    let mut spec = Spec {
+        fill: ' ',
+        ..Spec::default()
+    };
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    if chars.len() >= 2 && matches!(chars[1], '<' | '>' | '^') {
+        spec.fill = chars[0];
+        spec.align = Some(chars[1]);
+        i = 2;
+    } else if !chars.is_empty() && matches!(chars[0], '<' | '>' | '^') {
+        spec.align = Some(chars[0]);
+        i = 1;
+    }
+    if chars.get(i) == Some(&'+') {
+        spec.plus = true;
+        i += 1;
+    }
+    if chars.get(i) == Some(&'#') {
+        spec.alternate = true;
+        i += 1;
+    }
+    if chars.get(i) == Some(&'0') {
+        spec.zero = true;
+        i += 1;
+    }
+    let num = |i: &mut usize| {
+        let start = *i;
+        while *i < chars.len() && chars[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        chars[start..*i]
+            .iter()
+            .collect::<String>()
+            .parse::<usize>()
+            .ok()
+    };
+    if let Some(w) = num(&mut i) {
+        spec.width = w.min(4096);
+    }
+    if chars.get(i) == Some(&'.') {
+        i += 1;
+        spec.precision = Some(num(&mut i)?.min(1024));
+    }
+    match &chars[i..] {
+        [] => {}
+        [t] if matches!(t, '?' | 'x' | 'X' | 'o' | 'b' | 'e' | 'E') => spec.ty = Some(*t),
+        ['x', '?'] | ['X', '?'] => spec.ty = Some('?'),
+        _ => return None,
+    }
+    Some(spec)
+}
+
+fn write_with_spec<O: Out + ?Sized>(out: &mut O, arg: &Arg<'_>, spec: &Spec) {
+    let mut s = String::new();
+    let alt = spec.alternate;
+    macro_rules! int {
+        ($v:expr) => {
+            match spec.ty {
+                Some('x') if alt => format!("{:#x}", $v),
+                Some('x') => format!("{:x}", $v),
+                Some('X') if alt => format!("{:#X}", $v),
+                Some('X') => format!("{:X}", $v),
+                Some('o') if alt => format!("{:#o}", $v),
+                Some('o') => format!("{:o}", $v),
+                Some('b') if alt => format!("{:#b}", $v),
+                Some('b') => format!("{:b}", $v),
+                Some('e') => format!("{:e}", $v),
+                Some('E') => format!("{:E}", $v),
+                _ if spec.plus => format!("{:+}", $v),
+                _ => format!("{}", $v),
+            }
+        };
+    }
+    macro_rules! float {
+        ($v:expr) => {
+            match (spec.ty, spec.precision) {
+                (Some('e'), Some(p)) => format!("{:.*e}", p, $v),
+                (Some('e'), None) => format!("{:e}", $v),
+                (Some('E'), Some(p)) => format!("{:.*E}", p, $v),
+                (Some('E'), None) => format!("{:E}", $v),
+                (Some('?'), Some(p)) => format!("{:.*?}", p, $v),
+                (Some('?'), None) => format!("{:?}", $v),
+                (_, Some(p)) if spec.plus => format!("{:+.*}", p, $v),
+                (_, Some(p)) => format!("{:.*}", p, $v),
+                (_, None) if spec.plus => format!("{:+}", $v),
+                (_, None) => format!("{}", $v),
+            }
+        };
+    }
+    match *arg {
+        Arg::U64(v) => s = int!(v),
+        Arg::I64(v) => s = int!(v),
+        Arg::U128(v) => s = int!(v),
+        Arg::I128(v) => s = int!(v),
+        Arg::F32(v) => s = float!(v),
+        Arg::F64(v) => s = float!(v),
+        _ => {
+            if spec.ty == Some('?') {
+                write_debug(&mut s, arg);
+            } else {
+                write_display(&mut s, arg);
+            }
+            if let Some(p) = spec.precision {
+                if matches!(arg, Arg::Str(_) | Arg::Display(_)) {
+                    if let Some((i, _)) = s.char_indices().nth(p) {
+                        s.truncate(i);
+                    }
+                }
+            }
+        }
+    }
+    let numeric = matches!(
+        arg,
+        Arg::U64(_) | Arg::I64(_) | Arg::U128(_) | Arg::I128(_) | Arg::F32(_) | Arg::F64(_)
+    );
+    let len = s.chars().count();
+    if len >= spec.width {
+        return out.push_str(&s);
+    }
+    let pad = spec.width - len;
+    if spec.zero && numeric && spec.align.is_none() {
+        // Zeros go after the sign and any 0x prefix.
+        let sign = s.starts_with(['-', '+']) as usize;
+        let prefix = if alt && s[sign..].starts_with("0") && s.len() > sign + 1 && s.as_bytes()[sign + 1].is_ascii_alphabetic() {
+            sign + 2
+        } else {
+            sign
+        };
+        out.push_str(&s[..prefix]);
+        for _ in 0..pad {
+            out.push_str("0");
+        }
+        return out.push_str(&s[prefix..]);
+    }
+    let align = spec.align.unwrap_or(if numeric { '>' } else { '<' });
+    let (left, right) = match align {
+        '>' => (pad, 0),
+        '^' => (pad / 2, pad - pad / 2),
+        _ => (0, pad),
+    };
+    for _ in 0..left {
+        out.push_char(spec.fill);
+    }
+    out.push_str(&s);
+    for _ in 0..right {
+        out.push_char(spec.fill);
+    }
+}
+
+/// What rendering a message found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rendered {
+    /// Arguments the holes consumed (the rest are fields).
+    pub used: usize,
+    /// Holes with no argument (shown as `{?}` in the text).
+    pub missing: usize,
+    /// The format string was malformed (shown as a marker in the text).
+    pub bad_format: bool,
+}
+
+/// Renders `format` with `args` into `out`.
+///
+/// Brace style: `{}`, `{:spec}` and `{{`/`}}`; a hole without an argument prints `{?}`, a
+/// malformed hole prints `{!bad format}` and the rest of the format verbatim. Percent style
+/// (Python `logging`): `%s`, `%r`, `%d`/`%i`, `%f`/`%.Nf`, `%x`, `%%`. Literal: the format as is.
+pub fn render_message<O: Out + ?Sized>(
+    out: &mut O,
+    style: FormatStyle,
+    format: &str,
+    args: &[Arg<'_>],
+) -> Rendered {
+    match style {
+        FormatStyle::Brace => render_brace(out, format, args),
+        FormatStyle::Percent => render_percent(out, format, args),
+        FormatStyle::Literal => {
+            out.push_str(format);
+            Rendered::default()
+        }
+    }
+}
+
+fn render_brace<O: Out + ?Sized>(out: &mut O, format: &str, args: &[Arg<'_>]) -> Rendered {
+    let mut r = Rendered::default();
+    let bytes = format.as_bytes();
+    let mut lit = 0; // start of pending literal text
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'{' if bytes.get(i + 1) == Some(&b'{') => {
+                out.push_str(&format[lit..i + 1]);
+                i += 2;
+                lit = i;
+            }
+            b'}' if bytes.get(i + 1) == Some(&b'}') => {
+                out.push_str(&format[lit..i + 1]);
+                i += 2;
+                lit = i;
+            }
+            b'{' => {
+                out.push_str(&format[lit..i]);
+                let Some(close) = format[i..].find('}').map(|c| i + c) else {
+                    r.bad_format = true;
+                    out.push_str("{!bad format}");
+                    out.push_str(&format[i..]);
+                    return r;
+                };
+                let inner = &format[i + 1..close];
+                let spec = match inner.split_once(':') {
+                    None if inner.is_empty() => None,
+                    Some(("", s)) => match parse_spec(s) {
+                        Some(spec) => Some(spec),
+                        None => {
+                            r.bad_format = true;
+                            out.push_str("{!bad format}");
+                            i = close + 1;
+                            lit = i;
+                            continue;
+                        }
+                    },
+                    _ => {
+                        r.bad_format = true;
+                        out.push_str("{!bad format}");
+                        i = close + 1;
+                        lit = i;
+                        continue;
+                    }
+                };
+                match args.get(r.used) {
+                    Some(arg) => {
+                        match spec {
+                            None => write_display(out, arg),
+                            Some(s) if s == Spec { fill: ' ', ty: Some('?'), ..Spec::default() } => {
+                                write_debug(out, arg)
+                            }
+                            Some(s) => write_with_spec(out, arg, &s),
+                        }
+                        r.used += 1;
+                    }
+                    None => {
+                        r.missing += 1;
+                        out.push_str("{?}");
+                    }
+                }
+                i = close + 1;
+                lit = i;
+            }
+            _ => i += 1,
+        }
+    }
+    out.push_str(&format[lit..]);
+    r
+}
+
+fn render_percent<O: Out + ?Sized>(out: &mut O, format: &str, args: &[Arg<'_>]) -> Rendered {
+    let mut r = Rendered::default();
+    let mut rest = format;
+    while let Some(p) = rest.find('%') {
+        out.push_str(&rest[..p]);
+        let after = &rest[p + 1..];
+        if let Some(tail) = after.strip_prefix('%') {
+            out.push_str("%");
+            rest = tail;
+            continue;
+        }
+        // %[flags][width][.precision]type
+        let spec_len = after
+            .find(|c: char| c.is_ascii_alphabetic())
+            .filter(|&n| after[..n].chars().all(|c| c.is_ascii_digit() || "-+ #.".contains(c)));
+        let Some(n) = spec_len else {
+            r.bad_format = true;
+            out.push_str("%");
+            rest = after;
+            continue;
+        };
+        let flags = &after[..n];
+        let ty = after[n..].chars().next().unwrap_or('s');
+        rest = &after[n + ty.len_utf8()..];
+        let Some(arg) = args.get(r.used) else {
+            r.missing += 1;
+            out.push_str("{?}");
+            continue;
+        };
+        r.used += 1;
+        let precision = flags
+            .split_once('.')
+            .and_then(|(_, p)| p.parse::<usize>().ok());
+        match (ty, arg) {
+            ('s', _) => write_display(out, arg),
+            ('r', Arg::Str(s)) => {
+                out.push_str("'");
+                out.push_str(s);
+                out.push_str("'");
+            }
+            ('r', _) => write_display(out, arg),
+            ('d' | 'i', Arg::F64(v)) => out.push_str(&format!("{}", v.trunc() as i64)),
+            ('d' | 'i', _) => write_display(out, arg),
+            ('f' | 'F', Arg::F64(v)) => out.push_str(&format!("{:.*}", precision.unwrap_or(6), v)),
+            ('f' | 'F', Arg::I64(v)) => out.push_str(&format!("{:.*}", precision.unwrap_or(6), *v as f64)),
+            ('f' | 'F', Arg::U64(v)) => out.push_str(&format!("{:.*}", precision.unwrap_or(6), *v as f64)),
+            ('x', Arg::I64(v)) => out.push_str(&format!("{v:x}")),
+            ('x', Arg::U64(v)) => out.push_str(&format!("{v:x}")),
+            _ => write_display(out, arg),
+        }
+    }
+    out.push_str(rest);
+    r
+}
+
+/// An owned argument value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// Unsigned integer.
+    U64(u64),
+    /// Signed integer.
+    I64(i64),
+    /// `u128`.
+    U128(u128),
+    /// `i128`.
+    I128(i128),
+    /// `f32`.
+    F32(f32),
+    /// `f64`.
+    F64(f64),
+    /// `bool`.
+    Bool(bool),
+    /// `char`.
+    Char(char),
+    /// String (also `Display`-formatted values).
+    Str(String),
+    /// Bytes.
+    Bytes(Vec<u8>),
+    /// Absent.
+    None,
+}
+
+impl From<&Arg<'_>> for Value {
+    fn from(a: &Arg<'_>) -> Self {
+        match *a {
+            Arg::U64(v) => Value::U64(v),
+            Arg::I64(v) => Value::I64(v),
+            Arg::U128(v) => Value::U128(v),
+            Arg::I128(v) => Value::I128(v),
+            Arg::F32(v) => Value::F32(v),
+            Arg::F64(v) => Value::F64(v),
+            Arg::Bool(v) => Value::Bool(v),
+            Arg::Char(v) => Value::Char(v),
+            Arg::Str(s) | Arg::Display(s) => Value::Str(s.to_string()),
+            Arg::Bytes(b) => Value::Bytes(b.to_vec()),
+            Arg::None => Value::None,
+        }
+    }
+}
+
+impl core::fmt::Display for Value {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut s = String::new();
+        let arg = match self {
+            Value::U64(v) => Arg::U64(*v),
+            Value::I64(v) => Arg::I64(*v),
+            Value::U128(v) => Arg::U128(*v),
+            Value::I128(v) => Arg::I128(*v),
+            Value::F32(v) => Arg::F32(*v),
+            Value::F64(v) => Arg::F64(*v),
+            Value::Bool(v) => Arg::Bool(*v),
+            Value::Char(v) => Arg::Char(*v),
+            Value::Str(v) => Arg::Str(v),
+            Value::Bytes(v) => Arg::Bytes(v),
+            Value::None => Arg::None,
+        };
+        write_display(&mut s, &arg);
+        f.write_str(&s)
+    }
+}
+
+/// A fully decoded record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnedRecord {
+    /// Unix time in nanoseconds.
+    pub unix_ns: i64,
+    /// Level.
+    pub level: Level,
+    /// Writer's pid.
+    pub pid: u32,
+    /// Writer's thread id.
+    pub tid: u32,
+    /// Callsite id.
+    pub callsite: u32,
+    /// Target.
+    pub target: String,
+    /// Source file.
+    pub file: String,
+    /// Source line.
+    pub line: u32,
+    /// The rendered message (with markers for any problem).
+    pub message: String,
+    /// Key-value fields in order.
+    pub fields: Vec<(String, Value)>,
+    /// Arguments were cut to fit.
+    pub truncated: bool,
+    /// Problems found while decoding (also marked in `message`).
+    pub problems: Vec<String>,
+}
+
+impl OwnedRecord {
+    /// Decodes `record` with its callsite (`None` if the id did not resolve, in which case
+    /// `callsite_error` says why) and clock calibration. Never panics.
+    pub fn decode(
+        record: &RecordRef<'_>,
+        callsite: Option<&CallsiteDesc<'_>>,
+        callsite_error: Option<&str>,
+        clock: &Calibration,
+    ) -> OwnedRecord {
+        let mut problems = Vec::new();
+        let mut args = Vec::new();
+        for a in record.args() {
+            match a {
+                Ok(a) => args.push(a),
+                Err(e) => problems.push(format!("bad argument bytes: {e}")),
+            }
+        }
+        let mut message = String::new();
+        let mut fields = Vec::new();
+        let (target, file, line) = match callsite {
+            Some(cs) => {
+                let r = render_message(&mut message, cs.style, cs.format, &args);
+                if r.missing > 0 && !record.truncated() {
+                    problems.push(format!("{} argument(s) missing", r.missing));
+                }
+                if r.bad_format {
+                    problems.push("malformed format string".to_string());
+                }
+                let rest = &args[r.used.min(args.len())..];
+                for (i, a) in rest.iter().enumerate() {
+                    let name = cs
+                        .fields
+                        .get(i)
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| format!("_extra{i}"));
+                    if i >= cs.fields.len() {
+                        if i == cs.fields.len() {
+                            problems.push(format!(
+                                "{} more argument(s) than holes and fields",
+                                rest.len() - cs.fields.len()
+                            ));
+                        }
+                    }
+                    fields.push((name, Value::from(a)));
+                }
+                (cs.target.to_string(), cs.file.to_string(), cs.line)
+            }
+            None => {
+                // Callsite 0 (or unresolved): the first argument is the message.
+                let mut it = args.iter();
+                if let Some(first) = it.next() {
+                    write_display(&mut message, first);
+                }
+                for (i, a) in it.enumerate() {
+                    fields.push((format!("_{i}"), Value::from(a)));
+                }
+                if let Some(e) = callsite_error {
+                    problems.push(e.to_string());
+                }
+                (String::new(), String::new(), 0)
+            }
+        };
+        if record.truncated() {
+            message.push_str(" [truncated]");
+        }
+        for p in &problems {
+            message.push_str(" [ringlog: ");
+            message.push_str(p);
+            message.push(']');
+        }
+        OwnedRecord {
+            unix_ns: clock.to_unix_ns(record.header.timestamp),
+            level: record.level(),
+            pid: record.header.pid,
+            tid: record.header.tid,
+            callsite: record.header.callsite,
+            target,
+            file,
+            line,
+            message,
+            fields,
+            truncated: record.truncated(),
+            problems,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(f: &str, args: &[Arg<'_>]) -> (String, Rendered) {
+        let mut s = String::new();
+        let r = render_message(&mut s, FormatStyle::Brace, f, args);
+        (s, r)
+    }
+
+    #[test]
+    fn floats_print_like_rust_display() {
+        for v in [
+            0.0, -0.0, 1.0, 0.25, 1.5, 100.0, 1e20, 1.5e-7, 123.456, f64::MAX, f64::MIN_POSITIVE,
+            -2.5e-300, 0.1 + 0.2,
+        ] {
+            let mut s = String::new();
+            write_f64(&mut s, v);
+            assert_eq!(s, format!("{v}"), "for {v:e}");
+        }
+        for v in [0.1f32, 1.0, 3.4e38, 1e-7] {
+            let mut s = String::new();
+            write_f32(&mut s, v);
+            assert_eq!(s, format!("{v}"));
+        }
+    }
+
+    #[test]
+    fn holes_take_arguments_in_order() {
+        let (s, r) = render(
+            "request {} served in {} us by {}",
+            &[Arg::U64(7), Arg::F64(1.75), Arg::Str("p0-t1"), Arg::U64(200)],
+        );
+        assert_eq!(s, "request 7 served in 1.75 us by p0-t1");
+        assert_eq!(r.used, 3);
+    }
+
+    #[test]
+    fn specs_format_like_std() {
+        let (s, _) = render(
+            "{:?} {:x} {:#06x} {:>5}|{:<4}|{:^5}|{:.2} {:+} {:08.3}",
+            &[
+                Arg::Str("a\"b"),
+                Arg::U64(255),
+                Arg::U64(255),
+                Arg::Str("ab"),
+                Arg::U64(7),
+                Arg::Char('c'),
+                Arg::F64(3.14159),
+                Arg::I64(5),
+                Arg::F64(-2.5),
+            ],
+        );
+        assert_eq!(
+            s,
+            format!(
+                "{:?} {:x} {:#06x} {:>5}|{:<4}|{:^5}|{:.2} {:+} {:08.3}",
+                "a\"b", 255, 255, "ab", 7, 'c', 3.14159, 5, -2.5
+            )
+        );
+    }
+
+    #[test]
+    fn escapes_and_problems_are_visible() {
+        assert_eq!(render("{{}} {}", &[Arg::Bool(true)]).0, "{} true");
+        let (s, r) = render("a {} b {}", &[Arg::U64(1)]);
+        assert_eq!(s, "a 1 b {?}");
+        assert_eq!(r.missing, 1);
+        let (s, r) = render("x {0} y {:q} z {", &[Arg::U64(1)]);
+        assert!(r.bad_format);
+        assert_eq!(s, "x {!bad format} y {!bad format} z {!bad format}{");
+    }
+
+    #[test]
+    fn percent_style_formats_like_python_logging() {
+        let mut s = String::new();
+        render_message(
+            &mut s,
+            FormatStyle::Percent,
+            "%s took %d ms (%.2f%%) %r",
+            &[Arg::Str("job"), Arg::I64(12), Arg::F64(99.5), Arg::Str("x")],
+        );
+        assert_eq!(s, "job took 12 ms (99.50%) 'x'");
+    }
+
+    #[test]
+    fn short_record_bytes_are_incomplete_and_bad_levels_corrupt() {
+        assert_eq!(
+            decode_record(&[0; 10]),
+            Err(DecodeError::Incomplete { needed: 24 })
+        );
+        let mut b = [0u8; 30];
+        b[22] = 3;
+        b[20] = 10;
+        assert_eq!(decode_record(&b), Err(DecodeError::Incomplete { needed: 34 }));
+        b[22] = 9;
+        assert!(matches!(decode_record(&b), Err(DecodeError::Corrupt(_))));
+    }
+}

@@ -1,0 +1,424 @@
+//! The segment's layout: a header page, the callsite table, then the ring.
+//!
+//! ```text
+//! offset                 size                       contents
+//! 0                      128                        SegmentHeader: magic, version, geometry, clock
+//! 128                    < 4096 - 128               SharedState: cursors, counters, drain state,
+//!                                                   producer table (each group on its own line)
+//! 4096                   callsite_size              callsite table (see `callsite`)
+//! 4096 + callsite_size   slot_size * slot_count     the ring (see `ring`), page aligned
+//! ```
+//!
+//! All integers are in host byte order: a segment is a local shared-memory object. A segment from
+//! a host of the other byte order is recognised by its byte-swapped version and refused.
+//!
+//! # What forces a layout-version bump
+//!
+//! Any change to: the offsets or meaning of a `SegmentHeader` or `SharedState` field; the
+//! sequence-word encoding or slot layout (`ring`); the record header (`record`); argument tags
+//! (`args`; adding a new tag is compatible only for drains that already reject unknown tags
+//! gracefully, which ours do, so a new tag is a minor bump at most); the callsite entry or index
+//! encoding (`callsite`). Adding a field in reserved space that old readers may ignore is not a
+//! bump.
+
+use bytemuck::{Pod, Zeroable};
+use core::sync::atomic::{AtomicU32, AtomicU64};
+use crossbeam_utils::CachePadded;
+
+use crate::callsite;
+use crate::clock::ClockKind;
+use crate::ring::{RingCursors, MAX_SPAN};
+
+/// First bytes of every segment.
+pub const MAGIC: [u8; 8] = *b"RINGLOG\0";
+/// Layout version this code reads and writes.
+pub const VERSION: u32 = 1;
+/// Value of `SegmentHeader::ready` once the creator finished initialising.
+pub const READY: u32 = 0x5245_4459; // "REDY"
+/// Size of the header page (and alignment of the regions after it).
+pub const HEADER_SIZE: u64 = 4096;
+/// Offset of [`SharedState`].
+pub const SHARED_OFFSET: usize = 128;
+/// Producer table entries (processes attached at once, for stats and gc).
+pub const MAX_PRODUCERS: usize = 256;
+/// Smallest slot size (room for the sequence word, a record header and some arguments).
+pub const MIN_SLOT_SIZE: u32 = 64;
+/// Largest slot size.
+pub const MAX_SLOT_SIZE: u32 = 65536;
+/// Smallest ring.
+pub const MIN_SLOT_COUNT: u64 = 2;
+/// Largest ring (2^32 slots).
+pub const MAX_SLOT_COUNT: u64 = 1 << 32;
+
+/// The immutable first 128 bytes of a segment, written once by its creator.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct SegmentHeader {
+    /// [`MAGIC`].
+    pub magic: [u8; 8],
+    /// [`VERSION`].
+    pub version: u32,
+    /// [`READY`] once initialised (stored last, with Release).
+    pub ready: u32,
+    /// [`HEADER_SIZE`].
+    pub header_size: u32,
+    /// Bytes per slot (power of two, 64..=65536).
+    pub slot_size: u32,
+    /// Slots in the ring (power of two).
+    pub slot_count: u64,
+    /// Offset of the callsite table.
+    pub callsite_offset: u64,
+    /// Size of the callsite table.
+    pub callsite_size: u64,
+    /// Offset of the ring (page aligned).
+    pub ring_offset: u64,
+    /// Total segment size.
+    pub total_size: u64,
+    /// `ClockKind as u32`.
+    pub clock_kind: u32,
+    /// Cache-line padding of [`SharedState`] on the creating host (must match ours).
+    pub line_size: u32,
+    /// Raw clock reading at calibration.
+    pub clock_raw0: u64,
+    /// Unix time (ns) at calibration.
+    pub clock_unix_ns0: u64,
+    /// Raw clock ticks per second.
+    pub clock_hz: u64,
+    /// Unix time (ns) the segment was created.
+    pub created_unix_ns: u64,
+    /// Pid of the creator.
+    pub creator_pid: u32,
+    /// Callsite index slots (power of two).
+    pub callsite_index_slots: u32,
+    /// Most slots one record may span (1..=15).
+    pub max_span: u32,
+    /// Reserved, zero.
+    pub reserved: [u32; 3],
+}
+
+const _: () = {
+    assert!(core::mem::size_of::<SegmentHeader>() == SHARED_OFFSET);
+    assert!(core::mem::offset_of!(SegmentHeader, version) == 8);
+    assert!(core::mem::offset_of!(SegmentHeader, ready) == 12);
+    assert!(core::mem::offset_of!(SegmentHeader, slot_count) == 24);
+    assert!(core::mem::offset_of!(SegmentHeader, clock_kind) == 64);
+    assert!(core::mem::offset_of!(SegmentHeader, clock_raw0) == 72);
+    assert!(core::mem::offset_of!(SegmentHeader, max_span) == 112);
+};
+
+/// Loss and damage counters, shared by everyone.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Records producers did not write (policy `Drop`, a stale drain, a bounded wait that ran
+    /// out, a callsite table that was full). Producers add; nobody subtracts.
+    pub dropped: AtomicU64,
+    /// Unix ns of the first drop not yet reported by the drain (0: none). Producers CAS it from 0.
+    pub dropped_since_ns: AtomicU64,
+    /// Slots the drain skipped because their producer died (or stalled) holding a claim.
+    pub abandoned: AtomicU64,
+    /// Records the drain skipped because their bytes were damaged.
+    pub corrupt: AtomicU64,
+    /// Records written with their arguments cut to fit.
+    pub truncated: AtomicU64,
+}
+
+/// The drain's state, including its checkpoint (see `ringdrain`'s checkpoint module).
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct DrainState {
+    /// Pid of the attached drain (0: none). Taken with a CAS from 0 or from a dead pid.
+    pub pid: AtomicU32,
+    /// Reserved.
+    pub flags: AtomicU32,
+    /// Unix ns of the drain's last sign of life (stored at least every 100 ms while attached).
+    pub heartbeat_ns: AtomicU64,
+    /// Records consumed since creation (for rates in `stats`).
+    pub consumed: AtomicU64,
+    /// Dropped count already reported in the output.
+    pub reported_dropped: AtomicU64,
+    /// Abandoned count already reported in the output.
+    pub reported_abandoned: AtomicU64,
+    /// Corrupt count already reported in the output.
+    pub reported_corrupt: AtomicU64,
+    /// Checkpoint: 1 while a batch is being written, else 0.
+    pub pending: AtomicU64,
+    /// Checkpoint: ring position the pending batch ends at.
+    pub pending_end: AtomicU64,
+    /// Checkpoint: output file device.
+    pub out_dev: AtomicU64,
+    /// Checkpoint: output file inode.
+    pub out_ino: AtomicU64,
+    /// Checkpoint: output file length before the pending batch.
+    pub out_len_before: AtomicU64,
+    /// Checkpoint: bytes of the pending batch.
+    pub out_batch_len: AtomicU64,
+    /// Checkpoint: a 64-bit hash of the pending batch's bytes.
+    pub out_batch_hash: AtomicU64,
+}
+
+/// The mutable shared state in the header page.
+#[repr(C)]
+#[derive(Debug)]
+pub struct SharedState {
+    /// The ring's cursors.
+    pub cursors: RingCursors,
+    /// Loss counters.
+    pub counters: CachePadded<Counters>,
+    /// Drain state and checkpoint.
+    pub drain: CachePadded<DrainState>,
+    /// Pids of attached producer processes (0: free entry).
+    pub producers: CachePadded<[AtomicU32; MAX_PRODUCERS]>,
+}
+
+#[cfg(not(loom))]
+const _: () = {
+    assert!(SHARED_OFFSET + core::mem::size_of::<SharedState>() <= HEADER_SIZE as usize);
+    assert!(core::mem::align_of::<SharedState>() <= 4096);
+};
+
+/// Cache-line padding used by [`SharedState`] on this host.
+pub const LINE_SIZE: u32 = core::mem::align_of::<CachePadded<u8>>() as u32;
+
+/// Why bytes are not a usable segment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LayoutError {
+    /// Shorter than a header page.
+    #[error("file is too small to be a ringlog segment ({len} bytes)")]
+    TooSmall {
+        /// Bytes available.
+        len: u64,
+    },
+    /// Wrong magic.
+    #[error("not a ringlog segment (bad magic)")]
+    NotASegment,
+    /// Written by a different layout version.
+    #[error("segment layout version {found}, this build reads version {expected}")]
+    VersionMismatch {
+        /// Version in the file.
+        found: u32,
+        /// Version we read.
+        expected: u32,
+    },
+    /// Written on a host of the other byte order.
+    #[error("segment was written on a host of the other byte order")]
+    ForeignByteOrder,
+    /// The creator has not finished (or died while) initialising it.
+    #[error("segment is not initialised (its creator has not finished, or died)")]
+    NotReady,
+    /// Geometry fields are inconsistent.
+    #[error("segment geometry is invalid: {0}")]
+    BadGeometry(&'static str),
+    /// The file is shorter than its geometry says.
+    #[error("segment file is truncated: {len} bytes, geometry needs {needed}")]
+    Truncated {
+        /// Bytes available.
+        len: u64,
+        /// Bytes the geometry needs.
+        needed: u64,
+    },
+}
+
+/// The sizes a creator asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    /// Bytes per slot.
+    pub slot_size: u32,
+    /// Slots.
+    pub slot_count: u64,
+    /// Callsite table bytes.
+    pub callsite_size: u64,
+    /// Callsite index slots.
+    pub callsite_index_slots: u32,
+    /// Most slots per record.
+    pub max_span: u32,
+}
+
+impl Geometry {
+    /// Checks the sizes and builds the header (clock fields zero, not ready).
+    pub fn header(&self) -> Result<SegmentHeader, LayoutError> {
+        let g = self;
+        if !g.slot_size.is_power_of_two() || !(MIN_SLOT_SIZE..=MAX_SLOT_SIZE).contains(&g.slot_size)
+        {
+            return Err(LayoutError::BadGeometry(
+                "slot size must be a power of two from 64 to 65536",
+            ));
+        }
+        if !g.slot_count.is_power_of_two() || !(MIN_SLOT_COUNT..=MAX_SLOT_COUNT).contains(&g.slot_count)
+        {
+            return Err(LayoutError::BadGeometry(
+                "slot count must be a power of two from 2 to 2^32",
+            ));
+        }
+        if !g.callsite_index_slots.is_power_of_two() {
+            return Err(LayoutError::BadGeometry(
+                "callsite index slots must be a power of two",
+            ));
+        }
+        let min_table = callsite::entries_start(g.callsite_index_slots) as u64 + 64;
+        if g.callsite_size < min_table || g.callsite_size % HEADER_SIZE != 0 || g.callsite_size > u32::MAX as u64 {
+            return Err(LayoutError::BadGeometry(
+                "callsite table must be a multiple of 4096 bytes, under 4 GiB, with room past its index",
+            ));
+        }
+        if g.max_span == 0 || g.max_span > MAX_SPAN || g.max_span as u64 > (g.slot_count / 2).max(1) {
+            return Err(LayoutError::BadGeometry(
+                "max span must be 1..=15 and at most half the ring",
+            ));
+        }
+        let ring_bytes = (g.slot_size as u64)
+            .checked_mul(g.slot_count)
+            .ok_or(LayoutError::BadGeometry("ring size overflows"))?;
+        let ring_offset = HEADER_SIZE + g.callsite_size;
+        let total = ring_offset
+            .checked_add(ring_bytes)
+            .ok_or(LayoutError::BadGeometry("segment size overflows"))?;
+        Ok(SegmentHeader {
+            magic: MAGIC,
+            version: VERSION,
+            ready: 0,
+            header_size: HEADER_SIZE as u32,
+            slot_size: g.slot_size,
+            slot_count: g.slot_count,
+            callsite_offset: HEADER_SIZE,
+            callsite_size: g.callsite_size,
+            ring_offset,
+            total_size: total,
+            clock_kind: 0,
+            line_size: LINE_SIZE,
+            clock_raw0: 0,
+            clock_unix_ns0: 0,
+            clock_hz: 0,
+            created_unix_ns: 0,
+            creator_pid: 0,
+            callsite_index_slots: g.callsite_index_slots,
+            max_span: g.max_span,
+            reserved: [0; 3],
+        })
+    }
+}
+
+/// Validates a segment's first bytes (`bytes`, at least the header) against a file of
+/// `file_len` bytes. Never panics, whatever the bytes.
+pub fn validate(bytes: &[u8], file_len: u64) -> Result<SegmentHeader, LayoutError> {
+    if bytes.len() < SHARED_OFFSET || file_len < HEADER_SIZE {
+        return Err(LayoutError::TooSmall { len: file_len });
+    }
+    let h: SegmentHeader = bytemuck::pod_read_unaligned(&bytes[..SHARED_OFFSET]);
+    if h.magic != MAGIC {
+        return Err(LayoutError::NotASegment);
+    }
+    if h.version != VERSION {
+        if h.version.swap_bytes() == VERSION {
+            return Err(LayoutError::ForeignByteOrder);
+        }
+        return Err(LayoutError::VersionMismatch {
+            found: h.version,
+            expected: VERSION,
+        });
+    }
+    if h.ready != READY {
+        return Err(LayoutError::NotReady);
+    }
+    if h.line_size != LINE_SIZE {
+        return Err(LayoutError::BadGeometry(
+            "segment was created with a different cache-line padding",
+        ));
+    }
+    let expect = Geometry {
+        slot_size: h.slot_size,
+        slot_count: h.slot_count,
+        callsite_size: h.callsite_size,
+        callsite_index_slots: h.callsite_index_slots,
+        max_span: h.max_span,
+    }
+    .header()?;
+    if h.header_size as u64 != HEADER_SIZE
+        || h.callsite_offset != expect.callsite_offset
+        || h.ring_offset != expect.ring_offset
+        || h.total_size != expect.total_size
+    {
+        return Err(LayoutError::BadGeometry("region offsets are inconsistent"));
+    }
+    if ClockKind::from_u32(h.clock_kind).is_none() {
+        return Err(LayoutError::BadGeometry("unknown clock kind"));
+    }
+    if h.clock_kind == ClockKind::Tsc as u32 && h.clock_hz == 0 {
+        return Err(LayoutError::BadGeometry("TSC clock with zero frequency"));
+    }
+    if file_len < h.total_size {
+        return Err(LayoutError::Truncated {
+            len: file_len,
+            needed: h.total_size,
+        });
+    }
+    Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn geometry() -> Geometry {
+        Geometry {
+            slot_size: 64,
+            slot_count: 1024,
+            callsite_size: 65536,
+            callsite_index_slots: 1024,
+            max_span: 15,
+        }
+    }
+
+    fn valid_bytes() -> Vec<u8> {
+        let mut h = geometry().header().unwrap();
+        h.ready = READY;
+        h.clock_kind = ClockKind::Realtime as u32;
+        let mut b = bytemuck::bytes_of(&h).to_vec();
+        b.resize(4096, 0);
+        b
+    }
+
+    #[test]
+    fn header_bytes_start_with_magic_then_version() {
+        let b = valid_bytes();
+        assert_eq!(&b[0..8], b"RINGLOG\0");
+        assert_eq!(u32::from_ne_bytes(b[8..12].try_into().unwrap()), VERSION);
+        assert_eq!(u32::from_ne_bytes(b[12..16].try_into().unwrap()), READY);
+    }
+
+    #[test]
+    fn a_valid_header_validates() {
+        let b = valid_bytes();
+        let h = validate(&b, 4096 + 65536 + 64 * 1024).unwrap();
+        assert_eq!(h.slot_count, 1024);
+    }
+
+    #[test]
+    fn each_kind_of_damage_has_its_own_error() {
+        let len = 4096 + 65536 + 64 * 1024;
+        let mut b = valid_bytes();
+        b[0] = b'X';
+        assert_eq!(validate(&b, len), Err(LayoutError::NotASegment));
+        let mut b = valid_bytes();
+        b[8..12].copy_from_slice(&2u32.to_ne_bytes());
+        assert_eq!(
+            validate(&b, len),
+            Err(LayoutError::VersionMismatch {
+                found: 2,
+                expected: 1
+            })
+        );
+        let mut b = valid_bytes();
+        b[8..12].copy_from_slice(&VERSION.swap_bytes().to_ne_bytes());
+        assert_eq!(validate(&b, len), Err(LayoutError::ForeignByteOrder));
+        let mut b = valid_bytes();
+        b[12] = 0;
+        assert_eq!(validate(&b, len), Err(LayoutError::NotReady));
+        let b = valid_bytes();
+        assert!(matches!(validate(&b, len - 1), Err(LayoutError::Truncated { .. })));
+        assert_eq!(validate(&b[..10], len), Err(LayoutError::TooSmall { len }));
+        let mut b = valid_bytes();
+        b[20..24].copy_from_slice(&100u32.to_ne_bytes());
+        assert!(matches!(validate(&b, len), Err(LayoutError::BadGeometry(_))));
+    }
+}

@@ -1,0 +1,60 @@
+//! The shared contract between ringlog's producers and its drain: the segment layout, the
+//! lock-free ring protocol, the record header, the binary argument encoding, the callsite table
+//! and the decoders. It does no I/O and holds no global state; every decoder takes untrusted
+//! bytes and returns a `Result`. Both `ringlog` (producers) and `ringdrain` depend on it, never on
+//! each other.
+//!
+//! | module | what it defines |
+//! |---|---|
+//! | [`layout`] | [`SegmentHeader`](layout::SegmentHeader), [`SharedState`](layout::SharedState), [`validate`](layout::validate) |
+//! | [`ring`] | the MPSC ring: [`Ring`](ring::Ring), [`Claim`](ring::Claim)/[`Owned`](ring::Owned), [`Consumer`](ring::Consumer), [`Peeker`](ring::Peeker) |
+//! | [`record`] | [`RecordHeader`](record::RecordHeader), [`Level`](record::Level) |
+//! | [`args`] | [`Encoder`](args::Encoder), [`Encode`](args::Encode), [`Args`](args::Args) |
+//! | [`callsite`] | [`CallsiteTable`](callsite::CallsiteTable), [`CallsiteDesc`](callsite::CallsiteDesc) |
+//! | [`decode`] | [`decode_record`](decode::decode_record), [`render_message`](decode::render_message), [`OwnedRecord`](decode::OwnedRecord) |
+//! | [`clock`] | [`Calibration`](clock::Calibration) |
+//!
+//! # Example: one record through a heap-backed ring
+//!
+//! ```
+//! use core::mem::MaybeUninit;
+//! use ringlog_wire::args::{Arg, Encoder};
+//! use ringlog_wire::decode::decode_record;
+//! use ringlog_wire::record::{Level, RecordHeader, RECORD_HEADER_LEN};
+//! use ringlog_wire::ring::{Consumer, HeapSlots, Next, Ring, RingCursors};
+//! use std::sync::atomic::AtomicU64;
+//!
+//! let (cursors, slots) = (RingCursors::new(), HeapSlots::new(8, 56));
+//! let ring = Ring::new(&cursors, &slots, 4);
+//!
+//! // Producer: header + binary arguments, then push.
+//! let mut buf = [MaybeUninit::uninit(); 256];
+//! let mut enc = Encoder::new(&mut buf[RECORD_HEADER_LEN..]);
+//! enc.u64(42);
+//! enc.str("hello");
+//! let len = enc.len();
+//! let header = RecordHeader { callsite: 8, level: Level::Info as u8, len: len as u16, ..Default::default() };
+//! let mut record = bytemuck::bytes_of(&header).to_vec();
+//! record.extend_from_slice(enc.as_bytes());
+//! ring.push(&record, 1234, &AtomicU64::new(0)).unwrap();
+//!
+//! // Drain: read, decode, release.
+//! let mut consumer = Consumer::new(ring);
+//! let mut out = Vec::new();
+//! assert!(matches!(consumer.next(&mut out), Next::Record { pid: 1234, .. }));
+//! let rec = decode_record(&out).unwrap();
+//! let args: Vec<_> = rec.args().collect::<Result<_, _>>().unwrap();
+//! assert_eq!(args, [Arg::U64(42), Arg::Str("hello")]);
+//! consumer.release();
+//! ```
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks, missing_docs)]
+
+pub mod args;
+pub mod callsite;
+pub mod clock;
+pub mod decode;
+pub mod layout;
+pub mod record;
+pub mod ring;
+pub mod sync;

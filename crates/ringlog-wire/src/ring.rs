@@ -1,0 +1,1023 @@
+//! The lock-free many-producer, one-consumer ring.
+//!
+//! # Algorithm
+//!
+//! A bounded queue of fixed-size slots with a sequence word per slot, after Dmitry Vyukov's
+//! bounded MPMC queue: producers claim positions with a CAS on the shared claim cursor, and each
+//! slot's sequence word says, for the lap of the ring it belongs to, whether the slot is free,
+//! being written, or committed. The drain reads committed slots in position order and never
+//! touches the claim cursor while records are flowing.
+//!
+//! Two extensions, both needed because producers are processes that can die at any instant:
+//!
+//! * **Ownership in the sequence word.** After claiming, a producer takes the slot with a CAS
+//!   `FREE(lap) -> WRITING(lap, span, pid)`. Its pid is therefore known atomically with its
+//!   ownership, so the drain can tell a dead owner (abandon the record) from a slow one (wait; a
+//!   living producer is never torn or overwritten). This follows the spirit of Agrona's
+//!   many-to-one ring buffer, whose consumer "unblocks" a claim a producer never completed.
+//! * **Claims that are never owned can be revoked.** A producer killed between the claim CAS and
+//!   the ownership CAS leaves a slot that is claimed but still `FREE`. The drain revokes it with a
+//!   CAS `FREE(lap) -> FREE(lap + 1)`. A producer that was merely slow then fails its ownership
+//!   CAS, has written nothing, and simply claims again: revoking an unowned claim is always safe.
+//!
+//! A record of `span` slots owns only its first slot; the producer marks the others
+//! `CONT(lap)` before it commits the first, and the drain checks those marks.
+//!
+//! # Slot state machine (per slot, for one lap `L` of the ring)
+//!
+//! ```text
+//!             producer: own CAS                 producer: commit (Release)
+//!   FREE(L) ───────────────────────> WRITING(L) ─────────────────────────> COMMITTED(L)
+//!    │  ▲                               │  (drain: owner pid dead)              │
+//!    │  │ drain: release (Release)      ▼                                       │
+//!    │  └──────────────────────── FREE(L+1) <───────────────────────────────────┘
+//!    │                                  ▲          drain: consume, then release
+//!    └──────────────────────────────────┘
+//!       drain: revoke a claim nobody owns (CAS)
+//! ```
+//!
+//! `SKIP(L)` is a committed slot with nothing to read (a writer dropped before it committed, in a
+//! living process); the drain consumes it silently.
+//!
+//! # Cursors
+//!
+//! * `claim`: the next position producers will claim. Only producers write it.
+//! * `read`: every position below it has been consumed and freed for its next lap. Only the drain
+//!   writes it, after the records it covers are safely in the output (the drain's checkpoint).
+//!
+//! Positions are `u64` and never wrap in practice (2^64 slots at a billion records a second is
+//! 584 years). The slot of position `p` is `p & (slots - 1)` and its lap is `p >> log2(slots)`.
+
+use crossbeam_utils::CachePadded;
+
+use crate::sync::{AtomicU64, BodyCell, Ordering};
+
+/// The largest number of slots one record may span (the span field of a sequence word is 4 bits;
+/// zero marks a continuation slot).
+pub const MAX_SPAN: u32 = 15;
+
+/// The largest pid a sequence word can carry (26 bits; Linux's `pid_max` is at most 2^22).
+pub const MAX_PID: u32 = (1 << 26) - 1;
+
+const STATE_SHIFT: u32 = 30;
+const SPAN_SHIFT: u32 = 26;
+const STATE_FREE: u64 = 0;
+const STATE_WRITING: u64 = 1;
+const STATE_COMMITTED: u64 = 2;
+const STATE_SKIP: u64 = 3;
+
+/// A slot's sequence word.
+///
+/// Encoding (`u64`): bits 63..32 the lap (`position >> log2(slots)`, wrapping `u32`); bits 31..30
+/// the state (0 free, 1 writing, 2 committed, 3 skip); bits 29..26 the span of the record in slots
+/// (1..=15; 0 marks a continuation slot of a longer record); bits 25..0 the owner's pid. A free
+/// slot has span and pid zero, so zeroed memory is "every slot free for lap 0".
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Seq(pub u64);
+
+/// What a sequence word says about its slot.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SlotState {
+    /// Free for its lap: nobody owns it.
+    Free,
+    /// Owned by a producer that has not committed yet.
+    Writing,
+    /// Holds a committed record (span >= 1) or continues one (span == 0).
+    Committed,
+    /// Committed with nothing to read.
+    Skip,
+}
+
+impl Seq {
+    /// `FREE(lap)`.
+    pub const fn free(lap: u32) -> Seq {
+        Seq((lap as u64) << 32)
+    }
+
+    fn with(lap: u32, state: u64, span: u32, pid: u32) -> Seq {
+        debug_assert!(span <= MAX_SPAN && pid <= MAX_PID);
+        Seq((lap as u64) << 32
+            | state << STATE_SHIFT
+            | ((span as u64) & 0xF) << SPAN_SHIFT
+            | (pid & MAX_PID) as u64)
+    }
+
+    /// `WRITING(lap, span, pid)`.
+    pub fn writing(lap: u32, span: u32, pid: u32) -> Seq {
+        Seq::with(lap, STATE_WRITING, span, pid)
+    }
+
+    /// `COMMITTED(lap, span, pid)`; span 0 marks a continuation slot.
+    pub fn committed(lap: u32, span: u32, pid: u32) -> Seq {
+        Seq::with(lap, STATE_COMMITTED, span, pid)
+    }
+
+    /// `SKIP(lap, span)`.
+    pub fn skip(lap: u32, span: u32, pid: u32) -> Seq {
+        Seq::with(lap, STATE_SKIP, span, pid)
+    }
+
+    /// The lap this word belongs to.
+    pub fn lap(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+
+    /// The slot state.
+    pub fn state(self) -> SlotState {
+        match (self.0 >> STATE_SHIFT) & 3 {
+            STATE_FREE => SlotState::Free,
+            STATE_WRITING => SlotState::Writing,
+            STATE_COMMITTED => SlotState::Committed,
+            _ => SlotState::Skip,
+        }
+    }
+
+    /// The record's span in slots (0 for a continuation slot).
+    pub fn span(self) -> u32 {
+        ((self.0 >> SPAN_SHIFT) & 0xF) as u32
+    }
+
+    /// The owner's pid (0 when free).
+    pub fn pid(self) -> u32 {
+        (self.0 & MAX_PID as u64) as u32
+    }
+}
+
+impl core::fmt::Debug for Seq {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "Seq({:?} lap={} span={} pid={})",
+            self.state(),
+            self.lap(),
+            self.span(),
+            self.pid()
+        )
+    }
+}
+
+/// The ring's two cursors, each on its own cache line so producers claiming and the drain
+/// releasing never false-share.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct RingCursors {
+    /// Next position to claim: positions below it have been claimed. Producers advance it with a
+    /// CAS; it only grows. The drain reads it only when the slot at its read position is free
+    /// (to tell an empty ring from an unowned claim), never on its fast path.
+    pub claim: CachePadded<AtomicU64>,
+    /// Every position below it is consumed and its slot freed for the next lap. Only the drain
+    /// stores it (Release, after freeing the slots and writing the output); producers load it
+    /// (Acquire) only when their cached copy says the ring is full.
+    pub read: CachePadded<AtomicU64>,
+}
+
+impl RingCursors {
+    /// Cursors for an empty ring (loom tests build them on the heap).
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// Storage for the slots of a ring: a mapped segment ([`RawSlots`]) or the heap ([`HeapSlots`]).
+///
+/// # Safety
+///
+/// Implementors guarantee that for every `index < count()`, `seq(index)` is a distinct atomic
+/// that lives as long as `self`, that the body of each slot is `body_len()` bytes that overlap no
+/// other slot's body or sequence word, and that `count()` is a power of two.
+pub unsafe trait Slots {
+    /// Number of slots (a power of two).
+    fn count(&self) -> u64;
+    /// Bytes of record data each slot carries (slot size minus the 8-byte sequence word).
+    fn body_len(&self) -> usize;
+    /// The sequence word of slot `index`.
+    fn seq(&self, index: usize) -> &AtomicU64;
+    /// Copies `src` into the body of slot `index` starting at `offset`.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns slot `index` for writing (it holds it `WRITING`, or claimed it as a
+    /// continuation of a record it owns), and `offset + src.len() <= body_len()`.
+    unsafe fn write(&self, index: usize, offset: usize, src: &[u8]);
+    /// Copies the body of slot `index` from `offset` into `dst`.
+    ///
+    /// # Safety
+    ///
+    /// `offset + dst.len() <= body_len()`. The bytes are copied as plain bytes; if a producer may
+    /// be writing the slot concurrently (a non-consuming reader), the caller must validate the
+    /// copy against the sequence word afterwards and discard it if the word changed.
+    unsafe fn read(&self, index: usize, offset: usize, dst: &mut [u8]);
+}
+
+/// Slots on the heap, for unit tests and loom models of the protocol.
+#[derive(Debug)]
+pub struct HeapSlots {
+    slots: Box<[HeapSlot]>,
+    body_len: usize,
+}
+
+#[derive(Debug)]
+struct HeapSlot {
+    seq: AtomicU64,
+    body: BodyCell<Box<[u8]>>,
+}
+
+impl HeapSlots {
+    /// `count` slots (a power of two) of `body_len` bytes each.
+    pub fn new(count: usize, body_len: usize) -> Self {
+        assert!(count.is_power_of_two(), "slot count must be a power of two");
+        let slots = (0..count)
+            .map(|_| HeapSlot {
+                seq: AtomicU64::new(0),
+                body: BodyCell::new(vec![0u8; body_len].into_boxed_slice()),
+            })
+            .collect();
+        HeapSlots { slots, body_len }
+    }
+}
+
+// SAFETY: every slot has its own atomic and its own boxed body; `new` asserts the power of two.
+unsafe impl Slots for HeapSlots {
+    fn count(&self) -> u64 {
+        self.slots.len() as u64
+    }
+
+    fn body_len(&self) -> usize {
+        self.body_len
+    }
+
+    fn seq(&self, index: usize) -> &AtomicU64 {
+        &self.slots[index].seq
+    }
+
+    unsafe fn write(&self, index: usize, offset: usize, src: &[u8]) {
+        self.slots[index].body.with_mut(|body| {
+            // SAFETY: the caller owns the slot (no other access to this body until it commits),
+            // and the range is within the body by the caller's contract.
+            unsafe { (&mut *body)[offset..offset + src.len()].copy_from_slice(src) }
+        })
+    }
+
+    unsafe fn read(&self, index: usize, offset: usize, dst: &mut [u8]) {
+        self.slots[index].body.with(|body| {
+            // SAFETY: the slot is committed and not yet freed, so no producer writes it; the
+            // range is within the body by the caller's contract.
+            dst.copy_from_slice(unsafe { &(&*body)[offset..offset + dst.len()] })
+        })
+    }
+}
+
+// SAFETY: the bodies are only accessed under the ring protocol, which gives each body a single
+// writer at a time and orders writer and reader through the sequence word (Release/Acquire).
+unsafe impl Sync for HeapSlots {}
+
+/// Slots in raw memory: a mapped segment's ring region.
+#[cfg(not(loom))]
+#[derive(Debug, Clone, Copy)]
+pub struct RawSlots {
+    base: core::ptr::NonNull<u8>,
+    slot_size: usize,
+    count: u64,
+}
+
+#[cfg(not(loom))]
+impl RawSlots {
+    /// Views `count * slot_size` bytes at `base` as slots.
+    ///
+    /// # Safety
+    ///
+    /// `base` is 8-byte aligned and valid for reads and writes of `count * slot_size` bytes for
+    /// as long as the returned value (and anything borrowed from it) is used; `slot_size` is a
+    /// multiple of 8 and at least 16; `count` is a power of two. The memory may be shared with
+    /// other processes, which is why it is only ever accessed through atomics and raw copies.
+    pub unsafe fn new(base: core::ptr::NonNull<u8>, slot_size: usize, count: u64) -> Self {
+        debug_assert!(count.is_power_of_two() && slot_size % 8 == 0 && slot_size >= 16);
+        debug_assert!((base.as_ptr() as usize) % 8 == 0);
+        RawSlots {
+            base,
+            slot_size,
+            count,
+        }
+    }
+
+    fn slot_ptr(&self, index: usize) -> *mut u8 {
+        assert!((index as u64) < self.count, "slot index out of range");
+        // SAFETY: index < count, so the offset stays inside the region `new` was given.
+        unsafe { self.base.as_ptr().add(index * self.slot_size) }
+    }
+}
+
+// SAFETY: `new`'s contract gives a valid region of `count` slots of `slot_size` bytes; the
+// sequence word is the first 8 bytes of each slot and the body the rest, so nothing overlaps.
+#[cfg(not(loom))]
+unsafe impl Slots for RawSlots {
+    fn count(&self) -> u64 {
+        self.count
+    }
+
+    fn body_len(&self) -> usize {
+        self.slot_size - 8
+    }
+
+    fn seq(&self, index: usize) -> &AtomicU64 {
+        // SAFETY: the slot starts 8-byte aligned (aligned base, slot size a multiple of 8) and
+        // lives as long as `self` by `new`'s contract; AtomicU64 has the size and alignment of
+        // u64 and every bit pattern is a valid value, whatever another process wrote there.
+        unsafe { &*(self.slot_ptr(index) as *const AtomicU64) }
+    }
+
+    unsafe fn write(&self, index: usize, offset: usize, src: &[u8]) {
+        assert!(offset + src.len() <= self.body_len());
+        // SAFETY: the range is inside this slot's body (asserted); the caller owns the slot, so
+        // no one else writes it, and the drain reads it only after the Release commit.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                src.as_ptr(),
+                self.slot_ptr(index).add(8 + offset),
+                src.len(),
+            )
+        }
+    }
+
+    unsafe fn read(&self, index: usize, offset: usize, dst: &mut [u8]) {
+        assert!(offset + dst.len() <= self.body_len());
+        // SAFETY: the range is inside this slot's body (asserted). The bytes are copied as plain
+        // bytes into our own buffer (no reference to shared memory is formed), and every bit
+        // pattern is acceptable; the caller validates against the sequence word.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                self.slot_ptr(index).add(8 + offset),
+                dst.as_mut_ptr(),
+                dst.len(),
+            )
+        }
+    }
+}
+
+// SAFETY: RawSlots is a view of shared memory accessed only through atomics and raw copies under
+// the ring protocol; moving or sharing the view between threads changes nothing about that.
+#[cfg(not(loom))]
+unsafe impl Send for RawSlots {}
+// SAFETY: as for Send.
+#[cfg(not(loom))]
+unsafe impl Sync for RawSlots {}
+
+/// Why a record could not be pushed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushError {
+    /// The ring has no room for `span` slots right now.
+    Full {
+        /// Slots the record needs.
+        span: u32,
+    },
+    /// The record needs more slots than a record may span.
+    TooLarge {
+        /// Slots the record would need.
+        span: u32,
+    },
+}
+
+impl core::fmt::Display for PushError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            PushError::Full { span } => write!(f, "ring full (record needs {span} slots)"),
+            PushError::TooLarge { span } => {
+                write!(f, "record needs {span} slots, more than a record may span")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PushError {}
+
+/// A view of a ring: its cursors and slots.
+#[derive(Debug)]
+pub struct Ring<'a, S: Slots> {
+    cursors: &'a RingCursors,
+    slots: &'a S,
+    mask: u64,
+    shift: u32,
+    max_span: u32,
+}
+
+impl<S: Slots> Clone for Ring<'_, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<S: Slots> Copy for Ring<'_, S> {}
+
+impl<'a, S: Slots> Ring<'a, S> {
+    /// A ring over `slots` with `cursors`. Records may span at most `max_span` slots (clamped to
+    /// [`MAX_SPAN`] and to half the ring).
+    pub fn new(cursors: &'a RingCursors, slots: &'a S, max_span: u32) -> Self {
+        let count = slots.count();
+        assert!(count.is_power_of_two() && count >= 2);
+        let max_span = max_span.clamp(1, MAX_SPAN).min((count / 2).max(1) as u32);
+        Ring {
+            cursors,
+            slots,
+            mask: count - 1,
+            shift: count.trailing_zeros(),
+            max_span,
+        }
+    }
+
+    /// The cursors.
+    pub fn cursors(&self) -> &'a RingCursors {
+        self.cursors
+    }
+
+    /// The slot storage.
+    pub fn slots(&self) -> &'a S {
+        self.slots
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> u64 {
+        self.mask + 1
+    }
+
+    /// The most slots one record may span.
+    pub fn max_span(&self) -> u32 {
+        self.max_span
+    }
+
+    /// The most record bytes (header and payload) one record may hold.
+    pub fn max_record_len(&self) -> usize {
+        self.max_span as usize * self.slots.body_len()
+    }
+
+    /// Slots needed for a record of `len` bytes.
+    pub fn span_for(&self, len: usize) -> u32 {
+        let body = self.slots.body_len();
+        len.div_ceil(body).max(1).min(u32::MAX as usize) as u32
+    }
+
+    fn index(&self, pos: u64) -> usize {
+        (pos & self.mask) as usize
+    }
+
+    fn lap(&self, pos: u64) -> u32 {
+        (pos >> self.shift) as u32
+    }
+
+    /// Claims `span` consecutive positions, if the ring has room.
+    ///
+    /// `read_cache` is the caller's cached copy of the drain's read cursor (one per process is
+    /// enough); it is refreshed only when it says the ring is full.
+    pub fn claim(&self, span: u32, read_cache: &AtomicU64) -> Result<Claim<'a, S>, PushError> {
+        if span == 0 || span > self.max_span {
+            return Err(PushError::TooLarge { span });
+        }
+        let capacity = self.capacity();
+        // SYNC: Relaxed; the CAS below fails if it is stale, and the claimed slots are
+        // synchronised with the drain by the Acquire on the read cursor (or the ownership CAS).
+        let mut pos = self.cursors.claim.load(Ordering::Relaxed);
+        loop {
+            // SYNC: Acquire; pairs with the Release store of the cache just below (in whichever
+            // thread refreshed it), which carries the drain's frees to this thread.
+            let mut read = read_cache.load(Ordering::Acquire);
+            if pos + span as u64 > read + capacity {
+                // SYNC: Acquire; pairs with the Release store in Consumer::release, so the
+                // drain's reads of the previous lap happen before our writes to these slots.
+                read = self.cursors.read.load(Ordering::Acquire);
+                // SYNC: Release; pairs with the Acquire load of the cache above.
+                read_cache.fetch_max(read, Ordering::Release);
+                if pos + span as u64 > read + capacity {
+                    // SYNC: Relaxed; a fresher claim cursor only matters to the retry.
+                    let now = self.cursors.claim.load(Ordering::Relaxed);
+                    if now == pos {
+                        return Err(PushError::Full { span });
+                    }
+                    pos = now;
+                    continue;
+                }
+            }
+            // SYNC: Relaxed on both paths: the claim cursor only hands out positions; the data
+            // ordering is carried by the read cursor (above) and the slot's sequence word.
+            match self.cursors.claim.compare_exchange_weak(
+                pos,
+                pos + span as u64,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    return Ok(Claim {
+                        ring: *self,
+                        pos,
+                        span,
+                    })
+                }
+                Err(actual) => pos = actual,
+            }
+        }
+    }
+
+    /// Claims, owns, writes and commits one record of `record` bytes; retries the claim if the
+    /// drain revoked it before this producer could own it (it was descheduled for too long).
+    ///
+    /// Returns the record's position.
+    pub fn push(&self, record: &[u8], pid: u32, read_cache: &AtomicU64) -> Result<u64, PushError> {
+        let span = self.span_for(record.len());
+        loop {
+            let claim = self.claim(span, read_cache)?;
+            let Ok(mut owned) = claim.own(pid) else {
+                continue;
+            };
+            owned.write(0, record);
+            return Ok(owned.commit());
+        }
+    }
+}
+
+/// Positions claimed but not yet owned.
+///
+/// Dropping it without [`own`](Claim::own) publishes a `SKIP` so the drain does not wait for it.
+/// (`mem::forget` instead simulates a producer killed between claim and ownership.)
+#[derive(Debug)]
+pub struct Claim<'a, S: Slots> {
+    ring: Ring<'a, S>,
+    pos: u64,
+    span: u32,
+}
+
+/// The drain revoked a claim before its producer owned it; nothing was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revoked;
+
+impl<'a, S: Slots> Claim<'a, S> {
+    /// The first claimed position.
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// Takes ownership of the claimed slots for `pid`.
+    pub fn own(self, pid: u32) -> Result<Owned<'a, S>, Revoked> {
+        let ring = self.ring;
+        let (pos, span) = (self.pos, self.span);
+        core::mem::forget(self);
+        let lap = ring.lap(pos);
+        // SYNC: Acquire on success; pairs with the drain's Release store that freed this slot
+        // for `lap` (Consumer::release or a revoke), so our writes follow its reads of the
+        // previous lap. Relaxed on failure: we then touch nothing.
+        match ring.slots.seq(ring.index(pos)).compare_exchange(
+            Seq::free(lap).0,
+            Seq::writing(lap, span, pid).0,
+            Ordering::Acquire,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => Ok(Owned {
+                ring,
+                pos,
+                span,
+                pid,
+                committed: false,
+            }),
+            Err(_) => Err(Revoked),
+        }
+    }
+}
+
+impl<S: Slots> Drop for Claim<'_, S> {
+    fn drop(&mut self) {
+        let lap = self.ring.lap(self.pos);
+        // SYNC: Release; pairs with the drain's Acquire load of the sequence word. A failure
+        // means the drain revoked the claim already, which is just as good.
+        let _ = self.ring.slots.seq(self.ring.index(self.pos)).compare_exchange(
+            Seq::free(lap).0,
+            Seq::skip(lap, self.span, 0).0,
+            Ordering::Release,
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// Owned slots, being written.
+///
+/// Dropping it without [`commit`](Owned::commit) publishes a `SKIP`. (`mem::forget` instead
+/// simulates a producer killed mid-record: the drain abandons it once the pid is dead.)
+#[derive(Debug)]
+pub struct Owned<'a, S: Slots> {
+    ring: Ring<'a, S>,
+    pos: u64,
+    span: u32,
+    pid: u32,
+    committed: bool,
+}
+
+impl<S: Slots> Owned<'_, S> {
+    /// The first position of the record.
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// Bytes this record can hold.
+    pub fn len(&self) -> usize {
+        self.span as usize * self.ring.slots.body_len()
+    }
+
+    /// Whether the record holds no bytes (never: a record spans at least one slot).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Writes `data` at byte `offset` of the record, across slot bodies.
+    ///
+    /// # Panics
+    ///
+    /// If `offset + data.len()` exceeds [`len`](Owned::len).
+    pub fn write(&mut self, mut offset: usize, mut data: &[u8]) {
+        assert!(offset + data.len() <= self.len(), "record write out of range");
+        let body = self.ring.slots.body_len();
+        while !data.is_empty() {
+            let slot = offset / body;
+            let within = offset % body;
+            let n = data.len().min(body - within);
+            let index = self.ring.index(self.pos + slot as u64);
+            // SAFETY: slot `slot` of this record is ours: the first one by the ownership CAS,
+            // the others by the claim (nobody else can claim them, and the drain will not look
+            // at them before this record's first slot is resolved); the range is in the body.
+            unsafe { self.ring.slots.write(index, within, &data[..n]) };
+            offset += n;
+            data = &data[n..];
+        }
+    }
+
+    /// Publishes the record; returns its position.
+    pub fn commit(mut self) -> u64 {
+        self.committed = true;
+        self.publish(false);
+        self.pos
+    }
+
+    fn publish(&self, skip: bool) {
+        let ring = &self.ring;
+        for k in 1..self.span as u64 {
+            let p = self.pos + k;
+            // SYNC: Relaxed; ordered before the drain's view by the Release store just below.
+            ring.slots
+                .seq(ring.index(p))
+                .store(Seq::committed(ring.lap(p), 0, self.pid).0, Ordering::Relaxed);
+        }
+        let lap = ring.lap(self.pos);
+        let word = if skip {
+            Seq::skip(lap, self.span, self.pid)
+        } else {
+            Seq::committed(lap, self.span, self.pid)
+        };
+        // SYNC: Release; pairs with the drain's Acquire load in Consumer::next / Peeker::next,
+        // so the record bytes written above are visible once COMMITTED is.
+        ring.slots
+            .seq(ring.index(self.pos))
+            .store(word.0, Ordering::Release);
+    }
+}
+
+impl<S: Slots> Drop for Owned<'_, S> {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.publish(true);
+        }
+    }
+}
+
+/// Why the drain cannot move past its read position right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stall {
+    /// The slot was claimed (the claim cursor is past it) but no producer owns it yet: either it
+    /// is about to, or it died between claim and ownership. Safe to [`Consumer::revoke`] after a
+    /// grace period.
+    Unowned {
+        /// The stalled position.
+        pos: u64,
+    },
+    /// A producer owns the record and has not committed it. Abandon it
+    /// ([`Consumer::abandon`]) only once `pid` is known dead.
+    Writing {
+        /// The stalled position.
+        pos: u64,
+        /// The owner.
+        pid: u32,
+        /// Slots the record spans.
+        span: u32,
+    },
+    /// The sequence word makes no sense for this position (corrupt segment).
+    Corrupt {
+        /// The stalled position.
+        pos: u64,
+        /// The word found.
+        seq: Seq,
+    },
+}
+
+/// What [`Consumer::next`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// A record's bytes were appended to the output buffer.
+    Record {
+        /// Its first position.
+        pos: u64,
+        /// Slots it spans.
+        span: u32,
+        /// Writer's pid (from the sequence word).
+        pid: u32,
+    },
+    /// A skipped record was consumed; nothing appended.
+    Skipped,
+    /// Nothing committed at the read position: the ring is empty up to the claim cursor.
+    Empty,
+    /// The read position is stuck; see [`Stall`].
+    Stalled(Stall),
+}
+
+/// The drain's side of the ring: reads committed records in order, then releases their slots.
+#[derive(Debug)]
+pub struct Consumer<'a, S: Slots> {
+    ring: Ring<'a, S>,
+    /// Next position to read.
+    pos: u64,
+    /// Positions below this are released (equals the read cursor).
+    released: u64,
+}
+
+impl<'a, S: Slots> Consumer<'a, S> {
+    /// The one consumer of `ring`, starting at its read cursor.
+    ///
+    /// Only one consumer may exist per ring at a time; the drain enforces this across processes.
+    pub fn new(ring: Ring<'a, S>) -> Self {
+        // SYNC: Acquire; pairs with a previous consumer's Release store in `release`.
+        let read = ring.cursors.read.load(Ordering::Acquire);
+        Consumer {
+            ring,
+            pos: read,
+            released: read,
+        }
+    }
+
+    /// The ring.
+    pub fn ring(&self) -> Ring<'a, S> {
+        self.ring
+    }
+
+    /// Next position to read.
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// Positions read (or skipped) but not yet released.
+    pub fn unreleased(&self) -> u64 {
+        self.pos - self.released
+    }
+
+    /// Looks at the read position; appends a committed record's bytes (`span * body_len`) to
+    /// `out`, or says why it cannot.
+    pub fn next(&mut self, out: &mut Vec<u8>) -> Next {
+        let ring = self.ring;
+        let pos = self.pos;
+        let lap = ring.lap(pos);
+        // SYNC: Acquire; pairs with the producer's Release store in Owned::publish.
+        let seq = Seq(ring.slots.seq(ring.index(pos)).load(Ordering::Acquire));
+        if seq.lap() != lap {
+            return Next::Stalled(Stall::Corrupt { pos, seq });
+        }
+        match seq.state() {
+            SlotState::Free => {
+                // SYNC: Relaxed; only tells "empty" from "claimed". If a claim is seen, the
+                // caller waits and calls again; the Acquire above decides what is committed.
+                let claim = ring.cursors.claim.load(Ordering::Relaxed);
+                if claim <= pos {
+                    Next::Empty
+                } else {
+                    Next::Stalled(Stall::Unowned { pos })
+                }
+            }
+            SlotState::Writing => {
+                let span = seq.span();
+                if span == 0 || span > ring.max_span {
+                    return Next::Stalled(Stall::Corrupt { pos, seq });
+                }
+                Next::Stalled(Stall::Writing {
+                    pos,
+                    pid: seq.pid(),
+                    span,
+                })
+            }
+            SlotState::Committed | SlotState::Skip => {
+                let span = seq.span();
+                let skip = seq.state() == SlotState::Skip;
+                if span == 0 || span > ring.max_span || (!skip && !self.continuations_ok(pos, span))
+                {
+                    return Next::Stalled(Stall::Corrupt { pos, seq });
+                }
+                self.pos = pos + span as u64;
+                if skip {
+                    return Next::Skipped;
+                }
+                let body = ring.slots.body_len();
+                let start = out.len();
+                out.resize(start + span as usize * body, 0);
+                for k in 0..span as usize {
+                    let dst = &mut out[start + k * body..start + (k + 1) * body];
+                    // SAFETY: the record is committed (Acquire above) and not released, so no
+                    // producer writes these slots until `release`; the range is the whole body.
+                    unsafe { ring.slots.read(ring.index(pos + k as u64), 0, dst) };
+                }
+                Next::Record {
+                    pos,
+                    span,
+                    pid: seq.pid(),
+                }
+            }
+        }
+    }
+
+    fn continuations_ok(&self, pos: u64, span: u32) -> bool {
+        let ring = self.ring;
+        (1..span as u64).all(|k| {
+            let p = pos + k;
+            // SYNC: Relaxed; these were stored before the first slot's Release commit, which
+            // our Acquire load of the first slot already synchronised with.
+            let seq = Seq(ring.slots.seq(ring.index(p)).load(Ordering::Relaxed));
+            seq.lap() == ring.lap(p) && seq.state() == SlotState::Committed && seq.span() == 0
+        })
+    }
+
+    /// Revokes an unowned claim at the read position (see [`Stall::Unowned`]): frees the slot
+    /// for its next lap and moves on. Returns false if a producer owned it meanwhile.
+    pub fn revoke(&mut self, pos: u64) -> bool {
+        if pos != self.pos {
+            return false;
+        }
+        let ring = self.ring;
+        let lap = ring.lap(pos);
+        // SYNC: Release on success; pairs with the Acquire of the ownership CAS of whichever
+        // producer next owns this slot (one lap later). A racing producer's own CAS fails.
+        let ok = ring
+            .slots
+            .seq(ring.index(pos))
+            .compare_exchange(
+                Seq::free(lap).0,
+                Seq::free(lap.wrapping_add(1)).0,
+                Ordering::Release,
+                Ordering::Relaxed,
+            )
+            .is_ok();
+        if ok {
+            self.pos += 1;
+        }
+        ok
+    }
+
+    /// Abandons a record whose owner is dead (see [`Stall::Writing`]): frees its slots for
+    /// their next lap and moves past them. Returns false if the slot changed meanwhile.
+    ///
+    /// Calling this for a living owner breaks the no-tearing promise: the caller must know the
+    /// owner is gone.
+    pub fn abandon(&mut self, stall: Stall) -> bool {
+        let (pos, expected, span) = match stall {
+            Stall::Writing { pos, pid, span } => {
+                (pos, Seq::writing(self.ring.lap(pos), span, pid), span)
+            }
+            Stall::Corrupt { pos, seq } => (pos, seq, 1),
+            Stall::Unowned { pos } => return self.revoke(pos),
+        };
+        if pos != self.pos {
+            return false;
+        }
+        let ring = self.ring;
+        for k in (1..span as u64).rev() {
+            let p = pos + k;
+            // SYNC: Relaxed; published to producers by the Release on the read cursor.
+            ring.slots
+                .seq(ring.index(p))
+                .store(Seq::free(ring.lap(p).wrapping_add(1)).0, Ordering::Relaxed);
+        }
+        // SYNC: Release on success; as in `revoke`.
+        let ok = ring
+            .slots
+            .seq(ring.index(pos))
+            .compare_exchange(
+                expected.0,
+                Seq::free(ring.lap(pos).wrapping_add(1)).0,
+                Ordering::Release,
+                Ordering::Relaxed,
+            )
+            .is_ok();
+        if ok {
+            self.pos += span as u64;
+        }
+        ok
+    }
+
+    /// Frees every slot read so far for its next lap and publishes the read cursor. Call it
+    /// once what was read is safely in the output.
+    pub fn release(&mut self) {
+        let ring = self.ring;
+        for p in self.released..self.pos {
+            let index = ring.index(p);
+            let lap = ring.lap(p);
+            let slot = ring.slots.seq(index);
+            // SYNC: Relaxed load; this slot was consumed by us (or revoked/abandoned already,
+            // in which case it is no longer of this lap and is left alone).
+            let cur = Seq(slot.load(Ordering::Relaxed));
+            if cur.lap() == lap {
+                // SYNC: Release; pairs with the Acquire of the next lap's ownership CAS.
+                slot.store(Seq::free(lap.wrapping_add(1)).0, Ordering::Release);
+            }
+        }
+        self.released = self.pos;
+        // SYNC: Release; pairs with the producers' Acquire load in Ring::claim: every slot
+        // below this is free for its next lap and our reads of it are done.
+        ring.cursors.read.store(self.pos, Ordering::Release);
+    }
+}
+
+/// A non-consuming reader (`ringdrain cat`, stats): walks committed records from the read
+/// cursor without freeing anything, validating each copy against its sequence word.
+#[derive(Debug)]
+pub struct Peeker<'a, S: Slots> {
+    ring: Ring<'a, S>,
+    pos: u64,
+}
+
+/// What [`Peeker::next`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peek {
+    /// A committed record was appended to the buffer.
+    Record {
+        /// Its position.
+        pos: u64,
+        /// Its span.
+        span: u32,
+    },
+    /// The position is not committed (empty, being written, skipped or corrupt); the peeker
+    /// moved one slot on.
+    Gap,
+    /// The drain overtook the peeker; it restarted at the read cursor.
+    Overtaken,
+    /// Reached the claim cursor.
+    End,
+}
+
+impl<'a, S: Slots> Peeker<'a, S> {
+    /// Starts at the drain's read cursor.
+    pub fn new(ring: Ring<'a, S>) -> Self {
+        // SYNC: Acquire; pairs with the drain's Release in Consumer::release.
+        let pos = ring.cursors.read.load(Ordering::Acquire);
+        Peeker { ring, pos }
+    }
+
+    /// The next record, appended to `out` (the buffer is truncated back on a torn copy).
+    pub fn next(&mut self, out: &mut Vec<u8>) -> Peek {
+        let ring = self.ring;
+        // SYNC: Relaxed; a bound only, rechecked per slot through its sequence word.
+        let claim = ring.cursors.claim.load(Ordering::Relaxed);
+        // SYNC: Acquire; pairs with the drain's Release in Consumer::release.
+        let read = ring.cursors.read.load(Ordering::Acquire);
+        if self.pos < read {
+            self.pos = read;
+            return Peek::Overtaken;
+        }
+        if self.pos >= claim {
+            return Peek::End;
+        }
+        let pos = self.pos;
+        let lap = ring.lap(pos);
+        let slot = ring.slots.seq(ring.index(pos));
+        // SYNC: Acquire; pairs with the producer's Release commit.
+        let seq = Seq(slot.load(Ordering::Acquire));
+        let span = seq.span();
+        if seq.lap() != lap
+            || seq.state() != SlotState::Committed
+            || span == 0
+            || span > ring.max_span
+        {
+            self.pos += if seq.lap() == lap && seq.state() == SlotState::Skip && span > 0 {
+                span as u64
+            } else {
+                1
+            };
+            return Peek::Gap;
+        }
+        let body = ring.slots.body_len();
+        let start = out.len();
+        out.resize(start + span as usize * body, 0);
+        for k in 0..span as usize {
+            let dst = &mut out[start + k * body..start + (k + 1) * body];
+            // SAFETY: the range is a whole body. The drain may free and a producer rewrite the
+            // slot while we copy; the copy is plain bytes and is validated just below.
+            unsafe { ring.slots.read(ring.index(pos + k as u64), 0, dst) };
+        }
+        // SYNC: the Acquire fence keeps the copies above before the re-load of the word; the
+        // word only changes after the drain frees the slot (seqlock-style validation).
+        crate::sync::fence_acquire();
+        if slot.load(Ordering::Relaxed) != seq.0 {
+            out.truncate(start);
+            self.pos = read.max(pos);
+            return Peek::Overtaken;
+        }
+        self.pos = pos + span as u64;
+        Peek::Record { pos, span }
+    }
+}
