@@ -1,1 +1,626 @@
-//! wip
+//! Segment files: the race-safe create-or-open, validation and mapping of a ringlog segment,
+//! shared by producers (`ringlog`) and the drain (`ringdrain`).
+//!
+//! A segment is a file (by default `/dev/shm/ringlog-<name>`) holding the header page, the
+//! callsite table and the ring ([`ringlog_wire::layout`]). [`Segment::create_or_open`] lets any
+//! number of processes start at once: a creator initialises the segment under a temporary name
+//! and `link`s it into place, so no one ever maps a half-initialised segment; the others open
+//! and validate what is there. [`Segment::open`] never creates.
+//!
+//! | type | what it is |
+//! |---|---|
+//! | [`Segment`] | a mapped, validated segment and its views (ring, callsites, shared state) |
+//! | [`SegmentConfig`] | sizes, permissions and clock for a new segment |
+//! | [`OpenError`] | everything that can go wrong, each with a clear message |
+//!
+//! ```
+//! use ringlog_segment::{Segment, SegmentConfig};
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("demo.ring");
+//! let config = SegmentConfig { slot_count: 1024, ..SegmentConfig::default() };
+//! let (seg, created) = Segment::create_or_open(&path, &config).unwrap();
+//! assert!(created);
+//! assert_eq!(seg.ring().capacity(), 1024);
+//! let again = Segment::open(&path, &config).unwrap();
+//! assert_eq!(again.header().slot_count, 1024);
+//! ```
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks, missing_docs)]
+
+pub mod clock;
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use memmap2::{MmapMut, MmapOptions};
+use ringlog_wire::callsite::CallsiteTable;
+use ringlog_wire::clock::{Calibration, ClockKind};
+use ringlog_wire::layout::{self, Geometry, LayoutError, SegmentHeader, SharedState};
+use ringlog_wire::ring::{RawSlots, Ring};
+use rustix::fs::{Mode, OFlags};
+
+pub use clock::ClockChoice;
+
+/// Directory of segments named without a path.
+pub const SHM_DIR: &str = "/dev/shm";
+/// Prefix of segments named without a path.
+pub const NAME_PREFIX: &str = "ringlog-";
+
+/// Sizes, permissions and clock for a segment this process may create, and how to open one.
+#[derive(Debug, Clone)]
+pub struct SegmentConfig {
+    /// Bytes per slot (power of two, 64..=65536). Default 64.
+    pub slot_size: u32,
+    /// Slots in the ring (power of two). Default 2^20 (64 MiB with 64-byte slots).
+    pub slot_count: u64,
+    /// Bytes of the callsite table (multiple of 4096). Default 1 MiB.
+    pub callsite_bytes: u64,
+    /// Callsite index slots (power of two). Default 8192.
+    pub callsite_index_slots: u32,
+    /// Most slots a record may span (1..=15). Default 15.
+    pub max_span: u32,
+    /// File mode of a new segment. Default 0o600.
+    pub mode: u32,
+    /// Clock for a new segment.
+    pub clock: ClockChoice,
+    /// Open segments owned by another user. Default false (refused).
+    pub allow_foreign_owner: bool,
+    /// How long to wait for a segment that is not yet initialised. Default 2 s.
+    pub open_timeout: Duration,
+    /// Reserve the segment's memory up front (`fallocate`), so a full `/dev/shm` is an error now
+    /// rather than a SIGBUS later. Default true.
+    pub preallocate: bool,
+}
+
+impl Default for SegmentConfig {
+    fn default() -> Self {
+        SegmentConfig {
+            slot_size: 64,
+            slot_count: 1 << 20,
+            callsite_bytes: 1 << 20,
+            callsite_index_slots: 8192,
+            max_span: 15,
+            mode: 0o600,
+            clock: ClockChoice::Auto,
+            allow_foreign_owner: false,
+            open_timeout: Duration::from_secs(2),
+            preallocate: true,
+        }
+    }
+}
+
+impl SegmentConfig {
+    fn geometry(&self) -> Geometry {
+        Geometry {
+            slot_size: self.slot_size,
+            slot_count: self.slot_count,
+            callsite_size: self.callsite_bytes,
+            callsite_index_slots: self.callsite_index_slots,
+            max_span: self.max_span.min((self.slot_count / 2).max(1) as u32),
+        }
+    }
+}
+
+/// Why a segment could not be opened or created.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// A segment name that is not a plain name.
+    #[error("invalid segment name {0:?}: use letters, digits, '-', '_' or '.', or give a path")]
+    InvalidName(String),
+    /// The segment does not exist (and we were not asked to create it).
+    #[error("no segment at {0}")]
+    NotFound(PathBuf),
+    /// The directory for the segment does not exist.
+    #[error("directory {0} does not exist")]
+    NoDirectory(PathBuf),
+    /// The path is a symbolic link (refused: it could point anywhere).
+    #[error("{0} is a symbolic link; refusing to open it as a segment")]
+    Symlink(PathBuf),
+    /// The path is not a regular file.
+    #[error("{0} is not a regular file")]
+    NotAFile(PathBuf),
+    /// Owned by another user.
+    #[error("{path} is owned by uid {owner}, not by us (uid {me}); refusing unless allowed")]
+    ForeignOwner {
+        /// The segment.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// Our effective uid.
+        me: u32,
+    },
+    /// The bytes are not a usable segment.
+    #[error("{path}: {source}")]
+    Layout {
+        /// The segment.
+        path: PathBuf,
+        /// What is wrong.
+        #[source]
+        source: LayoutError,
+    },
+    /// An operating-system call failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What we were doing.
+        op: &'static str,
+        /// On what.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl OpenError {
+    fn io(op: &'static str, path: &Path, e: impl Into<io::Error>) -> Self {
+        OpenError::Io {
+            op,
+            path: path.to_path_buf(),
+            source: e.into(),
+        }
+    }
+}
+
+/// Turns a segment name or path into a path: anything with a `/` is a path; a plain name `N`
+/// means `/dev/shm/ringlog-N`.
+pub fn resolve(name_or_path: &str) -> Result<PathBuf, OpenError> {
+    if name_or_path.contains('/') {
+        return Ok(PathBuf::from(name_or_path));
+    }
+    let ok = !name_or_path.is_empty()
+        && name_or_path != "."
+        && name_or_path != ".."
+        && name_or_path.len() <= 200
+        && name_or_path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if !ok {
+        return Err(OpenError::InvalidName(name_or_path.to_string()));
+    }
+    Ok(Path::new(SHM_DIR).join(format!("{NAME_PREFIX}{name_or_path}")))
+}
+
+/// Whether process `pid` exists (a zombie counts as gone only once reaped). `EPERM` means it
+/// exists under another user.
+pub fn pid_alive(pid: u32) -> bool {
+    if pid == 0 || pid > i32::MAX as u32 {
+        return false;
+    }
+    let Some(p) = rustix::process::Pid::from_raw(pid as i32) else {
+        return false;
+    };
+    match rustix::process::test_kill_process(p) {
+        Ok(()) => true,
+        Err(e) => e != rustix::io::Errno::SRCH,
+    }
+}
+
+/// A mapped, validated segment.
+#[derive(Debug)]
+pub struct Segment {
+    map: MmapMut,
+    _file: File,
+    path: PathBuf,
+    header: SegmentHeader,
+    slots: RawSlots,
+}
+
+impl Segment {
+    /// Opens the segment at `path`, creating and initialising it with `config`'s sizes if it does
+    /// not exist. Returns whether this call created it. Safe against any number of processes
+    /// doing the same at once.
+    pub fn create_or_open(path: &Path, config: &SegmentConfig) -> Result<(Segment, bool), OpenError> {
+        // Validate the sizes before touching the file system.
+        config
+            .geometry()
+            .header()
+            .map_err(|source| OpenError::Layout {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        loop {
+            match Segment::open(path, config) {
+                Err(OpenError::NotFound(_)) => {}
+                other => return other.map(|s| (s, false)),
+            }
+            match Segment::create(path, config)? {
+                Some(seg) => return Ok((seg, true)),
+                None => continue, // someone else linked theirs first: open it
+            }
+        }
+    }
+
+    /// Opens an existing segment; never creates one.
+    pub fn open(path: &Path, config: &SegmentConfig) -> Result<Segment, OpenError> {
+        let deadline = Instant::now() + config.open_timeout;
+        let fd = match rustix::fs::open(
+            path,
+            OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => {
+                return Err(match path.parent() {
+                    Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => {
+                        OpenError::NoDirectory(dir.to_path_buf())
+                    }
+                    _ => OpenError::NotFound(path.to_path_buf()),
+                })
+            }
+            Err(rustix::io::Errno::LOOP) => return Err(OpenError::Symlink(path.to_path_buf())),
+            Err(e) => return Err(OpenError::io("open", path, e)),
+        };
+        let file = File::from(fd);
+        let st = rustix::fs::fstat(&file).map_err(|e| OpenError::io("stat", path, e))?;
+        if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+            return Err(OpenError::NotAFile(path.to_path_buf()));
+        }
+        let me = rustix::process::geteuid().as_raw();
+        if st.st_uid != me && !config.allow_foreign_owner {
+            return Err(OpenError::ForeignOwner {
+                path: path.to_path_buf(),
+                owner: st.st_uid,
+                me,
+            });
+        }
+        let layout_err = |source| OpenError::Layout {
+            path: path.to_path_buf(),
+            source,
+        };
+        loop {
+            let len = rustix::fs::fstat(&file)
+                .map_err(|e| OpenError::io("stat", path, e))?
+                .st_size as u64;
+            if len < layout::HEADER_SIZE {
+                return Err(layout_err(LayoutError::TooSmall { len }));
+            }
+            let mut head = [0u8; layout::SHARED_OFFSET];
+            read_exact_at(&file, &mut head).map_err(|e| OpenError::io("read", path, e))?;
+            match layout::validate(&head, len) {
+                Ok(header) => return Segment::map(file, path, header),
+                Err(LayoutError::NotReady) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                Err(e) => return Err(layout_err(e)),
+            }
+        }
+    }
+
+    fn map(file: File, path: &Path, header: SegmentHeader) -> Result<Segment, OpenError> {
+        // SAFETY: the file is a regular file we opened read-write and validated to be at least
+        // `total_size` bytes. Other processes modify the mapping concurrently by design; this
+        // crate only accesses it through atomics and raw byte copies, never through references
+        // to non-atomic data that another process may write. (A hostile process that truncates
+        // the file can still make accesses fault: shared memory cannot protect against that.)
+        let mut map = unsafe { MmapOptions::new().len(header.total_size as usize).map_mut(&file) }
+            .map_err(|e| OpenError::io("mmap", path, e))?;
+        // Re-validate from the mapping itself: the header we read via pread must match.
+        let mapped = layout::validate(&map[..layout::SHARED_OFFSET], header.total_size).map_err(|source| {
+            OpenError::Layout {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
+        if mapped != header {
+            return Err(OpenError::Layout {
+                path: path.to_path_buf(),
+                source: LayoutError::BadGeometry("header changed while opening"),
+            });
+        }
+        let base = NonNull::new(map.as_mut_ptr()).expect("mmap never returns null");
+        // SAFETY: the ring region [ring_offset, total_size) is inside the mapping (validated),
+        // page aligned, slot_size is a power of two >= 64 and slot_count a power of two.
+        let slots = unsafe {
+            RawSlots::new(
+                base.add(header.ring_offset as usize),
+                header.slot_size as usize,
+                header.slot_count,
+            )
+        };
+        Ok(Segment {
+            map,
+            _file: file,
+            path: path.to_path_buf(),
+            header,
+            slots,
+        })
+    }
+
+    /// Creates and links a new segment; `None` if another process linked one first.
+    fn create(path: &Path, config: &SegmentConfig) -> Result<Option<Segment>, OpenError> {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !dir.is_dir() {
+            return Err(OpenError::NoDirectory(dir));
+        }
+        let file_name = path
+            .file_name()
+            .ok_or_else(|| OpenError::InvalidName(path.display().to_string()))?;
+        let pid = std::process::id();
+        let tmp = dir.join(format!(
+            ".{}.tmp.{}.{}",
+            file_name.to_string_lossy(),
+            pid,
+            clock::unix_ns()
+        ));
+        let mut header = config.geometry().header().map_err(|source| OpenError::Layout {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mode = Mode::from_raw_mode(config.mode & 0o7777);
+        let fd = rustix::fs::open(
+            &tmp,
+            OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            mode,
+        )
+        .map_err(|e| OpenError::io("create", &tmp, e))?;
+        let cleanup = TmpFile(&tmp);
+        // The umask may have narrowed the mode; set exactly what was asked.
+        rustix::fs::fchmod(&fd, mode).map_err(|e| OpenError::io("chmod", &tmp, e))?;
+        let file = File::from(fd);
+        file.set_len(header.total_size)
+            .map_err(|e| OpenError::io("resize", &tmp, e))?;
+        if config.preallocate {
+            match rustix::fs::fallocate(file.as_fd(), rustix::fs::FallocateFlags::empty(), 0, header.total_size) {
+                Ok(()) => {}
+                Err(rustix::io::Errno::OPNOTSUPP) | Err(rustix::io::Errno::NOSYS) => {}
+                Err(e) => return Err(OpenError::io("reserve space for", &tmp, e)),
+            }
+        }
+        let cal = clock::calibrate(config.clock);
+        header.clock_kind = cal.kind as u32;
+        header.clock_raw0 = cal.raw0;
+        header.clock_unix_ns0 = cal.unix_ns0;
+        header.clock_hz = cal.hz;
+        header.created_unix_ns = clock::unix_ns();
+        header.creator_pid = pid;
+        {
+            // SAFETY: we created this file (O_EXCL) and sized it; no other process knows its
+            // name, so nothing else maps it while we initialise.
+            let mut map = unsafe { MmapOptions::new().len(header.total_size as usize).map_mut(&file) }
+                .map_err(|e| OpenError::io("mmap", &tmp, e))?;
+            map[..layout::SHARED_OFFSET].copy_from_slice(bytemuck::bytes_of(&header));
+            let table_base = NonNull::new(
+                // SAFETY: callsite_offset + callsite_size <= total_size (geometry checked).
+                unsafe { map.as_mut_ptr().add(header.callsite_offset as usize) },
+            )
+            .expect("non-null");
+            // SAFETY: the table region is inside the mapping, 8-aligned (page offset), and the
+            // geometry check guaranteed room past the index.
+            let table = unsafe {
+                CallsiteTable::new(table_base, header.callsite_size as usize, header.callsite_index_slots)
+            };
+            table.init();
+            // SAFETY: offset 12 is the 4-byte aligned `ready` field inside the header.
+            let ready = unsafe { &*(map.as_ptr().add(12) as *const AtomicU32) };
+            // SYNC: Release; pairs with openers reading the header after `link` publishes the
+            // file (and with the Acquire-equivalent of reading a file another process wrote).
+            ready.store(layout::READY, Ordering::Release);
+        }
+        match rustix::fs::link(&tmp, path) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::EXIST) => return Ok(None),
+            Err(e) => return Err(OpenError::io("link", path, e)),
+        }
+        drop(cleanup);
+        header.ready = layout::READY;
+        Segment::map(file, path, header).map(Some)
+    }
+
+    /// The segment's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The validated header.
+    pub fn header(&self) -> &SegmentHeader {
+        &self.header
+    }
+
+    /// The shared mutable state (cursors, counters, drain state, producers).
+    pub fn shared(&self) -> &SharedState {
+        // SAFETY: SHARED_OFFSET is 128-aligned in a page-aligned mapping, SharedState fits in
+        // the header page (const-asserted in ringlog-wire) and consists only of atomics and
+        // padding, which are valid for any bytes another process may have written.
+        unsafe { &*(self.map.as_ptr().add(layout::SHARED_OFFSET) as *const SharedState) }
+    }
+
+    /// The ring's slots.
+    pub fn slots(&self) -> &RawSlots {
+        &self.slots
+    }
+
+    /// The ring.
+    pub fn ring(&self) -> Ring<'_, RawSlots> {
+        Ring::new(&self.shared().cursors, &self.slots, self.header.max_span)
+    }
+
+    /// The callsite table.
+    pub fn callsites(&self) -> CallsiteTable<'_> {
+        let base = NonNull::new(self.map.as_ptr() as *mut u8).expect("non-null");
+        // SAFETY: the table region is inside the mapping, page aligned, and its geometry was
+        // validated (index slots a power of two, room past the index). The table only uses
+        // atomics and bounds-checked copies on it.
+        unsafe {
+            CallsiteTable::new(
+                base.add(self.header.callsite_offset as usize),
+                self.header.callsite_size as usize,
+                self.header.callsite_index_slots,
+            )
+        }
+    }
+
+    /// The creator's clock calibration.
+    pub fn calibration(&self) -> Calibration {
+        let h = &self.header;
+        let kind = ClockKind::from_u32(h.clock_kind).unwrap_or(ClockKind::Realtime);
+        Calibration::new(kind, h.clock_raw0, h.clock_unix_ns0, h.clock_hz)
+    }
+
+    /// The clock producers stamp records with.
+    pub fn clock_kind(&self) -> ClockKind {
+        ClockKind::from_u32(self.header.clock_kind).unwrap_or(ClockKind::Realtime)
+    }
+
+    /// Records this process as a producer (for `stats` and `gc`); idempotent.
+    pub fn attach_producer(&self, pid: u32) {
+        let table = &self.shared().producers;
+        // SYNC: Relaxed throughout: the table is advisory (stats, gc), not a synchronisation
+        // point; gc additionally requires an empty ring before removing anything.
+        if table.iter().any(|p| p.load(Ordering::Relaxed) == pid) {
+            return;
+        }
+        for p in table.iter() {
+            let cur = p.load(Ordering::Relaxed);
+            if (cur == 0 || !pid_alive(cur))
+                && p.compare_exchange(cur, pid, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+            {
+                return;
+            }
+        }
+    }
+
+    /// Removes this process from the producer table.
+    pub fn detach_producer(&self, pid: u32) {
+        for p in self.shared().producers.iter() {
+            // SYNC: Relaxed; advisory table (see attach_producer).
+            let _ = p.compare_exchange(pid, 0, Ordering::Relaxed, Ordering::Relaxed);
+        }
+    }
+
+    /// Pids in the producer table that are still alive.
+    pub fn live_producers(&self) -> Vec<u32> {
+        self.shared()
+            .producers
+            .iter()
+            // SYNC: Relaxed; advisory table.
+            .map(|p| p.load(Ordering::Relaxed))
+            .filter(|&p| p != 0 && pid_alive(p))
+            .collect()
+    }
+}
+
+struct TmpFile<'a>(&'a Path);
+
+impl Drop for TmpFile<'_> {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.0);
+    }
+}
+
+fn read_exact_at(file: &File, buf: &mut [u8]) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    file.read_exact_at(buf, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> SegmentConfig {
+        SegmentConfig {
+            slot_count: 256,
+            callsite_bytes: 64 * 1024,
+            callsite_index_slots: 256,
+            ..SegmentConfig::default()
+        }
+    }
+
+    #[test]
+    fn names_resolve_under_dev_shm_and_paths_stay_paths() {
+        assert_eq!(resolve("app").unwrap(), Path::new("/dev/shm/ringlog-app"));
+        assert_eq!(resolve("./x").unwrap(), Path::new("./x"));
+        assert!(matches!(resolve(""), Err(OpenError::InvalidName(_))));
+        assert!(matches!(resolve(".."), Err(OpenError::InvalidName(_))));
+        assert!(matches!(resolve("a b"), Err(OpenError::InvalidName(_))));
+    }
+
+    #[test]
+    fn created_segments_are_private_and_reopen_with_the_same_geometry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let (seg, created) = Segment::create_or_open(&path, &small()).unwrap();
+        assert!(created);
+        let mode = std::fs::metadata(&path).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(mode.permissions().mode() & 0o777, 0o600);
+        let (again, created) = Segment::create_or_open(&path, &SegmentConfig::default()).unwrap();
+        assert!(!created);
+        assert_eq!(again.header(), seg.header());
+        // No temporary files left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn concurrent_creators_agree_on_one_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("race");
+        let created: Vec<bool> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..6)
+                .map(|_| s.spawn(|| Segment::create_or_open(&path, &small()).unwrap().1))
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(created.iter().filter(|c| **c).count(), 1);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn bad_files_give_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope");
+        assert!(matches!(Segment::open(&missing, &small()), Err(OpenError::NotFound(_))));
+        let nodir = dir.path().join("no/such/dir/seg");
+        let e = Segment::create_or_open(&nodir, &small()).unwrap_err();
+        assert!(matches!(e, OpenError::NoDirectory(_)), "{e}");
+        let junk = dir.path().join("junk");
+        std::fs::write(&junk, vec![7u8; 8192]).unwrap();
+        let e = Segment::open(&junk, &small()).unwrap_err();
+        assert_eq!(e.to_string(), format!("{}: not a ringlog segment (bad magic)", junk.display()));
+        let tiny = dir.path().join("tiny");
+        std::fs::write(&tiny, b"RINGLOG").unwrap();
+        assert!(Segment::open(&tiny, &small()).unwrap_err().to_string().contains("too small"));
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&junk, &link).unwrap();
+        assert!(matches!(Segment::open(&link, &small()), Err(OpenError::Symlink(_))));
+        let bad = SegmentConfig {
+            slot_size: 100,
+            ..small()
+        };
+        let e = Segment::create_or_open(&dir.path().join("bad"), &bad).unwrap_err();
+        assert!(e.to_string().contains("slot size"), "{e}");
+    }
+
+    #[test]
+    fn a_truncated_segment_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t");
+        let (seg, _) = Segment::create_or_open(&path, &small()).unwrap();
+        let total = seg.header().total_size;
+        drop(seg);
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(total - 1).unwrap();
+        let e = Segment::open(&path, &small()).unwrap_err();
+        assert!(e.to_string().contains("truncated"), "{e}");
+    }
+
+    #[test]
+    fn the_producer_table_tracks_live_pids() {
+        let dir = tempfile::tempdir().unwrap();
+        let (seg, _) = Segment::create_or_open(&dir.path().join("p"), &small()).unwrap();
+        let me = std::process::id();
+        seg.attach_producer(me);
+        seg.attach_producer(me);
+        assert_eq!(seg.live_producers(), vec![me]);
+        seg.detach_producer(me);
+        assert!(seg.live_producers().is_empty());
+        assert!(pid_alive(me));
+        assert!(!pid_alive(0));
+    }
+}
