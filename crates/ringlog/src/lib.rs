@@ -1,1 +1,446 @@
-//! wip
+//! The producer side of ringlog: services link this crate and log into a shared-memory ring
+//! that the `ringdrain` process formats and writes to disk.
+//!
+//! A log call writes one fixed-size binary record (timestamp, callsite id, pid, tid, binary
+//! arguments) into a lock-free ring in a memory-mapped segment. No formatting, no I/O and no
+//! system call happen on the caller's thread, so a call costs nanoseconds, and because the
+//! segment outlives the process, what a process logged before it crashed is still drained.
+//!
+//! | item | what it is |
+//! |---|---|
+//! | [`Logger`] | a handle to a segment: cheap to clone, `Send + Sync`, survives `fork()` |
+//! | [`LoggerBuilder`] | ring name or path, level, [`Policy`], sizes |
+//! | [`info!`], [`warn!`], [`error!`], [`debug!`], [`trace!`], [`log!`] | the macros |
+//! | [`Policy`] | what to do when the ring is full |
+//! | [`Encode`] | types sent in binary (others that are `Display` are formatted here) |
+//!
+//! # Example
+//!
+//! ```
+//! use ringlog::{info, warn, Logger, Level};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let logger = Logger::builder()
+//!     .path(dir.path().join("app.ring"))
+//!     .slot_count(1024)
+//!     .level(Level::Info)
+//!     .open()
+//!     .unwrap();
+//!
+//! let (id, ms, user) = (42u64, 1.5f64, "ada");
+//! info!(logger, "request {} served in {} ms by {}", id, ms, user);
+//! warn!(logger, "slow query", table = "users", rows = 1200u32);
+//! ringlog::debug!(logger, "not recorded: below the level");
+//! ```
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks, missing_docs)]
+
+mod ids;
+mod macros;
+#[doc(hidden)]
+pub mod __private;
+
+use std::mem::MaybeUninit;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::Backoff;
+use ringlog_segment::{clock, OpenError, Segment, SegmentConfig};
+use ringlog_wire::clock::ClockKind;
+use ringlog_wire::record::{RecordHeader, FLAG_TRUNCATED, RECORD_HEADER_LEN};
+use ringlog_wire::ring::{PushError, MAX_PID};
+
+pub use ringlog_segment::ClockChoice;
+pub use ringlog_wire::args::{Encode, Encoder};
+pub use ringlog_wire::record::Level;
+
+use crate::__private::Callsite;
+
+/// Largest record (header + arguments) a log call builds, whatever the ring allows.
+pub const MAX_RECORD: usize = 2048;
+
+/// What a log call does when the ring is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Policy {
+    /// Wait for space (spin briefly, then yield, then sleep); nothing is lost while a drain is
+    /// alive. If the drain's heartbeat goes stale (no drain, or a dead one), the record is
+    /// dropped and counted instead of hanging the service.
+    #[default]
+    Block,
+    /// Never wait: drop the record and count it.
+    Drop,
+    /// Wait at most this long, then drop and count.
+    BlockFor(Duration),
+}
+
+/// Why a logger could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum LoggerError {
+    /// The segment could not be opened or created.
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    /// No ring was named.
+    #[error("no ring given: call .ring(name) or .path(path)")]
+    NoRing,
+    /// This process's pid does not fit the ring's sequence word.
+    #[error("pid {0} is larger than ringlog supports ({MAX_PID})")]
+    PidTooLarge(u32),
+}
+
+/// Builds a [`Logger`].
+#[derive(Debug, Clone)]
+pub struct LoggerBuilder {
+    path: Option<Result<PathBuf, String>>,
+    config: SegmentConfig,
+    level: Level,
+    policy: Policy,
+    stale_after: Duration,
+}
+
+impl LoggerBuilder {
+    /// The ring by name (`/dev/shm/ringlog-<name>`) or, if it contains a `/`, by path.
+    pub fn ring(mut self, name_or_path: &str) -> Self {
+        self.path = Some(ringlog_segment::resolve(name_or_path).map_err(|_| name_or_path.to_string()));
+        self
+    }
+
+    /// The ring's file path.
+    pub fn path(mut self, path: impl AsRef<Path>) -> Self {
+        self.path = Some(Ok(path.as_ref().to_path_buf()));
+        self
+    }
+
+    /// Most verbose level recorded (default `Info`).
+    pub fn level(mut self, level: Level) -> Self {
+        self.level = level;
+        self
+    }
+
+    /// Full-ring policy (default [`Policy::Block`]).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Slot size in bytes for a ring this call creates (power of two, default 64).
+    pub fn slot_size(mut self, bytes: u32) -> Self {
+        self.config.slot_size = bytes;
+        self
+    }
+
+    /// Slots for a ring this call creates (power of two, default 2^20).
+    pub fn slot_count(mut self, slots: u64) -> Self {
+        self.config.slot_count = slots;
+        self
+    }
+
+    /// Callsite table size for a ring this call creates (multiple of 4096, default 1 MiB).
+    pub fn callsite_bytes(mut self, bytes: u64) -> Self {
+        self.config.callsite_bytes = bytes;
+        self
+    }
+
+    /// File mode for a ring this call creates (default 0o600).
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.config.mode = mode;
+        self
+    }
+
+    /// Clock for a ring this call creates.
+    pub fn clock(mut self, clock: ClockChoice) -> Self {
+        self.config.clock = clock;
+        self
+    }
+
+    /// Open rings owned by another user (refused by default).
+    pub fn allow_foreign_owner(mut self, allow: bool) -> Self {
+        self.config.allow_foreign_owner = allow;
+        self
+    }
+
+    /// How old the drain's heartbeat may be before `Block` stops waiting (default 1 s).
+    pub fn stale_after(mut self, d: Duration) -> Self {
+        self.stale_after = d;
+        self
+    }
+
+    /// The full segment configuration (sizes, mode, clock) for a ring this call creates.
+    pub fn segment_config(mut self, config: SegmentConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Opens (or creates) the ring.
+    pub fn open(self) -> Result<Logger, LoggerError> {
+        let path = match self.path {
+            None => return Err(LoggerError::NoRing),
+            Some(Err(name)) => return Err(OpenError::InvalidName(name).into()),
+            Some(Ok(p)) => p,
+        };
+        let pid = ids::pid();
+        if pid > MAX_PID {
+            return Err(LoggerError::PidTooLarge(pid));
+        }
+        let (segment, _) = Segment::create_or_open(&path, &self.config)?;
+        segment.attach_producer(pid);
+        static NEXT_KEY: AtomicU32 = AtomicU32::new(1);
+        let max_record = segment.ring().max_record_len().min(MAX_RECORD);
+        let clock = segment.clock_kind();
+        Ok(Logger {
+            inner: Arc::new(Inner {
+                level: AtomicU8::new(self.level as u8),
+                attached_pid: AtomicU32::new(pid),
+                // SYNC: Relaxed; a unique number, no data hangs off it.
+                key: NEXT_KEY.fetch_add(1, Ordering::Relaxed),
+                read_cache: AtomicU64::new(0),
+                policy: self.policy,
+                stale_after: self.stale_after,
+                clock,
+                max_record,
+                segment,
+            }),
+        })
+    }
+}
+
+/// A handle to a ring. Cheap to clone (an `Arc`), `Send + Sync`; keeps working in a child
+/// process after `fork()`.
+#[derive(Debug, Clone)]
+pub struct Logger {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// Most verbose enabled level (`Level as u8`; 0 disables everything). Relaxed: a filter.
+    level: AtomicU8,
+    /// Pid that last registered in the segment's producer table (changes after fork).
+    attached_pid: AtomicU32,
+    /// Distinguishes loggers in this process in callsite id caches.
+    key: u32,
+    /// This process's copy of the drain's read cursor (see `Ring::claim`).
+    read_cache: AtomicU64,
+    policy: Policy,
+    stale_after: Duration,
+    clock: ClockKind,
+    max_record: usize,
+    segment: Segment,
+}
+
+/// Counters a producer can read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerStats {
+    /// Records dropped by all producers of the segment.
+    pub dropped: u64,
+    /// Records written truncated by all producers.
+    pub truncated: u64,
+}
+
+impl Logger {
+    /// A builder with defaults (level `Info`, policy `Block`, 64-byte slots, 64 MiB ring).
+    pub fn builder() -> LoggerBuilder {
+        LoggerBuilder {
+            path: None,
+            config: SegmentConfig::default(),
+            level: Level::Info,
+            policy: Policy::Block,
+            stale_after: Duration::from_secs(1),
+        }
+    }
+
+    /// Opens (or creates) the ring `name_or_path` with defaults.
+    pub fn open(name_or_path: &str) -> Result<Logger, LoggerError> {
+        Logger::builder().ring(name_or_path).open()
+    }
+
+    /// Whether `level` is enabled: one load and a compare.
+    #[inline(always)]
+    pub fn enabled(&self, level: Level) -> bool {
+        // SYNC: Relaxed; a filter setting, no data depends on it.
+        level as u8 <= self.inner.level.load(Ordering::Relaxed)
+    }
+
+    /// Changes the level filter at run time (`None` turns logging off).
+    pub fn set_level(&self, level: Option<Level>) {
+        // SYNC: Relaxed; see `enabled`.
+        self.inner
+            .level
+            .store(level.map_or(0, |l| l as u8), Ordering::Relaxed);
+    }
+
+    /// The segment this logger writes to.
+    pub fn segment(&self) -> &Segment {
+        &self.inner.segment
+    }
+
+    /// Loss counters of the segment.
+    pub fn stats(&self) -> ProducerStats {
+        let c = &self.inner.segment.shared().counters;
+        // SYNC: Relaxed; statistics.
+        ProducerStats {
+            dropped: c.dropped.load(Ordering::Relaxed),
+            truncated: c.truncated.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Registers a callsite described at run time (for bridges whose callsites are not Rust
+    /// statics: `log`, `tracing`, Python) and returns its id for [`Logger::log_with_id`].
+    /// Deduplicated by content, so calling it again for the same description is harmless.
+    pub fn register_callsite(
+        &self,
+        desc: &ringlog_wire::callsite::CallsiteDesc<'_>,
+    ) -> Result<u32, ringlog_wire::callsite::RegisterError> {
+        self.inner.segment.callsites().register(desc)
+    }
+
+    /// Logs a record for a callsite id from [`Logger::register_callsite`]; `encode` writes the
+    /// arguments (positional first, then fields, as the callsite describes).
+    #[inline]
+    pub fn log_with_id(&self, id: u32, level: Level, encode: impl FnOnce(&mut Encoder<'_>)) {
+        if self.enabled(level) {
+            self.write(id, level, encode)
+        }
+    }
+
+    /// The macros' entry point. Not public API.
+    #[doc(hidden)]
+    #[inline]
+    pub fn __log(&self, cs: &'static Callsite, level: Level, encode: impl FnOnce(&mut Encoder<'_>)) {
+        let id = match cs.cached(self.inner.key) {
+            Some(id) => id,
+            None => self.register_static(cs, level),
+        };
+        if id == 0 {
+            // The callsite table is full: send the format string as the message so nothing is
+            // lost (the drain shows the arguments as fields).
+            return self.write(0, level, |e| {
+                e.str(cs.format());
+                encode(e)
+            });
+        }
+        self.write(id, level, encode)
+    }
+
+    #[cold]
+    fn register_static(&self, cs: &'static Callsite, level: Level) -> u32 {
+        let id = self
+            .inner
+            .segment
+            .callsites()
+            .register(&cs.desc(level))
+            .unwrap_or(0);
+        cs.store(self.inner.key, id);
+        id
+    }
+
+    #[inline(always)]
+    fn write(&self, callsite: u32, level: Level, encode: impl FnOnce(&mut Encoder<'_>)) {
+        let inner = &*self.inner;
+        let timestamp = clock::now_raw(inner.clock);
+        let pid = ids::pid();
+        // SYNC: Relaxed; only detects that this is a forked child (a new pid) to re-register.
+        if inner.attached_pid.load(Ordering::Relaxed) != pid {
+            self.reattach(pid);
+        }
+        let mut buf = [MaybeUninit::<u8>::uninit(); MAX_RECORD];
+        let (len, truncated) = {
+            let mut enc = Encoder::new(&mut buf[RECORD_HEADER_LEN..inner.max_record]);
+            encode(&mut enc);
+            (enc.len(), enc.truncated())
+        };
+        let header = RecordHeader {
+            timestamp,
+            callsite,
+            pid,
+            tid: ids::tid(),
+            len: len as u16,
+            level: level as u8,
+            flags: if truncated { FLAG_TRUNCATED } else { 0 },
+        };
+        let hb = bytemuck::bytes_of(&header);
+        // SAFETY: `buf` has MAX_RECORD >= RECORD_HEADER_LEN bytes; the header bytes are a
+        // distinct object.
+        unsafe {
+            core::ptr::copy_nonoverlapping(hb.as_ptr(), buf.as_mut_ptr() as *mut u8, RECORD_HEADER_LEN)
+        };
+        // SAFETY: bytes [0, 24) were just written and [24, 24 + len) by the encoder.
+        let record = unsafe {
+            core::slice::from_raw_parts(buf.as_ptr() as *const u8, RECORD_HEADER_LEN + len)
+        };
+        if truncated {
+            // SYNC: Relaxed; a statistic.
+            inner.segment.shared().counters.truncated.fetch_add(1, Ordering::Relaxed);
+        }
+        let ring = inner.segment.ring();
+        match ring.push(record, pid, &inner.read_cache) {
+            Ok(_) => {}
+            Err(e) => self.full(record, pid, e),
+        }
+    }
+
+    #[cold]
+    fn reattach(&self, pid: u32) {
+        self.inner.segment.attach_producer(pid);
+        // SYNC: Relaxed; see `write`.
+        self.inner.attached_pid.store(pid, Ordering::Relaxed);
+    }
+
+    /// The ring was full: wait per policy, then push or drop.
+    #[cold]
+    #[inline(never)]
+    fn full(&self, record: &[u8], pid: u32, first: PushError) {
+        let inner = &*self.inner;
+        let ring = inner.segment.ring();
+        let deadline = match inner.policy {
+            Policy::Drop => return self.drop_record(),
+            Policy::Block => None,
+            Policy::BlockFor(d) => Some(Instant::now() + d),
+        };
+        if matches!(first, PushError::TooLarge { .. }) {
+            return self.drop_record();
+        }
+        let backoff = Backoff::new();
+        let mut sleep = Duration::from_micros(20);
+        loop {
+            match ring.push(record, pid, &inner.read_cache) {
+                Ok(_) => return,
+                Err(PushError::TooLarge { .. }) => return self.drop_record(),
+                Err(PushError::Full { .. }) => {}
+            }
+            if !backoff.is_completed() {
+                // Spin briefly, then yield: with more threads than cores, spinning starves the
+                // very drain we are waiting for.
+                backoff.snooze();
+                continue;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) || !self.drain_alive() {
+                return self.drop_record();
+            }
+            std::thread::sleep(sleep);
+            sleep = (sleep * 2).min(Duration::from_millis(1));
+        }
+    }
+
+    /// Whether a drain is attached with a fresh heartbeat.
+    pub fn drain_alive(&self) -> bool {
+        let d = &self.inner.segment.shared().drain;
+        // SYNC: Relaxed; liveness hints, no data depends on them.
+        let pid = d.pid.load(Ordering::Relaxed);
+        let hb = d.heartbeat_ns.load(Ordering::Relaxed);
+        pid != 0 && clock::unix_ns().saturating_sub(hb) <= self.inner.stale_after.as_nanos() as u64
+    }
+
+    fn drop_record(&self) {
+        let c = &self.inner.segment.shared().counters;
+        // SYNC: Relaxed; counters. The drain reports them; it needs no ordering with records.
+        c.dropped.fetch_add(1, Ordering::Relaxed);
+        let _ = c.dropped_since_ns.compare_exchange(
+            0,
+            clock::unix_ns(),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+}
