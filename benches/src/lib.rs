@@ -1,0 +1,1 @@
+//! Benchmark harness support (filled in by the ringload work).

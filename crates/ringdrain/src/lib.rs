@@ -1,0 +1,1 @@
+//! ringdrain (in progress).

@@ -1,0 +1,2 @@
+//! ringdrain binary.
+fn main() {}
