@@ -28,6 +28,7 @@
 #![warn(clippy::undocumented_unsafe_blocks, missing_docs)]
 
 pub mod clock;
+pub mod reader;
 
 use std::fs::File;
 use std::io;
@@ -214,7 +215,10 @@ impl Segment {
     /// Opens the segment at `path`, creating and initialising it with `config`'s sizes if it does
     /// not exist. Returns whether this call created it. Safe against any number of processes
     /// doing the same at once.
-    pub fn create_or_open(path: &Path, config: &SegmentConfig) -> Result<(Segment, bool), OpenError> {
+    pub fn create_or_open(
+        path: &Path,
+        config: &SegmentConfig,
+    ) -> Result<(Segment, bool), OpenError> {
         // Validate the sizes before touching the file system.
         config
             .geometry()
@@ -297,15 +301,19 @@ impl Segment {
         // crate only accesses it through atomics and raw byte copies, never through references
         // to non-atomic data that another process may write. (A hostile process that truncates
         // the file can still make accesses fault: shared memory cannot protect against that.)
-        let mut map = unsafe { MmapOptions::new().len(header.total_size as usize).map_mut(&file) }
-            .map_err(|e| OpenError::io("mmap", path, e))?;
+        let mut map = unsafe {
+            MmapOptions::new()
+                .len(header.total_size as usize)
+                .map_mut(&file)
+        }
+        .map_err(|e| OpenError::io("mmap", path, e))?;
         // Re-validate from the mapping itself: the header we read via pread must match.
-        let mapped = layout::validate(&map[..layout::SHARED_OFFSET], header.total_size).map_err(|source| {
-            OpenError::Layout {
+        let mapped = layout::validate(&map[..layout::SHARED_OFFSET], header.total_size).map_err(
+            |source| OpenError::Layout {
                 path: path.to_path_buf(),
                 source,
-            }
-        })?;
+            },
+        )?;
         if mapped != header {
             return Err(OpenError::Layout {
                 path: path.to_path_buf(),
@@ -350,10 +358,13 @@ impl Segment {
             pid,
             clock::unix_ns()
         ));
-        let mut header = config.geometry().header().map_err(|source| OpenError::Layout {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let mut header = config
+            .geometry()
+            .header()
+            .map_err(|source| OpenError::Layout {
+                path: path.to_path_buf(),
+                source,
+            })?;
         let mode = Mode::from_raw_mode(config.mode & 0o7777);
         let fd = rustix::fs::open(
             &tmp,
@@ -368,7 +379,12 @@ impl Segment {
         file.set_len(header.total_size)
             .map_err(|e| OpenError::io("resize", &tmp, e))?;
         if config.preallocate {
-            match rustix::fs::fallocate(file.as_fd(), rustix::fs::FallocateFlags::empty(), 0, header.total_size) {
+            match rustix::fs::fallocate(
+                file.as_fd(),
+                rustix::fs::FallocateFlags::empty(),
+                0,
+                header.total_size,
+            ) {
                 Ok(()) => {}
                 Err(rustix::io::Errno::OPNOTSUPP) | Err(rustix::io::Errno::NOSYS) => {}
                 Err(e) => return Err(OpenError::io("reserve space for", &tmp, e)),
@@ -384,8 +400,12 @@ impl Segment {
         {
             // SAFETY: we created this file (O_EXCL) and sized it; no other process knows its
             // name, so nothing else maps it while we initialise.
-            let mut map = unsafe { MmapOptions::new().len(header.total_size as usize).map_mut(&file) }
-                .map_err(|e| OpenError::io("mmap", &tmp, e))?;
+            let mut map = unsafe {
+                MmapOptions::new()
+                    .len(header.total_size as usize)
+                    .map_mut(&file)
+            }
+            .map_err(|e| OpenError::io("mmap", &tmp, e))?;
             map[..layout::SHARED_OFFSET].copy_from_slice(bytemuck::bytes_of(&header));
             let table_base = NonNull::new(
                 // SAFETY: callsite_offset + callsite_size <= total_size (geometry checked).
@@ -395,7 +415,11 @@ impl Segment {
             // SAFETY: the table region is inside the mapping, 8-aligned (page offset), and the
             // geometry check guaranteed room past the index.
             let table = unsafe {
-                CallsiteTable::new(table_base, header.callsite_size as usize, header.callsite_index_slots)
+                CallsiteTable::new(
+                    table_base,
+                    header.callsite_size as usize,
+                    header.callsite_index_slots,
+                )
             };
             table.init();
             // SAFETY: offset 12 is the 4-byte aligned `ready` field inside the header.
@@ -480,7 +504,8 @@ impl Segment {
         for p in table.iter() {
             let cur = p.load(Ordering::Relaxed);
             if (cur == 0 || !pid_alive(cur))
-                && p.compare_exchange(cur, pid, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+                && p.compare_exchange(cur, pid, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
             {
                 return;
             }
@@ -576,20 +601,32 @@ mod tests {
     fn bad_files_give_clear_errors() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope");
-        assert!(matches!(Segment::open(&missing, &small()), Err(OpenError::NotFound(_))));
+        assert!(matches!(
+            Segment::open(&missing, &small()),
+            Err(OpenError::NotFound(_))
+        ));
         let nodir = dir.path().join("no/such/dir/seg");
         let e = Segment::create_or_open(&nodir, &small()).unwrap_err();
         assert!(matches!(e, OpenError::NoDirectory(_)), "{e}");
         let junk = dir.path().join("junk");
         std::fs::write(&junk, vec![7u8; 8192]).unwrap();
         let e = Segment::open(&junk, &small()).unwrap_err();
-        assert_eq!(e.to_string(), format!("{}: not a ringlog segment (bad magic)", junk.display()));
+        assert_eq!(
+            e.to_string(),
+            format!("{}: not a ringlog segment (bad magic)", junk.display())
+        );
         let tiny = dir.path().join("tiny");
         std::fs::write(&tiny, b"RINGLOG").unwrap();
-        assert!(Segment::open(&tiny, &small()).unwrap_err().to_string().contains("too small"));
+        assert!(Segment::open(&tiny, &small())
+            .unwrap_err()
+            .to_string()
+            .contains("too small"));
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&junk, &link).unwrap();
-        assert!(matches!(Segment::open(&link, &small()), Err(OpenError::Symlink(_))));
+        assert!(matches!(
+            Segment::open(&link, &small()),
+            Err(OpenError::Symlink(_))
+        ));
         let bad = SegmentConfig {
             slot_size: 100,
             ..small()
@@ -605,7 +642,12 @@ mod tests {
         let (seg, _) = Segment::create_or_open(&path, &small()).unwrap();
         let total = seg.header().total_size;
         drop(seg);
-        std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(total - 1).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(total - 1)
+            .unwrap();
         let e = Segment::open(&path, &small()).unwrap_err();
         assert!(e.to_string().contains("truncated"), "{e}");
     }

@@ -133,7 +133,8 @@ pub fn encode_callsite(desc: &CallsiteDesc<'_>, out: &mut Vec<u8>) -> Result<(),
     out.extend_from_slice(&n_fields.to_le_bytes());
     out.extend_from_slice(&desc.line.to_le_bytes());
     let mut put = |what: &'static str, s: &str| {
-        let len = u16::try_from(s.len()).map_err(|_| RegisterError::TooLong { what, len: s.len() })?;
+        let len =
+            u16::try_from(s.len()).map_err(|_| RegisterError::TooLong { what, len: s.len() })?;
         out.extend_from_slice(&len.to_le_bytes());
         out.extend_from_slice(s.as_bytes());
         Ok(())
@@ -279,7 +280,10 @@ impl<'a> CallsiteTable<'a> {
     /// Bytes used by entries so far (including the index area).
     pub fn used(&self) -> u64 {
         // SYNC: Relaxed; a statistic.
-        self.header().used.load(Ordering::Relaxed).min(self.size as u64)
+        self.header()
+            .used
+            .load(Ordering::Relaxed)
+            .min(self.size as u64)
     }
 
     /// Number of published entries.
@@ -355,7 +359,11 @@ impl<'a> CallsiteTable<'a> {
         // SAFETY: [off, off + len) is inside the region (checked above) and was reserved for us
         // alone by the fetch_add; no one reads it before the index publishes it.
         unsafe {
-            core::ptr::copy_nonoverlapping(entry.as_ptr(), self.base.as_ptr().add(off as usize), len)
+            core::ptr::copy_nonoverlapping(
+                entry.as_ptr(),
+                self.base.as_ptr().add(off as usize),
+                len,
+            )
         };
         let mine = tag << 32 | off;
         loop {

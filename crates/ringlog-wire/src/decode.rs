@@ -361,7 +361,11 @@ fn write_with_spec<O: Out + ?Sized>(out: &mut O, arg: &Arg<'_>, spec: &Spec) {
     if spec.zero && numeric && spec.align.is_none() {
         // Zeros go after the sign and any 0x prefix.
         let sign = s.starts_with(['-', '+']) as usize;
-        let prefix = if alt && s[sign..].starts_with("0") && s.len() > sign + 1 && s.as_bytes()[sign + 1].is_ascii_alphabetic() {
+        let prefix = if alt
+            && s[sign..].starts_with("0")
+            && s.len() > sign + 1
+            && s.as_bytes()[sign + 1].is_ascii_alphabetic()
+        {
             sign + 2
         } else {
             sign
@@ -469,7 +473,13 @@ fn render_brace<O: Out + ?Sized>(out: &mut O, format: &str, args: &[Arg<'_>]) ->
                     Some(arg) => {
                         match spec {
                             None => write_display(out, arg),
-                            Some(s) if s == Spec { fill: ' ', ty: Some('?'), ..Spec::default() } => {
+                            Some(s)
+                                if s == Spec {
+                                    fill: ' ',
+                                    ty: Some('?'),
+                                    ..Spec::default()
+                                } =>
+                            {
                                 write_debug(out, arg)
                             }
                             Some(s) => write_with_spec(out, arg, &s),
@@ -503,9 +513,11 @@ fn render_percent<O: Out + ?Sized>(out: &mut O, format: &str, args: &[Arg<'_>]) 
             continue;
         }
         // %[flags][width][.precision]type
-        let spec_len = after
-            .find(|c: char| c.is_ascii_alphabetic())
-            .filter(|&n| after[..n].chars().all(|c| c.is_ascii_digit() || "-+ #.".contains(c)));
+        let spec_len = after.find(|c: char| c.is_ascii_alphabetic()).filter(|&n| {
+            after[..n]
+                .chars()
+                .all(|c| c.is_ascii_digit() || "-+ #.".contains(c))
+        });
         let Some(n) = spec_len else {
             r.bad_format = true;
             out.push_str("%");
@@ -535,8 +547,12 @@ fn render_percent<O: Out + ?Sized>(out: &mut O, format: &str, args: &[Arg<'_>]) 
             ('d' | 'i', Arg::F64(v)) => out.push_str(&format!("{}", v.trunc() as i64)),
             ('d' | 'i', _) => write_display(out, arg),
             ('f' | 'F', Arg::F64(v)) => out.push_str(&format!("{:.*}", precision.unwrap_or(6), v)),
-            ('f' | 'F', Arg::I64(v)) => out.push_str(&format!("{:.*}", precision.unwrap_or(6), *v as f64)),
-            ('f' | 'F', Arg::U64(v)) => out.push_str(&format!("{:.*}", precision.unwrap_or(6), *v as f64)),
+            ('f' | 'F', Arg::I64(v)) => {
+                out.push_str(&format!("{:.*}", precision.unwrap_or(6), *v as f64))
+            }
+            ('f' | 'F', Arg::U64(v)) => {
+                out.push_str(&format!("{:.*}", precision.unwrap_or(6), *v as f64))
+            }
             ('x', Arg::I64(v)) => out.push_str(&format!("{v:x}")),
             ('x', Arg::U64(v)) => out.push_str(&format!("{v:x}")),
             _ => write_display(out, arg),
@@ -741,8 +757,19 @@ mod tests {
     #[test]
     fn floats_print_like_rust_display() {
         for v in [
-            0.0, -0.0, 1.0, 0.25, 1.5, 100.0, 1e20, 1.5e-7, 123.456, f64::MAX, f64::MIN_POSITIVE,
-            -2.5e-300, 0.1 + 0.2,
+            0.0,
+            -0.0,
+            1.0,
+            0.25,
+            1.5,
+            100.0,
+            1e20,
+            1.5e-7,
+            123.456,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            -2.5e-300,
+            0.1 + 0.2,
         ] {
             let mut s = String::new();
             write_f64(&mut s, v);
@@ -759,7 +786,12 @@ mod tests {
     fn holes_take_arguments_in_order() {
         let (s, r) = render(
             "request {} served in {} us by {}",
-            &[Arg::U64(7), Arg::F64(1.75), Arg::Str("p0-t1"), Arg::U64(200)],
+            &[
+                Arg::U64(7),
+                Arg::F64(1.75),
+                Arg::Str("p0-t1"),
+                Arg::U64(200),
+            ],
         );
         assert_eq!(s, "request 7 served in 1.75 us by p0-t1");
         assert_eq!(r.used, 3);
@@ -822,7 +854,10 @@ mod tests {
         let mut b = [0u8; 30];
         b[22] = 3;
         b[20] = 10;
-        assert_eq!(decode_record(&b), Err(DecodeError::Incomplete { needed: 34 }));
+        assert_eq!(
+            decode_record(&b),
+            Err(DecodeError::Incomplete { needed: 34 })
+        );
         b[22] = 9;
         assert!(matches!(decode_record(&b), Err(DecodeError::Corrupt(_))));
     }

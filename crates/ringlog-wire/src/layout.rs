@@ -244,7 +244,8 @@ impl Geometry {
                 "slot size must be a power of two from 64 to 65536",
             ));
         }
-        if !g.slot_count.is_power_of_two() || !(MIN_SLOT_COUNT..=MAX_SLOT_COUNT).contains(&g.slot_count)
+        if !g.slot_count.is_power_of_two()
+            || !(MIN_SLOT_COUNT..=MAX_SLOT_COUNT).contains(&g.slot_count)
         {
             return Err(LayoutError::BadGeometry(
                 "slot count must be a power of two from 2 to 2^32",
@@ -256,12 +257,16 @@ impl Geometry {
             ));
         }
         let min_table = callsite::entries_start(g.callsite_index_slots) as u64 + 64;
-        if g.callsite_size < min_table || g.callsite_size % HEADER_SIZE != 0 || g.callsite_size > u32::MAX as u64 {
+        if g.callsite_size < min_table
+            || g.callsite_size % HEADER_SIZE != 0
+            || g.callsite_size > u32::MAX as u64
+        {
             return Err(LayoutError::BadGeometry(
                 "callsite table must be a multiple of 4096 bytes, under 4 GiB, with room past its index",
             ));
         }
-        if g.max_span == 0 || g.max_span > MAX_SPAN || g.max_span as u64 > (g.slot_count / 2).max(1) {
+        if g.max_span == 0 || g.max_span > MAX_SPAN || g.max_span as u64 > (g.slot_count / 2).max(1)
+        {
             return Err(LayoutError::BadGeometry(
                 "max span must be 1..=15 and at most half the ring",
             ));
@@ -415,10 +420,16 @@ mod tests {
         b[12] = 0;
         assert_eq!(validate(&b, len), Err(LayoutError::NotReady));
         let b = valid_bytes();
-        assert!(matches!(validate(&b, len - 1), Err(LayoutError::Truncated { .. })));
+        assert!(matches!(
+            validate(&b, len - 1),
+            Err(LayoutError::Truncated { .. })
+        ));
         assert_eq!(validate(&b[..10], len), Err(LayoutError::TooSmall { len }));
         let mut b = valid_bytes();
         b[20..24].copy_from_slice(&100u32.to_ne_bytes());
-        assert!(matches!(validate(&b, len), Err(LayoutError::BadGeometry(_))));
+        assert!(matches!(
+            validate(&b, len),
+            Err(LayoutError::BadGeometry(_))
+        ));
     }
 }

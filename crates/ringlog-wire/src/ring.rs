@@ -584,12 +584,16 @@ impl<S: Slots> Drop for Claim<'_, S> {
         let lap = self.ring.lap(self.pos);
         // SYNC: Release; pairs with the drain's Acquire load of the sequence word. A failure
         // means the drain revoked the claim already, which is just as good.
-        let _ = self.ring.slots.seq(self.ring.index(self.pos)).compare_exchange(
-            Seq::free(lap).0,
-            Seq::skip(lap, self.span, 0).0,
-            Ordering::Release,
-            Ordering::Relaxed,
-        );
+        let _ = self
+            .ring
+            .slots
+            .seq(self.ring.index(self.pos))
+            .compare_exchange(
+                Seq::free(lap).0,
+                Seq::skip(lap, self.span, 0).0,
+                Ordering::Release,
+                Ordering::Relaxed,
+            );
     }
 }
 
@@ -628,7 +632,10 @@ impl<S: Slots> Owned<'_, S> {
     ///
     /// If `offset + data.len()` exceeds [`len`](Owned::len).
     pub fn write(&mut self, mut offset: usize, mut data: &[u8]) {
-        assert!(offset + data.len() <= self.len(), "record write out of range");
+        assert!(
+            offset + data.len() <= self.len(),
+            "record write out of range"
+        );
         let body = self.ring.slots.body_len();
         while !data.is_empty() {
             let slot = offset / body;
@@ -656,9 +663,10 @@ impl<S: Slots> Owned<'_, S> {
         for k in 1..self.span as u64 {
             let p = self.pos + k;
             // SYNC: Relaxed; ordered before the drain's view by the Release store just below.
-            ring.slots
-                .seq(ring.index(p))
-                .store(Seq::committed(ring.lap(p), 0, self.pid).0, Ordering::Relaxed);
+            ring.slots.seq(ring.index(p)).store(
+                Seq::committed(ring.lap(p), 0, self.pid).0,
+                Ordering::Relaxed,
+            );
         }
         let lap = ring.lap(self.pos);
         let word = if skip {

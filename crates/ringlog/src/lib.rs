@@ -35,10 +35,10 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks, missing_docs)]
 
-mod ids;
-mod macros;
 #[doc(hidden)]
 pub mod __private;
+mod ids;
+mod macros;
 
 use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
@@ -102,7 +102,8 @@ pub struct LoggerBuilder {
 impl LoggerBuilder {
     /// The ring by name (`/dev/shm/ringlog-<name>`) or, if it contains a `/`, by path.
     pub fn ring(mut self, name_or_path: &str) -> Self {
-        self.path = Some(ringlog_segment::resolve(name_or_path).map_err(|_| name_or_path.to_string()));
+        self.path =
+            Some(ringlog_segment::resolve(name_or_path).map_err(|_| name_or_path.to_string()));
         self
     }
 
@@ -307,7 +308,12 @@ impl Logger {
     /// The macros' entry point. Not public API.
     #[doc(hidden)]
     #[inline]
-    pub fn __log(&self, cs: &'static Callsite, level: Level, encode: impl FnOnce(&mut Encoder<'_>)) {
+    pub fn __log(
+        &self,
+        cs: &'static Callsite,
+        level: Level,
+        encode: impl FnOnce(&mut Encoder<'_>),
+    ) {
         let id = match cs.cached(self.inner.key) {
             Some(id) => id,
             None => self.register_static(cs, level),
@@ -363,7 +369,11 @@ impl Logger {
         // SAFETY: `buf` has MAX_RECORD >= RECORD_HEADER_LEN bytes; the header bytes are a
         // distinct object.
         unsafe {
-            core::ptr::copy_nonoverlapping(hb.as_ptr(), buf.as_mut_ptr() as *mut u8, RECORD_HEADER_LEN)
+            core::ptr::copy_nonoverlapping(
+                hb.as_ptr(),
+                buf.as_mut_ptr() as *mut u8,
+                RECORD_HEADER_LEN,
+            )
         };
         // SAFETY: bytes [0, 24) were just written and [24, 24 + len) by the encoder.
         let record = unsafe {
@@ -371,7 +381,12 @@ impl Logger {
         };
         if truncated {
             // SYNC: Relaxed; a statistic.
-            inner.segment.shared().counters.truncated.fetch_add(1, Ordering::Relaxed);
+            inner
+                .segment
+                .shared()
+                .counters
+                .truncated
+                .fetch_add(1, Ordering::Relaxed);
         }
         let ring = inner.segment.ring();
         match ring.push(record, pid, &inner.read_cache) {

@@ -1,0 +1,424 @@
+//! The consuming reader both `ringdrain` and tests build on: walks committed records in order,
+//! resolves their callsites (cached, validated), and deals with stalls the way the crash rules
+//! say: a claim nobody owns is revoked after a grace period, a record whose owner died is
+//! abandoned, damaged slots are skipped after a grace period; every loss is reported as an
+//! [`Event::Lost`] and counted in the segment. A living producer is never abandoned.
+//!
+//! Records are handed out borrowed ([`Event::Record`]) for the drain's zero-allocation path, or
+//! owned ([`Reader::read_owned`]) for tests and tools. Nothing is freed in the ring until
+//! [`Reader::release`]: call it once what was read is safely written.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ringlog_wire::callsite::{decode_callsite, CallsiteDesc, FormatStyle};
+use ringlog_wire::clock::Calibration;
+use ringlog_wire::decode::{decode_record, OwnedRecord, RecordRef};
+use ringlog_wire::record::Level;
+use ringlog_wire::ring::{Consumer, Next, RawSlots, Stall};
+
+use crate::{pid_alive, Segment};
+
+/// A resolved callsite, owned by the reader's cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallsiteInfo {
+    /// Its id.
+    pub id: u32,
+    /// Level at registration.
+    pub level: Level,
+    /// Format style.
+    pub style: FormatStyle,
+    /// Line.
+    pub line: u32,
+    /// Target.
+    pub target: String,
+    /// Module path.
+    pub module: String,
+    /// File.
+    pub file: String,
+    /// Format string.
+    pub format: String,
+    /// Field names.
+    pub fields: Vec<String>,
+}
+
+impl CallsiteInfo {
+    fn from_desc(id: u32, d: &CallsiteDesc<'_>) -> Self {
+        CallsiteInfo {
+            id,
+            level: d.level,
+            style: d.style,
+            line: d.line,
+            target: d.target.to_string(),
+            module: d.module.to_string(),
+            file: d.file.to_string(),
+            format: d.format.to_string(),
+            fields: d.fields.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// A borrowed description (for [`OwnedRecord::decode`]).
+    pub fn desc(&self) -> CallsiteDesc<'_> {
+        CallsiteDesc {
+            level: self.level,
+            style: self.style,
+            line: self.line,
+            target: &self.target,
+            module: &self.module,
+            file: &self.file,
+            format: &self.format,
+            fields: self.fields.iter().map(|s| s.as_str()).collect(),
+        }
+    }
+}
+
+/// Records lost or damaged, as the reader found them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lost {
+    /// A record (or claim) abandoned by a producer that died or stalled.
+    Abandoned {
+        /// Slots skipped.
+        slots: u64,
+        /// The owner, when known (a record being written); `None` for a claim nobody owned.
+        pid: Option<u32>,
+    },
+    /// Damaged bytes skipped.
+    Corrupt {
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// What the reader hands to [`Reader::poll`]'s callback.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A committed record.
+    Record {
+        /// Header and payload.
+        record: RecordRef<'a>,
+        /// Its callsite: `Ok(None)` for id 0 (no callsite), `Err` with a reason if the id does
+        /// not resolve.
+        callsite: Result<Option<&'a CallsiteInfo>, &'a str>,
+    },
+    /// Something was lost (already counted in the segment).
+    Lost(Lost),
+}
+
+/// How a poll ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PollResult {
+    /// Events delivered.
+    pub events: usize,
+    /// The ring is empty up to the claim cursor.
+    pub idle: bool,
+    /// Waiting on a stalled slot (a slow or dead producer).
+    pub stalled: bool,
+}
+
+/// Timing of stall handling.
+#[derive(Debug, Clone, Copy)]
+pub struct StallPolicy {
+    /// How long a claim may stay unowned before it is revoked, and a damaged slot before it is
+    /// skipped. Default 100 ms.
+    pub grace: Duration,
+    /// How often the owner of a stalled record is checked for life. Default 10 ms.
+    pub liveness_interval: Duration,
+}
+
+impl Default for StallPolicy {
+    fn default() -> Self {
+        StallPolicy {
+            grace: Duration::from_millis(100),
+            liveness_interval: Duration::from_millis(10),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct StallState {
+    pos: u64,
+    since: Instant,
+    last_check: Instant,
+}
+
+/// The consuming reader. One per ring at a time (the drain enforces it).
+#[derive(Debug)]
+pub struct Reader<'s> {
+    segment: &'s Segment,
+    consumer: Consumer<'s, RawSlots>,
+    calibration: Calibration,
+    policy: StallPolicy,
+    /// Resolved callsites, indexed by `id / 8` (ids are 8-aligned table offsets).
+    callsites: Vec<Option<Arc<CallsiteInfo>>>,
+    bad_callsites: std::collections::HashMap<u32, String>,
+    buf: Vec<u8>,
+    scratch: Vec<u8>,
+    stall: Option<StallState>,
+    /// The claim cursor when an unowned claim last timed out: unowned claims below it are
+    /// revoked without another grace period.
+    episode_end: u64,
+}
+
+impl<'s> Reader<'s> {
+    /// A reader starting at the segment's read cursor.
+    pub fn new(segment: &'s Segment) -> Self {
+        Reader {
+            segment,
+            consumer: Consumer::new(segment.ring()),
+            calibration: segment.calibration(),
+            policy: StallPolicy::default(),
+            callsites: Vec::new(),
+            bad_callsites: Default::default(),
+            buf: Vec::with_capacity(4096),
+            scratch: Vec::new(),
+            stall: None,
+            episode_end: 0,
+        }
+    }
+
+    /// Sets the stall timing.
+    pub fn with_policy(mut self, policy: StallPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The segment.
+    pub fn segment(&self) -> &'s Segment {
+        self.segment
+    }
+
+    /// The clock calibration used for [`Reader::read_owned`] (re-anchor it with
+    /// [`Reader::set_calibration`]).
+    pub fn calibration(&self) -> Calibration {
+        self.calibration
+    }
+
+    /// Replaces the clock calibration.
+    pub fn set_calibration(&mut self, c: Calibration) {
+        self.calibration = c;
+    }
+
+    /// Next ring position to read.
+    pub fn position(&self) -> u64 {
+        self.consumer.position()
+    }
+
+    /// Positions read but not yet released.
+    pub fn unreleased(&self) -> u64 {
+        self.consumer.unreleased()
+    }
+
+    /// Frees everything read so far and publishes the read cursor.
+    pub fn release(&mut self) {
+        let n = self.consumer.unreleased();
+        self.consumer.release();
+        // SYNC: Relaxed; a statistic for `stats`.
+        self.segment
+            .shared()
+            .drain
+            .consumed
+            .fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Reads up to `max` events, calling `f` for each. Does not release.
+    pub fn poll(&mut self, max: usize, mut f: impl FnMut(Event<'_>)) -> PollResult {
+        let mut r = PollResult::default();
+        while r.events < max {
+            self.buf.clear();
+            match self.consumer.next(&mut self.buf) {
+                Next::Record { .. } => {
+                    self.stall = None;
+                    r.events += 1;
+                    match decode_record(&self.buf) {
+                        Ok(record) => {
+                            let id = record.header.callsite;
+                            let callsite = resolve(
+                                self.segment,
+                                &mut self.callsites,
+                                &mut self.bad_callsites,
+                                &mut self.scratch,
+                                id,
+                            );
+                            f(Event::Record { record, callsite });
+                        }
+                        Err(e) => {
+                            self.count_corrupt();
+                            f(Event::Lost(Lost::Corrupt {
+                                reason: e.to_string(),
+                            }));
+                        }
+                    }
+                }
+                Next::Skipped => self.stall = None,
+                Next::Empty => {
+                    self.stall = None;
+                    r.idle = true;
+                    return r;
+                }
+                Next::Stalled(stall) => match self.handle_stall(stall) {
+                    Some(lost) => {
+                        r.events += 1;
+                        f(Event::Lost(lost));
+                    }
+                    None => {
+                        r.stalled = true;
+                        return r;
+                    }
+                },
+            }
+        }
+        r
+    }
+
+    /// Decides what to do about a stall: `Some` if the reader moved past it.
+    fn handle_stall(&mut self, stall: Stall) -> Option<Lost> {
+        let now = Instant::now();
+        let pos = match stall {
+            Stall::Unowned { pos } | Stall::Writing { pos, .. } | Stall::Corrupt { pos, .. } => pos,
+        };
+        if self.stall.as_ref().is_none_or(|s| s.pos != pos) {
+            self.stall = Some(StallState {
+                pos,
+                since: now,
+                last_check: now,
+            });
+        }
+        let st = self.stall.as_mut().expect("set above");
+        let waited = now.duration_since(st.since);
+        let counters = &self.segment.shared().counters;
+        match stall {
+            Stall::Unowned { pos } => {
+                // Revoking an unowned claim is always safe (a living producer simply claims
+                // again). Wait out the grace period, except within an episode: once a claim
+                // timed out, the other claims made before that moment that are still unowned
+                // when we reach them belong to the same dead producer (or to ones descheduled
+                // for as long), so they go at once.
+                if pos >= self.episode_end {
+                    if waited < self.policy.grace {
+                        return None;
+                    }
+                    // SYNC: Relaxed; only bounds the episode (see above).
+                    self.episode_end = self.segment.shared().cursors.claim.load(Ordering::Relaxed);
+                }
+                self.stall = None;
+                if !self.consumer.revoke(pos) {
+                    return None; // the producer owned it just now
+                }
+                // SYNC: Relaxed; a statistic.
+                counters.abandoned.fetch_add(1, Ordering::Relaxed);
+                Some(Lost::Abandoned {
+                    slots: 1,
+                    pid: None,
+                })
+            }
+            Stall::Writing { pid, span, .. } => {
+                if now.duration_since(st.last_check) < self.policy.liveness_interval
+                    && waited < self.policy.liveness_interval
+                {
+                    return None;
+                }
+                st.last_check = now;
+                if pid_alive(pid) {
+                    return None; // slow but alive: never torn, never overwritten
+                }
+                self.stall = None;
+                if !self.consumer.abandon(stall) {
+                    return None;
+                }
+                // SYNC: Relaxed; a statistic.
+                counters.abandoned.fetch_add(span as u64, Ordering::Relaxed);
+                Some(Lost::Abandoned {
+                    slots: span as u64,
+                    pid: Some(pid),
+                })
+            }
+            Stall::Corrupt { seq, .. } => {
+                if waited < self.policy.grace {
+                    return None;
+                }
+                self.stall = None;
+                if !self.consumer.abandon(stall) {
+                    return None;
+                }
+                self.count_corrupt();
+                Some(Lost::Corrupt {
+                    reason: format!("damaged slot sequence word {seq:?}"),
+                })
+            }
+        }
+    }
+
+    fn count_corrupt(&self) {
+        // SYNC: Relaxed; a statistic.
+        self.segment
+            .shared()
+            .counters
+            .corrupt
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reads everything committed until the ring is idle (or `timeout` passes while stalled),
+    /// decodes it into owned records, and releases. Losses are returned beside the records.
+    pub fn read_owned(&mut self, timeout: Duration) -> (Vec<OwnedRecord>, Vec<Lost>) {
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        let mut lost = Vec::new();
+        let cal = self.calibration;
+        loop {
+            let r = self.poll(4096, |ev| match ev {
+                Event::Record { record, callsite } => {
+                    let (cs, err) = match callsite {
+                        Ok(c) => (c.map(|c| c.desc()), None),
+                        Err(e) => (None, Some(e)),
+                    };
+                    out.push(OwnedRecord::decode(&record, cs.as_ref(), err, &cal));
+                }
+                Event::Lost(l) => lost.push(l),
+            });
+            self.release();
+            if r.idle || Instant::now() >= deadline {
+                return (out, lost);
+            }
+            if r.stalled {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+}
+
+fn resolve<'a>(
+    segment: &Segment,
+    cache: &'a mut Vec<Option<Arc<CallsiteInfo>>>,
+    bad: &'a mut std::collections::HashMap<u32, String>,
+    scratch: &mut Vec<u8>,
+    id: u32,
+) -> Result<Option<&'a CallsiteInfo>, &'a str> {
+    if id == 0 {
+        return Ok(None);
+    }
+    let slot = (id / 8) as usize;
+    let cached = id % 8 == 0 && cache.get(slot).is_some_and(|c| c.is_some());
+    if !cached {
+        if bad.contains_key(&id) {
+            return Err(bad.get(&id).map(|s| s.as_str()).unwrap_or("bad callsite"));
+        }
+        let table = segment.callsites();
+        let res = table
+            .entry(id, scratch)
+            .and_then(|()| decode_callsite(id, scratch).map(|d| CallsiteInfo::from_desc(id, &d)));
+        match res {
+            Ok(info) => {
+                if cache.len() <= slot {
+                    cache.resize(slot + 1, None);
+                }
+                cache[slot] = Some(Arc::new(info));
+            }
+            Err(e) => {
+                bad.insert(id, e.to_string());
+                return Err(bad.get(&id).map(|s| s.as_str()).unwrap_or("bad callsite"));
+            }
+        }
+    }
+    Ok(cache[slot].as_deref())
+}
