@@ -1,1 +1,46 @@
-//! ringdrain (in progress).
+//! The ringlog drain: reads records from a shared-memory ring, formats them and writes them to
+//! a log file, as the `ringdrain` binary or embedded in another program.
+//!
+//! The pipeline is reader -> formatter -> sink, with a checkpoint around each write:
+//!
+//! | module | what it does |
+//! |---|---|
+//! | [`drain`] | the loop: batches, idle backoff, loss notices, signals, heartbeat ([`drain::run`]) |
+//! | [`format`] | text, JSON and logfmt lines ([`format::Formatter`]), no allocation per record |
+//! | [`sink`] | the output file with rotation and SIGHUP reopen, or stdout |
+//! | [`checkpoint`] | exactly-once output across drain crashes |
+//! | [`stats`], [`cat`] | `ringdrain stats` and `ringdrain cat` |
+//! | [`cli`] | flags |
+//!
+//! # Example: drain a ring's backlog into a file
+//!
+//! ```
+//! use ringdrain::drain::{run, DrainConfig, Output, Signals};
+//! use ringdrain::sink::Rotation;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let ring = dir.path().join("app.ring");
+//! let log = ringlog::Logger::builder().path(&ring).slot_count(1024).open().unwrap();
+//! ringlog::info!(log, "hello {}", "world", answer = 42u32);
+//!
+//! let out = dir.path().join("app.log");
+//! let mut cfg = DrainConfig::new(
+//!     ring,
+//!     Output::File { path: out.clone(), rotation: Rotation::default(), mode: 0o600 },
+//! );
+//! cfg.once = true;
+//! run(&cfg, &Signals::default()).unwrap();
+//! let text = std::fs::read_to_string(out).unwrap();
+//! assert!(text.contains("INFO "), "{text}");
+//! assert!(text.ends_with("hello world answer=42\n"), "{text}");
+//! ```
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks, missing_docs)]
+
+pub mod cat;
+pub mod checkpoint;
+pub mod cli;
+pub mod drain;
+pub mod format;
+pub mod sink;
+pub mod stats;

@@ -149,11 +149,8 @@ pub struct Reader<'s> {
     consumer: Consumer<'s, RawSlots>,
     calibration: Calibration,
     policy: StallPolicy,
-    /// Resolved callsites, indexed by `id / 8` (ids are 8-aligned table offsets).
-    callsites: Vec<Option<Arc<CallsiteInfo>>>,
-    bad_callsites: std::collections::HashMap<u32, String>,
+    callsites: CallsiteCache,
     buf: Vec<u8>,
-    scratch: Vec<u8>,
     stall: Option<StallState>,
     /// The claim cursor when an unowned claim last timed out: unowned claims below it are
     /// revoked without another grace period.
@@ -168,10 +165,8 @@ impl<'s> Reader<'s> {
             consumer: Consumer::new(segment.ring()),
             calibration: segment.calibration(),
             policy: StallPolicy::default(),
-            callsites: Vec::new(),
-            bad_callsites: Default::default(),
+            callsites: CallsiteCache::default(),
             buf: Vec::with_capacity(4096),
-            scratch: Vec::new(),
             stall: None,
             episode_end: 0,
         }
@@ -233,13 +228,7 @@ impl<'s> Reader<'s> {
                     match decode_record(&self.buf) {
                         Ok(record) => {
                             let id = record.header.callsite;
-                            let callsite = resolve(
-                                self.segment,
-                                &mut self.callsites,
-                                &mut self.bad_callsites,
-                                &mut self.scratch,
-                                id,
-                            );
+                            let callsite = self.callsites.resolve(self.segment, id);
                             f(Event::Record { record, callsite });
                         }
                         Err(e) => {
@@ -387,38 +376,46 @@ impl<'s> Reader<'s> {
     }
 }
 
-fn resolve<'a>(
-    segment: &Segment,
-    cache: &'a mut Vec<Option<Arc<CallsiteInfo>>>,
-    bad: &'a mut std::collections::HashMap<u32, String>,
-    scratch: &mut Vec<u8>,
-    id: u32,
-) -> Result<Option<&'a CallsiteInfo>, &'a str> {
-    if id == 0 {
-        return Ok(None);
-    }
-    let slot = (id / 8) as usize;
-    let cached = id % 8 == 0 && cache.get(slot).is_some_and(|c| c.is_some());
-    if !cached {
-        if bad.contains_key(&id) {
-            return Err(bad.get(&id).map(|s| s.as_str()).unwrap_or("bad callsite"));
+/// Resolved callsites of one segment, validated once and cached.
+#[derive(Debug, Default)]
+pub struct CallsiteCache {
+    /// Indexed by `id / 8` (ids are 8-aligned table offsets).
+    by_slot: Vec<Option<Arc<CallsiteInfo>>>,
+    bad: std::collections::HashMap<u32, String>,
+    scratch: Vec<u8>,
+}
+
+impl CallsiteCache {
+    /// Resolves `id` in `segment`'s table: `Ok(None)` for id 0, `Err` with the reason for an id
+    /// that does not resolve (unknown, damaged).
+    pub fn resolve(&mut self, segment: &Segment, id: u32) -> Result<Option<&CallsiteInfo>, &str> {
+        if id == 0 {
+            return Ok(None);
         }
-        let table = segment.callsites();
-        let res = table
-            .entry(id, scratch)
-            .and_then(|()| decode_callsite(id, scratch).map(|d| CallsiteInfo::from_desc(id, &d)));
-        match res {
-            Ok(info) => {
-                if cache.len() <= slot {
-                    cache.resize(slot + 1, None);
+        let slot = (id / 8) as usize;
+        let cached = id % 8 == 0 && self.by_slot.get(slot).is_some_and(|c| c.is_some());
+        if !cached {
+            if self.bad.contains_key(&id) {
+                return Err(self.bad.get(&id).map(|s| s.as_str()).unwrap_or("bad callsite"));
+            }
+            let table = segment.callsites();
+            let scratch = &mut self.scratch;
+            let res = table.entry(id, scratch).and_then(|()| {
+                decode_callsite(id, scratch).map(|d| CallsiteInfo::from_desc(id, &d))
+            });
+            match res {
+                Ok(info) => {
+                    if self.by_slot.len() <= slot {
+                        self.by_slot.resize(slot + 1, None);
+                    }
+                    self.by_slot[slot] = Some(Arc::new(info));
                 }
-                cache[slot] = Some(Arc::new(info));
-            }
-            Err(e) => {
-                bad.insert(id, e.to_string());
-                return Err(bad.get(&id).map(|s| s.as_str()).unwrap_or("bad callsite"));
+                Err(e) => {
+                    self.bad.insert(id, e.to_string());
+                    return Err(self.bad.get(&id).map(|s| s.as_str()).unwrap_or("bad callsite"));
+                }
             }
         }
+        Ok(self.by_slot[slot].as_deref())
     }
-    Ok(cache[slot].as_deref())
 }

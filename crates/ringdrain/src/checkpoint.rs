@@ -1,0 +1,138 @@
+//! The drain's checkpoint: no committed record lost, none written twice, across a drain crash.
+//!
+//! A batch's records stay in the ring until the batch is written. Around each write the drain
+//! keeps a checkpoint in the segment's `DrainState`:
+//!
+//! 1. `begin`: store where the batch ends in the ring, the output file's identity and length,
+//!    the batch's length and a hash of its tail; then `pending = 1` (Release).
+//! 2. write the batch to the file (whole, or the file is cut back).
+//! 3. release the batch's slots and publish the read cursor.
+//! 4. `finish`: `pending = 0` (Release).
+//!
+//! A drain killed anywhere leaves one of these states, which [`reconcile`] resolves at start-up:
+//! no pending batch (nothing to do); a batch whose slots were already released (clear the flag);
+//! a batch fully in the file (skip its records in the ring); a batch partly in the file (cut the
+//! file back to where it began, then write it again); a batch not in the file (write it again).
+//! Writing to stdout cannot be checked: a batch pending there is written again (at least once).
+
+use std::sync::atomic::Ordering;
+
+use ringlog_segment::reader::Reader;
+use ringlog_segment::Segment;
+use ringlog_wire::callsite::fnv1a64;
+
+use crate::sink::{FileId, Sink};
+
+/// Bytes at the end of a batch whose hash identifies it.
+const TAIL: usize = 256;
+
+/// Hash of the last [`TAIL`] bytes of `batch` (cheap, and enough to recognise our own batch).
+pub fn tail_hash(batch: &[u8]) -> u64 {
+    fnv1a64(&batch[batch.len().saturating_sub(TAIL)..])
+}
+
+/// Records a batch about to be written.
+pub fn begin(seg: &Segment, end: u64, file: Option<(FileId, u64)>, batch: &[u8]) {
+    let d = &seg.shared().drain;
+    let (id, len) = file.unwrap_or((FileId { dev: 0, ino: 0 }, 0));
+    // SYNC: Relaxed stores, published by the Release store of `pending` below; a restarted
+    // drain reads them after its Acquire load of `pending` (and after the AcqRel CAS that
+    // attached it, which pairs with this drain's detach or is ordered by its death).
+    d.pending_end.store(end, Ordering::Relaxed);
+    d.out_dev.store(id.dev, Ordering::Relaxed);
+    d.out_ino.store(id.ino, Ordering::Relaxed);
+    d.out_len_before.store(len, Ordering::Relaxed);
+    d.out_batch_len.store(batch.len() as u64, Ordering::Relaxed);
+    d.out_batch_hash.store(tail_hash(batch), Ordering::Relaxed);
+    // SYNC: Release; pairs with the Acquire load in `reconcile`.
+    d.pending.store(1, Ordering::Release);
+}
+
+/// The batch is written and released.
+pub fn finish(seg: &Segment) {
+    // SYNC: Release; pairs with the Acquire load in `reconcile`.
+    seg.shared().drain.pending.store(0, Ordering::Release);
+}
+
+/// What start-up reconciliation found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reconciled {
+    /// No batch was pending.
+    Clean,
+    /// The pending batch had been released already.
+    AlreadyReleased,
+    /// The pending batch was in the file; its records were skipped in the ring.
+    Skipped {
+        /// Ring positions skipped.
+        positions: u64,
+    },
+    /// The pending batch was cut short in the file; the file was cut back and the batch will be
+    /// written again.
+    CutBack {
+        /// Bytes removed.
+        bytes: u64,
+    },
+    /// The pending batch was not in the file; it will be written again.
+    Rewrite,
+    /// The file is not the one the batch went to (rotated or replaced, or stdout): the batch
+    /// will be written again, which may duplicate it.
+    Unverifiable,
+}
+
+/// Resolves a batch left pending by a drain that died (see the module docs).
+pub fn reconcile(seg: &Segment, sink: &mut Sink, reader: &mut Reader<'_>) -> std::io::Result<Reconciled> {
+    let d = &seg.shared().drain;
+    // SYNC: Acquire; pairs with the Release in `begin`.
+    if d.pending.load(Ordering::Acquire) == 0 {
+        return Ok(Reconciled::Clean);
+    }
+    // SYNC: Relaxed loads, ordered by the Acquire above.
+    let end = d.pending_end.load(Ordering::Relaxed);
+    let id = FileId {
+        dev: d.out_dev.load(Ordering::Relaxed),
+        ino: d.out_ino.load(Ordering::Relaxed),
+    };
+    let before = d.out_len_before.load(Ordering::Relaxed);
+    let batch_len = d.out_batch_len.load(Ordering::Relaxed);
+    let hash = d.out_batch_hash.load(Ordering::Relaxed);
+    let result = if reader.position() >= end {
+        Reconciled::AlreadyReleased
+    } else {
+        match sink {
+            Sink::File(f) if f.id() == id => {
+                let len = f.len();
+                if len == before {
+                    Reconciled::Rewrite
+                } else if len < before {
+                    Reconciled::Unverifiable
+                } else if len < before + batch_len {
+                    f.truncate(before)?;
+                    Reconciled::CutBack { bytes: len - before }
+                } else {
+                    let tail_len = (batch_len as usize).min(TAIL);
+                    let tail = f.read_at(before + batch_len - tail_len as u64, tail_len)?;
+                    if fnv1a64(&tail) == hash {
+                        let start = reader.position();
+                        while reader.position() < end {
+                            let r = reader.poll(1, |_| {});
+                            if r.idle || (r.stalled && r.events == 0) {
+                                // The ring no longer holds what the checkpoint says (it was
+                                // damaged): stop skipping rather than wait forever.
+                                break;
+                            }
+                        }
+                        reader.release();
+                        Reconciled::Skipped {
+                            positions: reader.position() - start,
+                        }
+                    } else {
+                        Reconciled::Unverifiable
+                    }
+                }
+            }
+            _ => Reconciled::Unverifiable,
+        }
+    };
+    finish(seg);
+    Ok(result)
+}

@@ -1,0 +1,573 @@
+//! Formatting records into output lines: text, JSON and logfmt.
+//!
+//! One record is one line, always: control characters inside messages and values are escaped,
+//! so a hostile or careless argument can never forge or split lines. The formatter allocates
+//! nothing per record: it writes into the caller's batch buffer, keeps the formatted date of the
+//! current second and only rewrites the nanosecond digits, and decodes arguments onto the stack.
+
+use ringlog_segment::reader::CallsiteInfo;
+use ringlog_wire::args::Arg;
+use ringlog_wire::callsite::FormatStyle;
+use ringlog_wire::clock::Calibration;
+use ringlog_wire::decode::{render_message, write_display, Out, RecordRef};
+use ringlog_wire::record::Level;
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// `2026-11-25T23:18:53.123456789Z INFO  [pid:tid] target: message k=v`
+    #[default]
+    Text,
+    /// One JSON object per line: ts, level, pid, tid, target, msg, file, line, fields.
+    Json,
+    /// `ts=... level=info pid=1 tid=2 target=app msg="..." k=v`
+    Logfmt,
+}
+
+/// Most arguments decoded onto the stack; more spill to the heap.
+const STACK_ARGS: usize = 16;
+
+/// A borrowed field value for the drain's own notices.
+#[derive(Debug, Clone, Copy)]
+pub enum NoticeValue<'a> {
+    /// A number.
+    U64(u64),
+    /// A string.
+    Str(&'a str),
+}
+
+/// Formats records and notices.
+#[derive(Debug)]
+pub struct Formatter {
+    format: Format,
+    calibration: Calibration,
+    /// Unix second whose `YYYY-MM-DDTHH:MM:SS.` prefix is cached.
+    sec: i64,
+    prefix: [u8; 20],
+    prefix_ok: bool,
+}
+
+impl Formatter {
+    /// A formatter converting timestamps with `calibration`.
+    pub fn new(format: Format, calibration: Calibration) -> Self {
+        Formatter {
+            format,
+            calibration,
+            sec: i64::MIN,
+            prefix: [0; 20],
+            prefix_ok: false,
+        }
+    }
+
+    /// The format.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Replaces the clock calibration (the drain re-anchors it periodically).
+    pub fn set_calibration(&mut self, c: Calibration) {
+        self.calibration = c;
+    }
+
+    /// The calibration in use.
+    pub fn calibration(&self) -> Calibration {
+        self.calibration
+    }
+
+    /// Writes an RFC 3339 UTC timestamp with nanoseconds.
+    pub fn write_ts(&mut self, out: &mut Vec<u8>, unix_ns: i64) {
+        let sec = unix_ns.div_euclid(1_000_000_000);
+        let nanos = unix_ns.rem_euclid(1_000_000_000) as u32;
+        if sec != self.sec {
+            self.sec = sec;
+            self.prefix_ok = false;
+            if let Ok(ts) = jiff::Timestamp::from_second(sec) {
+                let s = ts.strftime("%Y-%m-%dT%H:%M:%S.").to_string();
+                if s.len() == 20 {
+                    self.prefix.copy_from_slice(s.as_bytes());
+                    self.prefix_ok = true;
+                }
+            }
+        }
+        if !self.prefix_ok {
+            // Out of the calendar's range (a damaged timestamp): print the raw nanoseconds.
+            out.extend_from_slice(b"@");
+            out.extend_from_slice(itoa::Buffer::new().format(unix_ns).as_bytes());
+            return;
+        }
+        out.extend_from_slice(&self.prefix);
+        let mut digits = [b'0'; 9];
+        let mut n = nanos;
+        for d in digits.iter_mut().rev() {
+            *d = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        out.extend_from_slice(&digits);
+        out.push(b'Z');
+    }
+
+    /// Formats one record as one line (with its newline) appended to `out`.
+    pub fn record(
+        &mut self,
+        out: &mut Vec<u8>,
+        record: &RecordRef<'_>,
+        callsite: Result<Option<&CallsiteInfo>, &str>,
+    ) {
+        let mut stack = [Arg::None; STACK_ARGS];
+        let mut heap: Vec<Arg<'_>> = Vec::new();
+        let mut n = 0;
+        let mut arg_error = None;
+        for a in record.args() {
+            match a {
+                Ok(a) if n < STACK_ARGS => {
+                    stack[n] = a;
+                    n += 1;
+                }
+                Ok(a) => {
+                    if heap.is_empty() {
+                        heap.extend_from_slice(&stack);
+                    }
+                    heap.push(a);
+                    n += 1;
+                }
+                Err(e) => arg_error = Some(e),
+            }
+        }
+        let args: &[Arg<'_>] = if heap.is_empty() { &stack[..n] } else { &heap };
+        let unix_ns = self.calibration.to_unix_ns(record.header.timestamp);
+        let level = record.level();
+        let h = &record.header;
+        let line = Line {
+            unix_ns,
+            level,
+            pid: h.pid,
+            tid: h.tid,
+            callsite,
+            args,
+            truncated: record.truncated(),
+            arg_error: arg_error.map(|e| e.to_string()),
+        };
+        match self.format {
+            Format::Text => self.text(out, &line),
+            Format::Json => self.json(out, &line),
+            Format::Logfmt => self.logfmt(out, &line),
+        }
+    }
+
+    /// Formats one of the drain's own lines (losses, errors) as a record from target
+    /// `ringdrain`.
+    pub fn notice(
+        &mut self,
+        out: &mut Vec<u8>,
+        unix_ns: i64,
+        level: Level,
+        msg: &str,
+        fields: &[(&str, NoticeValue<'_>)],
+    ) {
+        let pid = std::process::id();
+        match self.format {
+            Format::Text => {
+                self.write_ts(out, unix_ns);
+                text_head(out, level, pid, 0, "ringdrain");
+                TextEsc(out).push_str(msg);
+                for (k, v) in fields {
+                    out.push(b' ');
+                    out.extend_from_slice(k.as_bytes());
+                    out.push(b'=');
+                    match v {
+                        NoticeValue::U64(n) => out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
+                        NoticeValue::Str(s) => logfmt_value(out, s),
+                    }
+                }
+            }
+            Format::Logfmt => {
+                out.extend_from_slice(b"ts=");
+                self.write_ts(out, unix_ns);
+                logfmt_head(out, level, pid, 0, "ringdrain");
+                out.extend_from_slice(b" msg=");
+                logfmt_value(out, msg);
+                for (k, v) in fields {
+                    out.push(b' ');
+                    logfmt_key(out, k);
+                    out.push(b'=');
+                    match v {
+                        NoticeValue::U64(n) => out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
+                        NoticeValue::Str(s) => logfmt_value(out, s),
+                    }
+                }
+            }
+            Format::Json => {
+                out.extend_from_slice(b"{\"ts\":\"");
+                self.write_ts(out, unix_ns);
+                out.extend_from_slice(b"\"");
+                json_head(out, level, pid, 0, "ringdrain");
+                out.extend_from_slice(b",\"msg\":");
+                json_str(out, msg);
+                out.extend_from_slice(b",\"fields\":{");
+                for (i, (k, v)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    json_str(out, k);
+                    out.push(b':');
+                    match v {
+                        NoticeValue::U64(n) => out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
+                        NoticeValue::Str(s) => json_str(out, s),
+                    }
+                }
+                out.extend_from_slice(b"}}");
+            }
+        }
+        out.push(b'\n');
+    }
+
+    fn text(&mut self, out: &mut Vec<u8>, l: &Line<'_, '_>) {
+        self.write_ts(out, l.unix_ns);
+        let target = match l.callsite {
+            Ok(Some(cs)) => cs.target.as_str(),
+            _ => "",
+        };
+        text_head(out, l.level, l.pid, l.tid, target);
+        let fields_from = {
+            let mut esc = TextEsc(out);
+            l.message(&mut esc)
+        };
+        l.for_each_field(fields_from, |name, arg| {
+            out.push(b' ');
+            out.extend_from_slice(name.as_bytes());
+            out.push(b'=');
+            match arg {
+                Arg::Str(s) | Arg::Display(s) => logfmt_value(out, s),
+                _ => write_display(&mut TextEsc(out), arg),
+            }
+        });
+        l.problems(|p| {
+            out.extend_from_slice(b" [ringlog: ");
+            TextEsc(out).push_str(p);
+            out.push(b']');
+        });
+        out.push(b'\n');
+    }
+
+    fn logfmt(&mut self, out: &mut Vec<u8>, l: &Line<'_, '_>) {
+        out.extend_from_slice(b"ts=");
+        self.write_ts(out, l.unix_ns);
+        let target = match l.callsite {
+            Ok(Some(cs)) => cs.target.as_str(),
+            _ => "",
+        };
+        logfmt_head(out, l.level, l.pid, l.tid, target);
+        out.extend_from_slice(b" msg=");
+        let mut msg = String::new();
+        let fields_from = l.message(&mut msg);
+        l.problems(|p| {
+            msg.push_str(" [ringlog: ");
+            msg.push_str(p);
+            msg.push(']');
+        });
+        logfmt_value(out, &msg);
+        l.for_each_field(fields_from, |name, arg| {
+            out.push(b' ');
+            logfmt_key(out, name);
+            out.push(b'=');
+            match arg {
+                Arg::Str(s) | Arg::Display(s) => logfmt_value(out, s),
+                _ => {
+                    let mut s = String::new();
+                    write_display(&mut s, arg);
+                    logfmt_value(out, &s)
+                }
+            }
+        });
+        out.push(b'\n');
+    }
+
+    fn json(&mut self, out: &mut Vec<u8>, l: &Line<'_, '_>) {
+        out.extend_from_slice(b"{\"ts\":\"");
+        self.write_ts(out, l.unix_ns);
+        out.push(b'"');
+        let (target, file, line) = match l.callsite {
+            Ok(Some(cs)) => (cs.target.as_str(), cs.file.as_str(), cs.line),
+            _ => ("", "", 0),
+        };
+        json_head(out, l.level, l.pid, l.tid, target);
+        out.extend_from_slice(b",\"msg\":\"");
+        let fields_from = l.message(&mut JsonEsc(out));
+        out.push(b'"');
+        if !file.is_empty() {
+            out.extend_from_slice(b",\"file\":");
+            json_str(out, file);
+            out.extend_from_slice(b",\"line\":");
+            out.extend_from_slice(itoa::Buffer::new().format(line).as_bytes());
+        }
+        out.extend_from_slice(b",\"fields\":{");
+        let mut first = true;
+        l.for_each_field(fields_from, |name, arg| {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            json_str(out, name);
+            out.push(b':');
+            json_value(out, arg);
+        });
+        out.push(b'}');
+        if l.truncated {
+            out.extend_from_slice(b",\"truncated\":true");
+        }
+        let mut problems = Vec::new();
+        l.problems(|p| problems.push(p.to_string()));
+        if !problems.is_empty() {
+            out.extend_from_slice(b",\"ringlog_error\":");
+            json_str(out, &problems.join("; "));
+        }
+        out.extend_from_slice(b"}\n");
+    }
+}
+
+/// A record's parts, for the three formats.
+struct Line<'a, 'b> {
+    unix_ns: i64,
+    level: Level,
+    pid: u32,
+    tid: u32,
+    callsite: Result<Option<&'a CallsiteInfo>, &'a str>,
+    args: &'b [Arg<'b>],
+    truncated: bool,
+    arg_error: Option<String>,
+}
+
+impl Line<'_, '_> {
+    /// Writes the message; returns the index of the first argument that is a field.
+    fn message<O: Out + ?Sized>(&self, out: &mut O) -> usize {
+        match self.callsite {
+            Ok(Some(cs)) => {
+                let r = render_message(out, cs.style, &cs.format, self.args);
+                if self.truncated {
+                    out.push_str(" [truncated]");
+                }
+                if r.bad_format {
+                    out.push_str(" [ringlog: malformed format string]");
+                }
+                if r.missing > 0 && !self.truncated {
+                    out.push_str(" [ringlog: missing arguments]");
+                }
+                if cs.style == FormatStyle::Literal {
+                    0
+                } else {
+                    r.used
+                }
+            }
+            Ok(None) | Err(_) => {
+                // No callsite: the first argument is the message.
+                if let Some(first) = self.args.first() {
+                    write_display(out, first);
+                }
+                if self.truncated {
+                    out.push_str(" [truncated]");
+                }
+                1
+            }
+        }
+    }
+
+    fn for_each_field(&self, from: usize, mut f: impl FnMut(&str, &Arg<'_>)) {
+        let names: &[String] = match self.callsite {
+            Ok(Some(cs)) => &cs.fields,
+            _ => &[],
+        };
+        let mut name_buf = String::new();
+        for (i, arg) in self.args.iter().enumerate().skip(from) {
+            let k = i - from;
+            let name = match names.get(k) {
+                Some(n) => n.as_str(),
+                None => {
+                    name_buf.clear();
+                    name_buf.push('_');
+                    name_buf.push_str(itoa::Buffer::new().format(k));
+                    name_buf.as_str()
+                }
+            };
+            f(name, arg);
+        }
+    }
+
+    fn problems(&self, mut f: impl FnMut(&str)) {
+        if let Err(e) = self.callsite {
+            f(e);
+        }
+        if let Some(e) = &self.arg_error {
+            f(e);
+        }
+    }
+}
+
+fn text_head(out: &mut Vec<u8>, level: Level, pid: u32, tid: u32, target: &str) {
+    out.push(b' ');
+    let name = level.as_str().as_bytes();
+    out.extend_from_slice(name);
+    for _ in name.len()..5 {
+        out.push(b' ');
+    }
+    out.extend_from_slice(b" [");
+    out.extend_from_slice(itoa::Buffer::new().format(pid).as_bytes());
+    out.push(b':');
+    out.extend_from_slice(itoa::Buffer::new().format(tid).as_bytes());
+    out.extend_from_slice(b"] ");
+    if !target.is_empty() {
+        TextEsc(out).push_str(target);
+        out.extend_from_slice(b": ");
+    }
+}
+
+fn logfmt_head(out: &mut Vec<u8>, level: Level, pid: u32, tid: u32, target: &str) {
+    out.extend_from_slice(b" level=");
+    out.extend_from_slice(level.as_lower_str().as_bytes());
+    out.extend_from_slice(b" pid=");
+    out.extend_from_slice(itoa::Buffer::new().format(pid).as_bytes());
+    out.extend_from_slice(b" tid=");
+    out.extend_from_slice(itoa::Buffer::new().format(tid).as_bytes());
+    if !target.is_empty() {
+        out.extend_from_slice(b" target=");
+        logfmt_value(out, target);
+    }
+}
+
+fn json_head(out: &mut Vec<u8>, level: Level, pid: u32, tid: u32, target: &str) {
+    out.extend_from_slice(b",\"level\":\"");
+    out.extend_from_slice(level.as_lower_str().as_bytes());
+    out.extend_from_slice(b"\",\"pid\":");
+    out.extend_from_slice(itoa::Buffer::new().format(pid).as_bytes());
+    out.extend_from_slice(b",\"tid\":");
+    out.extend_from_slice(itoa::Buffer::new().format(tid).as_bytes());
+    out.extend_from_slice(b",\"target\":");
+    json_str(out, target);
+}
+
+/// Escapes control characters and backslashes so a text line stays one line.
+struct TextEsc<'a>(&'a mut Vec<u8>);
+
+impl Out for TextEsc<'_> {
+    fn push_str(&mut self, s: &str) {
+        let b = s.as_bytes();
+        if !b.iter().any(|&c| c < 0x20 || c == 0x7f) {
+            return self.0.extend_from_slice(b);
+        }
+        for c in s.chars() {
+            match c {
+                '\n' => self.0.extend_from_slice(b"\\n"),
+                '\r' => self.0.extend_from_slice(b"\\r"),
+                '\t' => self.0.extend_from_slice(b"\\t"),
+                c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                    self.0.extend_from_slice(format!("\\x{:02x}", c as u32).as_bytes())
+                }
+                c => self.0.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+            }
+        }
+    }
+}
+
+/// JSON string-content escaping (without the quotes).
+struct JsonEsc<'a>(&'a mut Vec<u8>);
+
+impl Out for JsonEsc<'_> {
+    fn push_str(&mut self, s: &str) {
+        json_escape_into(self.0, s)
+    }
+}
+
+fn json_escape_into(out: &mut Vec<u8>, s: &str) {
+    let b = s.as_bytes();
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let esc: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x00..=0x1f | 0x7f => {
+                out.extend_from_slice(&b[start..i]);
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]);
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&b[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&b[start..]);
+}
+
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    json_escape_into(out, s);
+    out.push(b'"');
+}
+
+fn json_value(out: &mut Vec<u8>, arg: &Arg<'_>) {
+    let mut ib = itoa::Buffer::new();
+    match *arg {
+        Arg::U64(v) => out.extend_from_slice(ib.format(v).as_bytes()),
+        Arg::I64(v) => out.extend_from_slice(ib.format(v).as_bytes()),
+        Arg::U128(v) => out.extend_from_slice(ib.format(v).as_bytes()),
+        Arg::I128(v) => out.extend_from_slice(ib.format(v).as_bytes()),
+        Arg::F64(v) if v.is_finite() => {
+            out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes())
+        }
+        Arg::F32(v) if v.is_finite() => {
+            // Widen through the shortest decimal so 0.1f32 prints 0.1, not 0.10000000149.
+            out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes())
+        }
+        Arg::F64(_) | Arg::F32(_) | Arg::Str(_) | Arg::Display(_) | Arg::Char(_) => {
+            let mut s = String::new();
+            write_display(&mut s, arg);
+            json_str(out, &s)
+        }
+        Arg::Bool(v) => out.extend_from_slice(if v { b"true" } else { b"false" }),
+        Arg::Bytes(b) => {
+            out.push(b'[');
+            for (i, x) in b.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(ib.format(*x).as_bytes());
+            }
+            out.push(b']');
+        }
+        Arg::None => out.extend_from_slice(b"null"),
+    }
+}
+
+fn logfmt_key(out: &mut Vec<u8>, k: &str) {
+    for c in k.bytes() {
+        out.push(if c > b' ' && c != b'=' && c != b'"' && c < 0x7f { c } else { b'_' });
+    }
+}
+
+/// A logfmt value: bare if it has no space, quote, `=` or control character, else quoted with
+/// escapes.
+fn logfmt_value(out: &mut Vec<u8>, s: &str) {
+    let plain = !s.is_empty() && s.bytes().all(|c| c > b' ' && c != b'"' && c != b'=' && c != 0x7f);
+    if plain {
+        return out.extend_from_slice(s.as_bytes());
+    }
+    out.push(b'"');
+    for c in s.chars() {
+        match c {
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '\n' => out.extend_from_slice(b"\\n"),
+            '\r' => out.extend_from_slice(b"\\r"),
+            '\t' => out.extend_from_slice(b"\\t"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.extend_from_slice(format!("\\x{:02x}", c as u32).as_bytes())
+            }
+            c => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+    out.push(b'"');
+}
