@@ -45,6 +45,8 @@ pub struct Formatter {
     sec: i64,
     prefix: [u8; 20],
     prefix_ok: bool,
+    /// Pid shown on the drain's own notices.
+    notice_pid: u32,
 }
 
 impl Formatter {
@@ -56,7 +58,13 @@ impl Formatter {
             sec: i64::MIN,
             prefix: [0; 20],
             prefix_ok: false,
+            notice_pid: std::process::id(),
         }
+    }
+
+    /// Sets the pid shown on notices (default: this process).
+    pub fn set_notice_pid(&mut self, pid: u32) {
+        self.notice_pid = pid;
     }
 
     /// The format.
@@ -164,7 +172,7 @@ impl Formatter {
         msg: &str,
         fields: &[(&str, NoticeValue<'_>)],
     ) {
-        let pid = std::process::id();
+        let pid = self.notice_pid;
         match self.format {
             Format::Text => {
                 self.write_ts(out, unix_ns);
