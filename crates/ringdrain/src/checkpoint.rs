@@ -80,7 +80,11 @@ pub enum Reconciled {
 }
 
 /// Resolves a batch left pending by a drain that died (see the module docs).
-pub fn reconcile(seg: &Segment, sink: &mut Sink, reader: &mut Reader<'_>) -> std::io::Result<Reconciled> {
+pub fn reconcile(
+    seg: &Segment,
+    sink: &mut Sink,
+    reader: &mut Reader<'_>,
+) -> std::io::Result<Reconciled> {
     let d = &seg.shared().drain;
     // SYNC: Acquire; pairs with the Release in `begin`.
     if d.pending.load(Ordering::Acquire) == 0 {
@@ -107,7 +111,9 @@ pub fn reconcile(seg: &Segment, sink: &mut Sink, reader: &mut Reader<'_>) -> std
                     Reconciled::Unverifiable
                 } else if len < before + batch_len {
                     f.truncate(before)?;
-                    Reconciled::CutBack { bytes: len - before }
+                    Reconciled::CutBack {
+                        bytes: len - before,
+                    }
                 } else {
                     let tail_len = (batch_len as usize).min(TAIL);
                     let tail = f.read_at(before + batch_len - tail_len as u64, tail_len)?;

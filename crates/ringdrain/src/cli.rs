@@ -38,7 +38,12 @@ pub struct DrainArgs {
     #[arg(long, value_name = "NAME|PATH", required = true)]
     pub ring: Option<String>,
     /// Log file to append to.
-    #[arg(long, value_name = "FILE", required_unless_present = "stdout", conflicts_with = "stdout")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "stdout",
+        conflicts_with = "stdout"
+    )]
     pub out: Option<PathBuf>,
     /// Write to standard output instead of a file.
     #[arg(long)]
@@ -118,7 +123,8 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .trim()
         .parse()
         .map_err(|_| format!("{s:?} is not a size (e.g. 4096, 64k, 64M, 1G)"))?;
-    n.checked_mul(mult).ok_or_else(|| format!("size {s:?} is too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size {s:?} is too large"))
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {
@@ -156,7 +162,9 @@ fn run_drain(a: DrainArgs) -> anyhow::Result<ExitCode> {
     }
     let slots = (a.ring_size / a.slot_size as u64).max(2);
     if !slots.is_power_of_two() {
-        anyhow::bail!("--ring-size divided by --slot-size must be a power of two (got {slots} slots)");
+        anyhow::bail!(
+            "--ring-size divided by --slot-size must be a power of two (got {slots} slots)"
+        );
     }
     let output = match a.out {
         Some(path) => Output::File {

@@ -109,8 +109,7 @@ impl<'s> Attached<'s> {
                 );
             }
             // SYNC: AcqRel; Acquire as above, Release publishes our claim.
-            if d
-                .pid
+            if d.pid
                 .compare_exchange(cur, me, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
@@ -198,10 +197,16 @@ pub fn run(cfg: &DrainConfig, signals: &Signals) -> anyhow::Result<Summary> {
     .inspect(|_| drop(attached))
 }
 
-fn drain_loop(cfg: &DrainConfig, signals: &Signals, seg: &Segment, sink: &mut Sink) -> anyhow::Result<Summary> {
+fn drain_loop(
+    cfg: &DrainConfig,
+    signals: &Signals,
+    seg: &Segment,
+    sink: &mut Sink,
+) -> anyhow::Result<Summary> {
     let mut reader = Reader::new(seg).with_policy(cfg.stall);
     let mut summary = Summary::default();
-    let reconciled = checkpoint::reconcile(seg, sink, &mut reader).context("cannot reconcile the checkpoint")?;
+    let reconciled =
+        checkpoint::reconcile(seg, sink, &mut reader).context("cannot reconcile the checkpoint")?;
     if reconciled != Reconciled::Clean {
         summary.reconciled = Some(format!("{reconciled:?}"));
         if reconciled == Reconciled::Unverifiable {
@@ -213,6 +218,16 @@ fn drain_loop(cfg: &DrainConfig, signals: &Signals, seg: &Segment, sink: &mut Si
     let mut anchor_at = Instant::now() - Duration::from_secs(10);
     let mut out: Vec<u8> = Vec::with_capacity(1 << 20);
     let mut idle = Idle { rounds: 0 };
+    // Keep a batch well under the rotation size, so files stay within it.
+    let max_batch_bytes = match &cfg.output {
+        Output::File { rotation, .. } if rotation.max_bytes > 0 => {
+            ((rotation.max_bytes / 4) as usize).clamp(1, 1 << 20)
+        }
+        _ => 1 << 20,
+    };
+    let chunk = (max_batch_bytes / 256)
+        .clamp(1, 1024)
+        .min(cfg.batch_records.max(1));
     let mut stalled_since: Option<Instant> = None;
     let mut stop_seen_at: Option<Instant> = None;
     loop {
@@ -227,15 +242,17 @@ fn drain_loop(cfg: &DrainConfig, signals: &Signals, seg: &Segment, sink: &mut Si
         }
         if anchor_at.elapsed() >= Duration::from_secs(1) {
             anchor_at = Instant::now();
-            let c = fmt.calibration().reanchor(clock::now_raw(kind), clock::unix_ns());
+            let c = fmt
+                .calibration()
+                .reanchor(clock::now_raw(kind), clock::unix_ns());
             fmt.set_calibration(c);
         }
         out.clear();
         let mut records = 0u64;
         let mut notices = 0u64;
         let mut last = Default::default();
-        while out.len() < (1 << 20) {
-            last = reader.poll(1024.min(cfg.batch_records), |ev| match ev {
+        while out.len() < max_batch_bytes {
+            last = reader.poll(chunk, |ev| match ev {
                 Event::Record { record, callsite } => {
                     fmt.record(&mut out, &record, callsite);
                     records += 1;
@@ -247,7 +264,9 @@ fn drain_loop(cfg: &DrainConfig, signals: &Signals, seg: &Segment, sink: &mut Si
                         Lost::Abandoned { slots, pid } => {
                             let msg = match pid {
                                 Some(_) => "abandoned a record its producer died writing",
-                                None => "skipped a claim its producer never filled (died or stalled)",
+                                None => {
+                                    "skipped a claim its producer never filled (died or stalled)"
+                                }
                             };
                             let pid_s = pid.map(|p| p.to_string()).unwrap_or_default();
                             let mut fields = vec![("slots", NoticeValue::U64(slots))];
@@ -266,7 +285,7 @@ fn drain_loop(cfg: &DrainConfig, signals: &Signals, seg: &Segment, sink: &mut Si
                     }
                 }
             });
-            if last.events < 1024 || records as usize >= cfg.batch_records {
+            if last.events < chunk || records as usize >= cfg.batch_records {
                 break;
             }
         }
@@ -276,7 +295,10 @@ fn drain_loop(cfg: &DrainConfig, signals: &Signals, seg: &Segment, sink: &mut Si
             commit(seg, sink, &mut reader, &out, signals)?;
             if let Some(d) = dropped {
                 // SYNC: Relaxed; bookkeeping of what was reported (only this drain writes it).
-                seg.shared().drain.reported_dropped.store(d, Ordering::Relaxed);
+                seg.shared()
+                    .drain
+                    .reported_dropped
+                    .store(d, Ordering::Relaxed);
             }
             summary.records += records;
             summary.notices += notices;
@@ -341,7 +363,13 @@ fn drops_notice(seg: &Segment, fmt: &mut Formatter, out: &mut Vec<u8>) -> Option
 
 /// Writes a batch under the checkpoint protocol, retrying output errors without losing or
 /// releasing anything; then releases the batch's slots.
-fn commit(seg: &Segment, sink: &mut Sink, reader: &mut Reader<'_>, out: &[u8], signals: &Signals) -> anyhow::Result<()> {
+fn commit(
+    seg: &Segment,
+    sink: &mut Sink,
+    reader: &mut Reader<'_>,
+    out: &[u8],
+    signals: &Signals,
+) -> anyhow::Result<()> {
     let mut delay = Duration::from_millis(10);
     let mut last_report: Option<Instant> = None;
     let mut failures_while_stopping = 0;

@@ -183,7 +183,9 @@ impl Formatter {
                     out.extend_from_slice(k.as_bytes());
                     out.push(b'=');
                     match v {
-                        NoticeValue::U64(n) => out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
+                        NoticeValue::U64(n) => {
+                            out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes())
+                        }
                         NoticeValue::Str(s) => logfmt_value(out, s),
                     }
                 }
@@ -199,7 +201,9 @@ impl Formatter {
                     logfmt_key(out, k);
                     out.push(b'=');
                     match v {
-                        NoticeValue::U64(n) => out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
+                        NoticeValue::U64(n) => {
+                            out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes())
+                        }
                         NoticeValue::Str(s) => logfmt_value(out, s),
                     }
                 }
@@ -219,7 +223,9 @@ impl Formatter {
                     json_str(out, k);
                     out.push(b':');
                     match v {
-                        NoticeValue::U64(n) => out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
+                        NoticeValue::U64(n) => {
+                            out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes())
+                        }
                         NoticeValue::Str(s) => json_str(out, s),
                     }
                 }
@@ -466,10 +472,12 @@ impl Out for TextEsc<'_> {
                 '\n' => self.0.extend_from_slice(b"\\n"),
                 '\r' => self.0.extend_from_slice(b"\\r"),
                 '\t' => self.0.extend_from_slice(b"\\t"),
-                c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                    self.0.extend_from_slice(format!("\\x{:02x}", c as u32).as_bytes())
-                }
-                c => self.0.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+                c if (c as u32) < 0x20 || c as u32 == 0x7f => self
+                    .0
+                    .extend_from_slice(format!("\\x{:02x}", c as u32).as_bytes()),
+                c => self
+                    .0
+                    .extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
             }
         }
     }
@@ -497,7 +505,14 @@ fn json_escape_into(out: &mut Vec<u8>, s: &str) {
             0x00..=0x1f | 0x7f => {
                 out.extend_from_slice(&b[start..i]);
                 const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]);
+                out.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(c >> 4) as usize],
+                    HEX[(c & 15) as usize],
+                ]);
                 start = i + 1;
                 continue;
             }
@@ -552,14 +567,20 @@ fn json_value(out: &mut Vec<u8>, arg: &Arg<'_>) {
 
 fn logfmt_key(out: &mut Vec<u8>, k: &str) {
     for c in k.bytes() {
-        out.push(if c > b' ' && c != b'=' && c != b'"' && c < 0x7f { c } else { b'_' });
+        out.push(if c > b' ' && c != b'=' && c != b'"' && c < 0x7f {
+            c
+        } else {
+            b'_'
+        });
     }
 }
 
 /// A logfmt value: bare if it has no space, quote, `=` or control character, else quoted with
 /// escapes.
 fn logfmt_value(out: &mut Vec<u8>, s: &str) {
-    let plain = !s.is_empty() && s.bytes().all(|c| c > b' ' && c != b'"' && c != b'=' && c != 0x7f);
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|c| c > b' ' && c != b'"' && c != b'=' && c != 0x7f);
     if plain {
         return out.extend_from_slice(s.as_bytes());
     }

@@ -47,7 +47,10 @@ fn open_append(path: &Path, mode: u32) -> io::Result<(File, u64, FileId)> {
         .open(path)?;
     let md = file.metadata()?;
     if !md.is_file() {
-        return Err(io::Error::other(format!("{} is not a regular file", path.display())));
+        return Err(io::Error::other(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
     }
     Ok((
         file,

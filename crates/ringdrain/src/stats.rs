@@ -108,7 +108,8 @@ pub fn run(ring: &str, json: bool, interval: Duration) -> anyhow::Result<ExitCod
         (p, age) => println!(
             "drain      pid {p} ({}), heartbeat {} ago, lag {fill} slots",
             if pid_alive(p) { "alive" } else { "dead" },
-            age.map(|a| format!("{a:.2}s")).unwrap_or_else(|| "never".into())
+            age.map(|a| format!("{a:.2}s"))
+                .unwrap_or_else(|| "never".into())
         ),
     }
     println!(
@@ -119,7 +120,11 @@ pub fn run(ring: &str, json: bool, interval: Duration) -> anyhow::Result<ExitCod
         } else {
             format!(
                 " (pids {})",
-                producers.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
+                producers
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         }
     );

@@ -11,7 +11,13 @@ use ringlog_wire::clock::{Calibration, ClockKind};
 use ringlog_wire::decode::decode_record;
 use ringlog_wire::record::{Level, RecordHeader, FLAG_TRUNCATED};
 
-fn record(ts: u64, callsite: u32, level: Level, flags: u8, args: impl FnOnce(&mut Encoder<'_>)) -> Vec<u8> {
+fn record(
+    ts: u64,
+    callsite: u32,
+    level: Level,
+    flags: u8,
+    args: impl FnOnce(&mut Encoder<'_>),
+) -> Vec<u8> {
     let mut buf = [MaybeUninit::uninit(); 512];
     let mut e = Encoder::new(&mut buf);
     args(&mut e);
@@ -74,14 +80,21 @@ fn render(format: Format) -> String {
         e.str("orphan");
         e.i32(-5);
     });
-    f.record(&mut out, &decode_record(&r).unwrap(), Err("unknown callsite id 999"));
+    f.record(
+        &mut out,
+        &decode_record(&r).unwrap(),
+        Err("unknown callsite id 999"),
+    );
     let r = record(t0 + 4, 0, Level::Trace, 0, |e| {
         e.str("raw message");
         e.bool(true);
     });
     f.record(&mut out, &decode_record(&r).unwrap(), Ok(None));
     // All value kinds as fields.
-    let kinds = callsite("kinds", &["u", "i", "f", "b", "c", "s", "bytes", "none", "nan"]);
+    let kinds = callsite(
+        "kinds",
+        &["u", "i", "f", "b", "c", "s", "bytes", "none", "nan"],
+    );
     let r = record(t0 + 5, 64, Level::Info, 0, |e| {
         e.u128(u128::MAX);
         e.i64(i64::MIN);
@@ -99,19 +112,28 @@ fn render(format: Format) -> String {
         (t0 + 6) as i64,
         Level::Warn,
         "producers dropped records (ring full or no drain)",
-        &[("dropped", NoticeValue::U64(3)), ("since", NoticeValue::Str("2025-11-25T23:18:53Z"))],
+        &[
+            ("dropped", NoticeValue::U64(3)),
+            ("since", NoticeValue::Str("2025-11-25T23:18:53Z")),
+        ],
     );
     String::from_utf8(out).unwrap()
 }
 
 fn check(name: &str, format: Format) {
     let got = render(format);
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
     if std::env::var_os("RINGLOG_BLESS").is_some() {
         std::fs::write(&path, &got).unwrap();
     }
-    let want = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with RINGLOG_BLESS=1 to create it)", path.display()));
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with RINGLOG_BLESS=1 to create it)",
+            path.display()
+        )
+    });
     assert_eq!(got, want, "golden file {} differs", path.display());
     // One record, one line, whatever the arguments held.
     assert_eq!(got.lines().count(), 7);
@@ -131,10 +153,12 @@ fn logfmt_output_matches_golden_file() {
 fn json_output_matches_golden_file_and_parses() {
     check("json.txt", Format::Json);
     for line in render(Format::Json).lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
         assert!(v["ts"].is_string() && v["level"].is_string() && v["msg"].is_string());
     }
-    let first: serde_json::Value = serde_json::from_str(render(Format::Json).lines().next().unwrap()).unwrap();
+    let first: serde_json::Value =
+        serde_json::from_str(render(Format::Json).lines().next().unwrap()).unwrap();
     assert_eq!(first["msg"], "request 7 served in 1.75 us by p0-t1");
     assert_eq!(first["fields"]["status"], 200);
     assert_eq!(first["fields"]["ms"], 1.5);
