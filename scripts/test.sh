@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The project's test command (README "Development"; .ci/run calls it):
+#   1. every workspace test (unit, integration, multi-process, fault injection, fuzz-corpus replay);
+#   2. the loom model checks of the ring protocol (a separate target dir, since --cfg loom
+#      changes every crate's build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo test --workspace "$@"
+RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}" \
+  cargo test -p ringlog-wire --test loom --release --target-dir target/loom
