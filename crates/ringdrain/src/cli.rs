@@ -200,6 +200,10 @@ fn run_drain(a: DrainArgs) -> anyhow::Result<ExitCode> {
         flag::register(sig, signals.stop.clone())?;
     }
     flag::register(SIGHUP, signals.reopen.clone())?;
+    // A file-size limit (RLIMIT_FSIZE) must be an EFBIG write error we retry, not a signal
+    // that kills the drain.
+    // SAFETY: setting SIGXFSZ to ignored has no preconditions and no handler code runs.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
     crate::drain::run(&cfg, &signals)?;
     Ok(ExitCode::SUCCESS)
 }

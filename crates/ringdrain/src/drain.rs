@@ -312,6 +312,10 @@ fn drain_loop(
             if cfg.once || stopping {
                 break;
             }
+            if idle.rounds == 64 {
+                // Newly idle: a cheap moment to check the header was not damaged under us.
+                seg.check_cursors()?;
+            }
         } else if last.stalled {
             let since = *stalled_since.get_or_insert_with(Instant::now);
             if (cfg.once || stopping) && since.elapsed() >= cfg.stall_exit_after {

@@ -17,6 +17,26 @@ fn logger(ring: &Path) -> Logger {
         .unwrap()
 }
 
+/// Waits until a drain has attached to `ring` (its signal handlers are installed by then).
+fn wait_attached(ring: &Path) {
+    let seg = ringlog_segment::Segment::open(ring, &Default::default()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // SYNC: Relaxed; polling a flag another process sets.
+    while seg
+        .shared()
+        .drain
+        .pid
+        .load(std::sync::atomic::Ordering::Relaxed)
+        == 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "watchdog: ringdrain never attached"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn run(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().unwrap()
 }
@@ -150,6 +170,7 @@ fn sigterm_drains_what_is_left_and_exits_zero() {
         "--format",
         "json",
     ]);
+    wait_attached(&e.ring);
     for i in 0..5000u64 {
         info!(log, "n {}", i);
     }
@@ -178,6 +199,7 @@ fn sighup_reopens_the_output_for_logrotate() {
         "--out",
         e.log.to_str().unwrap(),
     ]);
+    wait_attached(&e.ring);
     for i in 0..100u64 {
         info!(log, "before {}", i);
     }
@@ -213,6 +235,7 @@ fn rotation_keeps_files_under_the_size_and_at_most_n() {
         "--rotate-keep",
         "3",
     ]);
+    wait_attached(&e.ring);
     for i in 0..3000u64 {
         info!(
             log,

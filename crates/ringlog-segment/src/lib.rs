@@ -69,6 +69,9 @@ pub struct SegmentConfig {
     pub mode: u32,
     /// Clock for a new segment.
     pub clock: ClockChoice,
+    /// Group to give a new segment (with a group-readable/writable `mode` such as 0o660, lets
+    /// services of several users share a ring). Default: the creator's group.
+    pub group: Option<u32>,
     /// Open segments owned by another user. Default false (refused).
     pub allow_foreign_owner: bool,
     /// How long to wait for a segment that is not yet initialised. Default 2 s.
@@ -88,6 +91,7 @@ impl Default for SegmentConfig {
             max_span: 15,
             mode: 0o600,
             clock: ClockChoice::Auto,
+            group: None,
             allow_foreign_owner: false,
             open_timeout: Duration::from_secs(2),
             preallocate: true,
@@ -143,6 +147,18 @@ pub enum OpenError {
         /// What is wrong.
         #[source]
         source: LayoutError,
+    },
+    /// The ring's cursors contradict each other (damaged header).
+    #[error("{path}: ring cursors are inconsistent (claim {claim}, read {read}, {slots} slots); the segment is damaged: remove it and let it be recreated")]
+    CorruptCursors {
+        /// The segment.
+        path: PathBuf,
+        /// Claim cursor.
+        claim: u64,
+        /// Read cursor.
+        read: u64,
+        /// Ring size.
+        slots: u64,
     },
     /// An operating-system call failed.
     #[error("{op} {path}: {source}")]
@@ -330,13 +346,34 @@ impl Segment {
                 header.slot_count,
             )
         };
-        Ok(Segment {
+        let seg = Segment {
             map,
             _file: file,
             path: path.to_path_buf(),
             header,
             slots,
-        })
+        };
+        seg.check_cursors()?;
+        Ok(seg)
+    }
+
+    /// Checks that `read <= claim <= read + slots`, which every producer and drain maintain; a
+    /// violation means the header was damaged.
+    pub fn check_cursors(&self) -> Result<(), OpenError> {
+        let c = &self.shared().cursors;
+        // SYNC: Acquire on read (pairs with the drain's Release) before Relaxed on claim: claim
+        // only grows, so a claim loaded after read is never below it in a healthy segment.
+        let read = c.read.load(Ordering::Acquire);
+        let claim = c.claim.load(Ordering::Relaxed);
+        if claim < read || claim - read > self.header.slot_count {
+            return Err(OpenError::CorruptCursors {
+                path: self.path.clone(),
+                claim,
+                read,
+                slots: self.header.slot_count,
+            });
+        }
+        Ok(())
     }
 
     /// Creates and links a new segment; `None` if another process linked one first.
@@ -375,6 +412,11 @@ impl Segment {
         let cleanup = TmpFile(&tmp);
         // The umask may have narrowed the mode; set exactly what was asked.
         rustix::fs::fchmod(&fd, mode).map_err(|e| OpenError::io("chmod", &tmp, e))?;
+        if let Some(gid) = config.group {
+            // Give the new file the requested group (before it is linked into place).
+            rustix::fs::fchown(&fd, None, Some(rustix::fs::Gid::from_raw(gid)))
+                .map_err(|e| OpenError::io("chown", &tmp, e))?;
+        }
         let file = File::from(fd);
         file.set_len(header.total_size)
             .map_err(|e| OpenError::io("resize", &tmp, e))?;

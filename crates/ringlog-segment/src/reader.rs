@@ -323,8 +323,15 @@ impl<'s> Reader<'s> {
                 })
             }
             Stall::Corrupt { seq, .. } => {
-                if waited < self.policy.grace {
-                    return None;
+                // Damage does not heal, but wait out the grace period once per episode so a
+                // reader never races a writer on a word it misread; later damaged slots of the
+                // same episode go at once.
+                if pos >= self.episode_end {
+                    if waited < self.policy.grace {
+                        return None;
+                    }
+                    // SYNC: Relaxed; only bounds the episode.
+                    self.episode_end = self.segment.shared().cursors.claim.load(Ordering::Relaxed);
                 }
                 self.stall = None;
                 if !self.consumer.abandon(stall) {
@@ -396,7 +403,11 @@ impl CallsiteCache {
         let cached = id % 8 == 0 && self.by_slot.get(slot).is_some_and(|c| c.is_some());
         if !cached {
             if self.bad.contains_key(&id) {
-                return Err(self.bad.get(&id).map(|s| s.as_str()).unwrap_or("bad callsite"));
+                return Err(self
+                    .bad
+                    .get(&id)
+                    .map(|s| s.as_str())
+                    .unwrap_or("bad callsite"));
             }
             let table = segment.callsites();
             let scratch = &mut self.scratch;
@@ -412,7 +423,11 @@ impl CallsiteCache {
                 }
                 Err(e) => {
                     self.bad.insert(id, e.to_string());
-                    return Err(self.bad.get(&id).map(|s| s.as_str()).unwrap_or("bad callsite"));
+                    return Err(self
+                        .bad
+                        .get(&id)
+                        .map(|s| s.as_str())
+                        .unwrap_or("bad callsite"));
                 }
             }
         }

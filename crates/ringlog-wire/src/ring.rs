@@ -787,6 +787,12 @@ impl<'a, S: Slots> Consumer<'a, S> {
         // SYNC: Acquire; pairs with the producer's Release store in Owned::publish.
         let seq = Seq(ring.slots.seq(ring.index(pos)).load(Ordering::Acquire));
         if seq.lap() != lap {
+            // Only damage makes a lap disagree with its position, and only damage among claimed
+            // positions matters: past the claim cursor there is nothing to read.
+            // SYNC: Relaxed; as below, a bound only.
+            if ring.cursors.claim.load(Ordering::Relaxed) <= pos {
+                return Next::Empty;
+            }
             return Next::Stalled(Stall::Corrupt { pos, seq });
         }
         match seq.state() {

@@ -14,7 +14,12 @@ fn main() {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--ring" => ring = args.next().expect("--ring NAME|PATH"),
-            "--records" => records = args.next().and_then(|s| s.parse().ok()).expect("--records N"),
+            "--records" => {
+                records = args
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .expect("--records N")
+            }
             "--name" => name = args.next().expect("--name NAME"),
             other => {
                 eprintln!("service: unknown argument {other:?}");
@@ -33,11 +38,30 @@ fn main() {
     for i in 0..records {
         let ms = (i % 97) as f64 * 0.25;
         if i % 100 == 99 {
-            warn!(log, "slow request {} took {} ms", i, ms, worker = name.as_str());
+            warn!(
+                log,
+                "slow request {} took {} ms",
+                i,
+                ms,
+                worker = name.as_str()
+            );
         } else if i % 250 == 249 {
-            error!(log, "request {} failed: {}", i, "upstream timeout", status = 504u16);
+            error!(
+                log,
+                "request {} failed: {}",
+                i,
+                "upstream timeout",
+                status = 504u16
+            );
         } else {
-            info!(log, "request {} served in {} ms", i, ms, worker = name.as_str(), status = 200u16);
+            info!(
+                log,
+                "request {} served in {} ms",
+                i,
+                ms,
+                worker = name.as_str(),
+                status = 200u16
+            );
         }
         debug!(log, "never recorded at level info {}", i);
         if i % 200 == 0 {
