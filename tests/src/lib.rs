@@ -193,3 +193,109 @@ pub fn check_load_records(
     }
     Ok(total)
 }
+
+/// A small deterministic PRNG (xorshift64*) so fault rounds are reproducible from a seed.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded from `RINGLOG_SEED` if set, else from the clock; prints the seed so a failing
+    /// run can be replayed.
+    pub fn from_env(test: &str) -> Rng {
+        let seed = std::env::var("RINGLOG_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1)
+            });
+        eprintln!("{test}: RINGLOG_SEED={seed}");
+        Rng(seed.max(1))
+    }
+
+    /// Next value.
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A value in `lo..hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next_u64() % (hi - lo).max(1)
+    }
+}
+
+/// Rounds for a fault test: `RINGLOG_FAULT_ROUNDS` if set (the long run), else `default`.
+pub fn rounds(default: u64) -> u64 {
+    std::env::var("RINGLOG_FAULT_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Waits until `ring` has an attached drain (watchdog 30 s).
+pub fn wait_attached(ring: &Path) {
+    let seg = ringlog_segment::Segment::open(ring, &Default::default()).expect("open ring");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // SYNC: Relaxed; polling a flag another process sets.
+    while seg
+        .shared()
+        .drain
+        .pid
+        .load(std::sync::atomic::Ordering::Relaxed)
+        == 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "watchdog: ringdrain never attached"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Load records in a text log, keyed by worker, plus every other message line.
+pub fn split_log(text: &str) -> (HashMap<String, Vec<u64>>, Vec<String>) {
+    let mut by_worker: HashMap<String, Vec<u64>> = HashMap::new();
+    let mut other = Vec::new();
+    for line in text.lines() {
+        match text_message(line).and_then(parse_load_message) {
+            Some(r) => {
+                assert_eq!(r.lat, r.i as f64 / 4.0, "torn or wrong value in {line:?}");
+                by_worker.entry(r.worker).or_default().push(r.i);
+            }
+            None => other.push(line.to_string()),
+        }
+    }
+    (by_worker, other)
+}
+
+/// Asserts `seq` is exactly `0..seq.len()` (a prefix: nothing lost before the end, no
+/// duplicates, in order). Returns its length.
+pub fn assert_prefix(worker: &str, seq: &[u64]) -> u64 {
+    for (k, &i) in seq.iter().enumerate() {
+        assert_eq!(
+            i, k as u64,
+            "worker {worker}: record {k} is {i} (a gap, duplicate or reordering)"
+        );
+    }
+    seq.len() as u64
+}
+
+/// Sums `key=N` over the drain's notice lines containing `needle`.
+pub fn notice_sum(lines: &[String], needle: &str, key: &str) -> u64 {
+    lines
+        .iter()
+        .filter(|l| l.contains(needle))
+        .filter_map(|l| {
+            l.split(' ')
+                .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .sum()
+}
