@@ -398,6 +398,9 @@ pub struct Ring<'a, S: Slots> {
     mask: u64,
     shift: u32,
     max_span: u32,
+    /// `slots.body_len()`, kept here so the hot path needs no call and no division for
+    /// one-slot records.
+    body: usize,
 }
 
 impl<S: Slots> Clone for Ring<'_, S> {
@@ -410,6 +413,7 @@ impl<S: Slots> Copy for Ring<'_, S> {}
 impl<'a, S: Slots> Ring<'a, S> {
     /// A ring over `slots` with `cursors`. Records may span at most `max_span` slots (clamped to
     /// [`MAX_SPAN`] and to half the ring).
+    #[inline]
     pub fn new(cursors: &'a RingCursors, slots: &'a S, max_span: u32) -> Self {
         let count = slots.count();
         assert!(count.is_power_of_two() && count >= 2);
@@ -420,6 +424,7 @@ impl<'a, S: Slots> Ring<'a, S> {
             mask: count - 1,
             shift: count.trailing_zeros(),
             max_span,
+            body: slots.body_len(),
         }
     }
 
@@ -449,9 +454,12 @@ impl<'a, S: Slots> Ring<'a, S> {
     }
 
     /// Slots needed for a record of `len` bytes.
+    #[inline]
     pub fn span_for(&self, len: usize) -> u32 {
-        let body = self.slots.body_len();
-        len.div_ceil(body).max(1).min(u32::MAX as usize) as u32
+        if len <= self.body {
+            return 1; // the common case, without a division
+        }
+        len.div_ceil(self.body).min(u32::MAX as usize) as u32
     }
 
     fn index(&self, pos: u64) -> usize {
@@ -618,7 +626,7 @@ impl<S: Slots> Owned<'_, S> {
 
     /// Bytes this record can hold.
     pub fn len(&self) -> usize {
-        self.span as usize * self.ring.slots.body_len()
+        self.span as usize * self.ring.body
     }
 
     /// Whether the record holds no bytes (never: a record spans at least one slot).
