@@ -1,0 +1,238 @@
+//! The machine's floor for a log call: a bare bounded MPSC ring, written inline here (not
+//! ringlog's), whose producer does only what any shared-memory logger must:
+//!
+//! 1. read the TSC (the record's timestamp),
+//! 2. claim a position with one `fetch_add` on the shared claim cursor,
+//! 3. check the slot's sequence word says "free for this lap" (an Acquire load of the line it is
+//!    about to write; without it a producer could overwrite an unread slot),
+//! 4. write one 64-byte slot (8-byte sequence word + 56-byte body),
+//! 5. publish with one Release store of the sequence word.
+//!
+//! The ring follows Vyukov's bounded queue: slot `i` starts with sequence `i`; a producer owns
+//! position `pos` when the slot's sequence equals `pos`, and publishes `pos + 1`; the consumer
+//! reads position `pos` when the sequence is `pos + 1`, then frees the slot for the next lap by
+//! storing `pos + SLOTS`.
+//!
+//! Cases:
+//! * `floor/alone`: one producer, no consumer; the ring is reset (untimed) before every burst of
+//!   at most `SLOTS` pushes, so it never fills and the slots are warm in this core's cache.
+//! * `floor/alone_2_producers`: two producers at once on the same ring (claim-cursor contention),
+//!   reset between bursts; one iteration = one push on each thread.
+//! * `floor/with_consumer`: one producer while a consumer thread drains concurrently on the other
+//!   core: the slots' cache lines move between cores, and the producer waits if it laps the
+//!   consumer.
+
+use std::cell::UnsafeCell;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use crossbeam_utils::CachePadded;
+use ringlog_benches::pair::timed_pair;
+
+/// Slots in the ring: 4096 x 64 B = 256 KiB, inside this machine's 2 MiB L2.
+const SLOTS: usize = 4096;
+
+/// One slot: exactly one cache line.
+#[repr(C, align(64))]
+struct Slot {
+    /// `pos` while free for the lap of position `pos`; `pos + 1` once that position's record is
+    /// published. The consumer stores `pos + SLOTS` to free it for the next lap.
+    seq: AtomicU64,
+    /// The record: timestamp and six words of payload.
+    body: UnsafeCell<[u64; 7]>,
+}
+
+const _: () = assert!(core::mem::size_of::<Slot>() == 64);
+
+struct Ring {
+    /// Next position to claim; producers `fetch_add` it.
+    claim: CachePadded<AtomicU64>,
+    slots: Box<[Slot]>,
+}
+
+// SAFETY: a slot's body is written only by the producer that owns its position (sequence ==
+// pos) and read only by the consumer after the Release publish; the sequence word orders them.
+unsafe impl Sync for Ring {}
+
+#[inline(always)]
+fn rdtsc() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: rdtsc has no preconditions; it only reads the time-stamp counter.
+        #[allow(unused_unsafe)]
+        unsafe {
+            core::arch::x86_64::_rdtsc()
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        ringlog_benches::clock::monotonic_ns()
+    }
+}
+
+impl Ring {
+    fn new() -> Ring {
+        let slots = (0..SLOTS as u64)
+            .map(|i| Slot {
+                seq: AtomicU64::new(i),
+                body: UnsafeCell::new([0; 7]),
+            })
+            .collect();
+        Ring {
+            claim: CachePadded::new(AtomicU64::new(0)),
+            slots,
+        }
+    }
+
+    /// Empties the ring (no thread is using it: `&mut`).
+    fn reset(&mut self) {
+        *self.claim.get_mut() = 0;
+        for (i, s) in self.slots.iter_mut().enumerate() {
+            *s.seq.get_mut() = i as u64;
+        }
+    }
+
+    #[inline(always)]
+    fn push(&self, payload: &[u64; 6]) {
+        let ts = rdtsc();
+        // SYNC: Relaxed; the claim only hands out positions. The data is ordered by the slot's
+        // sequence word (the Acquire load and Release store below).
+        let pos = self.claim.fetch_add(1, Ordering::Relaxed);
+        let slot = &self.slots[pos as usize & (SLOTS - 1)];
+        // SYNC: Acquire; pairs with the consumer's Release store in `pop` that freed the slot
+        // for this lap, so our write follows its read of the previous lap.
+        while slot.seq.load(Ordering::Acquire) != pos {
+            std::hint::spin_loop();
+        }
+        let rec = [
+            ts, payload[0], payload[1], payload[2], payload[3], payload[4], payload[5],
+        ];
+        // SAFETY: the slot's sequence equals our claimed position, so we own its body until we
+        // publish; no other producer holds this position and the consumer waits for pos + 1.
+        unsafe { slot.body.get().write(rec) };
+        // SYNC: Release; pairs with the consumer's Acquire load in `pop`.
+        slot.seq.store(pos + 1, Ordering::Release);
+    }
+
+    /// Reads position `pos` if it is published, and frees its slot for the next lap.
+    #[inline(always)]
+    fn pop(&self, pos: u64) -> Option<[u64; 7]> {
+        let slot = &self.slots[pos as usize & (SLOTS - 1)];
+        // SYNC: Acquire; pairs with the producer's Release store in `push`.
+        if slot.seq.load(Ordering::Acquire) != pos + 1 {
+            return None;
+        }
+        // SAFETY: the record at `pos` is published and the slot is not freed yet, so no producer
+        // writes the body until our store below.
+        let rec = unsafe { slot.body.get().read() };
+        // SYNC: Release; pairs with the next lap's producer's Acquire load in `push`.
+        slot.seq.store(pos + SLOTS as u64, Ordering::Release);
+        Some(rec)
+    }
+}
+
+/// A record-sized payload like the ringload message's (ids, i, lat bits, worker bytes).
+fn payload() -> [u64; 6] {
+    [
+        8 | (1234 << 32),
+        5678 | (50 << 32),
+        7,
+        1.75f64.to_bits(),
+        0x302d_7430_2d70,
+        0,
+    ]
+}
+
+fn alone(c: &mut Criterion) {
+    let mut g = c.benchmark_group("floor");
+    g.throughput(Throughput::Elements(1));
+    let mut ring = Ring::new();
+    let p = payload();
+    g.bench_function("alone", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(SLOTS as u64);
+                ring.reset();
+                let t = Instant::now();
+                for _ in 0..n {
+                    ring.push(black_box(&p));
+                }
+                total += t.elapsed();
+                left -= n;
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+fn alone_2_producers(c: &mut Criterion) {
+    let mut g = c.benchmark_group("floor");
+    // One iteration is one push on each of the two threads.
+    g.throughput(Throughput::Elements(2));
+    let mut ring = Ring::new();
+    let p = payload();
+    g.bench_function("alone_2_producers", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(SLOTS as u64 / 2);
+                ring.reset();
+                let ring = &ring;
+                total += timed_pair(|_| {
+                    for _ in 0..n {
+                        ring.push(black_box(&p));
+                    }
+                });
+                left -= n;
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+fn with_consumer(c: &mut Criterion) {
+    let mut g = c.benchmark_group("floor");
+    g.throughput(Throughput::Elements(1));
+    let ring = Ring::new();
+    let stop = AtomicBool::new(false);
+    let p = payload();
+    std::thread::scope(|s| {
+        let consumer = s.spawn(|| {
+            let mut pos = 0u64;
+            let mut sum = 0u64;
+            // SYNC: Relaxed; the flag orders nothing, it only ends the loop.
+            while !stop.load(Ordering::Relaxed) {
+                match ring.pop(pos) {
+                    Some(rec) => {
+                        sum = sum.wrapping_add(rec[0]);
+                        pos += 1;
+                    }
+                    None => std::hint::spin_loop(),
+                }
+            }
+            black_box(sum);
+        });
+        g.bench_function("with_consumer", |b| b.iter(|| ring.push(black_box(&p))));
+        // SYNC: Relaxed; see the consumer's load.
+        stop.store(true, Ordering::Relaxed);
+        consumer.join().expect("consumer panicked");
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(30);
+    targets = alone, alone_2_producers, with_consumer
+}
+criterion_main!(benches);
