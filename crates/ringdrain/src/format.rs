@@ -9,7 +9,7 @@ use ringlog_segment::reader::CallsiteInfo;
 use ringlog_wire::args::Arg;
 use ringlog_wire::callsite::FormatStyle;
 use ringlog_wire::clock::Calibration;
-use ringlog_wire::decode::{render_message, write_display, Out, RecordRef};
+use ringlog_wire::decode::{write_display, Out, RecordRef};
 use ringlog_wire::record::Level;
 
 /// Output format.
@@ -356,7 +356,7 @@ impl Line<'_, '_> {
     fn message<O: Out + ?Sized>(&self, out: &mut O) -> usize {
         match self.callsite {
             Ok(Some(cs)) => {
-                let r = render_message(out, cs.style, &cs.format, self.args);
+                let r = cs.template.render(out, self.args);
                 if self.truncated {
                     out.push_str(" [truncated]");
                 }
@@ -462,6 +462,10 @@ fn json_head(out: &mut Vec<u8>, level: Level, pid: u32, tid: u32, target: &str) 
 struct TextEsc<'a>(&'a mut Vec<u8>);
 
 impl Out for TextEsc<'_> {
+    fn push_verbatim(&mut self, s: &str) {
+        self.0.extend_from_slice(s.as_bytes())
+    }
+
     fn push_str(&mut self, s: &str) {
         let b = s.as_bytes();
         if !b.iter().any(|&c| c < 0x20 || c == 0x7f) {
@@ -487,6 +491,10 @@ impl Out for TextEsc<'_> {
 struct JsonEsc<'a>(&'a mut Vec<u8>);
 
 impl Out for JsonEsc<'_> {
+    fn push_verbatim(&mut self, s: &str) {
+        self.0.extend_from_slice(s.as_bytes())
+    }
+
     fn push_str(&mut self, s: &str) {
         json_escape_into(self.0, s)
     }

@@ -6,7 +6,7 @@ use std::mem::MaybeUninit;
 use ringdrain::format::{Format, Formatter, NoticeValue};
 use ringlog_segment::reader::CallsiteInfo;
 use ringlog_wire::args::Encoder;
-use ringlog_wire::callsite::FormatStyle;
+use ringlog_wire::callsite::{CallsiteDesc, FormatStyle};
 use ringlog_wire::clock::{Calibration, ClockKind};
 use ringlog_wire::decode::decode_record;
 use ringlog_wire::record::{Level, RecordHeader, FLAG_TRUNCATED};
@@ -36,17 +36,19 @@ fn record(
 }
 
 fn callsite(format: &str, fields: &[&str]) -> CallsiteInfo {
-    CallsiteInfo {
-        id: 64,
-        level: Level::Info,
-        style: FormatStyle::Brace,
-        line: 17,
-        target: "app::http".into(),
-        module: "app::http".into(),
-        file: "src/http.rs".into(),
-        format: format.into(),
-        fields: fields.iter().map(|s| s.to_string()).collect(),
-    }
+    CallsiteInfo::new(
+        64,
+        &CallsiteDesc {
+            level: Level::Info,
+            style: FormatStyle::Brace,
+            line: 17,
+            target: "app::http",
+            module: "app::http",
+            file: "src/http.rs",
+            format,
+            fields: fields.to_vec(),
+        },
+    )
 }
 
 fn render(format: Format) -> String {

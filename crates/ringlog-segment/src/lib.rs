@@ -317,9 +317,12 @@ impl Segment {
         // crate only accesses it through atomics and raw byte copies, never through references
         // to non-atomic data that another process may write. (A hostile process that truncates
         // the file can still make accesses fault: shared memory cannot protect against that.)
+        // MAP_POPULATE: fault the whole segment in now, so the first pass of the ring costs a
+        // producer no page faults (they showed as microsecond spikes in the tail latency).
         let mut map = unsafe {
             MmapOptions::new()
                 .len(header.total_size as usize)
+                .populate()
                 .map_mut(&file)
         }
         .map_err(|e| OpenError::io("mmap", path, e))?;

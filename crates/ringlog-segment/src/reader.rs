@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use ringlog_wire::callsite::{decode_callsite, CallsiteDesc, FormatStyle};
 use ringlog_wire::clock::Calibration;
-use ringlog_wire::decode::{decode_record, OwnedRecord, RecordRef};
+use ringlog_wire::decode::{decode_record, OwnedRecord, RecordRef, Template};
 use ringlog_wire::record::Level;
 use ringlog_wire::ring::{Consumer, Next, RawSlots, Stall};
 
@@ -41,11 +41,15 @@ pub struct CallsiteInfo {
     pub format: String,
     /// Field names.
     pub fields: Vec<String>,
+    /// The format string, parsed once.
+    pub template: Template,
 }
 
 impl CallsiteInfo {
-    fn from_desc(id: u32, d: &CallsiteDesc<'_>) -> Self {
+    /// An owned callsite with its parsed template.
+    pub fn new(id: u32, d: &CallsiteDesc<'_>) -> Self {
         CallsiteInfo {
+            template: Template::parse(d.style, d.format),
             id,
             level: d.level,
             style: d.style,
@@ -411,9 +415,9 @@ impl CallsiteCache {
             }
             let table = segment.callsites();
             let scratch = &mut self.scratch;
-            let res = table.entry(id, scratch).and_then(|()| {
-                decode_callsite(id, scratch).map(|d| CallsiteInfo::from_desc(id, &d))
-            });
+            let res = table
+                .entry(id, scratch)
+                .and_then(|()| decode_callsite(id, scratch).map(|d| CallsiteInfo::new(id, &d)));
             match res {
                 Ok(info) => {
                     if self.by_slot.len() <= slot {

@@ -80,6 +80,11 @@ pub fn decode_record(bytes: &[u8]) -> Result<RecordRef<'_>, DecodeError> {
 pub trait Out {
     /// Appends `s`.
     fn push_str(&mut self, s: &str);
+    /// Appends text known to need no escaping in any format (no control character, quote or
+    /// backslash); escaping writers copy it as is.
+    fn push_verbatim(&mut self, s: &str) {
+        self.push_str(s)
+    }
     /// Appends one character.
     fn push_char(&mut self, c: char) {
         self.push_str(c.encode_utf8(&mut [0; 4]))
@@ -127,6 +132,10 @@ pub fn write_f32<O: Out + ?Sized>(out: &mut O, v: f32) {
 /// Rewrites ryu's output (`1.0`, `1.5e-7`, `1e20`) as a plain decimal (`1`, `0.00000015`,
 /// `100000000000000000000`).
 fn plain_decimal<O: Out + ?Sized>(out: &mut O, s: &str) {
+    if !s.contains('e') {
+        // ryu already wrote a plain decimal; Display drops a trailing ".0".
+        return out.push_verbatim(s.strip_suffix(".0").unwrap_or(s));
+    }
     let (neg, s) = match s.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, s),
@@ -198,17 +207,17 @@ fn write_bytes_debug<O: Out + ?Sized>(out: &mut O, b: &[u8]) {
 pub fn write_display<O: Out + ?Sized>(out: &mut O, arg: &Arg<'_>) {
     let mut ib = itoa::Buffer::new();
     match *arg {
-        Arg::U64(v) => out.push_str(ib.format(v)),
-        Arg::I64(v) => out.push_str(ib.format(v)),
-        Arg::U128(v) => out.push_str(ib.format(v)),
-        Arg::I128(v) => out.push_str(ib.format(v)),
+        Arg::U64(v) => out.push_verbatim(ib.format(v)),
+        Arg::I64(v) => out.push_verbatim(ib.format(v)),
+        Arg::U128(v) => out.push_verbatim(ib.format(v)),
+        Arg::I128(v) => out.push_verbatim(ib.format(v)),
         Arg::F32(v) => write_f32(out, v),
         Arg::F64(v) => write_f64(out, v),
-        Arg::Bool(v) => out.push_str(if v { "true" } else { "false" }),
+        Arg::Bool(v) => out.push_verbatim(if v { "true" } else { "false" }),
         Arg::Char(c) => out.push_char(c),
         Arg::Str(s) | Arg::Display(s) => out.push_str(s),
         Arg::Bytes(b) => write_bytes_debug(out, b),
-        Arg::None => out.push_str("None"),
+        Arg::None => out.push_verbatim("None"),
     }
 }
 
@@ -402,7 +411,8 @@ pub struct Rendered {
     pub bad_format: bool,
 }
 
-/// Renders `format` with `args` into `out`.
+/// Renders `format` with `args` into `out` (parsing the format each time; a drain caches a
+/// [`Template`] per callsite instead).
 ///
 /// Brace style: `{}`, `{:spec}` and `{{`/`}}`; a hole without an argument prints `{?}`, a
 /// malformed hole prints `{!bad format}` and the rest of the format verbatim. Percent style
@@ -413,153 +423,224 @@ pub fn render_message<O: Out + ?Sized>(
     format: &str,
     args: &[Arg<'_>],
 ) -> Rendered {
-    match style {
-        FormatStyle::Brace => render_brace(out, format, args),
-        FormatStyle::Percent => render_percent(out, format, args),
-        FormatStyle::Literal => {
-            out.push_str(format);
-            Rendered::default()
-        }
-    }
+    Template::parse(style, format).render(out, args)
 }
 
-fn render_brace<O: Out + ?Sized>(out: &mut O, format: &str, args: &[Arg<'_>]) -> Rendered {
-    let mut r = Rendered::default();
-    let bytes = format.as_bytes();
-    let mut lit = 0; // start of pending literal text
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'{' if bytes.get(i + 1) == Some(&b'{') => {
-                out.push_str(&format[lit..i + 1]);
-                i += 2;
-                lit = i;
-            }
-            b'}' if bytes.get(i + 1) == Some(&b'}') => {
-                out.push_str(&format[lit..i + 1]);
-                i += 2;
-                lit = i;
-            }
-            b'{' => {
-                out.push_str(&format[lit..i]);
-                let Some(close) = format[i..].find('}').map(|c| i + c) else {
-                    r.bad_format = true;
-                    out.push_str("{!bad format}");
-                    out.push_str(&format[i..]);
-                    return r;
-                };
-                let inner = &format[i + 1..close];
-                let spec = match inner.split_once(':') {
-                    None if inner.is_empty() => None,
-                    Some(("", s)) => match parse_spec(s) {
-                        Some(spec) => Some(spec),
-                        None => {
-                            r.bad_format = true;
-                            out.push_str("{!bad format}");
-                            i = close + 1;
-                            lit = i;
-                            continue;
-                        }
-                    },
-                    _ => {
-                        r.bad_format = true;
-                        out.push_str("{!bad format}");
-                        i = close + 1;
-                        lit = i;
-                        continue;
+/// A format string parsed once into literal pieces and holes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    pieces: Vec<Piece>,
+    bad_format: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    /// Literal text; `verbatim` when it has no control character, quote or backslash, so
+    /// escaping writers can copy it as is.
+    Lit { text: String, verbatim: bool },
+    /// `{}`.
+    Display,
+    /// `{:?}`.
+    Debug,
+    /// `{:spec}`.
+    Spec(Spec),
+    /// `%X` with an optional precision.
+    Percent { ty: char, precision: Option<usize> },
+    /// A malformed hole.
+    Bad,
+}
+
+impl Template {
+    /// Parses `format` in `style`. Never fails: malformed holes become markers.
+    pub fn parse(style: FormatStyle, format: &str) -> Template {
+        let mut t = Template {
+            pieces: Vec::new(),
+            bad_format: false,
+        };
+        match style {
+            FormatStyle::Brace => t.parse_brace(format),
+            FormatStyle::Percent => t.parse_percent(format),
+            FormatStyle::Literal => t.lit(format),
+        }
+        t
+    }
+
+    fn lit(&mut self, s: &str) {
+        if s.is_empty() {
+            return;
+        }
+        if let Some(Piece::Lit { text, verbatim }) = self.pieces.last_mut() {
+            text.push_str(s);
+            *verbatim = is_verbatim(text);
+            return;
+        }
+        self.pieces.push(Piece::Lit {
+            text: s.to_string(),
+            verbatim: is_verbatim(s),
+        });
+    }
+
+    fn bad(&mut self) {
+        self.bad_format = true;
+        self.pieces.push(Piece::Bad);
+    }
+
+    fn parse_brace(&mut self, format: &str) {
+        let bytes = format.as_bytes();
+        let mut lit = 0;
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'{' if bytes.get(i + 1) == Some(&b'{') => {
+                    self.lit(&format[lit..i + 1]);
+                    i += 2;
+                    lit = i;
+                }
+                b'}' if bytes.get(i + 1) == Some(&b'}') => {
+                    self.lit(&format[lit..i + 1]);
+                    i += 2;
+                    lit = i;
+                }
+                b'{' => {
+                    self.lit(&format[lit..i]);
+                    let Some(close) = bytes[i..].iter().position(|&b| b == b'}').map(|c| i + c)
+                    else {
+                        self.bad();
+                        self.lit(&format[i..]);
+                        return;
+                    };
+                    let inner = &format[i + 1..close];
+                    match inner.split_once(':') {
+                        None if inner.is_empty() => self.pieces.push(Piece::Display),
+                        Some(("", "?")) => self.pieces.push(Piece::Debug),
+                        Some(("", s)) => match parse_spec(s) {
+                            Some(spec) => self.pieces.push(Piece::Spec(spec)),
+                            None => self.bad(),
+                        },
+                        _ => self.bad(),
                     }
-                };
-                match args.get(r.used) {
-                    Some(arg) => {
-                        match spec {
-                            None => write_display(out, arg),
-                            Some(s)
-                                if s == Spec {
-                                    fill: ' ',
-                                    ty: Some('?'),
-                                    ..Spec::default()
-                                } =>
-                            {
-                                write_debug(out, arg)
-                            }
-                            Some(s) => write_with_spec(out, arg, &s),
-                        }
+                    i = close + 1;
+                    lit = i;
+                }
+                _ => i += 1,
+            }
+        }
+        self.lit(&format[lit..]);
+    }
+
+    fn parse_percent(&mut self, format: &str) {
+        let mut rest = format;
+        while let Some(p) = rest.find('%') {
+            self.lit(&rest[..p]);
+            let after = &rest[p + 1..];
+            if let Some(tail) = after.strip_prefix('%') {
+                self.lit("%");
+                rest = tail;
+                continue;
+            }
+            // %[flags][width][.precision]type
+            let spec_len = after.find(|c: char| c.is_ascii_alphabetic()).filter(|&n| {
+                after[..n]
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || "-+ #.".contains(c))
+            });
+            let Some(n) = spec_len else {
+                self.bad();
+                self.lit("%");
+                rest = after;
+                continue;
+            };
+            let flags = &after[..n];
+            let ty = after[n..].chars().next().unwrap_or('s');
+            rest = &after[n + ty.len_utf8()..];
+            let precision = flags
+                .split_once('.')
+                .and_then(|(_, p)| p.parse::<usize>().ok())
+                .map(|p| p.min(1024));
+            self.pieces.push(Piece::Percent { ty, precision });
+        }
+        self.lit(rest);
+    }
+
+    /// Number of holes.
+    pub fn holes(&self) -> usize {
+        self.pieces
+            .iter()
+            .filter(|p| !matches!(p, Piece::Lit { .. } | Piece::Bad))
+            .count()
+    }
+
+    /// Renders with `args`; holes take arguments in order.
+    pub fn render<O: Out + ?Sized>(&self, out: &mut O, args: &[Arg<'_>]) -> Rendered {
+        let mut r = Rendered {
+            bad_format: self.bad_format,
+            ..Rendered::default()
+        };
+        for piece in &self.pieces {
+            let arg = match piece {
+                Piece::Lit { text, verbatim } => {
+                    if *verbatim {
+                        out.push_verbatim(text);
+                    } else {
+                        out.push_str(text);
+                    }
+                    continue;
+                }
+                Piece::Bad => {
+                    out.push_verbatim("{!bad format}");
+                    continue;
+                }
+                _ => match args.get(r.used) {
+                    Some(a) => {
                         r.used += 1;
+                        a
                     }
                     None => {
                         r.missing += 1;
-                        out.push_str("{?}");
+                        out.push_verbatim("{?}");
+                        continue;
                     }
-                }
-                i = close + 1;
-                lit = i;
+                },
+            };
+            match piece {
+                Piece::Display => write_display(out, arg),
+                Piece::Debug => write_debug(out, arg),
+                Piece::Spec(spec) => write_with_spec(out, arg, spec),
+                Piece::Percent { ty, precision } => write_percent(out, *ty, *precision, arg),
+                Piece::Lit { .. } | Piece::Bad => {}
             }
-            _ => i += 1,
         }
+        r
     }
-    out.push_str(&format[lit..]);
-    r
 }
 
-fn render_percent<O: Out + ?Sized>(out: &mut O, format: &str, args: &[Arg<'_>]) -> Rendered {
-    let mut r = Rendered::default();
-    let mut rest = format;
-    while let Some(p) = rest.find('%') {
-        out.push_str(&rest[..p]);
-        let after = &rest[p + 1..];
-        if let Some(tail) = after.strip_prefix('%') {
-            out.push_str("%");
-            rest = tail;
-            continue;
+fn is_verbatim(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b >= 0x20 && b != 0x7f && b != b'"' && b != b'\\')
+}
+
+fn write_percent<O: Out + ?Sized>(out: &mut O, ty: char, precision: Option<usize>, arg: &Arg<'_>) {
+    match (ty, arg) {
+        ('s', _) => write_display(out, arg),
+        ('r', Arg::Str(s)) => {
+            out.push_str("'");
+            out.push_str(s);
+            out.push_str("'");
         }
-        // %[flags][width][.precision]type
-        let spec_len = after.find(|c: char| c.is_ascii_alphabetic()).filter(|&n| {
-            after[..n]
-                .chars()
-                .all(|c| c.is_ascii_digit() || "-+ #.".contains(c))
-        });
-        let Some(n) = spec_len else {
-            r.bad_format = true;
-            out.push_str("%");
-            rest = after;
-            continue;
-        };
-        let flags = &after[..n];
-        let ty = after[n..].chars().next().unwrap_or('s');
-        rest = &after[n + ty.len_utf8()..];
-        let Some(arg) = args.get(r.used) else {
-            r.missing += 1;
-            out.push_str("{?}");
-            continue;
-        };
-        r.used += 1;
-        let precision = flags
-            .split_once('.')
-            .and_then(|(_, p)| p.parse::<usize>().ok());
-        match (ty, arg) {
-            ('s', _) => write_display(out, arg),
-            ('r', Arg::Str(s)) => {
-                out.push_str("'");
-                out.push_str(s);
-                out.push_str("'");
-            }
-            ('r', _) => write_display(out, arg),
-            ('d' | 'i', Arg::F64(v)) => out.push_str(&format!("{}", v.trunc() as i64)),
-            ('d' | 'i', _) => write_display(out, arg),
-            ('f' | 'F', Arg::F64(v)) => out.push_str(&format!("{:.*}", precision.unwrap_or(6), v)),
-            ('f' | 'F', Arg::I64(v)) => {
-                out.push_str(&format!("{:.*}", precision.unwrap_or(6), *v as f64))
-            }
-            ('f' | 'F', Arg::U64(v)) => {
-                out.push_str(&format!("{:.*}", precision.unwrap_or(6), *v as f64))
-            }
-            ('x', Arg::I64(v)) => out.push_str(&format!("{v:x}")),
-            ('x', Arg::U64(v)) => out.push_str(&format!("{v:x}")),
-            _ => write_display(out, arg),
+        ('r', _) => write_display(out, arg),
+        ('d' | 'i', Arg::F64(v)) => out.push_str(&format!("{}", v.trunc() as i64)),
+        ('d' | 'i', _) => write_display(out, arg),
+        ('f' | 'F', Arg::F64(v)) => out.push_str(&format!("{:.*}", precision.unwrap_or(6), v)),
+        ('f' | 'F', Arg::I64(v)) => {
+            out.push_str(&format!("{:.*}", precision.unwrap_or(6), *v as f64))
         }
+        ('f' | 'F', Arg::U64(v)) => {
+            out.push_str(&format!("{:.*}", precision.unwrap_or(6), *v as f64))
+        }
+        ('x', Arg::I64(v)) => out.push_str(&format!("{v:x}")),
+        ('x', Arg::U64(v)) => out.push_str(&format!("{v:x}")),
+        _ => write_display(out, arg),
     }
-    out.push_str(rest);
-    r
 }
 
 /// An owned argument value.
