@@ -54,6 +54,9 @@ pub struct DrainArgs {
     /// Rotate the file before it would grow past SIZE (e.g. 100M, 1G).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub rotate_size: Option<u64>,
+    /// Also rotate once the file has been open this long (e.g. 30s, 15m, 1h, 1d).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub rotate_interval: Option<Duration>,
     /// Rotated files to keep (FILE.1 .. FILE.N).
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub rotate_keep: u32,
@@ -127,6 +130,29 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("size {s:?} is too large"))
 }
 
+/// Parses durations like `500ms`, `30s`, `15m`, `1h`, `1d` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (e.g. 30s, 15m, 1h, 1d)"))?;
+    let secs = |k: u64| Duration::from_secs(n.saturating_mul(k));
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => secs(1),
+        "m" => secs(60),
+        "h" => secs(3600),
+        "d" => secs(86400),
+        _ => return Err(format!("unknown unit in {s:?} (use ms, s, m, h, d)")),
+    };
+    if d.is_zero() {
+        return Err(format!("{s:?}: a rotation interval must be positive"));
+    }
+    Ok(d)
+}
+
 fn parse_mode(s: &str) -> Result<u32, String> {
     let m = u32::from_str_radix(s.trim_start_matches("0o"), 8)
         .map_err(|_| format!("{s:?} is not an octal file mode (e.g. 600, 640)"))?;
@@ -171,6 +197,7 @@ fn run_drain(a: DrainArgs) -> anyhow::Result<ExitCode> {
             path,
             rotation: Rotation {
                 max_bytes: a.rotate_size.unwrap_or(0),
+                interval: a.rotate_interval,
                 keep: a.rotate_keep,
             },
             mode: a.mode,

@@ -25,6 +25,8 @@ pub struct Rotation {
     pub max_bytes: u64,
     /// Rotated files to keep (`FILE.1` newest ... `FILE.N` oldest).
     pub keep: u32,
+    /// Also rotate a non-empty file once it has been open this long.
+    pub interval: Option<std::time::Duration>,
 }
 
 /// A log file the drain appends to.
@@ -36,6 +38,7 @@ pub struct FileSink {
     id: FileId,
     rotation: Rotation,
     mode: u32,
+    opened: std::time::Instant,
 }
 
 fn open_append(path: &Path, mode: u32) -> io::Result<(File, u64, FileId)> {
@@ -77,6 +80,7 @@ impl FileSink {
             id,
             rotation,
             mode,
+            opened: std::time::Instant::now(),
         })
     }
 
@@ -107,6 +111,7 @@ impl FileSink {
         self.file = file;
         self.len = len;
         self.id = id;
+        self.opened = std::time::Instant::now();
         Ok(())
     }
 
@@ -118,13 +123,20 @@ impl FileSink {
         }
     }
 
-    /// Rotates first if `incoming` more bytes would pass the size limit.
+    /// Rotates first if `incoming` more bytes would pass the size limit, or the file has been
+    /// open longer than the rotation interval.
     pub fn rotate_if_needed(&mut self, incoming: u64) -> io::Result<()> {
         let r = self.rotation;
-        if r.max_bytes == 0 || self.len == 0 || self.len + incoming <= r.max_bytes {
+        if self.len == 0 {
             return Ok(());
         }
-        self.rotate()
+        let by_size = r.max_bytes > 0 && self.len + incoming > r.max_bytes;
+        let by_time = r.interval.is_some_and(|i| self.opened.elapsed() >= i);
+        if by_size || by_time {
+            self.rotate()
+        } else {
+            Ok(())
+        }
     }
 
     /// Renames `FILE` to `FILE.1` (shifting older ones, dropping beyond `keep`) and opens a

@@ -423,3 +423,48 @@ fn cat_prints_without_consuming_and_stats_reports() {
         .unwrap()
         .contains("fill       0 / 16384 slots"));
 }
+
+#[test]
+fn rotation_by_time_starts_a_new_file_after_the_interval() {
+    let e = env();
+    let log = logger(&e.ring);
+    let mut drain = spawn(&[
+        "--ring",
+        e.ring.to_str().unwrap(),
+        "--out",
+        e.log.to_str().unwrap(),
+        "--rotate-interval",
+        "1s",
+    ]);
+    wait_attached(&e.ring);
+    for i in 0..10u64 {
+        info!(log, "early {}", i);
+    }
+    wait_lines(&e.log, 10);
+    std::thread::sleep(Duration::from_millis(1200));
+    for i in 0..10u64 {
+        info!(log, "late {}", i);
+    }
+    let rotated = PathBuf::from(format!("{}.1", e.log.display()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&e.log)
+        .unwrap_or_default()
+        .contains("late 9")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "watchdog: late records never written"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    signal(&drain, libc::SIGTERM);
+    assert!(wait(&mut drain, "ringdrain").success());
+    let old = std::fs::read_to_string(&rotated).unwrap();
+    let new = std::fs::read_to_string(&e.log).unwrap();
+    assert_eq!(old.lines().count(), 10);
+    assert!(old.lines().all(|l| l.contains("early ")));
+    assert_eq!(new.lines().count(), 10);
+    assert!(new.lines().all(|l| l.contains("late ")));
+    let bad = run(&["--ring", "x", "--out", "y", "--rotate-interval", "0s"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
