@@ -229,16 +229,23 @@ fn drain_loop(
         .clamp(1, 1024)
         .min(cfg.batch_records.max(1));
     let mut stalled_since: Option<Instant> = None;
-    let mut stop_seen_at: Option<Instant> = None;
+    // With --once, or once asked to stop, the drain writes what was claimed up to that moment
+    // and exits, even if producers keep logging.
+    let claim_now = || seg.shared().cursors.claim.load(Ordering::Relaxed);
+    let mut finish_at: Option<u64> = cfg.once.then(claim_now);
     loop {
         if signals.reopen.swap(false, Ordering::Relaxed) {
             if let Err(e) = sink.reopen() {
                 eprintln!("ringdrain: cannot reopen output: {e}");
             }
         }
+        // SYNC: Relaxed; a flag from a signal handler, nothing depends on its ordering.
         let stopping = signals.stop.load(Ordering::Relaxed);
-        if stopping && stop_seen_at.is_none() {
-            stop_seen_at = Some(Instant::now());
+        if stopping && finish_at.is_none() {
+            finish_at = Some(claim_now());
+        }
+        if finish_at.is_some_and(|end| reader.position() >= end) && reader.unreleased() == 0 {
+            break;
         }
         if anchor_at.elapsed() >= Duration::from_secs(1) {
             anchor_at = Instant::now();

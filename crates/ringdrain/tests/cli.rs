@@ -468,3 +468,64 @@ fn rotation_by_time_starts_a_new_file_after_the_interval() {
     let bad = run(&["--ring", "x", "--out", "y", "--rotate-interval", "0s"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn sigterm_under_endless_load_stops_and_the_next_drain_continues_exactly() {
+    let e = env();
+    let log = logger(&e.ring);
+    let mut drain = spawn(&[
+        "--ring",
+        e.ring.to_str().unwrap(),
+        "--out",
+        e.log.to_str().unwrap(),
+    ]);
+    wait_attached(&e.ring);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let producer = {
+        let (log, stop) = (log.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut i = 0u64;
+            // SYNC: Relaxed; a stop flag.
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                info!(log, "endless {}", i);
+                i += 1;
+            }
+            i
+        })
+    };
+    wait_lines(&e.log, 1000);
+    signal(&drain, libc::SIGTERM);
+    assert!(wait(&mut drain, "ringdrain under endless load").success());
+    // SYNC: Relaxed; a stop flag.
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let n = producer.join().unwrap();
+    let out = run(&[
+        "--ring",
+        e.ring.to_str().unwrap(),
+        "--out",
+        e.log.to_str().unwrap(),
+        "--once",
+    ]);
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&e.log).unwrap();
+    let nums: Vec<u64> = text
+        .lines()
+        .filter(|l| !l.contains(" ringdrain: "))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    let dropped: u64 = text
+        .lines()
+        .filter(|l| l.contains(" ringdrain: "))
+        .filter_map(|l| l.split(' ').find_map(|kv| kv.strip_prefix("dropped=")))
+        .map(|v| v.parse::<u64>().unwrap())
+        .sum();
+    assert!(
+        nums.windows(2).all(|w| w[0] < w[1]),
+        "duplicated or reordered"
+    );
+    assert_eq!(
+        nums.len() as u64 + dropped,
+        n,
+        "records lost without a count"
+    );
+}
