@@ -19,8 +19,7 @@ use crate::sink::Rotation;
     name = "ringdrain",
     version,
     about = "Drains ringlog shared-memory rings into log files",
-    args_conflicts_with_subcommands = true,
-    subcommand_negates_reqs = true
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
     /// Inspect a ring instead of draining it.
@@ -31,53 +30,158 @@ pub struct Cli {
     pub drain: DrainArgs,
 }
 
-/// Options of the drain itself.
-#[derive(Debug, Args)]
+/// Options of the drain itself. Every one can also come from `--config FILE` (TOML, the same
+/// names with `_` for `-`, `rings` a list); flags win over the file.
+#[derive(Debug, Args, Default)]
 pub struct DrainArgs {
-    /// Ring name (/dev/shm/ringlog-NAME) or path; created if missing.
-    #[arg(long, value_name = "NAME|PATH", required = true)]
-    pub ring: Option<String>,
+    /// TOML file with these settings (see `ringdrain --help` and docs/ringdrain.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Ring name (/dev/shm/ringlog-NAME) or path; created if missing. Repeat to drain several
+    /// rings into one output.
+    #[arg(long = "ring", value_name = "NAME|PATH")]
+    pub rings: Vec<String>,
     /// Log file to append to.
-    #[arg(
-        long,
-        value_name = "FILE",
-        required_unless_present = "stdout",
-        conflicts_with = "stdout"
-    )]
+    #[arg(long, value_name = "FILE", conflicts_with = "stdout")]
     pub out: Option<PathBuf>,
     /// Write to standard output instead of a file.
     #[arg(long)]
     pub stdout: bool,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// Output format [default: text].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// With several rings, order each batch's lines by timestamp across the rings.
+    #[arg(long)]
+    pub merge: bool,
     /// Rotate the file before it would grow past SIZE (e.g. 100M, 1G).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub rotate_size: Option<u64>,
     /// Also rotate once the file has been open this long (e.g. 30s, 15m, 1h, 1d).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub rotate_interval: Option<Duration>,
-    /// Rotated files to keep (FILE.1 .. FILE.N).
-    #[arg(long, value_name = "N", default_value_t = 5)]
-    pub rotate_keep: u32,
+    /// Rotated files to keep, FILE.1 .. FILE.N [default: 5].
+    #[arg(long, value_name = "N")]
+    pub rotate_keep: Option<u32>,
     /// Drain what is in the ring, then exit.
     #[arg(long)]
     pub once: bool,
-    /// Mode of files this drain creates (octal).
-    #[arg(long, value_name = "MODE", default_value = "600", value_parser = parse_mode)]
-    pub mode: u32,
-    /// Ring size if this drain creates the ring (e.g. 64M).
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64M")]
-    pub ring_size: u64,
-    /// Slot size in bytes if this drain creates the ring (power of two, >= 64).
-    #[arg(long, value_name = "BYTES", default_value_t = 64)]
-    pub slot_size: u32,
-    /// Milliseconds before a claim no producer owns is skipped.
-    #[arg(long, value_name = "MS", default_value_t = 100)]
-    pub grace_ms: u64,
+    /// Mode of files this drain creates, octal [default: 600].
+    #[arg(long, value_name = "MODE", value_parser = parse_mode)]
+    pub mode: Option<u32>,
+    /// Ring size if this drain creates the ring, e.g. 64M [default: 64M].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub ring_size: Option<u64>,
+    /// Slot size in bytes if this drain creates the ring, a power of two >= 64 [default: 64].
+    #[arg(long, value_name = "BYTES")]
+    pub slot_size: Option<u32>,
+    /// Milliseconds before a claim no producer owns is skipped [default: 100].
+    #[arg(long, value_name = "MS")]
+    pub grace_ms: Option<u64>,
     /// Open rings owned by another user.
     #[arg(long)]
     pub allow_foreign_owner: bool,
+}
+
+/// The `--config` file.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Rings to drain.
+    #[serde(default)]
+    pub rings: Vec<String>,
+    /// One ring (same as a one-element `rings`).
+    pub ring: Option<String>,
+    /// Output file.
+    pub out: Option<PathBuf>,
+    /// Write to stdout.
+    #[serde(default)]
+    pub stdout: bool,
+    /// `text`, `json` or `logfmt`.
+    pub format: Option<String>,
+    /// Merge rings by timestamp.
+    #[serde(default)]
+    pub merge: bool,
+    /// e.g. "100M".
+    pub rotate_size: Option<String>,
+    /// e.g. "1d".
+    pub rotate_interval: Option<String>,
+    /// Rotated files to keep.
+    pub rotate_keep: Option<u32>,
+    /// Octal mode, e.g. "640".
+    pub mode: Option<String>,
+    /// e.g. "64M".
+    pub ring_size: Option<String>,
+    /// Slot size in bytes.
+    pub slot_size: Option<u32>,
+    /// Grace period in ms.
+    pub grace_ms: Option<u64>,
+    /// Open rings owned by another user.
+    #[serde(default)]
+    pub allow_foreign_owner: bool,
+}
+
+impl DrainArgs {
+    /// Fills what the flags left unset from `--config`.
+    pub fn with_config(mut self) -> anyhow::Result<DrainArgs> {
+        let Some(path) = self.config.clone() else {
+            return Ok(self);
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let f: ConfigFile = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?;
+        let bad = |what: &str, e: String| anyhow::anyhow!("{}: {what}: {e}", path.display());
+        if self.rings.is_empty() {
+            self.rings = f.rings;
+            self.rings.extend(f.ring);
+        }
+        if self.out.is_none() && !self.stdout {
+            self.out = f.out;
+            self.stdout = f.stdout;
+        }
+        if self.format.is_none() {
+            if let Some(s) = f.format {
+                self.format = Some(
+                    <Format as clap::ValueEnum>::from_str(&s, true)
+                        .map_err(|e| bad("format", e))?,
+                );
+            }
+        }
+        self.merge |= f.merge;
+        self.allow_foreign_owner |= f.allow_foreign_owner;
+        if self.rotate_size.is_none() {
+            self.rotate_size = f
+                .rotate_size
+                .map(|s| parse_size(&s))
+                .transpose()
+                .map_err(|e| bad("rotate_size", e))?;
+        }
+        if self.rotate_interval.is_none() {
+            self.rotate_interval = f
+                .rotate_interval
+                .map(|s| parse_duration(&s))
+                .transpose()
+                .map_err(|e| bad("rotate_interval", e))?;
+        }
+        self.rotate_keep = self.rotate_keep.or(f.rotate_keep);
+        if self.mode.is_none() {
+            self.mode = f
+                .mode
+                .map(|s| parse_mode(&s))
+                .transpose()
+                .map_err(|e| bad("mode", e))?;
+        }
+        if self.ring_size.is_none() {
+            self.ring_size = f
+                .ring_size
+                .map(|s| parse_size(&s))
+                .transpose()
+                .map_err(|e| bad("ring_size", e))?;
+        }
+        self.slot_size = self.slot_size.or(f.slot_size);
+        self.grace_ms = self.grace_ms.or(f.grace_ms);
+        Ok(self)
+    }
 }
 
 /// Subcommands.
@@ -181,41 +285,54 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn run_drain(a: DrainArgs) -> anyhow::Result<ExitCode> {
-    let ring = a.ring.context("--ring is required")?;
-    let ring_path = ringlog_segment::resolve(&ring)?;
-    if a.slot_size < 64 || !a.slot_size.is_power_of_two() {
+    let a = a.with_config()?;
+    if a.rings.is_empty() {
+        anyhow::bail!("no ring given: use --ring NAME|PATH (or `rings` in --config)");
+    }
+    let rings = a
+        .rings
+        .iter()
+        .map(|r| ringlog_segment::resolve(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let slot_size = a.slot_size.unwrap_or(64);
+    if slot_size < 64 || !slot_size.is_power_of_two() {
         anyhow::bail!("--slot-size must be a power of two of at least 64");
     }
-    let slots = (a.ring_size / a.slot_size as u64).max(2);
+    let ring_size = a.ring_size.unwrap_or(64 << 20);
+    let slots = (ring_size / slot_size as u64).max(2);
     if !slots.is_power_of_two() {
         anyhow::bail!(
             "--ring-size divided by --slot-size must be a power of two (got {slots} slots)"
         );
     }
-    let output = match a.out {
-        Some(path) => Output::File {
+    let mode = a.mode.unwrap_or(0o600);
+    let output = match (a.out, a.stdout) {
+        (Some(path), _) => Output::File {
             path,
             rotation: Rotation {
                 max_bytes: a.rotate_size.unwrap_or(0),
                 interval: a.rotate_interval,
-                keep: a.rotate_keep,
+                keep: a.rotate_keep.unwrap_or(5),
             },
-            mode: a.mode,
+            mode,
         },
-        None => Output::Stdout,
+        (None, true) => Output::Stdout,
+        (None, false) => anyhow::bail!("no output given: use --out FILE or --stdout"),
     };
-    let mut cfg = DrainConfig::new(ring_path, output);
-    cfg.format = a.format;
+    let mut cfg = DrainConfig::new(PathBuf::new(), output);
+    cfg.rings = rings;
+    cfg.merge = a.merge;
+    cfg.format = a.format.unwrap_or_default();
     cfg.once = a.once;
     cfg.segment = SegmentConfig {
-        slot_size: a.slot_size,
+        slot_size,
         slot_count: slots,
-        mode: a.mode,
+        mode,
         allow_foreign_owner: a.allow_foreign_owner,
         ..SegmentConfig::default()
     };
     cfg.stall = StallPolicy {
-        grace: Duration::from_millis(a.grace_ms),
+        grace: Duration::from_millis(a.grace_ms.unwrap_or(100)),
         ..StallPolicy::default()
     };
     let signals = Signals::default();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use ringlog_segment::reader::{Event, Lost, Reader, StallPolicy};
+use ringlog_segment::reader::{Event, Lost, PollResult, Reader, StallPolicy};
 use ringlog_segment::{clock, pid_alive, Segment, SegmentConfig};
 use ringlog_wire::record::Level;
 
@@ -34,14 +34,16 @@ pub enum Output {
 /// Everything `ringdrain` needs to run.
 #[derive(Debug, Clone)]
 pub struct DrainConfig {
-    /// Segment path.
-    pub ring: PathBuf,
-    /// Sizes for the segment if this drain creates it.
+    /// Segment paths (one drain may serve several rings).
+    pub rings: Vec<PathBuf>,
+    /// Sizes for a segment this drain creates.
     pub segment: SegmentConfig,
     /// Output.
     pub output: Output,
     /// Format.
     pub format: Format,
+    /// With several rings: order each batch's lines by timestamp across rings.
+    pub merge: bool,
     /// Drain the backlog and exit.
     pub once: bool,
     /// Stall handling.
@@ -56,10 +58,11 @@ impl DrainConfig {
     /// Defaults for `ring` writing `output`.
     pub fn new(ring: PathBuf, output: Output) -> Self {
         DrainConfig {
-            ring,
+            rings: vec![ring],
             segment: SegmentConfig::default(),
             output,
             format: Format::Text,
+            merge: false,
             once: false,
             stall: StallPolicy::default(),
             stall_exit_after: Duration::from_secs(2),
@@ -71,7 +74,7 @@ impl DrainConfig {
 /// Flags set by signal handlers (or tests).
 #[derive(Debug, Clone, Default)]
 pub struct Signals {
-    /// SIGINT/SIGTERM: drain what is left and exit.
+    /// SIGINT/SIGTERM: drain what was claimed until then and exit.
     pub stop: Arc<AtomicBool>,
     /// SIGHUP: reopen the output file.
     pub reopen: Arc<AtomicBool>,
@@ -84,7 +87,7 @@ pub struct Summary {
     pub records: u64,
     /// Loss notices written.
     pub notices: u64,
-    /// Start-up reconciliation.
+    /// Start-up reconciliation, if a previous drain left a batch pending.
     pub reconciled: Option<String>,
 }
 
@@ -173,50 +176,117 @@ pub fn open_output(output: &Output) -> anyhow::Result<Sink> {
 
 /// Runs the drain until stopped (or, with `once`, until the backlog is written).
 pub fn run(cfg: &DrainConfig, signals: &Signals) -> anyhow::Result<Summary> {
+    if cfg.rings.is_empty() {
+        bail!("no ring to drain");
+    }
     let mut sink = open_output(&cfg.output)?;
-    let (seg, _) = Segment::create_or_open(&cfg.ring, &cfg.segment)
-        .with_context(|| format!("cannot open ring {}", cfg.ring.display()))?;
-    let attached = Attached::attach(&seg)?;
+    let mut segments = Vec::new();
+    for ring in &cfg.rings {
+        let (seg, _) = Segment::create_or_open(ring, &cfg.segment)
+            .with_context(|| format!("cannot open ring {}", ring.display()))?;
+        segments.push(seg);
+    }
+    let attached = segments
+        .iter()
+        .map(Attached::attach)
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let heartbeat_stop = AtomicBool::new(false);
     std::thread::scope(|s| {
         s.spawn(|| {
+            // SYNC: Relaxed; a stop flag, nothing depends on its ordering.
             while !heartbeat_stop.load(Ordering::Relaxed) {
-                // SYNC: Relaxed; a liveness hint (see Logger::drain_alive).
-                seg.shared()
-                    .drain
-                    .heartbeat_ns
-                    .store(clock::unix_ns(), Ordering::Relaxed);
+                for seg in &segments {
+                    // SYNC: Relaxed; a liveness hint (see Logger::drain_alive).
+                    seg.shared()
+                        .drain
+                        .heartbeat_ns
+                        .store(clock::unix_ns(), Ordering::Relaxed);
+                }
                 std::thread::sleep(Duration::from_millis(50));
             }
         });
-        let r = drain_loop(cfg, signals, &seg, &mut sink);
-        // SYNC: Relaxed; a stop flag, nothing depends on its ordering.
+        let r = drain_loop(cfg, signals, &segments, &mut sink);
+        // SYNC: Relaxed; see above.
         heartbeat_stop.store(true, Ordering::Relaxed);
         r
     })
     .inspect(|_| drop(attached))
 }
 
+/// One ring being drained.
+struct Source<'s> {
+    seg: &'s Segment,
+    reader: Reader<'s>,
+    fmt: Formatter,
+    /// Position to stop at (`--once`, or after a stop signal).
+    finish_at: Option<u64>,
+    stalled_since: Option<Instant>,
+    /// Finished (reached `finish_at`, or gave up on a stalled producer while finishing).
+    done: bool,
+    /// Drop total to record as reported once the current batch is written.
+    dropped_pending: Option<u64>,
+    /// Contributed to the current batch.
+    in_batch: bool,
+}
+
+impl Source<'_> {
+    fn claim(&self) -> u64 {
+        // SYNC: Relaxed; a bound for finishing, records are read through their sequence words.
+        self.seg.shared().cursors.claim.load(Ordering::Relaxed)
+    }
+}
+
+/// A formatted line waiting to be merged: its timestamp and its bytes in the staging buffer.
+struct Staged {
+    unix_ns: i64,
+    start: usize,
+    end: usize,
+}
+
 fn drain_loop(
     cfg: &DrainConfig,
     signals: &Signals,
-    seg: &Segment,
+    segments: &[Segment],
     sink: &mut Sink,
 ) -> anyhow::Result<Summary> {
-    let mut reader = Reader::new(seg).with_policy(cfg.stall);
     let mut summary = Summary::default();
-    let reconciled =
-        checkpoint::reconcile(seg, sink, &mut reader).context("cannot reconcile the checkpoint")?;
-    if reconciled != Reconciled::Clean {
-        summary.reconciled = Some(format!("{reconciled:?}"));
-        if reconciled == Reconciled::Unverifiable {
-            eprintln!("ringdrain: warning: the last batch before a drain crash cannot be verified in the output; it is written again and may appear twice");
+    let mut sources = Vec::new();
+    for seg in segments {
+        let mut reader = Reader::new(seg).with_policy(cfg.stall);
+        let reconciled = checkpoint::reconcile(seg, sink, &mut reader).with_context(|| {
+            format!(
+                "cannot reconcile the checkpoint of {}",
+                seg.path().display()
+            )
+        })?;
+        if reconciled != Reconciled::Clean {
+            summary.reconciled = Some(format!("{reconciled:?}"));
+            if reconciled == Reconciled::Unverifiable {
+                eprintln!("ringdrain: warning: the last batch of {} before a drain crash cannot be verified in the output; it is written again and may appear twice", seg.path().display());
+            }
         }
+        let mut src = Source {
+            seg,
+            reader,
+            fmt: Formatter::new(cfg.format, seg.calibration()),
+            finish_at: None,
+            stalled_since: None,
+            done: false,
+            dropped_pending: None,
+            in_batch: false,
+        };
+        // With --once the drain writes what was claimed when it started and exits, even if
+        // producers keep logging.
+        if cfg.once {
+            src.finish_at = Some(src.claim());
+        }
+        sources.push(src);
     }
-    let mut fmt = Formatter::new(cfg.format, seg.calibration());
-    let kind = seg.clock_kind();
+    let merge = cfg.merge && sources.len() > 1;
     let mut anchor_at = Instant::now() - Duration::from_secs(10);
     let mut out: Vec<u8> = Vec::with_capacity(1 << 20);
+    let mut staging: Vec<u8> = Vec::new();
+    let mut staged: Vec<Staged> = Vec::new();
     let mut idle = Idle { rounds: 0 };
     // Keep a batch well under the rotation size, so files stay within it.
     let max_batch_bytes = match &cfg.output {
@@ -225,118 +295,172 @@ fn drain_loop(
         }
         _ => 1 << 20,
     };
-    let chunk = (max_batch_bytes / 256)
+    let per_source_bytes = (max_batch_bytes / sources.len()).max(1);
+    let chunk = (per_source_bytes / 256)
         .clamp(1, 1024)
         .min(cfg.batch_records.max(1));
-    let mut stalled_since: Option<Instant> = None;
-    // With --once, or once asked to stop, the drain writes what was claimed up to that moment
-    // and exits, even if producers keep logging.
-    let claim_now = || seg.shared().cursors.claim.load(Ordering::Relaxed);
-    let mut finish_at: Option<u64> = cfg.once.then(claim_now);
     loop {
+        // SYNC: Relaxed; flags set by signal handlers, nothing depends on their ordering.
         if signals.reopen.swap(false, Ordering::Relaxed) {
             if let Err(e) = sink.reopen() {
                 eprintln!("ringdrain: cannot reopen output: {e}");
             }
         }
-        // SYNC: Relaxed; a flag from a signal handler, nothing depends on its ordering.
+        // SYNC: Relaxed; as above.
         let stopping = signals.stop.load(Ordering::Relaxed);
-        if stopping && finish_at.is_none() {
-            finish_at = Some(claim_now());
+        for src in &mut sources {
+            if stopping && src.finish_at.is_none() {
+                // Asked to stop: write what was claimed until now, then exit.
+                src.finish_at = Some(src.claim());
+            }
+            if src
+                .finish_at
+                .is_some_and(|end| src.reader.position() >= end)
+                && src.reader.unreleased() == 0
+            {
+                src.done = true;
+            }
         }
-        if finish_at.is_some_and(|end| reader.position() >= end) && reader.unreleased() == 0 {
+        if sources.iter().all(|s| s.done) {
             break;
         }
         if anchor_at.elapsed() >= Duration::from_secs(1) {
             anchor_at = Instant::now();
-            let c = fmt
-                .calibration()
-                .reanchor(clock::now_raw(kind), clock::unix_ns());
-            fmt.set_calibration(c);
+            for src in &mut sources {
+                let c = src
+                    .fmt
+                    .calibration()
+                    .reanchor(clock::now_raw(src.seg.clock_kind()), clock::unix_ns());
+                src.fmt.set_calibration(c);
+            }
         }
         out.clear();
-        let mut records = 0u64;
-        let mut notices = 0u64;
-        let mut last = Default::default();
-        while out.len() < max_batch_bytes {
-            last = reader.poll(chunk, |ev| match ev {
-                Event::Record { record, callsite } => {
-                    fmt.record(&mut out, &record, callsite);
-                    records += 1;
-                }
-                Event::Lost(lost) => {
-                    notices += 1;
-                    let now = clock::unix_ns() as i64;
-                    match lost {
-                        Lost::Abandoned { slots, pid } => {
-                            let msg = match pid {
-                                Some(_) => "abandoned a record its producer died writing",
-                                None => {
-                                    "skipped a claim its producer never filled (died or stalled)"
-                                }
-                            };
-                            let pid_s = pid.map(|p| p.to_string()).unwrap_or_default();
-                            let mut fields = vec![("slots", NoticeValue::U64(slots))];
-                            if pid.is_some() {
-                                fields.push(("producer_pid", NoticeValue::Str(&pid_s)));
-                            }
-                            fmt.notice(&mut out, now, Level::Warn, msg, &fields);
+        staging.clear();
+        staged.clear();
+        let (mut records, mut notices) = (0u64, 0u64);
+        let mut any_events = false;
+        let mut all_quiet = true;
+        for src in sources.iter_mut().filter(|s| !s.done) {
+            src.in_batch = false;
+            let buf = if merge { &mut staging } else { &mut out };
+            let start_len = buf.len();
+            let mut last = PollResult::default();
+            while buf.len() - start_len < per_source_bytes {
+                let fmt = &mut src.fmt;
+                last = src.reader.poll(chunk, |ev| {
+                    let start = buf.len();
+                    let unix_ns = match ev {
+                        Event::Record { record, callsite } => {
+                            records += 1;
+                            fmt.record(buf, &record, callsite)
                         }
-                        Lost::Corrupt { reason } => fmt.notice(
-                            &mut out,
-                            now,
-                            Level::Error,
-                            "skipped damaged record",
-                            &[("reason", NoticeValue::Str(&reason))],
-                        ),
+                        Event::Lost(lost) => {
+                            notices += 1;
+                            loss_notice(fmt, buf, lost)
+                        }
+                    };
+                    if merge {
+                        staged.push(Staged {
+                            unix_ns,
+                            start,
+                            end: buf.len(),
+                        });
                     }
+                });
+                if last.events < chunk || records as usize >= cfg.batch_records {
+                    break;
                 }
-            });
-            if last.events < chunk || records as usize >= cfg.batch_records {
-                break;
+            }
+            let start = buf.len();
+            src.dropped_pending = drops_notice(src.seg, &mut src.fmt, buf);
+            if src.dropped_pending.is_some() {
+                notices += 1;
+                if merge {
+                    staged.push(Staged {
+                        unix_ns: clock::unix_ns() as i64,
+                        start,
+                        end: buf.len(),
+                    });
+                }
+            }
+            src.in_batch = buf.len() > start_len || src.reader.unreleased() > 0;
+            if last.events > 0 {
+                any_events = true;
+                src.stalled_since = None;
+            }
+            if !last.idle {
+                all_quiet = false;
+            }
+            if last.idle
+                && src.finish_at.is_some()
+                && src.reader.unreleased() == 0
+                && last.events == 0
+            {
+                src.done = true;
+            } else if last.stalled && last.events == 0 {
+                let since = *src.stalled_since.get_or_insert_with(Instant::now);
+                if src.finish_at.is_some() && since.elapsed() >= cfg.stall_exit_after {
+                    eprintln!(
+                        "ringdrain: a living producer has held a record open in {} for {:?}; exiting with it still in the ring (position {})",
+                        src.seg.path().display(),
+                        since.elapsed(),
+                        src.reader.position()
+                    );
+                    src.done = true;
+                }
             }
         }
-        let dropped = drops_notice(seg, &mut fmt, &mut out);
-        notices += dropped.is_some() as u64;
-        if !out.is_empty() || reader.unreleased() > 0 {
-            commit(seg, sink, &mut reader, &out, signals)?;
-            if let Some(d) = dropped {
-                // SYNC: Relaxed; bookkeeping of what was reported (only this drain writes it).
-                seg.shared()
-                    .drain
-                    .reported_dropped
-                    .store(d, Ordering::Relaxed);
+        if merge && !staged.is_empty() {
+            staged.sort_by_key(|s| s.unix_ns);
+            for s in &staged {
+                out.extend_from_slice(&staging[s.start..s.end]);
             }
+        }
+        if sources.iter().any(|s| s.in_batch) {
+            commit(&mut sources, sink, &out, signals)?;
             summary.records += records;
             summary.notices += notices;
         }
-        if last.events > 0 {
+        if any_events {
             idle.reset();
-            stalled_since = None;
             continue;
         }
-        if last.idle {
-            if cfg.once || stopping {
-                break;
-            }
-            if idle.rounds == 64 {
-                // Newly idle: a cheap moment to check the header was not damaged under us.
-                seg.check_cursors()?;
-            }
-        } else if last.stalled {
-            let since = *stalled_since.get_or_insert_with(Instant::now);
-            if (cfg.once || stopping) && since.elapsed() >= cfg.stall_exit_after {
-                eprintln!(
-                    "ringdrain: a living producer has held a record open for {:?}; exiting with it still in the ring (position {})",
-                    since.elapsed(),
-                    reader.position()
-                );
-                break;
+        if all_quiet && idle.rounds == 64 {
+            // Newly idle: a cheap moment to check no header was damaged under us.
+            for src in &sources {
+                src.seg.check_cursors()?;
             }
         }
         idle.wait();
     }
     Ok(summary)
+}
+
+/// Formats a loss as a notice line; returns its timestamp.
+fn loss_notice(fmt: &mut Formatter, out: &mut Vec<u8>, lost: Lost) -> i64 {
+    let now = clock::unix_ns() as i64;
+    match lost {
+        Lost::Abandoned { slots, pid } => {
+            let msg = match pid {
+                Some(_) => "abandoned a record its producer died writing",
+                None => "skipped a claim its producer never filled (died or stalled)",
+            };
+            let pid_s = pid.map(|p| p.to_string()).unwrap_or_default();
+            let mut fields = vec![("slots", NoticeValue::U64(slots))];
+            if pid.is_some() {
+                fields.push(("producer_pid", NoticeValue::Str(&pid_s)));
+            }
+            fmt.notice(out, now, Level::Warn, msg, &fields);
+        }
+        Lost::Corrupt { reason } => fmt.notice(
+            out,
+            now,
+            Level::Error,
+            "skipped damaged record",
+            &[("reason", NoticeValue::Str(&reason))],
+        ),
+    }
+    now
 }
 
 /// Appends a notice if producers dropped records since the last one; returns the new total.
@@ -372,38 +496,44 @@ fn drops_notice(seg: &Segment, fmt: &mut Formatter, out: &mut Vec<u8>) -> Option
     Some(dropped)
 }
 
-/// Writes a batch under the checkpoint protocol, retrying output errors without losing or
-/// releasing anything; then releases the batch's slots.
+/// Writes a batch under the checkpoint protocol (one checkpoint in each ring that contributed),
+/// retrying output errors without losing or releasing anything; then releases the batch's
+/// slots in every contributing ring.
 fn commit(
-    seg: &Segment,
+    sources: &mut [Source<'_>],
     sink: &mut Sink,
-    reader: &mut Reader<'_>,
     out: &[u8],
     signals: &Signals,
 ) -> anyhow::Result<()> {
     let mut delay = Duration::from_millis(10);
     let mut last_report: Option<Instant> = None;
     let mut failures_while_stopping = 0;
+    let unreleased = || -> u64 { sources.iter().map(|s| s.reader.unreleased()).sum() };
     if !out.is_empty() {
         loop {
             let res = sink.prepare(out.len() as u64).and_then(|file| {
-                checkpoint::begin(seg, reader.position(), file, out);
+                for src in sources.iter().filter(|s| s.in_batch) {
+                    checkpoint::begin(src.seg, src.reader.position(), file, out);
+                }
                 sink.write_batch(out)
             });
             match res {
                 Ok(()) => break,
                 Err(e) => {
-                    checkpoint::finish(seg);
+                    for src in sources.iter().filter(|s| s.in_batch) {
+                        checkpoint::finish(src.seg);
+                    }
                     if last_report.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
                         eprintln!(
                             "ringdrain: cannot write output: {e}; {} records stay in the ring, retrying",
-                            reader.unreleased()
+                            unreleased()
                         );
                         last_report = Some(Instant::now());
                     }
                     if e.kind() == std::io::ErrorKind::BrokenPipe {
                         bail!("output closed (broken pipe); undrained records stay in the ring");
                     }
+                    // SYNC: Relaxed; a flag from a signal handler.
                     if signals.stop.load(Ordering::Relaxed) {
                         failures_while_stopping += 1;
                         if failures_while_stopping >= 5 {
@@ -419,7 +549,18 @@ fn commit(
             eprintln!("ringdrain: output recovered");
         }
     }
-    reader.release();
-    checkpoint::finish(seg);
+    for src in sources.iter_mut().filter(|s| s.in_batch) {
+        src.reader.release();
+        checkpoint::finish(src.seg);
+        if let Some(d) = src.dropped_pending.take() {
+            // SYNC: Relaxed; bookkeeping of what was reported (only this drain writes it).
+            src.seg
+                .shared()
+                .drain
+                .reported_dropped
+                .store(d, Ordering::Relaxed);
+        }
+        src.in_batch = false;
+    }
     Ok(())
 }

@@ -114,13 +114,14 @@ impl Formatter {
         out.push(b'Z');
     }
 
-    /// Formats one record as one line (with its newline) appended to `out`.
+    /// Formats one record as one line (with its newline) appended to `out`; returns the
+    /// record's Unix time in nanoseconds.
     pub fn record(
         &mut self,
         out: &mut Vec<u8>,
         record: &RecordRef<'_>,
         callsite: Result<Option<&CallsiteInfo>, &str>,
-    ) {
+    ) -> i64 {
         let mut stack = [Arg::None; STACK_ARGS];
         let mut heap: Vec<Arg<'_>> = Vec::new();
         let mut n = 0;
@@ -160,6 +161,7 @@ impl Formatter {
             Format::Json => self.json(out, &line),
             Format::Logfmt => self.logfmt(out, &line),
         }
+        unix_ns
     }
 
     /// Formats one of the drain's own lines (losses, errors) as a record from target
@@ -180,7 +182,7 @@ impl Formatter {
                 TextEsc(out).push_str(msg);
                 for (k, v) in fields {
                     out.push(b' ');
-                    out.extend_from_slice(k.as_bytes());
+                    TextEsc(out).push_str(k);
                     out.push(b'=');
                     match v {
                         NoticeValue::U64(n) => {
@@ -248,7 +250,9 @@ impl Formatter {
         };
         l.for_each_field(fields_from, |name, arg| {
             out.push(b' ');
-            out.extend_from_slice(name.as_bytes());
+            // Field names come from the callsite table, which is untrusted: escape them like
+            // the message so a name cannot split the line.
+            TextEsc(out).push_str(name);
             out.push(b'=');
             match arg {
                 Arg::Str(s) | Arg::Display(s) => logfmt_value(out, s),

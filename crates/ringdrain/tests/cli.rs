@@ -529,3 +529,101 @@ fn sigterm_under_endless_load_stops_and_the_next_drain_continues_exactly() {
         "records lost without a count"
     );
 }
+
+#[test]
+fn one_drain_serves_several_rings_and_merges_them_by_time() {
+    let e = env();
+    let ring2 = e.ring.with_extension("2");
+    let (a, b) = (logger(&e.ring), logger(&ring2));
+    for i in 0..1000u64 {
+        info!(a, "from a {}", i);
+        info!(b, "from b {}", i);
+    }
+    let out = run(&[
+        "--ring",
+        e.ring.to_str().unwrap(),
+        "--ring",
+        ring2.to_str().unwrap(),
+        "--merge",
+        "--out",
+        e.log.to_str().unwrap(),
+        "--once",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&e.log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2000);
+    for who in ["a", "b"] {
+        let nums: Vec<u64> = lines
+            .iter()
+            .filter_map(|l| l.split_once(&format!("from {who} ")))
+            .map(|(_, n)| n.parse().unwrap())
+            .collect();
+        assert_eq!(nums, (0..1000).collect::<Vec<_>>(), "ring {who}");
+    }
+    // Merged: timestamps (fixed-width RFC 3339) never go backwards.
+    let ts: Vec<&str> = lines.iter().map(|l| l.split(' ').next().unwrap()).collect();
+    assert!(
+        ts.windows(2).all(|w| w[0] <= w[1]),
+        "lines are not in timestamp order"
+    );
+    // And interleaved, not one ring after the other.
+    assert!(lines[..1000].iter().any(|l| l.contains("from b")));
+}
+
+#[test]
+fn settings_come_from_a_toml_config_file_and_flags_win() {
+    let e = env();
+    let log = logger(&e.ring);
+    info!(log, "configured {}", 1u8);
+    let conf = e.ring.with_extension("toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "rings = [{:?}]\nout = {:?}\nformat = \"json\"\nrotate_keep = 3\n",
+            e.ring.to_str().unwrap(),
+            e.log.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let out = run(&["--config", conf.to_str().unwrap(), "--once"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&e.log).unwrap();
+    let v: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(v["msg"], "configured 1");
+    // A flag overrides the file.
+    info!(log, "configured {}", 2u8);
+    let out = run(&[
+        "--config",
+        conf.to_str().unwrap(),
+        "--once",
+        "--format",
+        "logfmt",
+    ]);
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&e.log).unwrap();
+    assert!(
+        text.lines()
+            .nth(1)
+            .unwrap()
+            .contains("msg=\"configured 2\""),
+        "{text}"
+    );
+    // A bad key is one clear line.
+    std::fs::write(&conf, "rigns = [\"x\"]\n").unwrap();
+    let err = one_line_error(&run(&["--config", conf.to_str().unwrap(), "--once"]));
+    assert!(err.contains("unknown field `rigns`"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // No ring anywhere.
+    std::fs::write(&conf, "stdout = true\n").unwrap();
+    let err = one_line_error(&run(&["--config", conf.to_str().unwrap(), "--once"]));
+    assert!(err.contains("no ring given"), "{err}");
+}
