@@ -198,6 +198,17 @@ pub enum Command {
         #[arg(long, value_name = "MS", default_value_t = 500)]
         interval_ms: u64,
     },
+    /// Remove segments no process uses any more (never one with undrained records).
+    Gc {
+        /// Segments (names or paths); default: every ringlog-* file in --dir.
+        rings: Vec<String>,
+        /// Directory to scan.
+        #[arg(long, value_name = "DIR", default_value = "/dev/shm")]
+        dir: PathBuf,
+        /// Say what would be removed, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print what is in a ring without consuming it.
     Cat {
         /// Ring name or path.
@@ -280,6 +291,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             interval_ms,
         }) => crate::stats::run(&ring, json, Duration::from_millis(interval_ms)),
         Some(Command::Cat { ring, format }) => crate::cat::run(&ring, format),
+        Some(Command::Gc {
+            rings,
+            dir,
+            dry_run,
+        }) => crate::gc::run(&rings, &dir, dry_run),
         None => run_drain(cli.drain),
     }
 }

@@ -9,7 +9,7 @@
 //! | [`format`] | text, JSON and logfmt lines ([`format::Formatter`]), no allocation per record |
 //! | [`sink`] | the output file with rotation and SIGHUP reopen, or stdout |
 //! | [`checkpoint`] | exactly-once output across drain crashes |
-//! | [`stats`], [`cat`] | `ringdrain stats` and `ringdrain cat` |
+//! | [`stats`], [`cat`], [`gc`] | `ringdrain stats`, `ringdrain cat`, `ringdrain gc` |
 //! | [`cli`] | flags |
 //!
 //! # Example: drain a ring's backlog into a file
@@ -42,5 +42,6 @@ pub mod checkpoint;
 pub mod cli;
 pub mod drain;
 pub mod format;
+pub mod gc;
 pub mod sink;
 pub mod stats;

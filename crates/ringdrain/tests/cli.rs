@@ -627,3 +627,68 @@ fn settings_come_from_a_toml_config_file_and_flags_win() {
     let err = one_line_error(&run(&["--config", conf.to_str().unwrap(), "--once"]));
     assert!(err.contains("no ring given"), "{err}");
 }
+
+#[test]
+fn gc_removes_only_unused_fully_drained_segments() {
+    let e = env();
+    let dir = e.ring.parent().unwrap().join("shm");
+    std::fs::create_dir(&dir).unwrap();
+    let cfg = ringlog_segment::SegmentConfig {
+        slot_count: 64,
+        ..Default::default()
+    };
+    // Unused and empty: no producer ever attached.
+    let idle = dir.join("ringlog-idle");
+    ringlog_segment::Segment::create_or_open(&idle, &cfg).unwrap();
+    // A live producer (this process).
+    let busy = dir.join("ringlog-busy");
+    let _live = Logger::builder().path(&busy).slot_count(64).open().unwrap();
+    // Undrained records, producer gone: write them, then clear the producer table.
+    let full = dir.join("ringlog-full");
+    {
+        let l = Logger::builder().path(&full).slot_count(64).open().unwrap();
+        info!(l, "not yet drained");
+        l.segment().detach_producer(std::process::id());
+    }
+    // Not a segment at all.
+    std::fs::write(dir.join("ringlog-junk"), b"hello").unwrap();
+    let out = run(&["gc", "--dir", dir.to_str().unwrap(), "--dry-run"]);
+    assert!(out.status.success());
+    let said = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        said.contains(&format!("would remove {}", idle.display())),
+        "{said}"
+    );
+    assert!(idle.exists(), "dry run removed something");
+    let out = run(&["gc", "--dir", dir.to_str().unwrap()]);
+    let said = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        said.contains(&format!("removed {}", idle.display())),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("kept {}: 1 live producer(s)", busy.display())),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("kept {}: 1 undrained slot(s)", full.display())),
+        "{said}"
+    );
+    assert!(
+        said.contains("skipped") && said.contains("ringlog-junk"),
+        "{said}"
+    );
+    assert!(!idle.exists() && busy.exists() && full.exists());
+    // Once drained, the full one goes too.
+    let log_out = e.log.to_str().unwrap();
+    assert!(
+        run(&["--ring", full.to_str().unwrap(), "--out", log_out, "--once"])
+            .status
+            .success()
+    );
+    let out = run(&["gc", full.to_str().unwrap()]);
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .starts_with("removed"));
+    assert!(!full.exists());
+}
