@@ -471,7 +471,9 @@ impl Template {
         }
         if let Some(Piece::Lit { text, verbatim }) = self.pieces.last_mut() {
             text.push_str(s);
-            *verbatim = is_verbatim(text);
+            // Only the new text needs a scan: rescanning all of `text` made a format of many
+            // small literal pieces (`%%%%...`) quadratic to parse.
+            *verbatim = *verbatim && is_verbatim(s);
             return;
         }
         self.pieces.push(Piece::Lit {
@@ -539,11 +541,12 @@ impl Template {
                 continue;
             }
             // %[flags][width][.precision]type
-            let spec_len = after.find(|c: char| c.is_ascii_alphabetic()).filter(|&n| {
-                after[..n]
-                    .chars()
-                    .all(|c| c.is_ascii_digit() || "-+ #.".contains(c))
-            });
+            // The spec ends at the first character that is not a flag; it must be a letter.
+            // (Searching for the first letter instead scanned the rest of the format for every
+            // `%` not followed by one: quadratic.)
+            let spec_len = after
+                .find(|c: char| !(c.is_ascii_digit() || "-+ #.".contains(c)))
+                .filter(|&n| after[n..].starts_with(|c: char| c.is_ascii_alphabetic()));
             let Some(n) = spec_len else {
                 self.bad();
                 self.lit("%");
