@@ -300,9 +300,13 @@ impl RawSlots {
         }
     }
 
+    #[inline(always)]
     fn slot_ptr(&self, index: usize) -> *mut u8 {
-        assert!((index as u64) < self.count, "slot index out of range");
-        // SAFETY: index < count, so the offset stays inside the region `new` was given.
+        // Masking (count is a power of two) keeps any index inside the region: one AND instead
+        // of a compare and branch on the hot path. In-crate callers always pass masked indices.
+        let index = index & (self.count as usize - 1);
+        // SAFETY: index < count after the mask, so the offset stays inside the region `new`
+        // was given.
         unsafe { self.base.as_ptr().add(index * self.slot_size) }
     }
 }
@@ -319,6 +323,7 @@ unsafe impl Slots for RawSlots {
         self.slot_size - 8
     }
 
+    #[inline(always)]
     fn seq(&self, index: usize) -> &AtomicU64 {
         // SAFETY: the slot starts 8-byte aligned (aligned base, slot size a multiple of 8) and
         // lives as long as `self` by `new`'s contract; AtomicU64 has the size and alignment of
@@ -326,10 +331,12 @@ unsafe impl Slots for RawSlots {
         unsafe { &*(self.slot_ptr(index) as *const AtomicU64) }
     }
 
+    #[inline(always)]
     unsafe fn write(&self, index: usize, offset: usize, src: &[u8]) {
-        assert!(offset + src.len() <= self.body_len());
-        // SAFETY: the range is inside this slot's body (asserted); the caller owns the slot, so
-        // no one else writes it, and the drain reads it only after the Release commit.
+        debug_assert!(offset + src.len() <= self.body_len());
+        // SAFETY: the range is inside this slot's body (the caller's contract, checked in debug
+        // builds); the caller owns the slot, so no one else writes it, and the drain reads it
+        // only after the Release commit.
         unsafe {
             core::ptr::copy_nonoverlapping(
                 src.as_ptr(),
@@ -416,7 +423,8 @@ impl<'a, S: Slots> Ring<'a, S> {
     #[inline]
     pub fn new(cursors: &'a RingCursors, slots: &'a S, max_span: u32) -> Self {
         let count = slots.count();
-        assert!(count.is_power_of_two() && count >= 2);
+        // `Slots` promises a power of two (it is an unsafe trait); checked in debug builds.
+        debug_assert!(count.is_power_of_two() && count >= 2);
         let max_span = max_span.clamp(1, MAX_SPAN).min((count / 2).max(1) as u32);
         Ring {
             cursors,
@@ -478,6 +486,17 @@ impl<'a, S: Slots> Ring<'a, S> {
         if span == 0 || span > self.max_span {
             return Err(PushError::TooLarge { span });
         }
+        let pos = self.claim_positions(span, read_cache)?;
+        Ok(Claim {
+            ring: *self,
+            pos,
+            span,
+        })
+    }
+
+    /// The claim CAS loop; returns the first claimed position.
+    #[inline(always)]
+    fn claim_positions(&self, span: u32, read_cache: &AtomicU64) -> Result<u64, PushError> {
         let capacity = self.capacity();
         // SYNC: Relaxed; the CAS below fails if it is stale, and the claimed slots are
         // synchronised with the drain by the Acquire on the read cursor (or the ownership CAS).
@@ -485,21 +504,15 @@ impl<'a, S: Slots> Ring<'a, S> {
         loop {
             // SYNC: Acquire; pairs with the Release store of the cache just below (in whichever
             // thread refreshed it), which carries the drain's frees to this thread.
-            let mut read = read_cache.load(Ordering::Acquire);
+            let read = read_cache.load(Ordering::Acquire);
             if pos + span as u64 > read + capacity {
-                // SYNC: Acquire; pairs with the Release store in Consumer::release, so the
-                // drain's reads of the previous lap happen before our writes to these slots.
-                read = self.cursors.read.load(Ordering::Acquire);
-                // SYNC: Release; pairs with the Acquire load of the cache above.
-                read_cache.fetch_max(read, Ordering::Release);
-                if pos + span as u64 > read + capacity {
-                    // SYNC: Relaxed; a fresher claim cursor only matters to the retry.
-                    let now = self.cursors.claim.load(Ordering::Relaxed);
-                    if now == pos {
-                        return Err(PushError::Full { span });
+                match self.refresh_read(pos, span, read_cache) {
+                    Ok(()) => {}
+                    Err(Some(now)) => {
+                        pos = now;
+                        continue;
                     }
-                    pos = now;
-                    continue;
+                    Err(None) => return Err(PushError::Full { span }),
                 }
             }
             // SYNC: Relaxed on both paths: the claim cursor only hands out positions; the data
@@ -510,31 +523,96 @@ impl<'a, S: Slots> Ring<'a, S> {
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => {
-                    return Ok(Claim {
-                        ring: *self,
-                        pos,
-                        span,
-                    })
-                }
+                Ok(_) => return Ok(pos),
                 Err(actual) => pos = actual,
             }
         }
     }
 
+    /// The cached read cursor says "full": reload the real one. `Ok` if there is room at `pos`
+    /// after all; `Err(Some(pos))` to retry at a newer claim position; `Err(None)` if full.
+    #[cold]
+    #[inline(never)]
+    fn refresh_read(&self, pos: u64, span: u32, read_cache: &AtomicU64) -> Result<(), Option<u64>> {
+        // SYNC: Acquire; pairs with the Release store in Consumer::release, so the drain's
+        // reads of the previous lap happen before our writes to these slots.
+        let read = self.cursors.read.load(Ordering::Acquire);
+        // SYNC: Release; pairs with the Acquire load of the cache in claim_positions.
+        read_cache.fetch_max(read, Ordering::Release);
+        if pos + span as u64 <= read + self.capacity() {
+            return Ok(());
+        }
+        // SYNC: Relaxed; a fresher claim cursor only matters to the retry.
+        let now = self.cursors.claim.load(Ordering::Relaxed);
+        Err((now != pos).then_some(now))
+    }
+
     /// Claims, owns, writes and commits one record of `record` bytes; retries the claim if the
     /// drain revoked it before this producer could own it (it was descheduled for too long).
-    ///
     /// Returns the record's position.
+    ///
+    /// This is [`claim`](Ring::claim) + [`Claim::own`] + [`Owned::write`] +
+    /// [`Owned::commit`] fused, without their drop guards: nothing between ownership and
+    /// commit can panic (the copies are bounds-checked before ownership is taken).
+    #[inline]
     pub fn push(&self, record: &[u8], pid: u32, read_cache: &AtomicU64) -> Result<u64, PushError> {
         let span = self.span_for(record.len());
+        if span > self.max_span {
+            return Err(PushError::TooLarge { span });
+        }
         loop {
-            let claim = self.claim(span, read_cache)?;
-            let Ok(mut owned) = claim.own(pid) else {
+            let pos = self.claim_positions(span, read_cache)?;
+            let lap = self.lap(pos);
+            let index = self.index(pos);
+            // SYNC: Acquire on success; pairs with the drain's Release store that freed this
+            // slot for `lap` (Consumer::release or a revoke). Relaxed on failure: we touch
+            // nothing and claim again (the drain revoked a claim we held too long).
+            if self
+                .slots
+                .seq(index)
+                .compare_exchange(
+                    Seq::free(lap).0,
+                    Seq::writing(lap, span, pid).0,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+            {
                 continue;
-            };
-            owned.write(0, record);
-            return Ok(owned.commit());
+            }
+            if span == 1 {
+                // SAFETY: slot `index` is ours by the ownership CAS above, and
+                // record.len() <= body (span_for gave 1).
+                unsafe { self.slots.write(index, 0, record) };
+            } else {
+                self.write_spanning(pos, span, record, pid);
+            }
+            // SYNC: Release; pairs with the drain's Acquire load in Consumer::next /
+            // Peeker::next, so the record bytes written above are visible once COMMITTED is.
+            self.slots
+                .seq(index)
+                .store(Seq::committed(lap, span, pid).0, Ordering::Release);
+            return Ok(pos);
+        }
+    }
+
+    /// Writes a record over `span` owned slots and marks the continuation slots.
+    #[cold]
+    fn write_spanning(&self, pos: u64, span: u32, record: &[u8], pid: u32) {
+        let body = self.body;
+        for (k, chunk) in record.chunks(body).enumerate().take(span as usize) {
+            let p = pos + k as u64;
+            // SAFETY: slot k of this record is ours (the first by the ownership CAS, the others
+            // by the claim: nobody else can claim them and the drain does not look at them
+            // before the first slot is resolved); a chunk is at most one body long.
+            unsafe { self.slots.write(self.index(p), 0, chunk) };
+            if k > 0 {
+                // SYNC: Relaxed; ordered before the drain's view by the Release commit of the
+                // first slot, which follows.
+                self.slots
+                    .seq(self.index(p))
+                    .store(Seq::committed(self.lap(p), 0, pid).0, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -639,12 +717,23 @@ impl<S: Slots> Owned<'_, S> {
     /// # Panics
     ///
     /// If `offset + data.len()` exceeds [`len`](Owned::len).
+    #[inline]
     pub fn write(&mut self, mut offset: usize, mut data: &[u8]) {
+        let body = self.ring.body;
+        if offset + data.len() <= body {
+            // Within the first slot (every one-slot record): one copy, no division.
+            // SAFETY: the first slot is ours by the ownership CAS; the range is in its body.
+            unsafe {
+                self.ring
+                    .slots
+                    .write(self.ring.index(self.pos), offset, data)
+            };
+            return;
+        }
         assert!(
             offset + data.len() <= self.len(),
             "record write out of range"
         );
-        let body = self.ring.slots.body_len();
         while !data.is_empty() {
             let slot = offset / body;
             let within = offset % body;
