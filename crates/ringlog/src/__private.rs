@@ -54,9 +54,11 @@ pub struct Callsite {
     file: &'static str,
     line: u32,
     fields: &'static [&'static str],
-    /// `logger_key << 32 | id` for the last logger this callsite was registered with (0: none).
-    /// Stored with Release after registration; loaded with Acquire (pairs with it), so a thread
-    /// that sees an id also sees the table entry that id points at.
+    /// `logger_key << 40 | max_level << 32 | id` for the last logger (and filter generation)
+    /// this callsite was resolved with (0: none). `max_level` is the most verbose level the
+    /// logger's directives allow for this callsite's target. Stored with Release after
+    /// registration; loaded with Acquire (pairs with it), so a thread that sees an id also
+    /// sees the table entry that id points at.
     cache: AtomicU64,
 }
 
@@ -84,18 +86,25 @@ impl Callsite {
         self.format
     }
 
-    /// The cached id for the logger with `key`, if any.
+    /// The cached `(id, max_level)` for the logger with `key` (24 bits), if any.
     #[inline(always)]
-    pub(crate) fn cached(&self, key: u32) -> Option<u32> {
+    pub(crate) fn cached(&self, key: u32) -> Option<(u32, u8)> {
         // SYNC: Acquire; pairs with the Release store in `store`.
         let v = self.cache.load(Ordering::Acquire);
-        ((v >> 32) as u32 == key).then_some(v as u32)
+        ((v >> 40) as u32 == key).then_some((v as u32, (v >> 32) as u8))
     }
 
-    pub(crate) fn store(&self, key: u32, id: u32) {
+    pub(crate) fn store(&self, key: u32, id: u32, max_level: u8) {
         // SYNC: Release; pairs with the Acquire load in `cached`.
-        self.cache
-            .store((key as u64) << 32 | id as u64, Ordering::Release);
+        self.cache.store(
+            (key as u64) << 40 | (max_level as u64) << 32 | id as u64,
+            Ordering::Release,
+        );
+    }
+
+    /// The module path (the target of the native macros).
+    pub(crate) fn target(&self) -> &'static str {
+        self.module
     }
 
     pub(crate) fn desc(&self, level: Level) -> CallsiteDesc<'static> {

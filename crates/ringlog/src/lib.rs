@@ -37,6 +37,7 @@
 
 #[doc(hidden)]
 pub mod __private;
+pub mod filter;
 mod ids;
 mod macros;
 
@@ -61,6 +62,47 @@ use crate::__private::Callsite;
 /// Largest record (header + arguments) a log call builds, whatever the ring allows.
 pub const MAX_RECORD: usize = 2048;
 
+/// Parses `block`, `drop` or `block:DURATION` (`block:50ms`, `block:2s`).
+fn parse_policy(s: &str) -> Result<Policy, String> {
+    let s = s.trim().to_ascii_lowercase();
+    match s.as_str() {
+        "block" => Ok(Policy::Block),
+        "drop" => Ok(Policy::Drop),
+        _ => {
+            let d = s
+                .strip_prefix("block:")
+                .ok_or_else(|| "expected block, drop or block:DURATION".to_string())?;
+            let (num, unit) = d.split_at(d.find(|c: char| !c.is_ascii_digit()).unwrap_or(d.len()));
+            let n: u64 = num.parse().map_err(|_| format!("bad duration {d:?}"))?;
+            Ok(Policy::BlockFor(match unit {
+                "us" => Duration::from_micros(n),
+                "ms" => Duration::from_millis(n),
+                "s" | "" => Duration::from_secs(n),
+                _ => return Err(format!("bad duration unit in {d:?} (us, ms, s)")),
+            }))
+        }
+    }
+}
+
+/// Parses sizes like `4096`, `64k`, `64M`, `1G`.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .trim()
+        .parse()
+        .map_err(|_| "not a size (e.g. 64M)".to_string())?;
+    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err("unknown unit (k, M, G)".to_string()),
+    };
+    n.checked_mul(mult).ok_or_else(|| "too large".to_string())
+}
+
 /// What a log call does when the ring is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Policy {
@@ -82,8 +124,11 @@ pub enum LoggerError {
     #[error(transparent)]
     Open(#[from] OpenError),
     /// No ring was named.
-    #[error("no ring given: call .ring(name) or .path(path)")]
+    #[error("no ring given: call .ring(name) or .path(path), or set RINGLOG_RING")]
     NoRing,
+    /// A setting (from the environment) is invalid.
+    #[error("invalid setting {0}")]
+    Config(String),
     /// This process's pid does not fit the ring's sequence word.
     #[error("pid {0} is larger than ringlog supports ({MAX_PID})")]
     PidTooLarge(u32),
@@ -95,8 +140,17 @@ pub struct LoggerBuilder {
     path: Option<Result<PathBuf, String>>,
     config: SegmentConfig,
     level: Level,
+    directives: Option<filter::Directives>,
     policy: Policy,
     stale_after: Duration,
+}
+
+/// A new logger key (24 bits, never 0).
+fn next_key() -> u32 {
+    static NEXT_KEY: AtomicU32 = AtomicU32::new(1);
+    // SYNC: Relaxed; a unique number, no data hangs off it.
+    let k = NEXT_KEY.fetch_add(1, Ordering::Relaxed) & 0xFF_FFFF;
+    k.max(1)
 }
 
 impl LoggerBuilder {
@@ -113,10 +167,76 @@ impl LoggerBuilder {
         self
     }
 
-    /// Most verbose level recorded (default `Info`).
+    /// Most verbose level recorded (default `Info`). Replaces any directives.
     pub fn level(mut self, level: Level) -> Self {
         self.level = level;
+        self.directives = None;
         self
+    }
+
+    /// Per-target levels, `RUST_LOG` style (`"warn,my_crate=debug,my_crate::db=trace"`; see
+    /// [`filter`]). The native macros' target is their module path.
+    pub fn directives(mut self, directives: filter::Directives) -> Self {
+        self.directives = Some(directives);
+        self
+    }
+
+    /// Settings from the environment, over what the builder has so far:
+    ///
+    /// | variable | meaning | example |
+    /// |---|---|---|
+    /// | `RINGLOG_RING` | ring name or path | `myapp`, `/var/lib/myapp/log.ring` |
+    /// | `RINGLOG_LOG` (else `RUST_LOG`) | level directives | `info,my_crate::db=debug` |
+    /// | `RINGLOG_POLICY` | full-ring policy | `block`, `drop`, `block:50ms` |
+    /// | `RINGLOG_RING_SIZE` | ring bytes, if this process creates it | `64M` |
+    /// | `RINGLOG_SLOT_SIZE` | slot bytes, if this process creates it | `128` |
+    /// | `RINGLOG_MODE` | file mode, if this process creates it | `660` |
+    pub fn from_env(self) -> Result<Self, LoggerError> {
+        self.from_vars(|k| std::env::var(k).ok())
+    }
+
+    /// [`from_env`](LoggerBuilder::from_env) with a custom variable source (for tests).
+    pub fn from_vars(mut self, var: impl Fn(&str) -> Option<String>) -> Result<Self, LoggerError> {
+        let bad =
+            |name: &str, v: &str, why: &str| LoggerError::Config(format!("{name}={v:?}: {why}"));
+        if let Some(r) = var("RINGLOG_RING").filter(|s| !s.trim().is_empty()) {
+            self = self.ring(r.trim());
+        }
+        let directives = var("RINGLOG_LOG")
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| ("RINGLOG_LOG", s))
+            .or_else(|| {
+                var("RUST_LOG")
+                    .filter(|s| !s.trim().is_empty())
+                    .map(|s| ("RUST_LOG", s))
+            });
+        if let Some((name, d)) = directives {
+            let parsed = d
+                .parse::<filter::Directives>()
+                .map_err(|e| bad(name, &d, &e.to_string()))?;
+            self.directives = Some(parsed);
+        }
+        if let Some(p) = var("RINGLOG_POLICY") {
+            self.policy = parse_policy(&p).map_err(|e| bad("RINGLOG_POLICY", &p, &e))?;
+        }
+        if let Some(v) = var("RINGLOG_RING_SIZE") {
+            let bytes = parse_size(&v).map_err(|e| bad("RINGLOG_RING_SIZE", &v, &e))?;
+            self.config.slot_count = (bytes / self.config.slot_size as u64).max(2);
+        }
+        if let Some(v) = var("RINGLOG_SLOT_SIZE") {
+            let bytes: u32 = v
+                .trim()
+                .parse()
+                .map_err(|_| bad("RINGLOG_SLOT_SIZE", &v, "not a number"))?;
+            let ring_bytes = self.config.slot_count * self.config.slot_size as u64;
+            self.config.slot_size = bytes;
+            self.config.slot_count = (ring_bytes / bytes.max(1) as u64).max(2);
+        }
+        if let Some(v) = var("RINGLOG_MODE") {
+            self.config.mode = u32::from_str_radix(v.trim().trim_start_matches("0o"), 8)
+                .map_err(|_| bad("RINGLOG_MODE", &v, "not an octal mode"))?;
+        }
+        Ok(self)
     }
 
     /// Full-ring policy (default [`Policy::Block`]).
@@ -184,17 +304,20 @@ impl LoggerBuilder {
         if pid > MAX_PID {
             return Err(LoggerError::PidTooLarge(pid));
         }
+        let level = match &self.directives {
+            Some(d) => d.max_level().map_or(0, |l| l as u8),
+            None => self.level as u8,
+        };
         let (segment, _) = Segment::create_or_open(&path, &self.config)?;
         segment.attach_producer(pid);
-        static NEXT_KEY: AtomicU32 = AtomicU32::new(1);
         let max_record = segment.ring().max_record_len().min(MAX_RECORD);
         let clock = segment.clock_kind();
         Ok(Logger {
             inner: Arc::new(Inner {
-                level: AtomicU8::new(self.level as u8),
+                level: AtomicU8::new(level),
                 attached_pid: AtomicU32::new(pid),
-                // SYNC: Relaxed; a unique number, no data hangs off it.
-                key: NEXT_KEY.fetch_add(1, Ordering::Relaxed),
+                key: AtomicU32::new(next_key()),
+                directives: std::sync::Mutex::new(self.directives),
                 read_cache: AtomicU64::new(0),
                 policy: self.policy,
                 stale_after: self.stale_after,
@@ -219,8 +342,11 @@ struct Inner {
     level: AtomicU8,
     /// Pid that last registered in the segment's producer table (changes after fork).
     attached_pid: AtomicU32,
-    /// Distinguishes loggers in this process in callsite id caches.
-    key: u32,
+    /// Distinguishes loggers (and generations of their filter) in callsite caches: 24 bits,
+    /// unique in this process; a new filter takes a new key, which invalidates the caches.
+    key: AtomicU32,
+    /// Per-target directives (None: only the global level).
+    directives: std::sync::Mutex<Option<filter::Directives>>,
     /// This process's copy of the drain's read cursor (see `Ring::claim`).
     read_cache: AtomicU64,
     policy: Policy,
@@ -246,6 +372,7 @@ impl Logger {
             path: None,
             config: SegmentConfig::default(),
             level: Level::Info,
+            directives: None,
             policy: Policy::Block,
             stale_after: Duration::from_secs(1),
         }
@@ -263,12 +390,28 @@ impl Logger {
         level as u8 <= self.inner.level.load(Ordering::Relaxed)
     }
 
-    /// Changes the level filter at run time (`None` turns logging off).
+    /// Changes the level filter at run time (`None` turns logging off); drops any directives.
     pub fn set_level(&self, level: Option<Level>) {
+        self.set_filter(None, level.map_or(0, |l| l as u8));
+    }
+
+    /// Changes the per-target directives at run time.
+    pub fn set_directives(&self, directives: filter::Directives) {
+        let max = directives.max_level().map_or(0, |l| l as u8);
+        self.set_filter(Some(directives), max);
+    }
+
+    fn set_filter(&self, directives: Option<filter::Directives>, max: u8) {
+        *self
+            .inner
+            .directives
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = directives;
+        // SYNC: Relaxed; a new key makes every callsite re-resolve its level on its next call
+        // (the filter is advisory: a call racing the change may use either setting).
+        self.inner.key.store(next_key(), Ordering::Relaxed);
         // SYNC: Relaxed; see `enabled`.
-        self.inner
-            .level
-            .store(level.map_or(0, |l| l as u8), Ordering::Relaxed);
+        self.inner.level.store(max, Ordering::Relaxed);
     }
 
     /// The segment this logger writes to.
@@ -314,10 +457,15 @@ impl Logger {
         level: Level,
         encode: impl FnOnce(&mut Encoder<'_>),
     ) {
-        let id = match cs.cached(self.inner.key) {
-            Some(id) => id,
-            None => self.register_static(cs, level),
+        // SYNC: Relaxed; see `set_filter`.
+        let key = self.inner.key.load(Ordering::Relaxed);
+        let (id, max) = match cs.cached(key) {
+            Some(v) => v,
+            None => self.register_static(cs, level, key),
         };
+        if level as u8 > max {
+            return; // a per-target directive filters this callsite out
+        }
         if id == 0 {
             // The callsite table is full: send the format string as the message so nothing is
             // lost (the drain shows the arguments as fields).
@@ -330,15 +478,28 @@ impl Logger {
     }
 
     #[cold]
-    fn register_static(&self, cs: &'static Callsite, level: Level) -> u32 {
+    fn register_static(&self, cs: &'static Callsite, level: Level, key: u32) -> (u32, u8) {
         let id = self
             .inner
             .segment
             .callsites()
             .register(&cs.desc(level))
             .unwrap_or(0);
-        cs.store(self.inner.key, id);
-        id
+        let max = match &*self
+            .inner
+            .directives
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+        {
+            Some(d) => Level::ALL
+                .iter()
+                .rev()
+                .find(|l| d.enabled(cs.target(), **l))
+                .map_or(0, |l| *l as u8),
+            None => Level::Trace as u8,
+        };
+        cs.store(key, id, max);
+        (id, max)
     }
 
     #[inline(always)]
