@@ -1,0 +1,379 @@
+//! `tracing` events through `RingLayer` come out of `ringdrain` with the right level, target,
+//! message, fields and span scope, as text and as JSON.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use ringdrain::drain::{run, DrainConfig, Output, Signals};
+use ringdrain::format::Format;
+use ringdrain::sink::Rotation;
+use ringlog::{Level, Logger};
+use ringlog_tracing::RingLayer;
+use serde_json::Value as Json;
+use tracing_subscriber::layer::SubscriberExt;
+
+fn logger(ring: &Path, level: Level) -> Logger {
+    Logger::builder()
+        .path(ring)
+        .slot_count(1 << 12)
+        .level(level)
+        .open()
+        .expect("open ring")
+}
+
+/// Drains the ring's backlog into a new file in `format` and returns its lines.
+fn drain(ring: &Path, format: Format, name: &str) -> Vec<String> {
+    let out = ring.with_file_name(name);
+    let mut cfg = DrainConfig::new(
+        ring.to_path_buf(),
+        Output::File {
+            path: out.clone(),
+            rotation: Rotation::default(),
+            mode: 0o600,
+        },
+    );
+    cfg.format = format;
+    cfg.once = true;
+    run(&cfg, &Signals::default()).expect("drain");
+    let text = std::fs::read_to_string(&out).expect("read drained file");
+    text.lines().map(str::to_string).collect()
+}
+
+fn json_lines(lines: &[String]) -> Vec<Json> {
+    lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// The text after `LEVEL [pid:tid] `: `target: message fields`, checking the level.
+fn body<'a>(line: &'a str, level: &str) -> &'a str {
+    let level_at = line.find(' ').expect("timestamp") + 1;
+    assert_eq!(
+        line[level_at..].split_whitespace().next(),
+        Some(level),
+        "level of {line:?}"
+    );
+    let close = line.find("] ").expect("[pid:tid]");
+    &line[close + 2..]
+}
+
+fn emit() {
+    tracing::info!("plain message");
+    tracing::warn!(
+        count = 3u64,
+        ratio = 0.5,
+        ok = false,
+        name = "ada",
+        neg = -4i64,
+        "with {} fields",
+        "five"
+    );
+    let ip = std::net::Ipv4Addr::new(10, 0, 0, 1);
+    tracing::info!(addr = %ip, list = ?vec![1, 2], "formatted values");
+    tracing::info!(a = 1u64, b = tracing::field::Empty, "absent");
+    tracing::error!(target: "custom::target", code = 503u64, "custom target");
+    tracing::debug!("below the logger's level");
+    {
+        let outer = tracing::info_span!("outer", id = 7u64);
+        let _o = outer.enter();
+        let inner = tracing::info_span!("inner", user = "ada", late = tracing::field::Empty);
+        let _i = inner.enter();
+        tracing::info!(step = 2u64, "inside");
+        inner.record("late", 9u64);
+        tracing::info!("after record");
+        let quiet = tracing::debug_span!("quiet", hidden = 1u64);
+        let _q = quiet.enter();
+        tracing::info!("debug span is not recorded");
+    }
+    tracing::info!("outside again");
+}
+
+/// (level, text body) for each record `emit` writes.
+const EXPECTED_TEXT: &[(&str, &str)] = &[
+    ("INFO", "tracing_layer: plain message"),
+    (
+        "WARN",
+        "tracing_layer: with five fields count=3 ratio=0.5 ok=false name=ada neg=-4",
+    ),
+    (
+        "INFO",
+        "tracing_layer: formatted values addr=10.0.0.1 list=\"[1, 2]\"",
+    ),
+    ("INFO", "tracing_layer: absent a=1 b=None"),
+    ("ERROR", "custom::target: custom target code=503"),
+    (
+        "INFO",
+        "tracing_layer: inside step=2 spans=\"outer{id=7}:inner{user=\\\"ada\\\"}\"",
+    ),
+    (
+        "INFO",
+        "tracing_layer: after record spans=\"outer{id=7}:inner{user=\\\"ada\\\" late=9}\"",
+    ),
+    (
+        "INFO",
+        "tracing_layer: debug span is not recorded spans=\"outer{id=7}:inner{user=\\\"ada\\\" late=9}\"",
+    ),
+    ("INFO", "tracing_layer: outside again"),
+];
+
+#[test]
+fn events_with_fields_in_nested_spans_come_out_of_ringdrain_as_text_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = dir.path().join("app.ring");
+    let logger = logger(&ring, Level::Info);
+    let subscriber = tracing_subscriber::registry().with(RingLayer::new(logger.clone()));
+    let dispatch = tracing::Dispatch::new(subscriber);
+
+    tracing::dispatcher::with_default(&dispatch, emit);
+    let sites = logger.segment().callsites().count();
+    let lines = drain(&ring, Format::Text, "app.log");
+    assert_eq!(lines.len(), EXPECTED_TEXT.len(), "{lines:#?}");
+    for (line, (level, text)) in lines.iter().zip(EXPECTED_TEXT) {
+        assert_eq!(body(line, level), *text, "{line}");
+    }
+
+    // Again, as JSON: the same callsites, nothing registered anew.
+    tracing::dispatcher::with_default(&dispatch, emit);
+    assert_eq!(logger.segment().callsites().count(), sites);
+    let json = json_lines(&drain(&ring, Format::Json, "app.json"));
+    assert_eq!(json.len(), EXPECTED_TEXT.len());
+    let levels: Vec<&str> = json.iter().map(|j| j["level"].as_str().unwrap()).collect();
+    assert_eq!(
+        levels,
+        ["info", "warn", "info", "info", "error", "info", "info", "info", "info"]
+    );
+    assert_eq!(json[0]["msg"], "plain message");
+    assert_eq!(json[0]["fields"], serde_json::json!({}));
+    assert_eq!(json[1]["msg"], "with five fields");
+    assert_eq!(
+        json[1]["fields"],
+        serde_json::json!({"count": 3, "ratio": 0.5, "ok": false, "name": "ada", "neg": -4})
+    );
+    assert_eq!(
+        json[2]["fields"],
+        serde_json::json!({"addr": "10.0.0.1", "list": "[1, 2]"})
+    );
+    assert_eq!(json[3]["fields"], serde_json::json!({"a": 1, "b": null}));
+    assert_eq!(json[4]["target"], "custom::target");
+    assert_eq!(
+        json[5]["fields"],
+        serde_json::json!({"step": 2, "spans": "outer{id=7}:inner{user=\"ada\"}"})
+    );
+    assert_eq!(
+        json[6]["fields"]["spans"],
+        "outer{id=7}:inner{user=\"ada\" late=9}"
+    );
+    assert_eq!(json[8]["fields"], serde_json::json!({}));
+    for j in &json {
+        assert!(
+            j["file"].as_str().unwrap().ends_with("tracing_layer.rs"),
+            "{j}"
+        );
+        assert!(j["line"].as_u64().unwrap() > 0, "{j}");
+        assert_eq!(j["pid"], std::process::id());
+    }
+    assert_eq!(logger.stats().dropped, 0);
+}
+
+#[test]
+fn an_event_without_a_message_has_only_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = dir.path().join("r.ring");
+    let subscriber =
+        tracing_subscriber::registry().with(RingLayer::new(logger(&ring, Level::Info)));
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info!(k = 1u64, s = "v");
+    });
+    let json = json_lines(&drain(&ring, Format::Json, "out.json"));
+    assert_eq!(json.len(), 1);
+    assert_eq!(json[0]["msg"], "");
+    assert_eq!(json[0]["fields"], serde_json::json!({"k": 1, "s": "v"}));
+}
+
+/// Counts the events it sees.
+struct Counter(Arc<AtomicUsize>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Counter {
+    fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        // SYNC: Relaxed; a counter, read after the dispatching thread is done.
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn directives_filter_this_layer_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = dir.path().join("r.ring");
+    let seen = Arc::new(AtomicUsize::new(0));
+    let layer = RingLayer::new(logger(&ring, Level::Trace))
+        .with_directives("warn,app::db=debug".parse().unwrap());
+    let subscriber = tracing_subscriber::registry()
+        .with(layer)
+        .with(Counter(seen.clone()));
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info!(target: "app::http", "info, filtered");
+        tracing::warn!(target: "app::http", "warn, kept");
+        tracing::debug!(target: "app::db::pool", "debug, kept");
+        tracing::trace!(target: "app::db", "trace, filtered");
+        let span = tracing::info_span!(target: "app::http", "filtered_span", x = 1u64);
+        let _g = span.enter();
+        tracing::debug!(target: "app::db", "in a span the filter hides");
+    });
+    // SYNC: Relaxed; the events were dispatched on this thread.
+    assert_eq!(seen.load(Ordering::Relaxed), 5, "the other layer sees all");
+    let lines = drain(&ring, Format::Text, "out.log");
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert_eq!(body(&lines[0], "WARN"), "app::http: warn, kept");
+    assert_eq!(body(&lines[1], "DEBUG"), "app::db::pool: debug, kept");
+    assert_eq!(
+        body(&lines[2], "DEBUG"),
+        "app::db: in a span the filter hides"
+    );
+}
+
+#[test]
+fn two_ring_layers_in_one_subscriber_both_record_spans() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ra, rb) = (dir.path().join("a.ring"), dir.path().join("b.ring"));
+    let subscriber = tracing_subscriber::registry()
+        .with(RingLayer::new(logger(&ra, Level::Info)))
+        .with(RingLayer::new(logger(&rb, Level::Info)));
+    tracing::subscriber::with_default(subscriber, || {
+        let span = tracing::info_span!("s", n = 1u64);
+        let _g = span.enter();
+        tracing::info!("both");
+    });
+    for (ring, name) in [(&ra, "a.log"), (&rb, "b.log")] {
+        let lines = drain(ring, Format::Text, name);
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].ends_with("both spans=\"s{n=1}\""), "{}", lines[0]);
+    }
+}
+
+mod by_hand {
+    //! Events built without the macros, with values in any order.
+    use tracing_core::callsite::DefaultCallsite;
+    use tracing_core::field::{FieldSet, Value};
+    use tracing_core::metadata::Kind;
+    use tracing_core::{identify_callsite, Event, Level, Metadata};
+
+    pub static CALLSITE: DefaultCallsite = DefaultCallsite::new(&META);
+    pub static META: Metadata<'static> = Metadata::new(
+        "by hand",
+        "by_hand",
+        Level::INFO,
+        Some("by_hand.rs"),
+        Some(1),
+        Some("by_hand"),
+        FieldSet::new(&["a", "message", "b"], identify_callsite!(&CALLSITE)),
+        Kind::EVENT,
+    );
+
+    /// Values in the order b, message, a.
+    pub fn reversed(a: u64, b: &str, message: &str) {
+        let fs = META.fields();
+        let (fa, fm, fb) = (
+            fs.field("a").unwrap(),
+            fs.field("message").unwrap(),
+            fs.field("b").unwrap(),
+        );
+        let values = [
+            (&fb, Some(&b as &dyn Value)),
+            (&fm, Some(&message as &dyn Value)),
+            (&fa, Some(&a as &dyn Value)),
+        ];
+        Event::dispatch(&META, &fs.value_set(&values));
+    }
+
+    /// Only `a`.
+    pub fn only_a(a: u64) {
+        let fs = META.fields();
+        let fa = fs.field("a").unwrap();
+        let values = [(&fa, Some(&a as &dyn Value))];
+        Event::dispatch(&META, &fs.value_set(&values));
+    }
+}
+
+#[test]
+fn values_in_any_order_land_under_the_right_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = dir.path().join("r.ring");
+    let subscriber =
+        tracing_subscriber::registry().with(RingLayer::new(logger(&ring, Level::Info)));
+    tracing::subscriber::with_default(subscriber, || {
+        by_hand::reversed(5, "bee", "hello");
+        by_hand::only_a(6);
+    });
+    let json = json_lines(&drain(&ring, Format::Json, "out.json"));
+    assert_eq!(json.len(), 2);
+    assert_eq!(json[0]["msg"], "hello");
+    assert_eq!(json[0]["fields"], serde_json::json!({"a": 5, "b": "bee"}));
+    assert_eq!(json[1]["msg"], "");
+    assert_eq!(json[1]["fields"], serde_json::json!({"a": 6, "b": null}));
+}
+
+#[test]
+fn long_messages_and_values_are_cut_with_a_mark() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = dir.path().join("r.ring");
+    let subscriber =
+        tracing_subscriber::registry().with(RingLayer::new(logger(&ring, Level::Info)));
+    let long = "xy".repeat(1000);
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info!(n = 1u64, "{}", long);
+        tracing::info!(v = ?long, "short");
+    });
+    let json = json_lines(&drain(&ring, Format::Json, "out.json"));
+    let msg = json[0]["msg"].as_str().unwrap();
+    assert!(
+        msg.ends_with('…') && msg.len() <= 512 && msg.len() > 500,
+        "{msg}"
+    );
+    assert!(long.starts_with(msg.trim_end_matches('…')));
+    assert_eq!(json[0]["fields"]["n"], 1, "fields survive the cut");
+    assert_eq!(json[1]["msg"], "short");
+    let v = json[1]["fields"]["v"].as_str().unwrap();
+    assert!(v.starts_with("\"xyxy") && v.ends_with('…'), "{v}");
+    assert!(v.len() <= 512 && v.len() > 500, "{}", v.len());
+    assert!(
+        json.iter().all(|j| j.get("truncated").is_none()),
+        "{json:?}"
+    );
+}
+
+#[test]
+fn threads_logging_at_once_lose_nothing_and_share_callsites() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = dir.path().join("r.ring");
+    let logger = logger(&ring, Level::Info);
+    let dispatch =
+        tracing::Dispatch::new(tracing_subscriber::registry().with(RingLayer::new(logger.clone())));
+    let per = 400u64;
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let dispatch = &dispatch;
+            s.spawn(move || {
+                tracing::dispatcher::with_default(dispatch, || {
+                    let span = tracing::info_span!("worker", t);
+                    let _g = span.enter();
+                    for i in 0..per {
+                        tracing::info!(t, i, "tick");
+                    }
+                })
+            });
+        }
+    });
+    // One event callsite, registered with and without `spans`.
+    assert_eq!(logger.segment().callsites().count(), 2);
+    let json = json_lines(&drain(&ring, Format::Json, "out.json"));
+    assert_eq!(json.len() as u64, 4 * per);
+    let mut seen = [0u64; 4];
+    for j in &json {
+        let t = j["fields"]["t"].as_u64().unwrap();
+        assert_eq!(j["fields"]["spans"], format!("worker{{t={t}}}"));
+        seen[t as usize] += 1;
+    }
+    assert_eq!(seen, [per; 4]);
+}
