@@ -46,7 +46,10 @@ pub mod tag {
 pub struct Encoder<'a> {
     buf: &'a mut [MaybeUninit<u8>],
     len: usize,
+    /// An argument did not fit: nothing more is written.
     truncated: bool,
+    /// The caller cut something itself ([`Encoder::mark_truncated`]); writing goes on.
+    marked: bool,
 }
 
 impl<'a> Encoder<'a> {
@@ -57,6 +60,7 @@ impl<'a> Encoder<'a> {
             buf,
             len: 0,
             truncated: false,
+            marked: false,
         }
     }
 
@@ -75,7 +79,14 @@ impl<'a> Encoder<'a> {
     /// Whether an argument did not fit.
     #[inline]
     pub fn truncated(&self) -> bool {
-        self.truncated
+        self.truncated || self.marked
+    }
+
+    /// Marks the record truncated (a bridge that cut a value itself), so the drain shows the
+    /// marker.
+    #[inline]
+    pub fn mark_truncated(&mut self) {
+        self.marked = true;
     }
 
     /// The bytes written so far.
@@ -515,6 +526,24 @@ mod tests {
         );
         assert!(t);
         assert_eq!(b, [3, 1, 0, 0, 0]);
+    }
+
+    #[test]
+    fn a_mark_reports_truncation_but_encoding_goes_on() {
+        let (b, t) = enc(
+            |e| {
+                e.str("cut…");
+                e.mark_truncated();
+                e.u8(7);
+            },
+            64,
+        );
+        assert!(t);
+        assert_eq!(
+            &b[b.len() - 2..],
+            &[1, 7],
+            "the field after the mark is still written"
+        );
     }
 
     #[test]

@@ -257,9 +257,13 @@ impl LoggerBuilder {
         self
     }
 
-    /// Callsite table size for a ring this call creates (multiple of 4096, default 1 MiB).
+    /// Callsite table size for a ring this call creates (multiple of 4096, default 1 MiB). The
+    /// table's index is sized with it (an eighth of the table, at most 8192 entries).
     pub fn callsite_bytes(mut self, bytes: u64) -> Self {
         self.config.callsite_bytes = bytes;
+        let slots = (bytes / 64).clamp(16, 8192);
+        // The largest power of two not above `slots`.
+        self.config.callsite_index_slots = 1 << (63 - slots.leading_zeros());
         self
     }
 
@@ -388,6 +392,38 @@ impl Logger {
     pub fn enabled(&self, level: Level) -> bool {
         // SYNC: Relaxed; a filter setting, no data depends on it.
         level as u8 <= self.inner.level.load(Ordering::Relaxed)
+    }
+
+    /// The most verbose level any target may log (`None`: logging is off).
+    pub fn max_level(&self) -> Option<Level> {
+        // SYNC: Relaxed; see `enabled`.
+        Level::from_u8(self.inner.level.load(Ordering::Relaxed))
+    }
+
+    /// Whether a record of `level` from `target` passes this logger's filter (its directives,
+    /// else its level). For bridges, whose callsites are not the native macros'.
+    pub fn enabled_for(&self, target: &str, level: Level) -> bool {
+        if !self.enabled(level) {
+            return false;
+        }
+        match &*self
+            .inner
+            .directives
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+        {
+            Some(d) => d.enabled(target, level),
+            None => true,
+        }
+    }
+
+    /// The logger's directives, if it has any (bridges can adopt them).
+    pub fn directives(&self) -> Option<filter::Directives> {
+        self.inner
+            .directives
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Changes the level filter at run time (`None` turns logging off); drops any directives.

@@ -51,6 +51,14 @@ fn directives_filter_native_macros_by_module() {
         ["top info", "quiet warn", "db trace"],
         "per-target levels"
     );
+    // Bridges ask the same filter for their own targets.
+    let m = module_path!();
+    assert!(log.enabled_for(&format!("{m}::chatty::db::pool"), Level::Trace));
+    assert!(!log.enabled_for(&format!("{m}::quiet"), Level::Info));
+    assert!(log.enabled_for("elsewhere", Level::Info));
+    assert!(!log.enabled_for("elsewhere", Level::Debug));
+    assert_eq!(log.max_level(), Some(Level::Trace));
+    assert!(log.directives().is_some());
     // Changing the directives at run time re-resolves every callsite.
     log.set_directives("warn".parse().unwrap());
     info!(log, "top info");
