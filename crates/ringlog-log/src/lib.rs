@@ -55,17 +55,13 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks, missing_docs)]
 
-mod cache;
-mod text;
-
 use core::mem::MaybeUninit;
 
 use log::kv::{self, Key, Source, Value, VisitSource};
 use ringlog::{Encoder, Level, Logger};
 use ringlog_wire::callsite::{CallsiteDesc, FormatStyle};
 
-use crate::cache::{Got, Hash, IdCache};
-use crate::text::StackStr;
+use ringlog::bridge::{Got, Hash, IdCache, StackStr};
 
 pub use ringlog::filter::Directives;
 
@@ -105,7 +101,7 @@ impl RingLog {
         RingLog {
             logger,
             directives,
-            sites: IdCache::new(cache::SLOTS),
+            sites: IdCache::new(ringlog::bridge::SLOTS),
         }
     }
 

@@ -52,9 +52,6 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks, missing_docs)]
 
-mod cache;
-mod text;
-
 use core::fmt::{self, Write as _};
 use core::mem::MaybeUninit;
 
@@ -69,8 +66,7 @@ use tracing_subscriber::filter::{Filtered, LevelFilter};
 use tracing_subscriber::layer::{Context, Filter, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::cache::{Got, Hash, IdCache};
-use crate::text::StackStr;
+use ringlog::bridge::{Got, Hash, IdCache, StackStr};
 
 pub use ringlog::filter::Directives;
 
@@ -96,7 +92,7 @@ impl RingLayer {
     pub fn new(logger: Logger) -> Self {
         RingLayer {
             logger,
-            sites: IdCache::new(cache::SLOTS),
+            sites: IdCache::new(ringlog::bridge::SLOTS),
         }
     }
 

@@ -37,6 +37,7 @@
 
 #[doc(hidden)]
 pub mod __private;
+pub mod bridge;
 pub mod filter;
 mod ids;
 mod macros;

@@ -1,8 +1,6 @@
 //! A fixed-size string buffer on the stack for the slow path (messages with arguments and
 //! values that are only `Display`): formatting never allocates, and text past
 //! [`StackStr::CAP`] bytes is cut at a character boundary and ends with `…` so the cut shows.
-//!
-//! The same type lives in `ringlog-tracing/src/text.rs`; keep the two in step.
 
 use core::fmt;
 use core::mem::MaybeUninit;
@@ -14,10 +12,10 @@ const MARK: &str = "…";
 /// (`StackStr::new(&mut MaybeUninit::uninit())`). It is kept apart from the length on purpose:
 /// with both in one struct, LLVM merged the length's zero store and the uninitialised buffer
 /// into a 521-byte `memset` on every call (measured in the `tracing_layer` bench).
-pub(crate) type Buf = MaybeUninit<[u8; StackStr::CAP]>;
+pub type Buf = MaybeUninit<[u8; StackStr::CAP]>;
 
 /// A string of at most [`StackStr::CAP`] bytes, written into a caller's [`Buf`].
-pub(crate) struct StackStr<'a> {
+pub struct StackStr<'a> {
     buf: &'a mut Buf,
     /// Bytes [0, len) are initialised and valid UTF-8 (whole characters).
     len: usize,
@@ -26,10 +24,11 @@ pub(crate) struct StackStr<'a> {
 
 impl<'a> StackStr<'a> {
     /// Largest text kept, in bytes (the cut mark included).
-    pub(crate) const CAP: usize = 512;
+    pub const CAP: usize = 512;
 
+    /// Text written into `buf` (which need not be initialised).
     #[inline(always)]
-    pub(crate) fn new(buf: &'a mut Buf) -> Self {
+    pub fn new(buf: &'a mut Buf) -> Self {
         StackStr {
             buf,
             len: 0,
@@ -40,12 +39,19 @@ impl<'a> StackStr<'a> {
     /// Appends `v` formatted with `Display` (`{}`) and returns the whole text. Meant for a
     /// temporary, `e.str(StackStr::new(&mut MaybeUninit::uninit()).display(v))`, so the text is
     /// built in place (returning the buffer by value would copy its 512 bytes).
-    pub(crate) fn display(&mut self, v: &(impl fmt::Display + ?Sized)) -> &str {
+    pub fn display(&mut self, v: &(impl fmt::Display + ?Sized)) -> &str {
         let _ = fmt::write(self, format_args!("{v}"));
         self.as_str()
     }
 
-    pub(crate) fn as_str(&self) -> &str {
+    /// As [`StackStr::display`] with `Debug` (`{:?}`).
+    pub fn debug(&mut self, v: &(impl fmt::Debug + ?Sized)) -> &str {
+        let _ = fmt::write(self, format_args!("{v:?}"));
+        self.as_str()
+    }
+
+    /// The text so far.
+    pub fn as_str(&self) -> &str {
         // SAFETY: bytes [0, len) were all written by `push` from whole characters of `&str`s,
         // so they are initialised and valid UTF-8.
         unsafe {
@@ -58,7 +64,7 @@ impl<'a> StackStr<'a> {
 
     /// Whether text was cut.
     #[cfg(test)]
-    pub(crate) fn was_cut(&self) -> bool {
+    pub fn was_cut(&self) -> bool {
         self.cut
     }
 

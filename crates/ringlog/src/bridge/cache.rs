@@ -10,9 +10,6 @@
 //! sequence at the time it was inserted. Probing is bounded ([`MAX_PROBES`]); a callsite that
 //! finds no room is registered on every call instead (correct, only slower: the segment's
 //! table deduplicates by content).
-//!
-//! The same structure lives in `ringlog-tracing/src/cache.rs` (keyed differently); keep the two
-//! in step.
 
 use core::marker::PhantomData;
 use core::ptr;
@@ -20,9 +17,9 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Mutex;
 
 /// Slots in a cache (entries it can hold, at most).
-pub(crate) const SLOTS: usize = 4096;
+pub const SLOTS: usize = 4096;
 /// Most slots a lookup or insertion visits.
-pub(crate) const MAX_PROBES: usize = 64;
+pub const MAX_PROBES: usize = 64;
 
 struct Slot<E> {
     hash: u64,
@@ -30,7 +27,7 @@ struct Slot<E> {
 }
 
 /// What [`IdCache::get_or_insert_with`] found.
-pub(crate) enum Got<'a, E> {
+pub enum Got<'a, E> {
     /// The entry, cached.
     Cached(&'a E),
     /// The cache had no room near `hash`: a fresh entry the caller uses once.
@@ -38,7 +35,7 @@ pub(crate) enum Got<'a, E> {
 }
 
 /// The map (see the module docs).
-pub(crate) struct IdCache<E> {
+pub struct IdCache<E> {
     /// Each slot is null or a pointer from `Box::into_raw(Box<Slot<E>>)`, published with
     /// Release and never changed again until `drop`.
     slots: Box<[AtomicPtr<Slot<E>>]>,
@@ -50,7 +47,7 @@ pub(crate) struct IdCache<E> {
 
 impl<E> IdCache<E> {
     /// An empty cache of `slots` slots (rounded up to a power of two).
-    pub(crate) fn new(slots: usize) -> Self {
+    pub fn new(slots: usize) -> Self {
         let n = slots.max(1).next_power_of_two();
         IdCache {
             slots: (0..n).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
@@ -63,7 +60,7 @@ impl<E> IdCache<E> {
     /// room; `make` runs at most once). If two threads insert the same entry at once, one wins
     /// and both use it.
     #[inline]
-    pub(crate) fn get_or_insert_with(
+    pub fn get_or_insert_with(
         &self,
         hash: u64,
         is_it: impl Fn(&E) -> bool,
@@ -129,22 +126,31 @@ impl<E> Drop for IdCache<E> {
 /// A fast, non-cryptographic hash of the strings and numbers that describe a callsite (the
 /// cache compares full contents, so collisions only cost a probe).
 #[derive(Clone, Copy)]
-pub(crate) struct Hash(u64);
+pub struct Hash(u64);
 
 impl Hash {
     const K: u64 = 0x517c_c1b7_2722_0a95;
 
-    pub(crate) fn new() -> Self {
+    /// An empty hash.
+    pub fn new() -> Self {
         Hash(0)
     }
 
+    /// Mixes in a number.
     #[inline]
-    pub(crate) fn u64(self, w: u64) -> Self {
+    pub fn u64(self, w: u64) -> Self {
         Hash((self.0.rotate_left(5) ^ w).wrapping_mul(Self::K))
     }
 
+    /// Mixes in a string.
     #[inline]
-    pub(crate) fn bytes(mut self, b: &[u8]) -> Self {
+    pub fn str(self, s: &str) -> Self {
+        self.bytes(s.as_bytes())
+    }
+
+    /// Mixes in bytes (and their length).
+    #[inline]
+    pub fn bytes(mut self, b: &[u8]) -> Self {
         let mut chunks = b.chunks_exact(8);
         for c in &mut chunks {
             let mut w = [0u8; 8];
@@ -157,15 +163,26 @@ impl Hash {
         self.u64(u64::from_le_bytes(w)).u64(b.len() as u64)
     }
 
-    #[inline]
-    pub(crate) fn str(self, s: &str) -> Self {
-        self.bytes(s.as_bytes())
-    }
-
-    pub(crate) fn finish(self) -> u64 {
+    /// The hash value.
+    pub fn finish(self) -> u64 {
         // Fold the high bits (the multiply puts its best bits there) into the low ones the
         // slot index uses.
         self.0 ^ (self.0 >> 29) ^ (self.0 >> 47)
+    }
+}
+
+/// So keys that implement `std::hash::Hash` (tracing's callsite `Identifier`) can be hashed.
+impl std::hash::Hasher for Hash {
+    fn write(&mut self, bytes: &[u8]) {
+        *self = self.bytes(bytes);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        *self = self.u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        Hash::finish(*self)
     }
 }
 
@@ -265,7 +282,7 @@ mod tests {
 
     #[test]
     fn hashes_tell_similar_strings_apart() {
-        let h = |s: &str| Hash::new().str(s).finish();
+        let h = |s: &str| Hash::new().bytes(s.as_bytes()).finish();
         assert_ne!(h("src/a.rs"), h("src/b.rs"));
         assert_ne!(h("abcdefgh"), h("abcdefgh\0"));
         assert_ne!(h(""), h("\0"));

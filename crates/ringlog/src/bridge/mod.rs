@@ -1,0 +1,16 @@
+//! Building blocks for bridges from other logging front ends (`log`, `tracing`, Python, C):
+//! callsites that are described at run time instead of by the native macros.
+//!
+//! * [`IdCache`]: an insert-only concurrent map from a callsite's description to its ringlog
+//!   id, so a bridged call's steady state is a lookup rather than a registration.
+//! * [`StackStr`]: formats a `Display`/`Debug` value into a fixed stack buffer (no allocation),
+//!   cutting at [`StackStr::CAP`] bytes on a character boundary, for the documented slow path.
+//!
+//! Register with [`Logger::register_callsite`](crate::Logger::register_callsite) and log with
+//! [`Logger::log_with_id`](crate::Logger::log_with_id).
+
+mod cache;
+mod text;
+
+pub use cache::{Got, Hash, IdCache, MAX_PROBES, SLOTS};
+pub use text::{Buf, StackStr};
