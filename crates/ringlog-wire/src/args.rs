@@ -125,7 +125,13 @@ impl<'a> Encoder<'a> {
         if self.truncated {
             return;
         }
-        let room = self.buf.len().saturating_sub(self.len + 3);
+        if self.len + 3 > self.buf.len() {
+            // Not even the tag and length fit. (This must not depend on the value's length: an
+            // empty value used to fall through and write its 3 header bytes past the buffer.)
+            self.truncated = true;
+            return;
+        }
+        let room = self.buf.len() - (self.len + 3);
         let mut n = bytes.len().min(room).min(u16::MAX as usize);
         if n < bytes.len() {
             self.truncated = true;
@@ -134,9 +140,6 @@ impl<'a> Encoder<'a> {
                 while n > 0 && (bytes[n] & 0xC0) == 0x80 {
                     n -= 1;
                 }
-            }
-            if self.len + 3 > self.buf.len() {
-                return;
             }
         }
         self.raw(&[tag]);
