@@ -537,8 +537,12 @@ impl<'a, S: Slots> Ring<'a, S> {
         // SYNC: Acquire; pairs with the Release store in Consumer::release, so the drain's
         // reads of the previous lap happen before our writes to these slots.
         let read = self.cursors.read.load(Ordering::Acquire);
-        // SYNC: Release; pairs with the Acquire load of the cache in claim_positions.
-        read_cache.fetch_max(read, Ordering::Release);
+        // SYNC: Relaxed load: only decides whether to write. The store is a Release
+        // fetch_max, pairing with the Acquire load of the cache in claim_positions; skipping it
+        // when the cache is already current avoids a locked write on every full-ring attempt.
+        if read_cache.load(Ordering::Relaxed) < read {
+            read_cache.fetch_max(read, Ordering::Release);
+        }
         if pos + span as u64 <= read + self.capacity() {
             return Ok(());
         }

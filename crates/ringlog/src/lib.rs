@@ -614,8 +614,14 @@ impl Logger {
         if matches!(first, PushError::TooLarge { .. }) {
             return self.drop_record();
         }
+        // No drain (never attached, or its heartbeat is stale): waiting cannot help, drop now
+        // rather than spin through the backoff on every call.
+        if !self.drain_alive() {
+            return self.drop_record();
+        }
         let backoff = Backoff::new();
-        let mut sleep = Duration::from_micros(20);
+        let started = Instant::now();
+        let mut checked = started;
         loop {
             match ring.push(record, pid, &inner.read_cache) {
                 Ok(_) => return,
@@ -628,11 +634,23 @@ impl Logger {
                 backoff.snooze();
                 continue;
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) || !self.drain_alive() {
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
                 return self.drop_record();
             }
-            std::thread::sleep(sleep);
-            sleep = (sleep * 2).min(Duration::from_millis(1));
+            if now.duration_since(checked) >= Duration::from_millis(10) {
+                checked = now;
+                if !self.drain_alive() {
+                    return self.drop_record();
+                }
+            }
+            if now.duration_since(started) < Duration::from_micros(200) {
+                // The drain frees space in batches: yielding for a while catches the next batch
+                // far sooner than a sleep, whose timer slack alone is ~50 us.
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(50));
+            }
         }
     }
 
@@ -649,11 +667,16 @@ impl Logger {
         let c = &self.inner.segment.shared().counters;
         // SYNC: Relaxed; counters. The drain reports them; it needs no ordering with records.
         c.dropped.fetch_add(1, Ordering::Relaxed);
-        let _ = c.dropped_since_ns.compare_exchange(
-            0,
-            clock::unix_ns(),
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        );
+        // Stamp the first drop since the drain's last report (only then: a read, not a clock
+        // call and a failing CAS, on every drop).
+        // SYNC: Relaxed; a hint for the drain's report.
+        if c.dropped_since_ns.load(Ordering::Relaxed) == 0 {
+            let _ = c.dropped_since_ns.compare_exchange(
+                0,
+                clock::unix_ns(),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
     }
 }
