@@ -128,6 +128,12 @@ impl<E> Drop for IdCache<E> {
 #[derive(Clone, Copy)]
 pub struct Hash(u64);
 
+impl Default for Hash {
+    fn default() -> Self {
+        Hash::new()
+    }
+}
+
 impl Hash {
     const K: u64 = 0x517c_c1b7_2722_0a95;
 
