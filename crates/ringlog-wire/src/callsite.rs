@@ -347,7 +347,15 @@ impl<'a> CallsiteTable<'a> {
         let len = (ENTRY_HEADER_LEN + content.len()).next_multiple_of(8);
         // SYNC: Relaxed; a reservation only. The entry is published by the index CAS below.
         let off = self.header().used.fetch_add(len as u64, Ordering::Relaxed);
-        if off + len as u64 > self.size as u64 || off > u32::MAX as u64 {
+        // `used` is shared memory another process may have damaged: refuse an offset that
+        // `entry` would not resolve (outside the entry area or misaligned), testing `off` alone
+        // first so that `off + len` cannot overflow.
+        let start = entries_start(self.index_slots) as u64;
+        if off < start
+            || off % 8 != 0
+            || off > u32::MAX as u64
+            || off + len as u64 > self.size as u64
+        {
             return Err(full());
         }
         let mut entry = Vec::with_capacity(len);
