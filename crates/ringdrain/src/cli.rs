@@ -80,6 +80,35 @@ pub struct DrainArgs {
     /// Open rings owned by another user.
     #[arg(long)]
     pub allow_foreign_owner: bool,
+    /// Forward to a syslog receiver (RFC 5424, octet-counted), with or without --out:
+    /// tcp://HOST:PORT or tls://HOST:PORT.
+    #[arg(long, value_name = "URL")]
+    pub syslog: Option<String>,
+    /// Syslog APP-NAME [default: the ring's name].
+    #[arg(long, value_name = "NAME")]
+    pub syslog_app_name: Option<String>,
+    /// Syslog facility: user, daemon, local0 .. local7, ... or 0..23 [default: user].
+    #[arg(long, value_name = "FACILITY")]
+    pub syslog_facility: Option<String>,
+    /// Syslog HOSTNAME [default: this machine's host name].
+    #[arg(long, value_name = "NAME")]
+    pub syslog_hostname: Option<String>,
+    /// PEM file with the CA certificate(s) to trust for tls:// [default: the system's].
+    #[arg(long, value_name = "FILE")]
+    pub syslog_ca: Option<PathBuf>,
+    /// Recent bytes sent again after a lost syslog connection (docs/OPERATIONS.md) [default: 4M].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub syslog_resend: Option<u64>,
+    /// Export to an OpenTelemetry collector over OTLP/HTTP (protobuf), with or without --out:
+    /// http://HOST:PORT (POST /v1/logs) or https://.
+    #[arg(long, value_name = "URL")]
+    pub otlp: Option<String>,
+    /// OTLP resource attribute service.name [default: the ring's name].
+    #[arg(long, value_name = "NAME")]
+    pub otlp_service_name: Option<String>,
+    /// PEM file with the CA certificate(s) to trust for https:// [default: the system's].
+    #[arg(long, value_name = "FILE")]
+    pub otlp_ca: Option<PathBuf>,
 }
 
 /// The `--config` file.
@@ -118,6 +147,24 @@ pub struct ConfigFile {
     /// Open rings owned by another user.
     #[serde(default)]
     pub allow_foreign_owner: bool,
+    /// Syslog receiver URL.
+    pub syslog: Option<String>,
+    /// Syslog APP-NAME.
+    pub syslog_app_name: Option<String>,
+    /// Syslog facility.
+    pub syslog_facility: Option<String>,
+    /// Syslog HOSTNAME.
+    pub syslog_hostname: Option<String>,
+    /// CA file for tls://.
+    pub syslog_ca: Option<PathBuf>,
+    /// e.g. "1M".
+    pub syslog_resend: Option<String>,
+    /// OTLP collector URL.
+    pub otlp: Option<String>,
+    /// OTLP service.name.
+    pub otlp_service_name: Option<String>,
+    /// CA file for https://.
+    pub otlp_ca: Option<PathBuf>,
 }
 
 impl DrainArgs {
@@ -180,6 +227,21 @@ impl DrainArgs {
         }
         self.slot_size = self.slot_size.or(f.slot_size);
         self.grace_ms = self.grace_ms.or(f.grace_ms);
+        self.syslog = self.syslog.or(f.syslog);
+        self.syslog_app_name = self.syslog_app_name.or(f.syslog_app_name);
+        self.syslog_facility = self.syslog_facility.or(f.syslog_facility);
+        self.syslog_hostname = self.syslog_hostname.or(f.syslog_hostname);
+        self.syslog_ca = self.syslog_ca.or(f.syslog_ca);
+        if self.syslog_resend.is_none() {
+            self.syslog_resend = f
+                .syslog_resend
+                .map(|s| parse_size(&s))
+                .transpose()
+                .map_err(|e| bad("syslog_resend", e))?;
+        }
+        self.otlp = self.otlp.or(f.otlp);
+        self.otlp_service_name = self.otlp_service_name.or(f.otlp_service_name);
+        self.otlp_ca = self.otlp_ca.or(f.otlp_ca);
         Ok(self)
     }
 }
@@ -277,6 +339,64 @@ fn parse_mode(s: &str) -> Result<u32, String> {
     Ok(m)
 }
 
+/// The name a ring goes by: `NAME` for `--ring NAME`, or a path's file name without the
+/// `ringlog-` prefix.
+fn ring_name(ring: &str) -> String {
+    let base = ring.rsplit('/').next().unwrap_or(ring);
+    let base = base.strip_prefix("ringlog-").unwrap_or(base);
+    if base.is_empty() {
+        "ringdrain".to_string()
+    } else {
+        base.to_string()
+    }
+}
+
+/// The `--syslog` and `--otlp` outputs asked for (checked: a bad URL or name is an error here).
+fn network_outputs(a: &DrainArgs) -> anyhow::Result<Vec<Output>> {
+    let ring = ring_name(a.rings.first().map(String::as_str).unwrap_or(""));
+    let host = crate::net::hostname();
+    let mut outputs = Vec::new();
+    if let Some(url) = &a.syslog {
+        let endpoint = crate::net::parse_url(url, crate::syslog::SCHEMES)
+            .map_err(|e| anyhow::anyhow!("--syslog: {e}"))?;
+        let facility = match &a.syslog_facility {
+            Some(f) => crate::syslog::parse_facility(f)
+                .map_err(|e| anyhow::anyhow!("--syslog-facility: {e}"))?,
+            None => 1,
+        };
+        let hostname = match &a.syslog_hostname {
+            Some(h) => h.clone(),
+            None => crate::syslog::Header::sanitize(host.as_deref().unwrap_or(""), 255),
+        };
+        let app_name = match &a.syslog_app_name {
+            Some(n) => n.clone(),
+            None => crate::syslog::Header::sanitize(&ring, 48),
+        };
+        let header = crate::syslog::Header::new(facility, &hostname, &app_name)
+            .map_err(|e| anyhow::anyhow!("--syslog: {e}"))?;
+        let resend = a
+            .syslog_resend
+            .unwrap_or(crate::syslog::DEFAULT_RESEND_BYTES as u64);
+        outputs.push(Output::Syslog(crate::syslog::SyslogConfig {
+            endpoint,
+            ca: a.syslog_ca.clone(),
+            header: std::sync::Arc::new(header),
+            resend_bytes: usize::try_from(resend).unwrap_or(usize::MAX),
+        }));
+    }
+    if let Some(url) = &a.otlp {
+        let endpoint = crate::net::parse_url(url, crate::otlp::SCHEMES)
+            .map_err(|e| anyhow::anyhow!("--otlp: {e}"))?;
+        outputs.push(Output::Otlp(crate::otlp::OtlpConfig {
+            endpoint,
+            ca: a.otlp_ca.clone(),
+            service_name: a.otlp_service_name.clone().unwrap_or(ring),
+            host_name: host.unwrap_or_default(),
+        }));
+    }
+    Ok(outputs)
+}
+
 /// Parses the command line (exits with clap's message on bad flags).
 pub fn parse() -> Cli {
     Cli::parse()
@@ -322,20 +442,28 @@ fn run_drain(a: DrainArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let mode = a.mode.unwrap_or(0o600);
-    let output = match (a.out, a.stdout) {
-        (Some(path), _) => Output::File {
-            path,
-            rotation: Rotation {
-                max_bytes: a.rotate_size.unwrap_or(0),
-                interval: a.rotate_interval,
-                keep: a.rotate_keep.unwrap_or(5),
+    let mut outputs = network_outputs(&a)?;
+    match (a.out, a.stdout) {
+        (Some(path), _) => outputs.insert(
+            0,
+            Output::File {
+                path,
+                rotation: Rotation {
+                    max_bytes: a.rotate_size.unwrap_or(0),
+                    interval: a.rotate_interval,
+                    keep: a.rotate_keep.unwrap_or(5),
+                },
+                mode,
             },
-            mode,
-        },
-        (None, true) => Output::Stdout,
-        (None, false) => anyhow::bail!("no output given: use --out FILE or --stdout"),
-    };
-    let mut cfg = DrainConfig::new(PathBuf::new(), output);
+        ),
+        (None, true) => outputs.insert(0, Output::Stdout),
+        (None, false) => {}
+    }
+    if outputs.is_empty() {
+        anyhow::bail!("no output given: use --out FILE, --stdout, --syslog URL or --otlp URL");
+    }
+    let mut cfg = DrainConfig::new(PathBuf::new(), outputs.remove(0));
+    cfg.also = outputs;
     cfg.rings = rings;
     cfg.merge = a.merge;
     cfg.format = a.format.unwrap_or_default();

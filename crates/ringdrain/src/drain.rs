@@ -1,5 +1,10 @@
 //! The drain loop: read -> format -> write -> checkpoint -> release, with adaptive idle
 //! backoff, loss notices, output-error retry, signals and the heartbeat producers watch.
+//!
+//! A drain may have several outputs (a file plus a syslog receiver, say): each gets the batch
+//! in its own encoding, and the batch's records leave the ring once every output accepted it.
+//! Network outputs are written first and the file last, under the checkpoint: a batch found in
+//! the file after a crash was accepted by the network outputs too.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,7 +34,15 @@ pub enum Output {
     },
     /// Standard output.
     Stdout,
+    /// A syslog receiver (RFC 5424 over TCP or TLS).
+    Syslog(crate::syslog::SyslogConfig),
+    /// An OTLP/HTTP collector.
+    Otlp(crate::otlp::OtlpConfig),
 }
+
+/// Most bytes in one batch for a network output: a connection lost mid-batch makes the drain
+/// send the whole batch again, so a small batch keeps what can arrive twice small.
+pub const NETWORK_BATCH_BYTES: usize = 64 << 10;
 
 /// Everything `ringdrain` needs to run.
 #[derive(Debug, Clone)]
@@ -40,6 +53,8 @@ pub struct DrainConfig {
     pub segment: SegmentConfig,
     /// Output.
     pub output: Output,
+    /// More outputs that get every batch too (e.g. `--out` and `--syslog`).
+    pub also: Vec<Output>,
     /// Format.
     pub format: Format,
     /// With several rings: order each batch's lines by timestamp across rings.
@@ -61,6 +76,7 @@ impl DrainConfig {
             rings: vec![ring],
             segment: SegmentConfig::default(),
             output,
+            also: Vec::new(),
             format: Format::Text,
             merge: false,
             once: false,
@@ -171,6 +187,14 @@ pub fn open_output(output: &Output) -> anyhow::Result<Sink> {
             FileSink::open(path, *rotation, *mode)
                 .with_context(|| format!("cannot open output file {}", path.display()))?,
         ),
+        Output::Syslog(c) => Sink::Syslog(
+            crate::syslog::SyslogSink::new(c)
+                .map_err(|e| anyhow::anyhow!("syslog output {}: {e}", c.endpoint))?,
+        ),
+        Output::Otlp(c) => Sink::Otlp(
+            crate::otlp::OtlpSink::new(c)
+                .map_err(|e| anyhow::anyhow!("OTLP output {}: {e}", c.endpoint))?,
+        ),
     })
 }
 
@@ -179,7 +203,12 @@ pub fn run(cfg: &DrainConfig, signals: &Signals) -> anyhow::Result<Summary> {
     if cfg.rings.is_empty() {
         bail!("no ring to drain");
     }
-    let mut sink = open_output(&cfg.output)?;
+    let mut sinks = vec![open_output(&cfg.output)?];
+    for o in &cfg.also {
+        sinks.push(open_output(o)?);
+    }
+    // Network outputs first, the file (checked by the checkpoint) last; see the module docs.
+    sinks.sort_by_key(|s| !s.is_network());
     let mut segments = Vec::new();
     for ring in &cfg.rings {
         let (seg, _) = Segment::create_or_open(ring, &cfg.segment)
@@ -205,7 +234,7 @@ pub fn run(cfg: &DrainConfig, signals: &Signals) -> anyhow::Result<Summary> {
                 std::thread::sleep(Duration::from_millis(50));
             }
         });
-        let r = drain_loop(cfg, signals, &segments, &mut sink);
+        let r = drain_loop(cfg, signals, &segments, &mut sinks);
         // SYNC: Relaxed; see above.
         heartbeat_stop.store(true, Ordering::Relaxed);
         r
@@ -217,7 +246,8 @@ pub fn run(cfg: &DrainConfig, signals: &Signals) -> anyhow::Result<Summary> {
 struct Source<'s> {
     seg: &'s Segment,
     reader: Reader<'s>,
-    fmt: Formatter,
+    /// One formatter per output.
+    fmts: Vec<Formatter>,
     /// Position to stop at (`--once`, or after a stop signal).
     finish_at: Option<u64>,
     stalled_since: Option<Instant>,
@@ -236,24 +266,28 @@ impl Source<'_> {
     }
 }
 
-/// A formatted line waiting to be merged: its timestamp and its bytes in the staging buffer.
+/// A formatted event waiting to be merged: its timestamp, and where its bytes are in each
+/// output's staging buffer (`spans[at..at + outputs]`).
 struct Staged {
     unix_ns: i64,
-    start: usize,
-    end: usize,
+    at: usize,
 }
 
 fn drain_loop(
     cfg: &DrainConfig,
     signals: &Signals,
     segments: &[Segment],
-    sink: &mut Sink,
+    sinks: &mut [Sink],
 ) -> anyhow::Result<Summary> {
     let mut summary = Summary::default();
     let mut sources = Vec::new();
     for seg in segments {
         let mut reader = Reader::new(seg).with_policy(cfg.stall);
-        let reconciled = checkpoint::reconcile(seg, sink, &mut reader).with_context(|| {
+        // The last output is the one the checkpoint brackets (see `commit`).
+        let Some(checked) = sinks.last_mut() else {
+            bail!("no output");
+        };
+        let reconciled = checkpoint::reconcile(seg, checked, &mut reader).with_context(|| {
             format!(
                 "cannot reconcile the checkpoint of {}",
                 seg.path().display()
@@ -265,10 +299,18 @@ fn drain_loop(
                 eprintln!("ringdrain: warning: the last batch of {} before a drain crash cannot be verified in the output; it is written again and may appear twice", seg.path().display());
             }
         }
+        let fmts = sinks
+            .iter()
+            .map(|sink| {
+                let mut f = Formatter::new(cfg.format, seg.calibration());
+                f.set_network(sink.network());
+                f
+            })
+            .collect();
         let mut src = Source {
             seg,
             reader,
-            fmt: Formatter::new(cfg.format, seg.calibration()),
+            fmts,
             finish_at: None,
             stalled_since: None,
             done: false,
@@ -284,17 +326,21 @@ fn drain_loop(
     }
     let merge = cfg.merge && sources.len() > 1;
     let mut anchor_at = Instant::now() - Duration::from_secs(10);
-    let mut out: Vec<u8> = Vec::with_capacity(1 << 20);
-    let mut staging: Vec<u8> = Vec::new();
+    let mut outs: Vec<Vec<u8>> = sinks.iter().map(|_| Vec::with_capacity(1 << 20)).collect();
+    let mut stagings: Vec<Vec<u8>> = vec![Vec::new(); sinks.len()];
     let mut staged: Vec<Staged> = Vec::new();
+    let mut spans: Vec<(usize, usize)> = Vec::new();
     let mut idle = Idle { rounds: 0 };
     // Keep a batch well under the rotation size, so files stay within it.
-    let max_batch_bytes = match &cfg.output {
+    let mut max_batch_bytes = match &cfg.output {
         Output::File { rotation, .. } if rotation.max_bytes > 0 => {
             ((rotation.max_bytes / 4) as usize).clamp(1, 1 << 20)
         }
         _ => 1 << 20,
     };
+    if sinks.iter().any(Sink::is_network) {
+        max_batch_bytes = max_batch_bytes.min(NETWORK_BATCH_BYTES);
+    }
     let per_source_bytes = (max_batch_bytes / sources.len()).max(1);
     let chunk = (per_source_bytes / 256)
         .clamp(1, 1024)
@@ -302,8 +348,10 @@ fn drain_loop(
     loop {
         // SYNC: Relaxed; flags set by signal handlers, nothing depends on their ordering.
         if signals.reopen.swap(false, Ordering::Relaxed) {
-            if let Err(e) = sink.reopen() {
-                eprintln!("ringdrain: cannot reopen output: {e}");
+            for sink in sinks.iter_mut() {
+                if let Err(e) = sink.reopen() {
+                    eprintln!("ringdrain: cannot reopen output {}: {e}", sink.describe());
+                }
             }
         }
         // SYNC: Relaxed; as above.
@@ -327,63 +375,78 @@ fn drain_loop(
         if anchor_at.elapsed() >= Duration::from_secs(1) {
             anchor_at = Instant::now();
             for src in &mut sources {
-                let c = src
-                    .fmt
+                let c = src.fmts[0]
                     .calibration()
                     .reanchor(clock::now_raw(src.seg.clock_kind()), clock::unix_ns());
-                src.fmt.set_calibration(c);
+                for fmt in &mut src.fmts {
+                    fmt.set_calibration(c);
+                }
             }
         }
-        out.clear();
-        staging.clear();
+        outs.iter_mut().for_each(Vec::clear);
+        stagings.iter_mut().for_each(Vec::clear);
         staged.clear();
+        spans.clear();
         let (mut records, mut notices) = (0u64, 0u64);
         let mut any_events = false;
         let mut all_quiet = true;
         for src in sources.iter_mut().filter(|s| !s.done) {
             src.in_batch = false;
-            let buf = if merge { &mut staging } else { &mut out };
-            let start_len = buf.len();
+            let bufs = if merge { &mut stagings } else { &mut outs };
+            let start_len = bufs[0].len();
             let mut last = PollResult::default();
-            while buf.len() - start_len < per_source_bytes {
-                let fmt = &mut src.fmt;
+            while bufs[0].len() - start_len < per_source_bytes {
+                let fmts = &mut src.fmts;
                 last = src.reader.poll(chunk, |ev| {
-                    let start = buf.len();
-                    let unix_ns = match ev {
-                        Event::Record { record, callsite } => {
-                            records += 1;
-                            fmt.record(buf, &record, callsite)
+                    let at = spans.len();
+                    let mut unix_ns = 0;
+                    for (i, (fmt, buf)) in fmts.iter_mut().zip(bufs.iter_mut()).enumerate() {
+                        let start = buf.len();
+                        let ts = match &ev {
+                            Event::Record { record, callsite } => {
+                                fmt.record(buf, record, *callsite)
+                            }
+                            Event::Lost(lost) => loss_notice(fmt, buf, lost),
+                        };
+                        if i == 0 {
+                            unix_ns = ts;
                         }
-                        Event::Lost(lost) => {
-                            notices += 1;
-                            loss_notice(fmt, buf, lost)
+                        if merge {
+                            spans.push((start, buf.len()));
                         }
-                    };
+                    }
+                    match ev {
+                        Event::Record { .. } => records += 1,
+                        Event::Lost(_) => notices += 1,
+                    }
                     if merge {
-                        staged.push(Staged {
-                            unix_ns,
-                            start,
-                            end: buf.len(),
-                        });
+                        staged.push(Staged { unix_ns, at });
                     }
                 });
                 if last.events < chunk || records as usize >= cfg.batch_records {
                     break;
                 }
             }
-            let start = buf.len();
-            src.dropped_pending = drops_notice(src.seg, &mut src.fmt, buf);
-            if src.dropped_pending.is_some() {
+            src.dropped_pending = None;
+            if let Some(drops) = pending_drops(src.seg) {
+                let at = spans.len();
+                for (fmt, buf) in src.fmts.iter_mut().zip(bufs.iter_mut()) {
+                    let start = buf.len();
+                    drops_notice(fmt, buf, &drops);
+                    if merge {
+                        spans.push((start, buf.len()));
+                    }
+                }
                 notices += 1;
                 if merge {
                     staged.push(Staged {
-                        unix_ns: clock::unix_ns() as i64,
-                        start,
-                        end: buf.len(),
+                        unix_ns: drops.now,
+                        at,
                     });
                 }
+                src.dropped_pending = Some(drops.total);
             }
-            src.in_batch = buf.len() > start_len || src.reader.unreleased() > 0;
+            src.in_batch = bufs[0].len() > start_len || src.reader.unreleased() > 0;
             if last.events > 0 {
                 any_events = true;
                 src.stalled_since = None;
@@ -413,11 +476,14 @@ fn drain_loop(
         if merge && !staged.is_empty() {
             staged.sort_by_key(|s| s.unix_ns);
             for s in &staged {
-                out.extend_from_slice(&staging[s.start..s.end]);
+                for (i, (out, staging)) in outs.iter_mut().zip(&stagings).enumerate() {
+                    let (start, end) = spans[s.at + i];
+                    out.extend_from_slice(&staging[start..end]);
+                }
             }
         }
         if sources.iter().any(|s| s.in_batch) {
-            commit(&mut sources, sink, &out, signals)?;
+            commit(&mut sources, sinks, &outs, signals)?;
             summary.records += records;
             summary.notices += notices;
         }
@@ -437,9 +503,9 @@ fn drain_loop(
 }
 
 /// Formats a loss as a notice line; returns its timestamp.
-fn loss_notice(fmt: &mut Formatter, out: &mut Vec<u8>, lost: Lost) -> i64 {
+fn loss_notice(fmt: &mut Formatter, out: &mut Vec<u8>, lost: &Lost) -> i64 {
     let now = clock::unix_ns() as i64;
-    match lost {
+    match *lost {
         Lost::Abandoned { slots, pid } => {
             let msg = match pid {
                 Some(_) => "abandoned a record its producer died writing",
@@ -452,19 +518,31 @@ fn loss_notice(fmt: &mut Formatter, out: &mut Vec<u8>, lost: Lost) -> i64 {
             }
             fmt.notice(out, now, Level::Warn, msg, &fields);
         }
-        Lost::Corrupt { reason } => fmt.notice(
+        Lost::Corrupt { ref reason } => fmt.notice(
             out,
             now,
             Level::Error,
             "skipped damaged record",
-            &[("reason", NoticeValue::Str(&reason))],
+            &[("reason", NoticeValue::Str(reason))],
         ),
     }
     now
 }
 
-/// Appends a notice if producers dropped records since the last one; returns the new total.
-fn drops_notice(seg: &Segment, fmt: &mut Formatter, out: &mut Vec<u8>) -> Option<u64> {
+/// Drops by producers not reported yet.
+struct Drops {
+    /// The segment's total.
+    total: u64,
+    /// Since the last notice.
+    new: u64,
+    /// When the first of them happened (Unix ns), 0 if unknown.
+    since_ns: u64,
+    /// Now (the notice's timestamp).
+    now: i64,
+}
+
+/// Takes the drops producers made since the last notice, if any.
+fn pending_drops(seg: &Segment) -> Option<Drops> {
     let c = &seg.shared().counters;
     let d = &seg.shared().drain;
     // SYNC: Relaxed; counters, no data depends on them.
@@ -473,71 +551,91 @@ fn drops_notice(seg: &Segment, fmt: &mut Formatter, out: &mut Vec<u8>) -> Option
     if dropped <= reported {
         return None;
     }
-    let since = c.dropped_since_ns.swap(0, Ordering::Relaxed);
+    Some(Drops {
+        total: dropped,
+        new: dropped - reported,
+        // SYNC: Relaxed; as above.
+        since_ns: c.dropped_since_ns.swap(0, Ordering::Relaxed),
+        now: clock::unix_ns() as i64,
+    })
+}
+
+/// Appends the notice for `drops`.
+fn drops_notice(fmt: &mut Formatter, out: &mut Vec<u8>, drops: &Drops) {
     let mut since_s = Vec::new();
-    if since != 0 {
-        fmt.write_ts(&mut since_s, since as i64);
+    if drops.since_ns != 0 {
+        fmt.write_ts(&mut since_s, drops.since_ns as i64);
     }
     let since_s = String::from_utf8(since_s).unwrap_or_default();
     let mut fields = vec![
-        ("dropped", NoticeValue::U64(dropped - reported)),
-        ("dropped_total", NoticeValue::U64(dropped)),
+        ("dropped", NoticeValue::U64(drops.new)),
+        ("dropped_total", NoticeValue::U64(drops.total)),
     ];
     if !since_s.is_empty() {
         fields.push(("since", NoticeValue::Str(&since_s)));
     }
     fmt.notice(
         out,
-        clock::unix_ns() as i64,
+        drops.now,
         Level::Warn,
         "producers dropped records (ring full or no drain)",
         &fields,
     );
-    Some(dropped)
 }
 
-/// Writes a batch under the checkpoint protocol (one checkpoint in each ring that contributed),
-/// retrying output errors without losing or releasing anything; then releases the batch's
-/// slots in every contributing ring.
+/// Writes a batch to every output, the last one under the checkpoint protocol (one checkpoint
+/// in each ring that contributed), retrying output errors without losing or releasing
+/// anything (an output that accepted the batch is not written again); then releases the
+/// batch's slots in every contributing ring.
 fn commit(
     sources: &mut [Source<'_>],
-    sink: &mut Sink,
-    out: &[u8],
+    sinks: &mut [Sink],
+    outs: &[Vec<u8>],
     signals: &Signals,
 ) -> anyhow::Result<()> {
-    let mut delay = Duration::from_millis(10);
-    let mut last_report: Option<Instant> = None;
-    let mut failures_while_stopping = 0;
     let unreleased = || -> u64 { sources.iter().map(|s| s.reader.unreleased()).sum() };
-    if !out.is_empty() {
+    let last = sinks.len().saturating_sub(1);
+    for (i, (sink, out)) in sinks.iter_mut().zip(outs).enumerate() {
+        if out.is_empty() {
+            continue;
+        }
+        let mut delay = Duration::from_millis(10);
+        let mut last_report: Option<Instant> = None;
+        let mut failures_while_stopping = 0;
         loop {
             let res = sink.prepare(out.len() as u64).and_then(|file| {
-                for src in sources.iter().filter(|s| s.in_batch) {
-                    checkpoint::begin(src.seg, src.reader.position(), file, out);
+                if i == last {
+                    for src in sources.iter().filter(|s| s.in_batch) {
+                        checkpoint::begin(src.seg, src.reader.position(), file, out);
+                    }
                 }
                 sink.write_batch(out)
             });
             match res {
                 Ok(()) => break,
                 Err(e) => {
-                    for src in sources.iter().filter(|s| s.in_batch) {
-                        checkpoint::finish(src.seg);
+                    if i == last {
+                        for src in sources.iter().filter(|s| s.in_batch) {
+                            checkpoint::finish(src.seg);
+                        }
                     }
                     if last_report.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
                         eprintln!(
-                            "ringdrain: cannot write output: {e}; {} records stay in the ring, retrying",
+                            "ringdrain: cannot write output ({}): {e}; {} records stay in the ring, retrying",
+                            sink.describe(),
                             unreleased()
                         );
                         last_report = Some(Instant::now());
                     }
-                    if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    if matches!(sink, Sink::Stdout(_)) && e.kind() == std::io::ErrorKind::BrokenPipe
+                    {
                         bail!("output closed (broken pipe); undrained records stay in the ring");
                     }
                     // SYNC: Relaxed; a flag from a signal handler.
                     if signals.stop.load(Ordering::Relaxed) {
                         failures_while_stopping += 1;
                         if failures_while_stopping >= 5 {
-                            bail!("cannot write output while stopping: {e}; undrained records stay in the ring for the next drain");
+                            bail!("cannot write output ({}) while stopping: {e}; undrained records stay in the ring for the next drain", sink.describe());
                         }
                     }
                     std::thread::sleep(delay);
@@ -546,7 +644,7 @@ fn commit(
             }
         }
         if last_report.is_some() {
-            eprintln!("ringdrain: output recovered");
+            eprintln!("ringdrain: output recovered ({})", sink.describe());
         }
     }
     for src in sources.iter_mut().filter(|s| s.in_batch) {

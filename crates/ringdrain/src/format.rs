@@ -4,6 +4,12 @@
 //! so a hostile or careless argument can never forge or split lines. The formatter allocates
 //! nothing per record: it writes into the caller's batch buffer, keeps the formatted date of the
 //! current second and only rewrites the nanosecond digits, and decodes arguments onto the stack.
+//!
+//! For a network output ([`Network`]) the same formatter encodes each record as one RFC 5424
+//! syslog message ([`crate::syslog`]) or one OTLP log record ([`crate::otlp`]) instead of a line.
+
+use std::borrow::Cow;
+use std::sync::Arc;
 
 use ringlog_segment::reader::CallsiteInfo;
 use ringlog_wire::args::Arg;
@@ -36,10 +42,36 @@ pub enum NoticeValue<'a> {
     Str(&'a str),
 }
 
+/// How a network output encodes each record (instead of a [`Format`] line).
+#[derive(Debug, Clone)]
+pub enum Network {
+    /// One RFC 5424 message per record, framed by octet counting (RFC 6587).
+    Syslog(Arc<crate::syslog::Header>),
+    /// One OTLP `ScopeLogs` per record, as a `ResourceLogs.scope_logs` field (the sink adds
+    /// the request around the batch).
+    Otlp,
+}
+
+/// A record or notice as the network encoders see it: the message rendered, the fields named.
+#[derive(Debug)]
+pub(crate) struct Entry<'a> {
+    pub unix_ns: i64,
+    pub level: Level,
+    pub pid: u32,
+    pub tid: u32,
+    pub target: &'a str,
+    pub file: &'a str,
+    pub line: u32,
+    /// The message, with any `[ringlog: ...]` problem markers.
+    pub message: &'a str,
+    pub fields: &'a [(Cow<'a, str>, Arg<'a>)],
+}
+
 /// Formats records and notices.
 #[derive(Debug)]
 pub struct Formatter {
     format: Format,
+    network: Option<Network>,
     calibration: Calibration,
     /// Unix second whose `YYYY-MM-DDTHH:MM:SS.` prefix is cached.
     sec: i64,
@@ -54,6 +86,7 @@ impl Formatter {
     pub fn new(format: Format, calibration: Calibration) -> Self {
         Formatter {
             format,
+            network: None,
             calibration,
             sec: i64::MIN,
             prefix: [0; 20],
@@ -65,6 +98,11 @@ impl Formatter {
     /// Sets the pid shown on notices (default: this process).
     pub fn set_notice_pid(&mut self, pid: u32) {
         self.notice_pid = pid;
+    }
+
+    /// Encodes records for a network output instead of as [`Format`] lines (`None`: lines).
+    pub fn set_network(&mut self, network: Option<Network>) {
+        self.network = network;
     }
 
     /// The format.
@@ -84,6 +122,16 @@ impl Formatter {
 
     /// Writes an RFC 3339 UTC timestamp with nanoseconds.
     pub fn write_ts(&mut self, out: &mut Vec<u8>, unix_ns: i64) {
+        if !self.write_ts_frac(out, unix_ns, 9) {
+            // Out of the calendar's range (a damaged timestamp): print the raw nanoseconds.
+            out.extend_from_slice(b"@");
+            out.extend_from_slice(itoa::Buffer::new().format(unix_ns).as_bytes());
+        }
+    }
+
+    /// Writes an RFC 3339 UTC timestamp with `digits` (1..=9) fractional digits, truncated;
+    /// writes nothing and returns false if the time is outside years 0000..=9999.
+    pub(crate) fn write_ts_frac(&mut self, out: &mut Vec<u8>, unix_ns: i64, digits: usize) -> bool {
         let sec = unix_ns.div_euclid(1_000_000_000);
         let nanos = unix_ns.rem_euclid(1_000_000_000) as u32;
         if sec != self.sec {
@@ -98,20 +146,18 @@ impl Formatter {
             }
         }
         if !self.prefix_ok {
-            // Out of the calendar's range (a damaged timestamp): print the raw nanoseconds.
-            out.extend_from_slice(b"@");
-            out.extend_from_slice(itoa::Buffer::new().format(unix_ns).as_bytes());
-            return;
+            return false;
         }
         out.extend_from_slice(&self.prefix);
-        let mut digits = [b'0'; 9];
+        let mut frac = [b'0'; 9];
         let mut n = nanos;
-        for d in digits.iter_mut().rev() {
+        for d in frac.iter_mut().rev() {
             *d = b'0' + (n % 10) as u8;
             n /= 10;
         }
-        out.extend_from_slice(&digits);
+        out.extend_from_slice(&frac[..digits.clamp(1, 9)]);
         out.push(b'Z');
+        true
     }
 
     /// Formats one record as one line (with its newline) appended to `out`; returns the
@@ -156,6 +202,33 @@ impl Formatter {
             truncated: record.truncated(),
             arg_error: arg_error.map(|e| e.to_string()),
         };
+        if self.network.is_some() {
+            let mut message = String::new();
+            let from = line.message(&mut message);
+            line.problems(|p| {
+                message.push_str(" [ringlog: ");
+                message.push_str(p);
+                message.push(']');
+            });
+            let fields = line.fields_vec(from);
+            let (target, file, line_no) = match callsite {
+                Ok(Some(cs)) => (cs.target.as_str(), cs.file.as_str(), cs.line),
+                _ => ("", "", 0),
+            };
+            let entry = Entry {
+                unix_ns,
+                level,
+                pid: h.pid,
+                tid: h.tid,
+                target,
+                file,
+                line: line_no,
+                message: &message,
+                fields: &fields,
+            };
+            self.network_entry(out, &entry);
+            return unix_ns;
+        }
         match self.format {
             Format::Text => self.text(out, &line),
             Format::Json => self.json(out, &line),
@@ -175,6 +248,30 @@ impl Formatter {
         fields: &[(&str, NoticeValue<'_>)],
     ) {
         let pid = self.notice_pid;
+        if self.network.is_some() {
+            let fields: Vec<(Cow<'_, str>, Arg<'_>)> = fields
+                .iter()
+                .map(|(k, v)| {
+                    let v = match *v {
+                        NoticeValue::U64(n) => Arg::U64(n),
+                        NoticeValue::Str(s) => Arg::Str(s),
+                    };
+                    (Cow::Borrowed(*k), v)
+                })
+                .collect();
+            let entry = Entry {
+                unix_ns,
+                level,
+                pid,
+                tid: 0,
+                target: "ringdrain",
+                file: "",
+                line: 0,
+                message: msg,
+                fields: &fields,
+            };
+            return self.network_entry(out, &entry);
+        }
         match self.format {
             Format::Text => {
                 self.write_ts(out, unix_ns);
@@ -235,6 +332,14 @@ impl Formatter {
             }
         }
         out.push(b'\n');
+    }
+
+    fn network_entry(&mut self, out: &mut Vec<u8>, e: &Entry<'_>) {
+        match self.network.clone() {
+            Some(Network::Syslog(header)) => crate::syslog::encode(self, out, &header, e),
+            Some(Network::Otlp) => crate::otlp::encode(out, e),
+            None => {}
+        }
     }
 
     fn text(&mut self, out: &mut Vec<u8>, l: &Line<'_, '_>) {
@@ -355,7 +460,7 @@ struct Line<'a, 'b> {
     arg_error: Option<String>,
 }
 
-impl Line<'_, '_> {
+impl<'a, 'b> Line<'a, 'b> {
     /// Writes the message; returns the index of the first argument that is a field.
     fn message<O: Out + ?Sized>(&self, out: &mut O) -> usize {
         match self.callsite {
@@ -387,6 +492,27 @@ impl Line<'_, '_> {
                 1
             }
         }
+    }
+
+    /// The fields from argument `from` on, named (unnamed ones `_0`, `_1`, ...).
+    fn fields_vec(&self, from: usize) -> Vec<(Cow<'a, str>, Arg<'b>)> {
+        let names: &'a [String] = match self.callsite {
+            Ok(Some(cs)) => &cs.fields,
+            _ => &[],
+        };
+        let args: &'b [Arg<'b>] = self.args;
+        args.iter()
+            .enumerate()
+            .skip(from)
+            .map(|(i, arg)| {
+                let k = i - from;
+                let name = match names.get(k) {
+                    Some(n) => Cow::Borrowed(n.as_str()),
+                    None => Cow::Owned(format!("_{k}")),
+                };
+                (name, *arg)
+            })
+            .collect()
     }
 
     fn for_each_field(&self, from: usize, mut f: impl FnMut(&str, &Arg<'_>)) {

@@ -7,7 +7,8 @@
 //! |---|---|
 //! | [`drain`] | the loop: batches, idle backoff, loss notices, signals, heartbeat ([`drain::run`]) |
 //! | [`format`] | text, JSON and logfmt lines ([`format::Formatter`]), no allocation per record |
-//! | [`sink`] | the output file with rotation and SIGHUP reopen, or stdout |
+//! | [`sink`] | the output file with rotation and SIGHUP reopen, stdout, or a network receiver |
+//! | [`syslog`], [`otlp`], [`net`] | forwarding: RFC 5424 syslog over TCP/TLS, OTLP/HTTP logs |
 //! | [`checkpoint`] | exactly-once output across drain crashes |
 //! | [`stats`], [`cat`], [`gc`] | `ringdrain stats`, `ringdrain cat`, `ringdrain gc` |
 //! | [`cli`] | flags |
@@ -43,5 +44,8 @@ pub mod cli;
 pub mod drain;
 pub mod format;
 pub mod gc;
+pub mod net;
+pub mod otlp;
 pub mod sink;
 pub mod stats;
+pub mod syslog;

@@ -1,4 +1,5 @@
-//! Where formatted batches go: a file (with size rotation and SIGHUP reopen) or stdout.
+//! Where formatted batches go: a file (with size rotation and SIGHUP reopen), stdout, or a
+//! network receiver ([`crate::syslog`], [`crate::otlp`]).
 //!
 //! A batch is written whole or not at all: if a write fails part-way, the file is truncated back
 //! to where the batch began before the error is returned, so a retry never leaves a torn or
@@ -213,9 +214,38 @@ pub enum Sink {
     File(FileSink),
     /// Standard output.
     Stdout(io::Stdout),
+    /// A syslog receiver.
+    Syslog(crate::syslog::SyslogSink),
+    /// An OTLP/HTTP collector.
+    Otlp(crate::otlp::OtlpSink),
 }
 
 impl Sink {
+    /// Whether this output is a network receiver (whose batches cannot be checked after a
+    /// drain crash).
+    pub fn is_network(&self) -> bool {
+        matches!(self, Sink::Syslog(_) | Sink::Otlp(_))
+    }
+
+    /// How a network output encodes records (`None`: text lines in the drain's format).
+    pub fn network(&self) -> Option<crate::format::Network> {
+        match self {
+            Sink::Syslog(s) => Some(crate::format::Network::Syslog(s.header())),
+            Sink::Otlp(_) => Some(crate::format::Network::Otlp),
+            Sink::File(_) | Sink::Stdout(_) => None,
+        }
+    }
+
+    /// What to call this output in messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Sink::File(f) => f.path().display().to_string(),
+            Sink::Stdout(_) => "standard output".to_string(),
+            Sink::Syslog(s) => format!("syslog {}", s.endpoint()),
+            Sink::Otlp(s) => format!("OTLP {}", s.endpoint()),
+        }
+    }
+
     /// Gets ready for a batch of `incoming` bytes: reopens a file deleted or moved away under
     /// us, rotates if the batch would pass the size limit. Returns the file's identity and
     /// length, where the batch will start (`None` for stdout).
@@ -228,7 +258,8 @@ impl Sink {
                 f.rotate_if_needed(incoming)?;
                 Ok(Some((f.id(), f.len())))
             }
-            Sink::Stdout(_) => Ok(None),
+            Sink::Syslog(s) => s.prepare().map(|()| None),
+            Sink::Stdout(_) | Sink::Otlp(_) => Ok(None),
         }
     }
 
@@ -241,6 +272,8 @@ impl Sink {
                 lock.write_all(buf)?;
                 lock.flush()
             }
+            Sink::Syslog(s) => s.write_batch(buf),
+            Sink::Otlp(s) => s.write_batch(buf),
         }
     }
 
@@ -248,7 +281,7 @@ impl Sink {
     pub fn reopen(&mut self) -> io::Result<()> {
         match self {
             Sink::File(f) => f.reopen(),
-            Sink::Stdout(_) => Ok(()),
+            Sink::Stdout(_) | Sink::Syslog(_) | Sink::Otlp(_) => Ok(()),
         }
     }
 }
