@@ -43,8 +43,11 @@ pub struct FileSink {
 }
 
 fn open_append(path: &Path, mode: u32) -> io::Result<(File, u64, FileId)> {
+    // Readable too: a restarted drain reads the end of the file back to reconcile its
+    // checkpoint (checkpoint::reconcile).
     let file = OpenOptions::new()
         .create(true)
+        .read(true)
         .append(true)
         .mode(mode)
         .custom_flags(libc_o_nofollow())

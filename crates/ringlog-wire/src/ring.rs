@@ -887,6 +887,15 @@ impl<'a, S: Slots> Consumer<'a, S> {
         let lap = ring.lap(pos);
         // SYNC: Acquire; pairs with the producer's Release store in Owned::publish.
         let seq = Seq(ring.slots.seq(ring.index(pos)).load(Ordering::Acquire));
+        if seq.lap() == lap.wrapping_add(1) && seq.state() == SlotState::Free {
+            // Freed for the next lap, yet at or past the read cursor: a previous consumer
+            // released this slot and died before publishing the read cursor (a crash inside
+            // `release`). Release follows the successful write of the batch, so the record is
+            // already in the output; no producer can have reused the slot (the cursor still
+            // covers it). Move on silently.
+            self.pos = pos + 1;
+            return Next::Skipped;
+        }
         if seq.lap() != lap {
             // Only damage makes a lap disagree with its position, and only damage among claimed
             // positions matters: past the claim cursor there is nothing to read.
@@ -1134,5 +1143,38 @@ impl<'a, S: Slots> Peeker<'a, S> {
         }
         self.pos = pos + span as u64;
         Peek::Record { pos, span }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_consumer_that_died_inside_release_leaves_nothing_to_report() {
+        let (cursors, slots) = (RingCursors::new(), HeapSlots::new(8, 56));
+        let ring = Ring::new(&cursors, &slots, 4);
+        let cache = AtomicU64::new(0);
+        for i in 0..3u8 {
+            ring.push(&[i; 30], 42, &cache).unwrap();
+        }
+        // A drain read all three, wrote them, and freed the first two slots for the next lap,
+        // then died before publishing the read cursor.
+        let mut first = Consumer::new(ring);
+        let mut out = Vec::new();
+        for _ in 0..3 {
+            assert!(matches!(first.next(&mut out), Next::Record { .. }));
+        }
+        for p in 0..2 {
+            slots.seq(p).store(Seq::free(1).0, Ordering::Relaxed);
+        }
+        // The next drain starts at the old read cursor: the freed slots are skipped silently
+        // (their records are in the output already), the third is read again (its batch was
+        // never released, so the checkpoint decides whether it is in the output).
+        let mut next = Consumer::new(ring);
+        assert_eq!(next.next(&mut out), Next::Skipped);
+        assert_eq!(next.next(&mut out), Next::Skipped);
+        assert!(matches!(next.next(&mut out), Next::Record { pos: 2, .. }));
+        assert_eq!(next.next(&mut out), Next::Empty);
     }
 }
