@@ -8,3 +8,4 @@ cd "$(dirname "$0")/.."
 cargo test --workspace "$@"
 RUSTFLAGS="--cfg loom" \
   cargo test -p ringlog-wire --test loom --release --target-dir target/loom
+./scripts/test-python.sh

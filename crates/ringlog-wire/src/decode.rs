@@ -10,6 +10,7 @@
 use crate::args::{Arg, Args};
 use crate::callsite::{CallsiteDesc, FormatStyle};
 use crate::clock::Calibration;
+use crate::pyfmt;
 use crate::record::{Level, RecordHeader, FLAG_TRUNCATED, RECORD_HEADER_LEN};
 
 /// Why record bytes did not decode.
@@ -416,7 +417,7 @@ pub struct Rendered {
 ///
 /// Brace style: `{}`, `{:spec}` and `{{`/`}}`; a hole without an argument prints `{?}`, a
 /// malformed hole prints `{!bad format}` and the rest of the format verbatim. Percent style
-/// (Python `logging`): `%s`, `%r`, `%d`/`%i`, `%f`/`%.Nf`, `%x`, `%%`. Literal: the format as is.
+/// (Python `logging`): Python's `%` operator, see [`pyfmt`]. Literal: the format as is.
 pub fn render_message<O: Out + ?Sized>(
     out: &mut O,
     style: FormatStyle,
@@ -444,8 +445,8 @@ enum Piece {
     Debug,
     /// `{:spec}`.
     Spec(Spec),
-    /// `%X` with an optional precision.
-    Percent { ty: char, precision: Option<usize> },
+    /// A Python `%` conversion (`%s`, `%5.2f`, `%-8r`, ...).
+    Percent(pyfmt::Spec),
     /// A malformed hole.
     Bad,
 }
@@ -540,27 +541,20 @@ impl Template {
                 rest = tail;
                 continue;
             }
-            // %[flags][width][.precision]type
-            // The spec ends at the first character that is not a flag; it must be a letter.
-            // (Searching for the first letter instead scanned the rest of the format for every
-            // `%` not followed by one: quadratic.)
-            let spec_len = after
-                .find(|c: char| !(c.is_ascii_digit() || "-+ #.".contains(c)))
-                .filter(|&n| after[n..].starts_with(|c: char| c.is_ascii_alphabetic()));
-            let Some(n) = spec_len else {
-                self.bad();
-                self.lit("%");
-                rest = after;
-                continue;
-            };
-            let flags = &after[..n];
-            let ty = after[n..].chars().next().unwrap_or('s');
-            rest = &after[n + ty.len_utf8()..];
-            let precision = flags
-                .split_once('.')
-                .and_then(|(_, p)| p.parse::<usize>().ok())
-                .map(|p| p.min(1024));
-            self.pieces.push(Piece::Percent { ty, precision });
+            // %[flags][width][.precision][hlL]type, as Python parses it. The spec ends at the
+            // first character that is not a flag, digit, point or length modifier, so each `%`
+            // scans only its own spec (searching further made parsing quadratic).
+            match pyfmt::parse_spec(after) {
+                Ok((spec, n)) => {
+                    self.pieces.push(Piece::Percent(spec));
+                    rest = &after[n..];
+                }
+                Err(_) => {
+                    self.bad();
+                    self.lit("%");
+                    rest = after;
+                }
+            }
         }
         self.lit(rest);
     }
@@ -609,7 +603,7 @@ impl Template {
                 Piece::Display => write_display(out, arg),
                 Piece::Debug => write_debug(out, arg),
                 Piece::Spec(spec) => write_with_spec(out, arg, spec),
-                Piece::Percent { ty, precision } => write_percent(out, *ty, *precision, arg),
+                Piece::Percent(spec) => pyfmt::write_arg(out, spec, arg),
                 Piece::Lit { .. } | Piece::Bad => {}
             }
         }
@@ -620,30 +614,6 @@ impl Template {
 fn is_verbatim(s: &str) -> bool {
     s.bytes()
         .all(|b| b >= 0x20 && b != 0x7f && b != b'"' && b != b'\\')
-}
-
-fn write_percent<O: Out + ?Sized>(out: &mut O, ty: char, precision: Option<usize>, arg: &Arg<'_>) {
-    match (ty, arg) {
-        ('s', _) => write_display(out, arg),
-        ('r', Arg::Str(s)) => {
-            out.push_str("'");
-            out.push_str(s);
-            out.push_str("'");
-        }
-        ('r', _) => write_display(out, arg),
-        ('d' | 'i', Arg::F64(v)) => out.push_str(&format!("{}", v.trunc() as i64)),
-        ('d' | 'i', _) => write_display(out, arg),
-        ('f' | 'F', Arg::F64(v)) => out.push_str(&format!("{:.*}", precision.unwrap_or(6), v)),
-        ('f' | 'F', Arg::I64(v)) => {
-            out.push_str(&format!("{:.*}", precision.unwrap_or(6), *v as f64))
-        }
-        ('f' | 'F', Arg::U64(v)) => {
-            out.push_str(&format!("{:.*}", precision.unwrap_or(6), *v as f64))
-        }
-        ('x', Arg::I64(v)) => out.push_str(&format!("{v:x}")),
-        ('x', Arg::U64(v)) => out.push_str(&format!("{v:x}")),
-        _ => write_display(out, arg),
-    }
 }
 
 /// An owned argument value.

@@ -13,6 +13,7 @@
 //! | [`callsite`] | [`CallsiteTable`](callsite::CallsiteTable), [`CallsiteDesc`](callsite::CallsiteDesc) |
 //! | [`decode`] | [`decode_record`](decode::decode_record), [`render_message`](decode::render_message), [`OwnedRecord`](decode::OwnedRecord) |
 //! | [`clock`] | [`Calibration`](clock::Calibration) |
+//! | [`pyfmt`] | Python's `%` formatting for Python producers' templates: [`parse_spec`](pyfmt::parse_spec), [`write_arg`](pyfmt::write_arg) |
 //!
 //! # Example: one record through a heap-backed ring
 //!
@@ -55,6 +56,7 @@ pub mod callsite;
 pub mod clock;
 pub mod decode;
 pub mod layout;
+pub mod pyfmt;
 pub mod record;
 pub mod ring;
 pub mod sync;

@@ -1,0 +1,284 @@
+#!/usr/bin/env python3
+"""Python logging into one file from several processes: ringlog vs the standard answers.
+
+Every setup runs the same workload: P worker processes (spawn), each logging N records
+``logger.info("request %d served in %.2f us by %s", i, i / 4, worker)``, and is timed until
+every record is in the log file:
+
+* ``ringlog``: ``ringlog.Handler`` in each worker, one ``ringdrain`` (text output);
+* ``queue``: the logging cookbook's ``QueueHandler`` in each worker and a ``QueueListener``
+  thread in the parent writing a ``FileHandler``;
+* ``file``: a ``FileHandler`` per worker on one shared file (``O_APPEND``); torn and lost lines
+  are counted.
+
+Reported: records/s (all records on disk, from the moment the workers start logging), the
+workers' own logging time, and the cost of each ``logger.info`` call in the workers (every call
+timed with ``perf_counter_ns``; the cost of an empty timing pair is subtracted). The file
+handlers use a format with the same information as ringdrain's text line.
+
+A second part measures one process without contention: a ``logger.info`` call with a handler
+that does nothing (what ``logging`` itself costs: ``findCaller``, the ``LogRecord``), with each
+real handler, and each handler's ``handle(record)`` alone on a prebuilt record.
+
+    cargo build --release -p ringdrain
+    pip install ./crates/ringlog-py
+    python crates/ringlog-py/bench/bench.py --procs 4 --records 200000
+"""
+
+import argparse
+import array
+import json
+import logging
+import logging.handlers
+import multiprocessing
+import os
+import queue as queue_mod
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import ringlog
+
+MSG = "request %d served in %.2f us by %s"
+FMT = "%(asctime)s %(levelname)s [%(process)d:%(thread)d] %(name)s: %(message)s"
+LINE = re.compile(r"request (\d+) served in [0-9.]+ us by p(\d+)$")
+
+
+def clock_pair_ns():
+    pc = time.perf_counter_ns
+    samples = []
+    for _ in range(200_000):
+        t = pc()
+        samples.append(pc() - t)
+    return statistics.median(samples)
+
+
+def summarize(times, overhead):
+    s = sorted(times)
+    n = len(s)
+    return {
+        "median_ns": max(0, s[n // 2] - overhead),
+        "p99_ns": max(0, s[int(n * 0.99)] - overhead),
+        "p999_ns": max(0, s[int(n * 0.999)] - overhead),
+        "mean_ns": max(0.0, sum(s) / n - overhead),
+    }
+
+
+def make_handler(kind, arg):
+    if kind == "ringlog":
+        return ringlog.Handler(arg)
+    if kind == "queue":
+        return logging.handlers.QueueHandler(arg)
+    h = logging.FileHandler(arg)
+    h.setFormatter(logging.Formatter(FMT))
+    return h
+
+
+def worker(kind, arg, p, n, barrier, results):
+    logger = logging.getLogger("bench")
+    logger.handlers[:] = [make_handler(kind, arg)]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    overhead = clock_pair_ns()
+    times = array.array("q", bytes(8 * n))
+    name = "p%d" % p
+    info = logger.info
+    pc = time.perf_counter_ns
+    barrier.wait()
+    start = pc()
+    for i in range(n):
+        t = pc()
+        info(MSG, i, i / 4, name)
+        times[i] = pc() - t
+    elapsed = pc() - start
+    r = summarize(times, overhead)
+    r["logging_s"] = elapsed / 1e9
+    results.put(r)
+
+
+def run_setup(kind, procs, n, workdir, ringdrain):
+    ctx = multiprocessing.get_context("spawn")
+    out = os.path.join(workdir, kind + ".log")
+    barrier = ctx.Barrier(procs + 1)
+    results = ctx.Queue()
+    drain = listener = None
+    if kind == "ringlog":
+        ring = os.path.join(workdir, "bench.ring")
+        ringlog.Handler(ring)  # creates the ring (64 MiB) before the drain attaches
+        drain = subprocess.Popen([ringdrain, "--ring", ring, "--out", out, "--format", "text"])
+        arg = ring
+    elif kind == "queue":
+        arg = ctx.Queue(-1)
+        fh = logging.FileHandler(out)
+        fh.setFormatter(logging.Formatter(FMT))
+        listener = logging.handlers.QueueListener(arg, fh)
+        listener.start()
+    else:
+        arg = out
+    workers = [ctx.Process(target=worker, args=(kind, arg, p, n, barrier, results)) for p in range(procs)]
+    for w in workers:
+        w.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    per_worker = [results.get(timeout=3600) for _ in workers]
+    for w in workers:
+        w.join()
+    t_logged = time.perf_counter() - t0
+    if drain is not None:
+        # SIGTERM: the drain writes everything still in the ring, then exits.
+        drain.send_signal(signal.SIGTERM)
+        drain.wait()
+    if listener is not None:
+        listener.stop()  # returns once every queued record is handled
+        fh.close()
+    t_disk = time.perf_counter() - t0
+    expected = procs * n
+    found, torn = count_lines(out, procs, n)
+    return {
+        "setup": kind,
+        "records": expected,
+        "records_per_s": expected / t_disk,
+        "seconds_to_disk": t_disk,
+        "seconds_logging": t_logged,
+        "per_call": {k: statistics.median(r[k] for r in per_worker)
+                     for k in ("median_ns", "p99_ns", "p999_ns", "mean_ns")},
+        "lines_found": found,
+        "lost": expected - found,
+        "torn": torn,
+    }
+
+
+def count_lines(path, procs, n):
+    seen = set()
+    torn = 0
+    with open(path, "rb") as f:
+        for raw in f:
+            m = LINE.search(raw.decode("utf-8", "replace").rstrip("\n"))
+            if not m or not raw.endswith(b"\n"):
+                torn += 1
+                continue
+            seen.add((int(m.group(2)), int(m.group(1))))
+    return len(seen), torn
+
+
+class Nothing(logging.Handler):
+    """Does nothing: a logging call with it costs what logging itself costs."""
+
+    def handle(self, record):
+        return True
+
+
+# The single-process loops measure this thread's CPU time (system calls included), best of 5,
+# so that other processes on a shared machine disturb them less than wall-clock time would.
+def per_call(logger, n):
+    info = logger.info
+    clock = time.thread_time_ns
+    for i in range(1000):
+        info(MSG, i, i / 4, "p0")
+    best = float("inf")
+    for _ in range(5):
+        t = clock()
+        for i in range(n):
+            info(MSG, i, i / 4, "p0")
+        best = min(best, (clock() - t) / n)
+    return best
+
+
+def handle_only(handler, n):
+    record = logging.LogRecord("bench", logging.INFO, __file__, 1, MSG, (7, 1.75, "p0"), None)
+    record.funcName = "handle_only"
+    handle = handler.handle
+    clock = time.thread_time_ns
+    best = float("inf")
+    for _ in range(5):
+        t = clock()
+        for _ in range(n):
+            handle(record)
+        best = min(best, (clock() - t) / n)
+    return best
+
+
+def single_process(workdir, n, ringdrain):
+    ring = os.path.join(workdir, "single.ring")
+    rh = ringlog.Handler(ring)
+    drain = subprocess.Popen([ringdrain, "--ring", ring, "--out", os.path.join(workdir, "single.log")])
+    fh = logging.FileHandler(os.path.join(workdir, "single-file.log"))
+    fh.setFormatter(logging.Formatter(FMT))
+    q = multiprocessing.get_context("spawn").Queue(-1)
+    qh = logging.handlers.QueueHandler(q)
+    # Something must read the queue, or the feeder thread blocks on a full pipe.
+    reader = threading.Thread(target=lambda: all(True for _ in iter(q.get, None)))
+    reader.start()
+    results = {}
+    for label, h in (("nothing", Nothing()), ("ringlog", rh), ("file", fh), ("queue", qh)):
+        logger = logging.getLogger("single." + label)
+        logger.handlers[:] = [h]
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+        results[label] = {"logger_info_ns": per_call(logger, n)}
+        if label != "nothing":
+            results[label]["handle_ns"] = handle_only(h, n)
+    q.put(None)
+    reader.join()
+    drain.send_signal(signal.SIGTERM)
+    drain.wait()
+    return results
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--procs", type=int, default=4)
+    ap.add_argument("--records", type=int, default=200_000, help="records per process")
+    ap.add_argument("--setups", default="ringlog,queue,file")
+    ap.add_argument("--ringdrain", default=None, help="ringdrain binary (default: target/release)")
+    ap.add_argument("--dir", default=None, help="work directory (default: a temporary one)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(root, "target"))
+    ringdrain = args.ringdrain or shutil.which("ringdrain") or os.path.join(target, "release", "ringdrain")
+    if not os.path.exists(ringdrain):
+        sys.exit("ringdrain not found: cargo build --release -p ringdrain, or pass --ringdrain PATH")
+    workdir = args.dir or tempfile.mkdtemp(prefix="ringlog-bench-")
+    report = {
+        "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "procs": args.procs,
+        "records_per_proc": args.records,
+        "multi_process": [run_setup(k, args.procs, args.records, workdir, ringdrain)
+                          for k in args.setups.split(",")],
+        "single_process": single_process(workdir, min(args.records, 200_000), ringdrain),
+    }
+    if not args.dir:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    print("%d processes x %d records, Python %s, %d CPUs" % (
+        args.procs, args.records, report["python"], report["cpus"]))
+    print("%-8s %12s %9s %9s %10s %9s %9s %6s %6s" % (
+        "setup", "records/s", "to disk", "logging", "call p50", "p99", "mean", "lost", "torn"))
+    for r in report["multi_process"]:
+        c = r["per_call"]
+        print("%-8s %12.0f %8.2fs %8.2fs %8.0fns %7.0fns %7.0fns %6d %6d" % (
+            r["setup"], r["records_per_s"], r["seconds_to_disk"], r["seconds_logging"],
+            c["median_ns"], c["p99_ns"], c["mean_ns"], r["lost"], r["torn"]))
+    s = report["single_process"]
+    base = s["nothing"]["logger_info_ns"]
+    print("\none process, no contention (thread CPU time, best of 5): logger.info() per call,"
+          " and handler.handle(record) alone")
+    print("  logging itself (handler that does nothing): %6.0f ns" % base)
+    for label in ("ringlog", "file", "queue"):
+        print("  %-8s logger.info %6.0f ns (+%5.0f ns over logging)   handle(record) %6.0f ns" % (
+            label, s[label]["logger_info_ns"], s[label]["logger_info_ns"] - base, s[label]["handle_ns"]))
+
+
+if __name__ == "__main__":
+    main()
