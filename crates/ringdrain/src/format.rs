@@ -349,10 +349,15 @@ impl Formatter {
             _ => "",
         };
         text_head(out, l.level, l.pid, l.tid, target);
+        let before_message = out.len();
         let fields_from = {
             let mut esc = TextEsc(out);
             l.message(&mut esc)
         };
+        if out.len() == before_message && out.last() == Some(&b' ') {
+            // An empty message: drop the separator so fields follow with a single space.
+            out.pop();
+        }
         l.for_each_field(fields_from, |name, arg| {
             out.push(b' ');
             // Field names come from the callsite table, which is untrusted: escape them like

@@ -166,3 +166,15 @@ fn json_output_matches_golden_file_and_parses() {
     assert_eq!(first["fields"]["ms"], 1.5);
     assert_eq!(first["ts"], "2025-11-25T23:18:53.000000007Z");
 }
+
+#[test]
+fn an_empty_message_leaves_a_single_space_before_the_fields() {
+    let cal = Calibration::new(ClockKind::Realtime, 0, 0, 0);
+    let mut f = Formatter::new(Format::Text, cal);
+    let mut out = Vec::new();
+    let cs = callsite("", &["k"]);
+    let r = record(1_000_000_000, 64, Level::Info, 0, |e| e.u8(1));
+    f.record(&mut out, &decode_record(&r).unwrap(), Ok(Some(&cs)));
+    let line = String::from_utf8(out).unwrap();
+    assert!(line.ends_with("app::http: k=1\n"), "{line:?}");
+}
