@@ -130,6 +130,57 @@ pub fn write_f32<O: Out + ?Sized>(out: &mut O, v: f32) {
     plain_decimal(out, buf.format_finite(v));
 }
 
+/// The significant digits of ryu's output (`1.0`, `1.5e-7`, `1e20`, no sign) and where the
+/// decimal point goes: the value is `0.DIGITS x 10^point`. Shared by Rust-style and
+/// Python-style float formatting.
+pub(crate) struct Digits {
+    buf: [u8; 40],
+    start: usize,
+    end: usize,
+    /// Position of the decimal point relative to the first significant digit.
+    pub(crate) point: i32,
+}
+
+impl Digits {
+    pub(crate) fn of(ryu: &str) -> Digits {
+        let (mant, exp) = match ryu.split_once('e') {
+            Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+            None => (ryu, 0),
+        };
+        let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+        let mut buf = [0u8; 40];
+        let mut end = 0;
+        for b in int.bytes().chain(frac.bytes()) {
+            if end < buf.len() {
+                buf[end] = b;
+                end += 1;
+            }
+        }
+        let mut point = int.len() as i32 + exp;
+        // Strip leading zeros (keeping the point in place) and trailing zeros.
+        let mut start = 0;
+        while start < end && buf[start] == b'0' {
+            start += 1;
+            point -= 1;
+        }
+        while end > start && buf[end - 1] == b'0' {
+            end -= 1;
+        }
+        Digits {
+            buf,
+            start,
+            end,
+            point,
+        }
+    }
+
+    /// The digits (empty for zero).
+    pub(crate) fn as_str(&self) -> &str {
+        // All bytes are ASCII digits from ryu's output, so this never fails.
+        core::str::from_utf8(&self.buf[self.start..self.end]).unwrap_or("0")
+    }
+}
+
 /// Rewrites ryu's output (`1.0`, `1.5e-7`, `1e20`) as a plain decimal (`1`, `0.00000015`,
 /// `100000000000000000000`).
 fn plain_decimal<O: Out + ?Sized>(out: &mut O, s: &str) {
@@ -141,39 +192,16 @@ fn plain_decimal<O: Out + ?Sized>(out: &mut O, s: &str) {
         Some(rest) => (true, rest),
         None => (false, s),
     };
-    let (mant, exp) = match s.split_once('e') {
-        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
-        None => (s, 0),
-    };
-    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
-    let mut digits = [0u8; 40];
-    let mut n = 0;
-    for b in int.bytes().chain(frac.bytes()) {
-        if n < digits.len() {
-            digits[n] = b;
-            n += 1;
-        }
-    }
-    let mut point = int.len() as i32 + exp;
-    // Strip leading zeros (keeping the point in place) and trailing zeros.
-    let mut start = 0;
-    while start < n && digits[start] == b'0' {
-        start += 1;
-        point -= 1;
-    }
-    while n > start && digits[n - 1] == b'0' {
-        n -= 1;
-    }
+    let digits = Digits::of(s);
     if neg {
         out.push_str("-");
     }
-    if start == n {
+    let ds = digits.as_str();
+    if ds.is_empty() {
         return out.push_str("0");
     }
-    let d = &digits[start..n];
-    // All bytes are ASCII digits from ryu's output, so this never fails.
-    let ds = core::str::from_utf8(d).unwrap_or("0");
-    let len = d.len() as i32;
+    let point = digits.point;
+    let len = ds.len() as i32;
     if point <= 0 {
         out.push_str("0.");
         for _ in 0..(-point) {

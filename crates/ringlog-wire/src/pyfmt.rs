@@ -572,32 +572,10 @@ pub fn write_float_repr<O: Out + ?Sized>(out: &mut O, v: f64) {
     }
     let mut rb = ryu::Buffer::new();
     let r = rb.format_finite(v.abs());
-    // Split ryu's output (`1e16`, `1.5e-5`, `0.0001`, `123.0`) into significant digits and the
-    // position of the decimal point relative to them (value = 0.DIGITS x 10^point).
-    let (mant, exp) = match r.split_once('e') {
-        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
-        None => (r, 0),
-    };
-    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
-    let mut digits = [0u8; 40];
-    let mut n = 0;
-    for d in int.bytes().chain(frac.bytes()) {
-        if n < digits.len() {
-            digits[n] = d;
-            n += 1;
-        }
-    }
-    let mut point = int.len() as i32 + exp;
-    let mut start = 0;
-    while start < n && digits[start] == b'0' {
-        start += 1;
-        point -= 1;
-    }
-    while n > start && digits[n - 1] == b'0' {
-        n -= 1;
-    }
-    // ASCII digits from ryu: never fails.
-    let d = core::str::from_utf8(&digits[start..n]).unwrap_or("0");
+    // Significant digits and the position of the decimal point (value = 0.DIGITS x 10^point).
+    let digits = crate::decode::Digits::of(r);
+    let d = digits.as_str();
+    let point = digits.point;
     let len = d.len() as i32;
     let mut buf = [0u8; 64];
     let mut w = Writer {
