@@ -236,7 +236,7 @@ impl Segment {
         config: &SegmentConfig,
     ) -> Result<(Segment, bool), OpenError> {
         // Validate the sizes before touching the file system.
-        config
+        let header = config
             .geometry()
             .header()
             .map_err(|source| OpenError::Layout {
@@ -248,7 +248,7 @@ impl Segment {
                 Err(OpenError::NotFound(_)) => {}
                 other => return other.map(|s| (s, false)),
             }
-            match Segment::create(path, config)? {
+            match Segment::create(path, config, header)? {
                 Some(seg) => return Ok((seg, true)),
                 None => continue, // someone else linked theirs first: open it
             }
@@ -380,7 +380,12 @@ impl Segment {
     }
 
     /// Creates and links a new segment; `None` if another process linked one first.
-    fn create(path: &Path, config: &SegmentConfig) -> Result<Option<Segment>, OpenError> {
+    /// `header` is `config`'s validated geometry (clock fields still zero).
+    fn create(
+        path: &Path,
+        config: &SegmentConfig,
+        mut header: SegmentHeader,
+    ) -> Result<Option<Segment>, OpenError> {
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
@@ -398,13 +403,6 @@ impl Segment {
             pid,
             clock::unix_ns()
         ));
-        let mut header = config
-            .geometry()
-            .header()
-            .map_err(|source| OpenError::Layout {
-                path: path.to_path_buf(),
-                source,
-            })?;
         let mode = Mode::from_raw_mode(config.mode & 0o7777);
         let fd = rustix::fs::open(
             &tmp,
