@@ -49,7 +49,7 @@ impl CallsiteInfo {
     /// An owned callsite with its parsed template.
     pub fn new(id: u32, d: &CallsiteDesc<'_>) -> Self {
         CallsiteInfo {
-            template: Template::parse(d.style, d.format),
+            template: Template::with_fields(d.style, d.format, &d.fields),
             id,
             level: d.level,
             style: d.style,

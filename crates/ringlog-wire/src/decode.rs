@@ -12,6 +12,9 @@ use crate::callsite::{CallsiteDesc, FormatStyle};
 use crate::clock::Calibration;
 use crate::pyfmt;
 use crate::record::{Level, RecordHeader, FLAG_TRUNCATED, RECORD_HEADER_LEN};
+use ringlog_grammar::{
+    Align, ArgRef, Parser, Piece as GPiece, Spec, Type, MAX_PRECISION, MAX_WIDTH,
+};
 
 /// Why record bytes did not decode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -261,89 +264,25 @@ pub fn write_debug<O: Out + ?Sized>(out: &mut O, arg: &Arg<'_>) {
     }
 }
 
-/// A parsed `{:spec}`: `[[fill]align][+][#][0][width][.precision][type]`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Spec {
-    fill: char,
-    align: Option<char>,
-    plus: bool,
-    alternate: bool,
-    zero: bool,
-    width: usize,
-    precision: Option<usize>,
-    ty: Option<char>,
-}
-
-fn parse_spec(s: &str) -> Option<Spec> {
-    let mut spec = Spec {
-        fill: ' ',
-        ..Spec::default()
-    };
-    let chars: Vec<char> = s.chars().collect();
-    let mut i = 0;
-    if chars.len() >= 2 && matches!(chars[1], '<' | '>' | '^') {
-        spec.fill = chars[0];
-        spec.align = Some(chars[1]);
-        i = 2;
-    } else if !chars.is_empty() && matches!(chars[0], '<' | '>' | '^') {
-        spec.align = Some(chars[0]);
-        i = 1;
-    }
-    if chars.get(i) == Some(&'+') {
-        spec.plus = true;
-        i += 1;
-    }
-    if chars.get(i) == Some(&'#') {
-        spec.alternate = true;
-        i += 1;
-    }
-    if chars.get(i) == Some(&'0') {
-        spec.zero = true;
-        i += 1;
-    }
-    let num = |i: &mut usize| {
-        let start = *i;
-        while *i < chars.len() && chars[*i].is_ascii_digit() {
-            *i += 1;
-        }
-        chars[start..*i]
-            .iter()
-            .collect::<String>()
-            .parse::<usize>()
-            .ok()
-    };
-    if let Some(w) = num(&mut i) {
-        spec.width = w.min(4096);
-    }
-    if chars.get(i) == Some(&'.') {
-        i += 1;
-        spec.precision = Some(num(&mut i)?.min(1024));
-    }
-    match &chars[i..] {
-        [] => {}
-        [t] if matches!(t, '?' | 'x' | 'X' | 'o' | 'b' | 'e' | 'E') => spec.ty = Some(*t),
-        ['x', '?'] | ['X', '?'] => spec.ty = Some('?'),
-        _ => return None,
-    }
-    Some(spec)
-}
-
 fn write_with_spec<O: Out + ?Sized>(out: &mut O, arg: &Arg<'_>, spec: &Spec) {
     let mut s = String::new();
     let alt = spec.alternate;
+    // The drain's caps, whatever a (possibly damaged) callsite asks for.
+    let width = spec.width.min(MAX_WIDTH);
+    let precision = spec.precision.map(|p| p.min(MAX_PRECISION));
     macro_rules! int {
         ($v:expr) => {
             match spec.ty {
-                Some('x') if alt => format!("{:#x}", $v),
-                Some('x') => format!("{:x}", $v),
-                Some('X') if alt => format!("{:#X}", $v),
-                Some('X') => format!("{:X}", $v),
-                Some('o') if alt => format!("{:#o}", $v),
-                Some('o') => format!("{:o}", $v),
-                Some('b') if alt => format!("{:#b}", $v),
-                Some('b') => format!("{:b}", $v),
-                Some('e') => format!("{:e}", $v),
-                Some('E') => format!("{:E}", $v),
+                Type::LowerHex | Type::DebugLowerHex if alt => format!("{:#x}", $v),
+                Type::LowerHex | Type::DebugLowerHex => format!("{:x}", $v),
+                Type::UpperHex | Type::DebugUpperHex if alt => format!("{:#X}", $v),
+                Type::UpperHex | Type::DebugUpperHex => format!("{:X}", $v),
+                Type::Octal if alt => format!("{:#o}", $v),
+                Type::Octal => format!("{:o}", $v),
+                Type::Binary if alt => format!("{:#b}", $v),
+                Type::Binary => format!("{:b}", $v),
+                Type::LowerExp => format!("{:e}", $v),
+                Type::UpperExp => format!("{:E}", $v),
                 _ if spec.plus => format!("{:+}", $v),
                 _ => format!("{}", $v),
             }
@@ -351,13 +290,17 @@ fn write_with_spec<O: Out + ?Sized>(out: &mut O, arg: &Arg<'_>, spec: &Spec) {
     }
     macro_rules! float {
         ($v:expr) => {
-            match (spec.ty, spec.precision) {
-                (Some('e'), Some(p)) => format!("{:.*e}", p, $v),
-                (Some('e'), None) => format!("{:e}", $v),
-                (Some('E'), Some(p)) => format!("{:.*E}", p, $v),
-                (Some('E'), None) => format!("{:E}", $v),
-                (Some('?'), Some(p)) => format!("{:.*?}", p, $v),
-                (Some('?'), None) => format!("{:?}", $v),
+            match (spec.ty, precision) {
+                (Type::LowerExp, Some(p)) => format!("{:.*e}", p, $v),
+                (Type::LowerExp, None) => format!("{:e}", $v),
+                (Type::UpperExp, Some(p)) => format!("{:.*E}", p, $v),
+                (Type::UpperExp, None) => format!("{:E}", $v),
+                (Type::Debug | Type::DebugLowerHex | Type::DebugUpperHex, Some(p)) => {
+                    format!("{:.*?}", p, $v)
+                }
+                (Type::Debug | Type::DebugLowerHex | Type::DebugUpperHex, None) => {
+                    format!("{:?}", $v)
+                }
                 (_, Some(p)) if spec.plus => format!("{:+.*}", p, $v),
                 (_, Some(p)) => format!("{:.*}", p, $v),
                 (_, None) if spec.plus => format!("{:+}", $v),
@@ -373,12 +316,15 @@ fn write_with_spec<O: Out + ?Sized>(out: &mut O, arg: &Arg<'_>, spec: &Spec) {
         Arg::F32(v) => s = float!(v),
         Arg::F64(v) => s = float!(v),
         _ => {
-            if spec.ty == Some('?') {
+            if matches!(
+                spec.ty,
+                Type::Debug | Type::DebugLowerHex | Type::DebugUpperHex
+            ) {
                 write_debug(&mut s, arg);
             } else {
                 write_display(&mut s, arg);
             }
-            if let Some(p) = spec.precision {
+            if let Some(p) = precision {
                 if matches!(arg, Arg::Str(_) | Arg::Display(_)) {
                     if let Some((i, _)) = s.char_indices().nth(p) {
                         s.truncate(i);
@@ -392,10 +338,10 @@ fn write_with_spec<O: Out + ?Sized>(out: &mut O, arg: &Arg<'_>, spec: &Spec) {
         Arg::U64(_) | Arg::I64(_) | Arg::U128(_) | Arg::I128(_) | Arg::F32(_) | Arg::F64(_)
     );
     let len = s.chars().count();
-    if len >= spec.width {
+    if len >= width {
         return out.push_str(&s);
     }
-    let pad = spec.width - len;
+    let pad = width - len;
     if spec.zero && numeric && spec.align.is_none() {
         // Zeros go after the sign and any 0x prefix.
         let sign = s.starts_with(['-', '+']) as usize;
@@ -414,11 +360,13 @@ fn write_with_spec<O: Out + ?Sized>(out: &mut O, arg: &Arg<'_>, spec: &Spec) {
         }
         return out.push_str(&s[prefix..]);
     }
-    let align = spec.align.unwrap_or(if numeric { '>' } else { '<' });
+    let align = spec
+        .align
+        .unwrap_or(if numeric { Align::Right } else { Align::Left });
     let (left, right) = match align {
-        '>' => (pad, 0),
-        '^' => (pad / 2, pad - pad / 2),
-        _ => (0, pad),
+        Align::Right => (pad, 0),
+        Align::Center => (pad / 2, pad - pad / 2),
+        Align::Left => (0, pad),
     };
     for _ in 0..left {
         out.push_char(spec.fill);
@@ -432,7 +380,8 @@ fn write_with_spec<O: Out + ?Sized>(out: &mut O, arg: &Arg<'_>, spec: &Spec) {
 /// What rendering a message found.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Rendered {
-    /// Arguments the holes consumed (the rest are fields).
+    /// Where the fields start: the positional arguments the format takes (at most the
+    /// arguments there are).
     pub used: usize,
     /// Holes with no argument (shown as `{?}` in the text).
     pub missing: usize,
@@ -441,11 +390,13 @@ pub struct Rendered {
 }
 
 /// Renders `format` with `args` into `out` (parsing the format each time; a drain caches a
-/// [`Template`] per callsite instead).
+/// [`Template`] per callsite instead). Named holes find no fields here: see
+/// [`Template::with_fields`].
 ///
-/// Brace style: `{}`, `{:spec}` and `{{`/`}}`; a hole without an argument prints `{?}`, a
-/// malformed hole prints `{!bad format}` and the rest of the format verbatim. Percent style
-/// (Python `logging`): Python's `%` operator, see [`pyfmt`]. Literal: the format as is.
+/// Brace style: the [`ringlog_grammar`] grammar (`{}`, `{0}`, `{name}`, `{:spec}`, `{{`/`}}`);
+/// a hole without an argument prints `{?}`, a malformed hole prints `{!bad format}` and the rest
+/// of the format verbatim. Percent style (Python `logging`): Python's `%` operator, see
+/// [`pyfmt`]. Literal: the format as is.
 pub fn render_message<O: Out + ?Sized>(
     out: &mut O,
     style: FormatStyle,
@@ -455,11 +406,20 @@ pub fn render_message<O: Out + ?Sized>(
     Template::parse(style, format).render(out, args)
 }
 
-/// A format string parsed once into literal pieces and holes.
+/// A format string parsed once into literal pieces and holes, each hole bound to the index of
+/// the argument it takes.
+///
+/// Arguments are the positional ones, then the fields. For brace formats the positional count
+/// is what the holes reach (`{}` counts up as in `format!`, `{3}` reaches 4); a `{name}` takes
+/// the field of that name. The `ringlog` macros rewrite captured variables (`"{user}"` without
+/// a `user = ..` field) into positional holes, so the drain never needs a variable's name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
     pieces: Vec<Piece>,
-    bad_format: bool,
+    /// Arguments before the first field.
+    positional: usize,
+    /// Why the format is malformed, if it is.
+    problem: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -467,14 +427,12 @@ enum Piece {
     /// Literal text; `verbatim` when it has no control character, quote or backslash, so
     /// escaping writers can copy it as is.
     Lit { text: String, verbatim: bool },
-    /// `{}`.
-    Display,
-    /// `{:?}`.
-    Debug,
-    /// `{:spec}`.
-    Spec(Spec),
-    /// A Python `%` conversion (`%s`, `%5.2f`, `%-8r`, ...).
-    Percent(pyfmt::Spec),
+    /// A `{}`-style hole taking argument `arg`.
+    Hole { arg: usize, spec: Spec },
+    /// A `{name}` hole waiting for the field list (resolved by [`Template::with_fields`]).
+    Named { name: String, spec: Spec },
+    /// A Python `%` conversion (`%s`, `%5.2f`, `%-8r`, ...) taking argument `arg`.
+    Percent { arg: usize, spec: pyfmt::Spec },
     /// A malformed hole.
     Bad,
 }
@@ -484,12 +442,42 @@ impl Template {
     pub fn parse(style: FormatStyle, format: &str) -> Template {
         let mut t = Template {
             pieces: Vec::new(),
-            bad_format: false,
+            positional: 0,
+            problem: None,
         };
         match style {
             FormatStyle::Brace => t.parse_brace(format),
             FormatStyle::Percent => t.parse_percent(format),
             FormatStyle::Literal => t.lit(format),
+        }
+        t
+    }
+
+    /// Parses `format` and binds its `{name}` holes to the callsite's `fields` (the arguments
+    /// after the positional ones, in order). A name with no field is a malformed hole.
+    pub fn with_fields<S: AsRef<str>>(style: FormatStyle, format: &str, fields: &[S]) -> Template {
+        let mut t = Template::parse(style, format);
+        let mut unknown = None;
+        for piece in &mut t.pieces {
+            if let Piece::Named { name, spec } = piece {
+                match fields.iter().position(|f| f.as_ref() == name) {
+                    Some(i) => {
+                        *piece = Piece::Hole {
+                            arg: t.positional + i,
+                            spec: *spec,
+                        }
+                    }
+                    None => {
+                        unknown.get_or_insert_with(|| name.clone());
+                        *piece = Piece::Bad;
+                    }
+                }
+            }
+        }
+        if let Some(name) = unknown {
+            t.problem.get_or_insert_with(|| {
+                format!("the format names {{{name}}}, which is not a field")
+            });
         }
         t
     }
@@ -511,52 +499,42 @@ impl Template {
         });
     }
 
-    fn bad(&mut self) {
-        self.bad_format = true;
+    fn bad(&mut self, why: String) {
+        self.problem.get_or_insert(why);
         self.pieces.push(Piece::Bad);
     }
 
     fn parse_brace(&mut self, format: &str) {
-        let bytes = format.as_bytes();
-        let mut lit = 0;
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'{' if bytes.get(i + 1) == Some(&b'{') => {
-                    self.lit(&format[lit..i + 1]);
-                    i += 2;
-                    lit = i;
-                }
-                b'}' if bytes.get(i + 1) == Some(&b'}') => {
-                    self.lit(&format[lit..i + 1]);
-                    i += 2;
-                    lit = i;
-                }
-                b'{' => {
-                    self.lit(&format[lit..i]);
-                    let Some(close) = bytes[i..].iter().position(|&b| b == b'}').map(|c| i + c)
-                    else {
-                        self.bad();
-                        self.lit(&format[i..]);
-                        return;
+        let mut parser = Parser::new(format);
+        let mut next = 0;
+        while let Some(piece) = parser.next() {
+            match piece {
+                Ok(GPiece::Lit(s)) => self.lit(s),
+                Ok(GPiece::Hole(h)) => {
+                    let arg = match h.arg {
+                        ArgRef::Next => {
+                            next += 1;
+                            next - 1
+                        }
+                        ArgRef::Index(i) => i,
+                        ArgRef::Name(name) => {
+                            self.pieces.push(Piece::Named {
+                                name: name.to_string(),
+                                spec: h.spec,
+                            });
+                            continue;
+                        }
                     };
-                    let inner = &format[i + 1..close];
-                    match inner.split_once(':') {
-                        None if inner.is_empty() => self.pieces.push(Piece::Display),
-                        Some(("", "?")) => self.pieces.push(Piece::Debug),
-                        Some(("", s)) => match parse_spec(s) {
-                            Some(spec) => self.pieces.push(Piece::Spec(spec)),
-                            None => self.bad(),
-                        },
-                        _ => self.bad(),
-                    }
-                    i = close + 1;
-                    lit = i;
+                    self.positional = self.positional.max(arg.saturating_add(1));
+                    self.pieces.push(Piece::Hole { arg, spec: h.spec });
                 }
-                _ => i += 1,
+                Err(e) => {
+                    self.bad(format!("malformed format string: {}", e.kind));
+                    self.lit(parser.rest());
+                    return;
+                }
             }
         }
-        self.lit(&format[lit..]);
     }
 
     fn parse_percent(&mut self, format: &str) {
@@ -574,11 +552,15 @@ impl Template {
             // scans only its own spec (searching further made parsing quadratic).
             match pyfmt::parse_spec(after) {
                 Ok((spec, n)) => {
-                    self.pieces.push(Piece::Percent(spec));
+                    self.pieces.push(Piece::Percent {
+                        arg: self.positional,
+                        spec,
+                    });
+                    self.positional += 1;
                     rest = &after[n..];
                 }
                 Err(_) => {
-                    self.bad();
+                    self.bad("malformed format string".to_string());
                     self.lit("%");
                     rest = after;
                 }
@@ -595,14 +577,25 @@ impl Template {
             .count()
     }
 
-    /// Renders with `args`; holes take arguments in order.
+    /// Arguments before the first field.
+    pub fn positional(&self) -> usize {
+        self.positional
+    }
+
+    /// Why the format is malformed, if it is.
+    pub fn problem(&self) -> Option<&str> {
+        self.problem.as_deref()
+    }
+
+    /// Renders with `args`.
     pub fn render<O: Out + ?Sized>(&self, out: &mut O, args: &[Arg<'_>]) -> Rendered {
         let mut r = Rendered {
-            bad_format: self.bad_format,
-            ..Rendered::default()
+            used: self.positional.min(args.len()),
+            missing: 0,
+            bad_format: self.problem.is_some(),
         };
         for piece in &self.pieces {
-            let arg = match piece {
+            let (arg, spec) = match piece {
                 Piece::Lit { text, verbatim } => {
                     if *verbatim {
                         out.push_verbatim(text);
@@ -611,15 +604,12 @@ impl Template {
                     }
                     continue;
                 }
-                Piece::Bad => {
+                Piece::Bad | Piece::Named { .. } => {
                     out.push_verbatim("{!bad format}");
                     continue;
                 }
-                _ => match args.get(r.used) {
-                    Some(a) => {
-                        r.used += 1;
-                        a
-                    }
+                Piece::Hole { arg, .. } | Piece::Percent { arg, .. } => match args.get(*arg) {
+                    Some(a) => (a, piece),
                     None => {
                         r.missing += 1;
                         out.push_verbatim("{?}");
@@ -627,17 +617,36 @@ impl Template {
                     }
                 },
             };
-            match piece {
-                Piece::Display => write_display(out, arg),
-                Piece::Debug => write_debug(out, arg),
-                Piece::Spec(spec) => write_with_spec(out, arg, spec),
-                Piece::Percent(spec) => pyfmt::write_arg(out, spec, arg),
-                Piece::Lit { .. } | Piece::Bad => {}
+            match spec {
+                // Text the producer formatted (a type that is not `Encode`) was formatted with
+                // this hole's own spec, as `format!` would: it is written as it is.
+                Piece::Hole { .. } if matches!(arg, Arg::Display(_)) => write_display(out, arg),
+                Piece::Hole { spec, .. } if *spec == DISPLAY => write_display(out, arg),
+                Piece::Hole { spec, .. } if *spec == DEBUG => write_debug(out, arg),
+                Piece::Hole { spec, .. } => write_with_spec(out, arg, spec),
+                Piece::Percent { spec, .. } => pyfmt::write_arg(out, spec, arg),
+                Piece::Lit { .. } | Piece::Bad | Piece::Named { .. } => {}
             }
         }
         r
     }
 }
+
+const DISPLAY: Spec = Spec {
+    fill: ' ',
+    align: None,
+    plus: false,
+    alternate: false,
+    zero: false,
+    width: 0,
+    precision: None,
+    ty: Type::Display,
+};
+
+const DEBUG: Spec = Spec {
+    ty: Type::Debug,
+    ..DISPLAY
+};
 
 fn is_verbatim(s: &str) -> bool {
     s.bytes()
@@ -760,7 +769,8 @@ impl OwnedRecord {
         let mut fields = Vec::new();
         let (target, file, line) = match callsite {
             Some(cs) => {
-                let r = render_message(&mut message, cs.style, cs.format, &args);
+                let r = Template::with_fields(cs.style, cs.format, &cs.fields)
+                    .render(&mut message, &args);
                 if r.missing > 0 && !record.truncated() {
                     problems.push(format!("{} argument(s) missing", r.missing));
                 }
@@ -916,9 +926,40 @@ mod tests {
         let (s, r) = render("a {} b {}", &[Arg::U64(1)]);
         assert_eq!(s, "a 1 b {?}");
         assert_eq!(r.missing, 1);
+        // The first malformed hole stops parsing; the rest shows verbatim.
         let (s, r) = render("x {0} y {:q} z {", &[Arg::U64(1)]);
         assert!(r.bad_format);
-        assert_eq!(s, "x {!bad format} y {!bad format} z {!bad format}{");
+        assert_eq!(s, "x 1 y {!bad format}{:q} z {");
+        let t = Template::parse(FormatStyle::Brace, "a {:p}");
+        assert_eq!(
+            t.problem(),
+            Some("malformed format string: `{:p}` is not supported: an address means nothing once the record leaves the process")
+        );
+    }
+
+    #[test]
+    fn holes_take_arguments_by_index_and_fields_by_name() {
+        let args = [Arg::U64(7), Arg::Str("ada"), Arg::U64(200)];
+        let t = Template::with_fields(
+            FormatStyle::Brace,
+            "{1} got {0}, then {0:>3} {} [{status}]",
+            &["status"],
+        );
+        let mut s = String::new();
+        let r = t.render(&mut s, &args);
+        assert_eq!(s, "ada got 7, then   7 7 [200]");
+        assert_eq!(t.positional(), 2);
+        assert_eq!((r.used, r.missing, r.bad_format), (2, 0, false));
+        // A name the callsite has no field for.
+        let t = Template::with_fields(FormatStyle::Brace, "{nope} {}", &["status"]);
+        let mut s = String::new();
+        let r = t.render(&mut s, &args);
+        assert_eq!(s, "{!bad format} 7");
+        assert!(r.bad_format);
+        assert_eq!(
+            t.problem(),
+            Some("the format names {nope}, which is not a field")
+        );
     }
 
     #[test]

@@ -1,55 +1,28 @@
 //! Plumbing for the macros. Not public API: it may change in any release.
 
-use core::fmt::{self, Write as _};
+use core::fmt;
 use core::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::bridge::StackStr;
 
 pub use ringlog_wire::args::{Encode, Encoder};
 use ringlog_wire::callsite::{CallsiteDesc, FormatStyle};
 use ringlog_wire::record::Level;
 
-/// Counts the `{}` holes in a format string at compile time (`{{`/`}}` are escapes). Returns
-/// `usize::MAX` for a malformed string so the count check fails.
-pub const fn count_holes(fmt: &str) -> usize {
-    let b = fmt.as_bytes();
-    let mut i = 0;
-    let mut n = 0;
-    while i < b.len() {
-        if b[i] == b'{' {
-            if i + 1 < b.len() && b[i + 1] == b'{' {
-                i += 2;
-                continue;
-            }
-            // Find the closing brace.
-            let mut j = i + 1;
-            while j < b.len() && b[j] != b'}' {
-                if b[j] == b'{' {
-                    return usize::MAX;
-                }
-                j += 1;
-            }
-            if j == b.len() {
-                return usize::MAX;
-            }
-            n += 1;
-            i = j + 1;
-        } else if b[i] == b'}' {
-            if i + 1 < b.len() && b[i + 1] == b'}' {
-                i += 2;
-                continue;
-            }
-            return usize::MAX;
-        } else {
-            i += 1;
-        }
-    }
-    n
+pub use ringlog_macros::__log;
+
+/// The global logger, if [`init`](crate::init) ran.
+#[inline(always)]
+pub fn global() -> Option<&'static crate::Logger> {
+    crate::global::get()
 }
 
 /// A log statement's static description plus its cached id.
 #[derive(Debug)]
 pub struct Callsite {
     format: &'static str,
+    target: &'static str,
     module: &'static str,
     file: &'static str,
     line: u32,
@@ -66,6 +39,7 @@ impl Callsite {
     /// A callsite for the macros.
     pub const fn new(
         format: &'static str,
+        target: &'static str,
         module: &'static str,
         file: &'static str,
         line: u32,
@@ -73,6 +47,7 @@ impl Callsite {
     ) -> Self {
         Callsite {
             format,
+            target,
             module,
             file,
             line,
@@ -102,9 +77,9 @@ impl Callsite {
         );
     }
 
-    /// The module path (the target of the native macros).
+    /// The target (the module path unless the call gave `target:`).
     pub(crate) fn target(&self) -> &'static str {
-        self.module
+        self.target
     }
 
     pub(crate) fn desc(&self, level: Level) -> CallsiteDesc<'static> {
@@ -112,7 +87,7 @@ impl Callsite {
             level,
             style: FormatStyle::Brace,
             line: self.line,
-            target: self.module,
+            target: self.target,
             module: self.module,
             file: self.file,
             format: self.format,
@@ -138,7 +113,7 @@ impl<T: Encode + ?Sized> ViaEncode for Wrap<'_, T> {
 }
 
 /// The slow path for types that are only `Display`: formatted here into a stack buffer (cut at
-/// 512 bytes) and sent as a string.
+/// 512 bytes, ending with `…` when cut: the bridges' [`StackStr`]) and sent as a string.
 pub trait ViaDisplay {
     /// Formats and encodes the argument.
     fn __ringlog_encode(&self, e: &mut Encoder<'_>);
@@ -147,71 +122,82 @@ pub trait ViaDisplay {
 impl<T: fmt::Display + ?Sized> ViaDisplay for &Wrap<'_, T> {
     #[inline(never)]
     fn __ringlog_encode(&self, e: &mut Encoder<'_>) {
-        let mut buf = StackStr::new();
-        let _ = write!(buf, "{}", self.0);
-        e.display_str(buf.as_str());
+        e.display_str(StackStr::new(&mut MaybeUninit::uninit()).display(self.0));
     }
 }
 
-/// A fixed-size string buffer that silently cuts at capacity (at a char boundary).
-struct StackStr {
-    buf: [MaybeUninit<u8>; 512],
-    len: usize,
+/// Binary encoding for a `{:?}` hole when the type implements [`Encode`] (the drain renders
+/// its `Debug` form).
+pub trait ViaEncodeDebug {
+    /// Encodes the argument.
+    fn __ringlog_encode_debug(&self, e: &mut Encoder<'_>);
 }
 
-impl StackStr {
-    fn new() -> Self {
-        StackStr {
-            buf: [MaybeUninit::uninit(); 512],
-            len: 0,
-        }
-    }
-
-    fn as_str(&self) -> &str {
-        // SAFETY: bytes [0, len) were written by write_str from whole `&str` characters, so
-        // they are initialised, valid UTF-8.
-        unsafe {
-            core::str::from_utf8_unchecked(core::slice::from_raw_parts(
-                self.buf.as_ptr() as *const u8,
-                self.len,
-            ))
-        }
+impl<T: Encode + ?Sized> ViaEncodeDebug for Wrap<'_, T> {
+    #[inline(always)]
+    fn __ringlog_encode_debug(&self, e: &mut Encoder<'_>) {
+        self.0.encode(e)
     }
 }
 
-impl fmt::Write for StackStr {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let room = self.buf.len() - self.len;
-        let mut n = s.len().min(room);
-        while !s.is_char_boundary(n) {
-            n -= 1;
-        }
-        // SAFETY: n <= room, so the destination range is inside the buffer; source and
-        // destination are distinct.
-        unsafe {
-            core::ptr::copy_nonoverlapping(
-                s.as_ptr(),
-                self.buf.as_mut_ptr().add(self.len) as *mut u8,
-                n,
-            )
-        };
-        self.len += n;
-        Ok(())
+/// The slow path for a `{:?}` hole whose type is not [`Encode`]: `Debug`-formatted here.
+pub trait ViaDebug {
+    /// Formats and encodes the argument.
+    fn __ringlog_encode_debug(&self, e: &mut Encoder<'_>);
+}
+
+impl<T: fmt::Debug + ?Sized> ViaDebug for &Wrap<'_, T> {
+    #[inline(never)]
+    fn __ringlog_encode_debug(&self, e: &mut Encoder<'_>) {
+        encode_debug_str(e, self.0)
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::count_holes;
+/// Binary encoding for a hole with a spec (`{:>8.2}`) when the type implements [`Encode`]: the
+/// drain applies the spec. The closure (the same spec through `format_args!`) is not called; it
+/// is there so the type must support the spec as `format!` requires.
+pub trait ViaEncodeFmt<T: ?Sized> {
+    /// Encodes the argument.
+    fn __ringlog_encode_fmt<F>(&self, e: &mut Encoder<'_>, f: F)
+    where
+        F: FnOnce(&T, &mut StackStr<'_>) -> fmt::Result;
+}
 
-    #[test]
-    fn holes_are_counted_like_format_args() {
-        assert_eq!(count_holes("no holes"), 0);
-        assert_eq!(count_holes("{} and {:?} and {:>8.2}"), 3);
-        assert_eq!(count_holes("{{}} {{ }}"), 0);
-        assert_eq!(count_holes("{{{}}}"), 1);
-        assert_eq!(count_holes("{"), usize::MAX);
-        assert_eq!(count_holes("}"), usize::MAX);
-        assert_eq!(count_holes("{ { }"), usize::MAX);
+impl<T: Encode + ?Sized> ViaEncodeFmt<T> for Wrap<'_, T> {
+    #[inline(always)]
+    fn __ringlog_encode_fmt<F>(&self, e: &mut Encoder<'_>, _f: F)
+    where
+        F: FnOnce(&T, &mut StackStr<'_>) -> fmt::Result,
+    {
+        self.0.encode(e)
     }
+}
+
+/// The slow path for a hole with a spec whose type is not [`Encode`]: formatted here with the
+/// hole's own spec (so a `Display` impl that ignores width behaves as under `format!`); the drain
+/// writes such text as it is.
+pub trait ViaFmt<T: ?Sized> {
+    /// Formats and encodes the argument.
+    fn __ringlog_encode_fmt<F>(&self, e: &mut Encoder<'_>, f: F)
+    where
+        F: FnOnce(&T, &mut StackStr<'_>) -> fmt::Result;
+}
+
+impl<T: ?Sized> ViaFmt<T> for &Wrap<'_, T> {
+    #[inline(never)]
+    fn __ringlog_encode_fmt<F>(&self, e: &mut Encoder<'_>, f: F)
+    where
+        F: FnOnce(&T, &mut StackStr<'_>) -> fmt::Result,
+    {
+        let mut buf = MaybeUninit::uninit();
+        let mut s = StackStr::new(&mut buf);
+        let _ = f(self.0, &mut s);
+        e.display_str(s.as_str());
+    }
+}
+
+/// A `key = ?value` field: `Debug`-formatted here, whatever the type (tracing's `?` sigil).
+#[inline(never)]
+pub fn encode_debug_str<T: fmt::Debug + ?Sized>(e: &mut Encoder<'_>, v: &T) {
+    e.display_str(StackStr::new(&mut MaybeUninit::uninit()).debug(v));
 }

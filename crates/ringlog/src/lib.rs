@@ -39,6 +39,7 @@
 pub mod __private;
 pub mod bridge;
 pub mod filter;
+mod global;
 mod ids;
 mod macros;
 
@@ -54,6 +55,7 @@ use ringlog_wire::clock::ClockKind;
 use ringlog_wire::record::{RecordHeader, FLAG_TRUNCATED, RECORD_HEADER_LEN};
 use ringlog_wire::ring::{PushError, MAX_PID};
 
+pub use global::{global, init, AlreadyInitialized};
 pub use ringlog_segment::ClockChoice;
 pub use ringlog_wire::args::{Encode, Encoder};
 pub use ringlog_wire::record::Level;

@@ -1,86 +1,65 @@
-//! The logging macros. Every level macro forwards to [`log!`](crate::log), which forwards to the
-//! hidden `__ringlog_log!` that does the work (tracing's layering).
+//! The logging macros. Every level macro forwards to the `ringlog-macros` proc macro with the
+//! crate path and its level; [`log!`](crate::log) forwards with the level as an argument
+//! (tracing's layering: one core, thin wrappers).
+//!
+//! The forms, for every level macro (`info!` shown):
+//!
+//! | form | logger |
+//! |---|---|
+//! | `info!("served {} in {ms} ms", id, ms = 1.5)` | the global one ([`init`](crate::init)); a no-op before `init` |
+//! | `info!(logger: l, "...", ...)` | `l` |
+//! | `info!(l, "...", ...)` | `l` (the handle form) |
+//! | `info!(target: "app::http", "...")` | with any of the above: the target for directives and output (default: the module path) |
+//!
+//! After the format string: positional arguments, then `key = value` fields. Keys are
+//! identifiers, dotted names (`http.status = 200`) or string literals (`"user-agent" = ua`);
+//! a value may carry tracing's sigils (`key = ?v` formats `v` with `Debug` on the caller,
+//! `key = %v` with `Display`), and `?v` / `%v` alone name the field after the variable.
+//!
+//! The format string is `format!`'s grammar (see `ringlog-grammar`): `{}`, `{0}` (by index,
+//! reusable), `{name}` (a field of that name, else a variable captured from the scope as
+//! `format!` does), and specs (`{:>8.2}`, `{:#x}`, `{:?}`, `{:e}`). It is checked at compile
+//! time: a wrong number of arguments, an argument never used, or a spec the drain cannot
+//! render (`{:p}`, `{:1$}`, `{:.*}`) is a compile error.
+//!
+//! Arguments whose type implements [`Encode`](crate::Encode) travel in binary and are formatted
+//! by the drain. Any other type is formatted on the caller's thread (the documented slow path):
+//! with `Debug` when a `{:?}` hole takes it, else with `Display`.
 
-/// Logs at a level given as an expression.
-///
-/// `log!(logger, level, "format {} with {} holes", a, b, key = value, ...)`: positional arguments
-/// fill the `{}` holes (a mismatch in their number is a compile error); `key = value` pairs after
-/// them are structured fields. Arguments are encoded in binary when their type implements
-/// [`Encode`](crate::Encode) (integers, floats, bool, char, strings, byte slices, `Option`s of
-/// those); any other `Display` type is formatted here, on the caller's thread (the documented
-/// slow path).
+/// Logs at a level given as an expression: `log!(Level::Warn, "...")`,
+/// `log!(logger: l, level, "...")` or `log!(l, level, "...")`. See the [module
+/// docs](crate::macros) for the argument forms.
 #[macro_export]
 macro_rules! log {
-    ($logger:expr, $level:expr, $fmt:literal $(, $($rest:tt)*)?) => {
-        $crate::__ringlog_log!(@munch ($logger, $level, $fmt) [] [] $($($rest)*)?)
-    };
+    ($($rest:tt)+) => { $crate::__private::__log!($crate, () $($rest)+) };
 }
 
 /// Logs at [`Level::Error`](crate::Level::Error). See [`log!`](crate::log).
 #[macro_export]
 macro_rules! error {
-    ($logger:expr, $($rest:tt)+) => { $crate::log!($logger, $crate::Level::Error, $($rest)+) };
+    ($($rest:tt)+) => { $crate::__private::__log!($crate, ($crate::Level::Error) $($rest)+) };
 }
 
 /// Logs at [`Level::Warn`](crate::Level::Warn). See [`log!`](crate::log).
 #[macro_export]
 macro_rules! warn {
-    ($logger:expr, $($rest:tt)+) => { $crate::log!($logger, $crate::Level::Warn, $($rest)+) };
+    ($($rest:tt)+) => { $crate::__private::__log!($crate, ($crate::Level::Warn) $($rest)+) };
 }
 
 /// Logs at [`Level::Info`](crate::Level::Info). See [`log!`](crate::log).
 #[macro_export]
 macro_rules! info {
-    ($logger:expr, $($rest:tt)+) => { $crate::log!($logger, $crate::Level::Info, $($rest)+) };
+    ($($rest:tt)+) => { $crate::__private::__log!($crate, ($crate::Level::Info) $($rest)+) };
 }
 
 /// Logs at [`Level::Debug`](crate::Level::Debug). See [`log!`](crate::log).
 #[macro_export]
 macro_rules! debug {
-    ($logger:expr, $($rest:tt)+) => { $crate::log!($logger, $crate::Level::Debug, $($rest)+) };
+    ($($rest:tt)+) => { $crate::__private::__log!($crate, ($crate::Level::Debug) $($rest)+) };
 }
 
 /// Logs at [`Level::Trace`](crate::Level::Trace). See [`log!`](crate::log).
 #[macro_export]
 macro_rules! trace {
-    ($logger:expr, $($rest:tt)+) => { $crate::log!($logger, $crate::Level::Trace, $($rest)+) };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __ringlog_log {
-    // Done: emit.
-    (@munch ($logger:expr, $level:expr, $fmt:literal) [$($pos:expr,)*] [$($k:ident = $v:expr,)*]) => {{
-        let __logger: &$crate::Logger = &$logger;
-        let __level: $crate::Level = $level;
-        if __logger.enabled(__level) {
-            const _: () = ::core::assert!(
-                $crate::__private::count_holes($fmt) == $crate::__ringlog_log!(@count $($pos,)*),
-                "ringlog: the number of {{}} holes in the format string does not match the number of positional arguments"
-            );
-            static __CALLSITE: $crate::__private::Callsite = $crate::__private::Callsite::new(
-                $fmt,
-                ::core::module_path!(),
-                ::core::file!(),
-                ::core::line!(),
-                &[$(::core::stringify!($k)),*],
-            );
-            #[allow(unused_imports)]
-            use $crate::__private::{ViaDisplay as _, ViaEncode as _};
-            __logger.__log(&__CALLSITE, __level, |__enc: &mut $crate::__private::Encoder<'_>| {
-                $( (&$crate::__private::Wrap(&$pos)).__ringlog_encode(__enc); )*
-                $( (&$crate::__private::Wrap(&$v)).__ringlog_encode(__enc); )*
-            });
-        }
-    }};
-    // A `key = value` field.
-    (@munch $head:tt [$($pos:expr,)*] [$($kv:tt)*] $k:ident = $v:expr $(, $($rest:tt)*)?) => {
-        $crate::__ringlog_log!(@munch $head [$($pos,)*] [$($kv)* $k = $v,] $($($rest)*)?)
-    };
-    // A positional argument.
-    (@munch $head:tt [$($pos:expr,)*] [$($kv:tt)*] $e:expr $(, $($rest:tt)*)?) => {
-        $crate::__ringlog_log!(@munch $head [$($pos,)* $e,] [$($kv)*] $($($rest)*)?)
-    };
-    (@count $($e:expr,)*) => { <[()]>::len(&[$($crate::__ringlog_log!(@unit $e)),*]) };
-    (@unit $e:expr) => { () };
+    ($($rest:tt)+) => { $crate::__private::__log!($crate, ($crate::Level::Trace) $($rest)+) };
 }

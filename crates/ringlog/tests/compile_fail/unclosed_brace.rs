@@ -1,0 +1,6 @@
+// An unclosed brace.
+fn log_it(log: ringlog::Logger) {
+    ringlog::info!(logger: log, "value {", 1u8);
+}
+
+fn main() {}
