@@ -5,18 +5,20 @@
 //! nothing per record: it writes into the caller's batch buffer, keeps the formatted date of the
 //! current second and only rewrites the nanosecond digits, and decodes arguments onto the stack.
 //!
-//! For a network output ([`Network`]) the same formatter encodes each record as one RFC 5424
-//! syslog message ([`crate::syslog`]) or one OTLP log record ([`crate::otlp`]) instead of a line.
+//! Every record and notice is first a [`RecordView`] (ringlog-wire's one decoded view: message,
+//! named fields, problems), and every output encodes that view: the text, JSON and logfmt lines
+//! here, and for a network output ([`Network`]) one RFC 5424 syslog message
+//! ([`crate::syslog`]) or one OTLP log record ([`crate::otlp`]) instead of a line.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use ringlog_segment::reader::CallsiteInfo;
 use ringlog_wire::args::Arg;
-use ringlog_wire::callsite::FormatStyle;
 use ringlog_wire::clock::Calibration;
 use ringlog_wire::decode::{write_display, Out, RecordRef};
 use ringlog_wire::record::Level;
+use ringlog_wire::view::{ArgBuf, RecordView};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -29,9 +31,6 @@ pub enum Format {
     /// `ts=... level=info pid=1 tid=2 target=app msg="..." k=v`
     Logfmt,
 }
-
-/// Most arguments decoded onto the stack; more spill to the heap.
-const STACK_ARGS: usize = 16;
 
 /// A borrowed field value for the drain's own notices.
 #[derive(Debug, Clone, Copy)]
@@ -52,7 +51,8 @@ pub enum Network {
     Otlp,
 }
 
-/// A record or notice as the network encoders see it: the message rendered, the fields named.
+/// A record or notice as the network encoders see it: its [`RecordView`] with the message
+/// rendered (problems appended as ` [ringlog: ...]`) and the fields named.
 #[derive(Debug)]
 pub(crate) struct Entry<'a> {
     pub unix_ns: i64,
@@ -168,73 +168,10 @@ impl Formatter {
         record: &RecordRef<'_>,
         callsite: Result<Option<&CallsiteInfo>, &str>,
     ) -> i64 {
-        let mut stack = [Arg::None; STACK_ARGS];
-        let mut heap: Vec<Arg<'_>> = Vec::new();
-        let mut n = 0;
-        let mut arg_error = None;
-        for a in record.args() {
-            match a {
-                Ok(a) if n < STACK_ARGS => {
-                    stack[n] = a;
-                    n += 1;
-                }
-                Ok(a) => {
-                    if heap.is_empty() {
-                        heap.extend_from_slice(&stack);
-                    }
-                    heap.push(a);
-                    n += 1;
-                }
-                Err(e) => arg_error = Some(e),
-            }
-        }
-        let args: &[Arg<'_>] = if heap.is_empty() { &stack[..n] } else { &heap };
-        let unix_ns = self.calibration.to_unix_ns(record.header.timestamp);
-        let level = record.level();
-        let h = &record.header;
-        let line = Line {
-            unix_ns,
-            level,
-            pid: h.pid,
-            tid: h.tid,
-            callsite,
-            args,
-            truncated: record.truncated(),
-            arg_error: arg_error.map(|e| e.to_string()),
-        };
-        if self.network.is_some() {
-            let mut message = String::new();
-            let from = line.message(&mut message);
-            line.problems(|p| {
-                message.push_str(" [ringlog: ");
-                message.push_str(p);
-                message.push(']');
-            });
-            let fields = line.fields_vec(from);
-            let (target, file, line_no) = match callsite {
-                Ok(Some(cs)) => (cs.target.as_str(), cs.file.as_str(), cs.line),
-                _ => ("", "", 0),
-            };
-            let entry = Entry {
-                unix_ns,
-                level,
-                pid: h.pid,
-                tid: h.tid,
-                target,
-                file,
-                line: line_no,
-                message: &message,
-                fields: &fields,
-            };
-            self.network_entry(out, &entry);
-            return unix_ns;
-        }
-        match self.format {
-            Format::Text => self.text(out, &line),
-            Format::Json => self.json(out, &line),
-            Format::Logfmt => self.logfmt(out, &line),
-        }
-        unix_ns
+        let args = ArgBuf::decode(record);
+        let view = RecordView::new(record, callsite, &args, &self.calibration);
+        self.encode(out, &view);
+        view.unix_ns
     }
 
     /// Formats one of the drain's own lines (losses, errors) as a record from target
@@ -247,118 +184,65 @@ impl Formatter {
         msg: &str,
         fields: &[(&str, NoticeValue<'_>)],
     ) {
-        let pid = self.notice_pid;
-        if self.network.is_some() {
-            let fields: Vec<(Cow<'_, str>, Arg<'_>)> = fields
-                .iter()
-                .map(|(k, v)| {
-                    let v = match *v {
-                        NoticeValue::U64(n) => Arg::U64(n),
-                        NoticeValue::Str(s) => Arg::Str(s),
-                    };
-                    (Cow::Borrowed(*k), v)
-                })
-                .collect();
+        let names: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
+        let args: Vec<Arg<'_>> = fields
+            .iter()
+            .map(|(_, v)| match *v {
+                NoticeValue::U64(n) => Arg::U64(n),
+                NoticeValue::Str(s) => Arg::Str(s),
+            })
+            .collect();
+        let view = RecordView::notice(unix_ns, level, self.notice_pid, msg, &names, &args);
+        self.encode(out, &view);
+    }
+
+    /// Encodes `view` in this formatter's format or network encoding.
+    pub fn encode(&mut self, out: &mut Vec<u8>, view: &RecordView<'_>) {
+        if let Some(network) = self.network.clone() {
+            let mut message = String::new();
+            view.message(&mut message);
+            view.problems(|p| {
+                message.push_str(" [ringlog: ");
+                message.push_str(p);
+                message.push(']');
+            });
+            let mut fields: Vec<(Cow<'_, str>, Arg<'_>)> = Vec::new();
+            view.for_each_field(|k, v| fields.push((Cow::Owned(k.to_string()), *v)));
+            let (file, line) = view.location();
             let entry = Entry {
-                unix_ns,
-                level,
-                pid,
-                tid: 0,
-                target: "ringdrain",
-                file: "",
-                line: 0,
-                message: msg,
+                unix_ns: view.unix_ns,
+                level: view.level,
+                pid: view.pid,
+                tid: view.tid,
+                target: view.target(),
+                file,
+                line,
+                message: &message,
                 fields: &fields,
             };
-            return self.network_entry(out, &entry);
+            match network {
+                Network::Syslog(header) => crate::syslog::encode(self, out, &header, &entry),
+                Network::Otlp => crate::otlp::encode(out, &entry),
+            }
+            return;
         }
         match self.format {
-            Format::Text => {
-                self.write_ts(out, unix_ns);
-                text_head(out, level, pid, 0, "ringdrain");
-                TextEsc(out).push_str(msg);
-                for (k, v) in fields {
-                    out.push(b' ');
-                    TextEsc(out).push_str(k);
-                    out.push(b'=');
-                    match v {
-                        NoticeValue::U64(n) => {
-                            out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes())
-                        }
-                        NoticeValue::Str(s) => logfmt_value(out, s),
-                    }
-                }
-            }
-            Format::Logfmt => {
-                out.extend_from_slice(b"ts=");
-                self.write_ts(out, unix_ns);
-                logfmt_head(out, level, pid, 0, "ringdrain");
-                out.extend_from_slice(b" msg=");
-                logfmt_value(out, msg);
-                for (k, v) in fields {
-                    out.push(b' ');
-                    logfmt_key(out, k);
-                    out.push(b'=');
-                    match v {
-                        NoticeValue::U64(n) => {
-                            out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes())
-                        }
-                        NoticeValue::Str(s) => logfmt_value(out, s),
-                    }
-                }
-            }
-            Format::Json => {
-                out.extend_from_slice(b"{\"ts\":\"");
-                self.write_ts(out, unix_ns);
-                out.extend_from_slice(b"\"");
-                json_head(out, level, pid, 0, "ringdrain");
-                out.extend_from_slice(b",\"msg\":");
-                json_str(out, msg);
-                out.extend_from_slice(b",\"fields\":{");
-                for (i, (k, v)) in fields.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    json_str(out, k);
-                    out.push(b':');
-                    match v {
-                        NoticeValue::U64(n) => {
-                            out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes())
-                        }
-                        NoticeValue::Str(s) => json_str(out, s),
-                    }
-                }
-                out.extend_from_slice(b"}}");
-            }
-        }
-        out.push(b'\n');
-    }
-
-    fn network_entry(&mut self, out: &mut Vec<u8>, e: &Entry<'_>) {
-        match self.network.clone() {
-            Some(Network::Syslog(header)) => crate::syslog::encode(self, out, &header, e),
-            Some(Network::Otlp) => crate::otlp::encode(out, e),
-            None => {}
+            Format::Text => self.text(out, view),
+            Format::Json => self.json(out, view),
+            Format::Logfmt => self.logfmt(out, view),
         }
     }
 
-    fn text(&mut self, out: &mut Vec<u8>, l: &Line<'_, '_>) {
-        self.write_ts(out, l.unix_ns);
-        let target = match l.callsite {
-            Ok(Some(cs)) => cs.target.as_str(),
-            _ => "",
-        };
-        text_head(out, l.level, l.pid, l.tid, target);
+    fn text(&mut self, out: &mut Vec<u8>, v: &RecordView<'_>) {
+        self.write_ts(out, v.unix_ns);
+        text_head(out, v.level, v.pid, v.tid, v.target());
         let before_message = out.len();
-        let fields_from = {
-            let mut esc = TextEsc(out);
-            l.message(&mut esc)
-        };
+        v.message(&mut TextEsc(out));
         if out.len() == before_message && out.last() == Some(&b' ') {
             // An empty message: drop the separator so fields follow with a single space.
             out.pop();
         }
-        l.for_each_field(fields_from, |name, arg| {
+        v.for_each_field(|name, arg| {
             out.push(b' ');
             // Field names come from the callsite table, which is untrusted: escape them like
             // the message so a name cannot split the line.
@@ -369,7 +253,7 @@ impl Formatter {
                 _ => write_display(&mut TextEsc(out), arg),
             }
         });
-        l.problems(|p| {
+        v.problems(|p| {
             out.extend_from_slice(b" [ringlog: ");
             TextEsc(out).push_str(p);
             out.push(b']');
@@ -377,24 +261,20 @@ impl Formatter {
         out.push(b'\n');
     }
 
-    fn logfmt(&mut self, out: &mut Vec<u8>, l: &Line<'_, '_>) {
+    fn logfmt(&mut self, out: &mut Vec<u8>, v: &RecordView<'_>) {
         out.extend_from_slice(b"ts=");
-        self.write_ts(out, l.unix_ns);
-        let target = match l.callsite {
-            Ok(Some(cs)) => cs.target.as_str(),
-            _ => "",
-        };
-        logfmt_head(out, l.level, l.pid, l.tid, target);
+        self.write_ts(out, v.unix_ns);
+        logfmt_head(out, v.level, v.pid, v.tid, v.target());
         out.extend_from_slice(b" msg=");
         let mut msg = String::new();
-        let fields_from = l.message(&mut msg);
-        l.problems(|p| {
+        v.message(&mut msg);
+        v.problems(|p| {
             msg.push_str(" [ringlog: ");
             msg.push_str(p);
             msg.push(']');
         });
         logfmt_value(out, &msg);
-        l.for_each_field(fields_from, |name, arg| {
+        v.for_each_field(|name, arg| {
             out.push(b' ');
             logfmt_key(out, name);
             out.push(b'=');
@@ -410,18 +290,15 @@ impl Formatter {
         out.push(b'\n');
     }
 
-    fn json(&mut self, out: &mut Vec<u8>, l: &Line<'_, '_>) {
+    fn json(&mut self, out: &mut Vec<u8>, v: &RecordView<'_>) {
         out.extend_from_slice(b"{\"ts\":\"");
-        self.write_ts(out, l.unix_ns);
+        self.write_ts(out, v.unix_ns);
         out.push(b'"');
-        let (target, file, line) = match l.callsite {
-            Ok(Some(cs)) => (cs.target.as_str(), cs.file.as_str(), cs.line),
-            _ => ("", "", 0),
-        };
-        json_head(out, l.level, l.pid, l.tid, target);
+        json_head(out, v.level, v.pid, v.tid, v.target());
         out.extend_from_slice(b",\"msg\":\"");
-        let fields_from = l.message(&mut JsonEsc(out));
+        v.message(&mut JsonEsc(out));
         out.push(b'"');
+        let (file, line) = v.location();
         if !file.is_empty() {
             out.extend_from_slice(b",\"file\":");
             json_str(out, file);
@@ -430,7 +307,7 @@ impl Formatter {
         }
         out.extend_from_slice(b",\"fields\":{");
         let mut first = true;
-        l.for_each_field(fields_from, |name, arg| {
+        v.for_each_field(|name, arg| {
             if !first {
                 out.push(b',');
             }
@@ -440,114 +317,21 @@ impl Formatter {
             json_value(out, arg);
         });
         out.push(b'}');
-        if l.truncated {
+        if v.truncated {
             out.extend_from_slice(b",\"truncated\":true");
         }
-        let mut problems = Vec::new();
-        l.problems(|p| problems.push(p.to_string()));
+        let mut problems = String::new();
+        v.problems(|p| {
+            if !problems.is_empty() {
+                problems.push_str("; ");
+            }
+            problems.push_str(p);
+        });
         if !problems.is_empty() {
             out.extend_from_slice(b",\"ringlog_error\":");
-            json_str(out, &problems.join("; "));
+            json_str(out, &problems);
         }
         out.extend_from_slice(b"}\n");
-    }
-}
-
-/// A record's parts, for the three formats.
-struct Line<'a, 'b> {
-    unix_ns: i64,
-    level: Level,
-    pid: u32,
-    tid: u32,
-    callsite: Result<Option<&'a CallsiteInfo>, &'a str>,
-    args: &'b [Arg<'b>],
-    truncated: bool,
-    arg_error: Option<String>,
-}
-
-impl<'a, 'b> Line<'a, 'b> {
-    /// Writes the message; returns the index of the first argument that is a field.
-    fn message<O: Out + ?Sized>(&self, out: &mut O) -> usize {
-        match self.callsite {
-            Ok(Some(cs)) => {
-                let r = cs.template.render(out, self.args);
-                if self.truncated {
-                    out.push_str(" [truncated]");
-                }
-                if r.bad_format {
-                    out.push_str(" [ringlog: malformed format string]");
-                }
-                if r.missing > 0 && !self.truncated {
-                    out.push_str(" [ringlog: missing arguments]");
-                }
-                if cs.style == FormatStyle::Literal {
-                    0
-                } else {
-                    r.used
-                }
-            }
-            Ok(None) | Err(_) => {
-                // No callsite: the first argument is the message.
-                if let Some(first) = self.args.first() {
-                    write_display(out, first);
-                }
-                if self.truncated {
-                    out.push_str(" [truncated]");
-                }
-                1
-            }
-        }
-    }
-
-    /// The fields from argument `from` on, named (unnamed ones `_0`, `_1`, ...).
-    fn fields_vec(&self, from: usize) -> Vec<(Cow<'a, str>, Arg<'b>)> {
-        let names: &'a [String] = match self.callsite {
-            Ok(Some(cs)) => &cs.fields,
-            _ => &[],
-        };
-        let args: &'b [Arg<'b>] = self.args;
-        args.iter()
-            .enumerate()
-            .skip(from)
-            .map(|(i, arg)| {
-                let k = i - from;
-                let name = match names.get(k) {
-                    Some(n) => Cow::Borrowed(n.as_str()),
-                    None => Cow::Owned(format!("_{k}")),
-                };
-                (name, *arg)
-            })
-            .collect()
-    }
-
-    fn for_each_field(&self, from: usize, mut f: impl FnMut(&str, &Arg<'_>)) {
-        let names: &[String] = match self.callsite {
-            Ok(Some(cs)) => &cs.fields,
-            _ => &[],
-        };
-        let mut name_buf = String::new();
-        for (i, arg) in self.args.iter().enumerate().skip(from) {
-            let k = i - from;
-            let name = match names.get(k) {
-                Some(n) => n.as_str(),
-                None => {
-                    name_buf.clear();
-                    name_buf.push('_');
-                    name_buf.push_str(itoa::Buffer::new().format(k));
-                    name_buf.as_str()
-                }
-            };
-            f(name, arg);
-        }
-    }
-
-    fn problems(&self, mut f: impl FnMut(&str)) {
-        if let Err(e) = self.callsite {
-            f(e);
-        }
-        if let Some(e) = &self.arg_error {
-            f(e);
-        }
     }
 }
 

@@ -178,3 +178,106 @@ fn an_empty_message_leaves_a_single_space_before_the_fields() {
     let line = String::from_utf8(out).unwrap();
     assert!(line.ends_with("app::http: k=1\n"), "{line:?}");
 }
+
+/// A callsite as the reader resolves it: `Ok(None)` for id 0, `Err` with why it did not resolve.
+type Resolved = Result<Option<CallsiteInfo>, &'static str>;
+
+/// Records with every kind of mismatch, as `(callsite, record bytes)`.
+fn mismatched() -> Vec<(Resolved, Vec<u8>)> {
+    let t = 1_000_000_000u64;
+    vec![
+        // More arguments than holes and fields.
+        (
+            Ok(Some(callsite("a {} b", &["k"]))),
+            record(t, 64, Level::Info, 0, |e| {
+                e.u8(1);
+                e.u8(2);
+                e.str("extra");
+                e.bool(true);
+            }),
+        ),
+        // An argument missing, not truncated.
+        (
+            Ok(Some(callsite("{} and {1}", &[]))),
+            record(t, 64, Level::Info, 0, |e| e.str("one")),
+        ),
+        // A malformed format (a damaged or foreign callsite).
+        (
+            Ok(Some(callsite("x {:p} y", &["k"]))),
+            record(t, 64, Level::Info, 0, |e| e.u8(9)),
+        ),
+        // A named hole with no such field; a named hole with one.
+        (
+            Ok(Some(callsite("{nope} {status}", &["status"]))),
+            record(t, 64, Level::Info, 0, |e| e.u16(200)),
+        ),
+        // Indexed holes.
+        (
+            Ok(Some(callsite("{1}-{0}-{1}", &["k"]))),
+            record(t, 64, Level::Info, 0, |e| {
+                e.str("a");
+                e.str("b");
+                e.u8(3);
+            }),
+        ),
+        // Unknown id, with arguments cut short by damage.
+        (
+            Err("unknown callsite id 72"),
+            record(t, 72, Level::Info, FLAG_TRUNCATED, |e| {
+                e.str("m");
+                e.u8(5);
+            }),
+        ),
+    ]
+}
+
+#[test]
+fn owned_records_and_every_format_agree_on_message_fields_and_problems() {
+    let cal = Calibration::new(ClockKind::Realtime, 0, 0, 0);
+    let want_text = [
+        "app::http: a 1 b k=2 _1=extra _2=true [ringlog: 2 more argument(s) than holes and fields]",
+        "app::http: one and {?} [ringlog: 1 argument(s) missing]",
+        "app::http: x {!bad format}{:p} y k=9 [ringlog: malformed format string: `{:p}` is not supported: an address means nothing once the record leaves the process]",
+        "app::http: {!bad format} 200 status=200 [ringlog: the format names {nope}, which is not a field]",
+        "app::http: b-a-b k=3",
+        "m [truncated] _0=5 [ringlog: unknown callsite id 72]",
+    ];
+    for ((cs, bytes), want) in mismatched().iter().zip(want_text) {
+        let rec = decode_record(bytes).unwrap();
+        let cs = cs.as_ref().map(|c| c.as_ref()).map_err(|e| *e);
+        // The owned record (what tests and `ringdrain cat` read) ...
+        let owned = ringlog_wire::view::OwnedRecord::decode(&rec, cs, &cal);
+        let mut rebuilt = String::new();
+        if !owned.target.is_empty() {
+            rebuilt.push_str(&owned.target);
+            rebuilt.push_str(": ");
+        }
+        rebuilt.push_str(&owned.message);
+        for (k, v) in &owned.fields {
+            rebuilt.push_str(&format!(" {k}={v}"));
+        }
+        for p in &owned.problems {
+            rebuilt.push_str(&format!(" [ringlog: {p}]"));
+        }
+        assert_eq!(rebuilt, want);
+        // ... is what the text line shows ...
+        let mut out = Vec::new();
+        Formatter::new(Format::Text, cal).record(&mut out, &rec, cs);
+        let line = String::from_utf8(out).unwrap();
+        assert_eq!(line.split_once("] ").unwrap().1, format!("{want}\n"));
+        // ... and what JSON carries as fields and `ringlog_error`.
+        let mut out = Vec::new();
+        Formatter::new(Format::Json, cal).record(&mut out, &rec, cs);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let mut keys: Vec<&String> = v["fields"].as_object().unwrap().keys().collect();
+        let mut owned_keys: Vec<&String> = owned.fields.iter().map(|(k, _)| k).collect();
+        keys.sort();
+        owned_keys.sort();
+        assert_eq!(keys, owned_keys);
+        assert_eq!(
+            v["ringlog_error"].as_str().unwrap_or(""),
+            owned.problems.join("; ")
+        );
+        assert_eq!(v["msg"].as_str().unwrap(), owned.message);
+    }
+}

@@ -12,70 +12,17 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ringlog_wire::callsite::{decode_callsite, CallsiteDesc, FormatStyle};
+use ringlog_wire::callsite::decode_callsite;
 use ringlog_wire::clock::Calibration;
-use ringlog_wire::decode::{decode_record, OwnedRecord, RecordRef, Template};
-use ringlog_wire::record::Level;
+use ringlog_wire::decode::{decode_record, RecordRef};
 use ringlog_wire::ring::{Consumer, Next, RawSlots, Stall};
+use ringlog_wire::view::OwnedRecord;
 
 use crate::{pid_alive, Segment};
 
-/// A resolved callsite, owned by the reader's cache.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallsiteInfo {
-    /// Its id.
-    pub id: u32,
-    /// Level at registration.
-    pub level: Level,
-    /// Format style.
-    pub style: FormatStyle,
-    /// Line.
-    pub line: u32,
-    /// Target.
-    pub target: String,
-    /// Module path.
-    pub module: String,
-    /// File.
-    pub file: String,
-    /// Format string.
-    pub format: String,
-    /// Field names.
-    pub fields: Vec<String>,
-    /// The format string, parsed once.
-    pub template: Template,
-}
-
-impl CallsiteInfo {
-    /// An owned callsite with its parsed template.
-    pub fn new(id: u32, d: &CallsiteDesc<'_>) -> Self {
-        CallsiteInfo {
-            template: Template::with_fields(d.style, d.format, &d.fields),
-            id,
-            level: d.level,
-            style: d.style,
-            line: d.line,
-            target: d.target.to_string(),
-            module: d.module.to_string(),
-            file: d.file.to_string(),
-            format: d.format.to_string(),
-            fields: d.fields.iter().map(|s| s.to_string()).collect(),
-        }
-    }
-
-    /// A borrowed description (for [`OwnedRecord::decode`]).
-    pub fn desc(&self) -> CallsiteDesc<'_> {
-        CallsiteDesc {
-            level: self.level,
-            style: self.style,
-            line: self.line,
-            target: &self.target,
-            module: &self.module,
-            file: &self.file,
-            format: &self.format,
-            fields: self.fields.iter().map(|s| s.as_str()).collect(),
-        }
-    }
-}
+/// A resolved callsite, owned by the reader's cache: the wire crate's decoded
+/// [`Callsite`](ringlog_wire::view::Callsite), its template bound to its fields.
+pub use ringlog_wire::view::Callsite as CallsiteInfo;
 
 /// Records lost or damaged, as the reader found them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -368,11 +315,7 @@ impl<'s> Reader<'s> {
         loop {
             let r = self.poll(4096, |ev| match ev {
                 Event::Record { record, callsite } => {
-                    let (cs, err) = match callsite {
-                        Ok(c) => (c.map(|c| c.desc()), None),
-                        Err(e) => (None, Some(e)),
-                    };
-                    out.push(OwnedRecord::decode(&record, cs.as_ref(), err, &cal));
+                    out.push(OwnedRecord::decode(&record, callsite, &cal));
                 }
                 Event::Lost(l) => lost.push(l),
             });

@@ -5,11 +5,12 @@
 //!   any [`Out`] (the drain's escaping writers), and returns how many arguments the holes took;
 //!   the rest are the key-value fields. Problems (a missing argument, a bad format string) show
 //!   as visible markers in the text, never as a panic.
-//! * [`OwnedRecord`] is a fully decoded, owned record for tests, `ringdrain cat` and tools.
+//! * [`Template`] is a format parsed once (the drain caches one per callsite).
+//!
+//! A record's one decoded view (message, fields, problems) is [`crate::view::RecordView`].
 
 use crate::args::{Arg, Args};
-use crate::callsite::{CallsiteDesc, FormatStyle};
-use crate::clock::Calibration;
+use crate::callsite::FormatStyle;
 use crate::pyfmt;
 use crate::record::{Level, RecordHeader, FLAG_TRUNCATED, RECORD_HEADER_LEN};
 use ringlog_grammar::{
@@ -582,6 +583,14 @@ impl Template {
         self.positional
     }
 
+    /// Holes whose argument is not among `args` arguments.
+    pub fn missing(&self, args: usize) -> usize {
+        self.pieces
+            .iter()
+            .filter(|p| matches!(p, Piece::Hole { arg, .. } | Piece::Percent { arg, .. } if *arg >= args))
+            .count()
+    }
+
     /// Why the format is malformed, if it is.
     pub fn problem(&self) -> Option<&str> {
         self.problem.as_deref()
@@ -716,121 +725,6 @@ impl core::fmt::Display for Value {
         };
         write_display(&mut s, &arg);
         f.write_str(&s)
-    }
-}
-
-/// A fully decoded record.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OwnedRecord {
-    /// Unix time in nanoseconds.
-    pub unix_ns: i64,
-    /// Level.
-    pub level: Level,
-    /// Writer's pid.
-    pub pid: u32,
-    /// Writer's thread id.
-    pub tid: u32,
-    /// Callsite id.
-    pub callsite: u32,
-    /// Target.
-    pub target: String,
-    /// Source file.
-    pub file: String,
-    /// Source line.
-    pub line: u32,
-    /// The rendered message (with markers for any problem).
-    pub message: String,
-    /// Key-value fields in order.
-    pub fields: Vec<(String, Value)>,
-    /// Arguments were cut to fit.
-    pub truncated: bool,
-    /// Problems found while decoding (also marked in `message`).
-    pub problems: Vec<String>,
-}
-
-impl OwnedRecord {
-    /// Decodes `record` with its callsite (`None` if the id did not resolve, in which case
-    /// `callsite_error` says why) and clock calibration. Never panics.
-    pub fn decode(
-        record: &RecordRef<'_>,
-        callsite: Option<&CallsiteDesc<'_>>,
-        callsite_error: Option<&str>,
-        clock: &Calibration,
-    ) -> OwnedRecord {
-        let mut problems = Vec::new();
-        let mut args = Vec::new();
-        for a in record.args() {
-            match a {
-                Ok(a) => args.push(a),
-                Err(e) => problems.push(format!("bad argument bytes: {e}")),
-            }
-        }
-        let mut message = String::new();
-        let mut fields = Vec::new();
-        let (target, file, line) = match callsite {
-            Some(cs) => {
-                let r = Template::with_fields(cs.style, cs.format, &cs.fields)
-                    .render(&mut message, &args);
-                if r.missing > 0 && !record.truncated() {
-                    problems.push(format!("{} argument(s) missing", r.missing));
-                }
-                if r.bad_format {
-                    problems.push("malformed format string".to_string());
-                }
-                let rest = &args[r.used.min(args.len())..];
-                for (i, a) in rest.iter().enumerate() {
-                    let name = cs
-                        .fields
-                        .get(i)
-                        .map(|s| s.to_string())
-                        .unwrap_or_else(|| format!("_extra{i}"));
-                    if i == cs.fields.len() {
-                        problems.push(format!(
-                            "{} more argument(s) than holes and fields",
-                            rest.len() - cs.fields.len()
-                        ));
-                    }
-                    fields.push((name, Value::from(a)));
-                }
-                (cs.target.to_string(), cs.file.to_string(), cs.line)
-            }
-            None => {
-                // Callsite 0 (or unresolved): the first argument is the message.
-                let mut it = args.iter();
-                if let Some(first) = it.next() {
-                    write_display(&mut message, first);
-                }
-                for (i, a) in it.enumerate() {
-                    fields.push((format!("_{i}"), Value::from(a)));
-                }
-                if let Some(e) = callsite_error {
-                    problems.push(e.to_string());
-                }
-                (String::new(), String::new(), 0)
-            }
-        };
-        if record.truncated() {
-            message.push_str(" [truncated]");
-        }
-        for p in &problems {
-            message.push_str(" [ringlog: ");
-            message.push_str(p);
-            message.push(']');
-        }
-        OwnedRecord {
-            unix_ns: clock.to_unix_ns(record.header.timestamp),
-            level: record.level(),
-            pid: record.header.pid,
-            tid: record.header.tid,
-            callsite: record.header.callsite,
-            target,
-            file,
-            line,
-            message,
-            fields,
-            truncated: record.truncated(),
-            problems,
-        }
     }
 }
 

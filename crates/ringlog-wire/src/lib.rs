@@ -11,7 +11,8 @@
 //! | [`record`] | [`RecordHeader`](record::RecordHeader), [`Level`](record::Level) |
 //! | [`args`] | [`Encoder`](args::Encoder), [`Encode`](args::Encode), [`Args`](args::Args) |
 //! | [`callsite`] | [`CallsiteTable`](callsite::CallsiteTable), [`CallsiteDesc`](callsite::CallsiteDesc) |
-//! | [`decode`] | [`decode_record`](decode::decode_record), [`render_message`](decode::render_message), [`OwnedRecord`](decode::OwnedRecord) |
+//! | [`decode`] | [`decode_record`](decode::decode_record), [`render_message`](decode::render_message), [`Template`](decode::Template) |
+//! | [`view`] | the one decoded view every output reads: [`RecordView`](view::RecordView), [`OwnedRecord`](view::OwnedRecord) |
 //! | [`clock`] | [`Calibration`](clock::Calibration) |
 //! | [`pyfmt`] | Python's `%` formatting for Python producers' templates: [`parse_spec`](pyfmt::parse_spec), [`write_arg`](pyfmt::write_arg) |
 //!
@@ -60,3 +61,4 @@ pub mod pyfmt;
 pub mod record;
 pub mod ring;
 pub mod sync;
+pub mod view;

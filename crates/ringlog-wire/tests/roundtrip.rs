@@ -12,10 +12,11 @@ use ringlog_wire::callsite::{
     decode_callsite, encode_callsite, entries_start, CallsiteDesc, CallsiteTable, FormatStyle,
 };
 use ringlog_wire::clock::{Calibration, ClockKind};
-use ringlog_wire::decode::{decode_record, render_message, DecodeError, OwnedRecord};
+use ringlog_wire::decode::{decode_record, render_message, DecodeError};
 use ringlog_wire::layout::{self, Geometry, LayoutError};
 use ringlog_wire::record::{Level, RecordHeader, FLAG_TRUNCATED, RECORD_HEADER_LEN};
 use ringlog_wire::ring::{Seq, SlotState, MAX_PID};
+use ringlog_wire::view::{Callsite, OwnedRecord};
 
 /// One argument as a caller passes it.
 #[derive(Debug, Clone)]
@@ -402,8 +403,9 @@ proptest! {
                 level: Level::Info, style, line: 1, target: "t", module: "m", file: "f",
                 format: &format, fields,
             };
-            let _ = OwnedRecord::decode(&rec, Some(&cs), None, &cal);
-            let _ = OwnedRecord::decode(&rec, None, Some("unknown"), &cal);
+            let cs = Callsite::new(8, &cs);
+            let _ = OwnedRecord::decode(&rec, Ok(Some(&cs)), &cal);
+            let _ = OwnedRecord::decode(&rec, Err("unknown"), &cal);
         }
     }
 

@@ -1,0 +1,422 @@
+//! The one decoded view of a record that every output and every test reads.
+//!
+//! A record's bytes become a [`RecordView`]: its time, level, ids, where its text comes from
+//! ([`Origin`]: a callsite, none, an id that did not resolve, or one of the drain's own
+//! notices), its decoded arguments, and the rules that turn those into a message, named fields
+//! and problems. Text, JSON, logfmt, syslog and OTLP are encoders over this view; `ringdrain
+//! cat`, tests and tools take an [`OwnedRecord`] made from the same view, so what a test checks
+//! is what the log file gets (defmt's decoder yields one `Frame` that every printer renders, in
+//! the same way).
+//!
+//! The rules, in one place:
+//! * **message**: the callsite's template rendered with the positional arguments; with no
+//!   callsite, the first argument is the message. A record cut to fit ends with ` [truncated]`.
+//! * **fields**: the arguments after the positional ones, named by the callsite's field list;
+//!   any beyond it (a mismatch) are named `_0`, `_1`, ... by their position among the fields.
+//! * **problems** (shown by each encoder as it sees fit, never dropped): an unresolved callsite,
+//!   a malformed format, arguments missing (unless the record was truncated), more arguments
+//!   than holes and fields, undecodable argument bytes.
+
+use crate::args::{Arg, ArgError};
+use crate::callsite::{CallsiteDesc, FormatStyle};
+use crate::clock::Calibration;
+use crate::decode::{write_display, Out, RecordRef, Template, Value};
+use crate::record::Level;
+
+/// A callsite decoded from the table, with its format parsed once and bound to its fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Callsite {
+    /// Its id.
+    pub id: u32,
+    /// Level at registration.
+    pub level: Level,
+    /// Format style.
+    pub style: FormatStyle,
+    /// Line.
+    pub line: u32,
+    /// Target.
+    pub target: String,
+    /// Module path.
+    pub module: String,
+    /// File.
+    pub file: String,
+    /// Format string.
+    pub format: String,
+    /// Field names.
+    pub fields: Vec<String>,
+    /// The format string, parsed once.
+    pub template: Template,
+}
+
+impl Callsite {
+    /// An owned callsite with its parsed template.
+    pub fn new(id: u32, d: &CallsiteDesc<'_>) -> Self {
+        Callsite {
+            template: Template::with_fields(d.style, d.format, &d.fields),
+            id,
+            level: d.level,
+            style: d.style,
+            line: d.line,
+            target: d.target.to_string(),
+            module: d.module.to_string(),
+            file: d.file.to_string(),
+            format: d.format.to_string(),
+            fields: d.fields.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// Arguments before the first field.
+    fn positional(&self) -> usize {
+        match self.style {
+            FormatStyle::Literal => 0,
+            _ => self.template.positional(),
+        }
+    }
+}
+
+/// Where a record's message and field names come from.
+#[derive(Debug, Clone, Copy)]
+pub enum Origin<'a> {
+    /// A resolved callsite.
+    Callsite(&'a Callsite),
+    /// Callsite id 0 (a producer whose callsite table was full): the first argument is the
+    /// message, the rest are fields.
+    Bare,
+    /// The id did not resolve (unknown, damaged); the reason. Read as [`Origin::Bare`].
+    Unresolved(&'a str),
+    /// One of the drain's own lines (losses, errors): its target, message and field names.
+    Notice {
+        /// Target (`ringdrain`).
+        target: &'a str,
+        /// The message.
+        message: &'a str,
+        /// Field names, one per argument.
+        names: &'a [&'a str],
+    },
+}
+
+/// Most arguments decoded onto the stack; more spill to the heap.
+const STACK_ARGS: usize = 16;
+
+/// A record's arguments, decoded onto the stack (spilling to the heap past 16), with the first
+/// decoding error if the bytes went bad part-way.
+#[derive(Debug)]
+pub struct ArgBuf<'a> {
+    stack: [Arg<'a>; STACK_ARGS],
+    heap: Vec<Arg<'a>>,
+    len: usize,
+    error: Option<ArgError>,
+}
+
+impl<'a> ArgBuf<'a> {
+    /// Decodes `record`'s arguments (stopping at the first bad one).
+    pub fn decode(record: &RecordRef<'a>) -> Self {
+        let mut b = ArgBuf {
+            stack: [Arg::None; STACK_ARGS],
+            heap: Vec::new(),
+            len: 0,
+            error: None,
+        };
+        for a in record.args() {
+            match a {
+                Ok(a) => b.push(a),
+                Err(e) => b.error = Some(e),
+            }
+        }
+        b
+    }
+
+    /// Arguments given directly (the drain's notices).
+    pub fn from_args(args: &[Arg<'a>]) -> Self {
+        let mut b = ArgBuf {
+            stack: [Arg::None; STACK_ARGS],
+            heap: Vec::new(),
+            len: 0,
+            error: None,
+        };
+        for a in args {
+            b.push(*a);
+        }
+        b
+    }
+
+    fn push(&mut self, a: Arg<'a>) {
+        if self.len < STACK_ARGS && self.heap.is_empty() {
+            self.stack[self.len] = a;
+        } else {
+            if self.heap.is_empty() {
+                self.heap.extend_from_slice(&self.stack[..self.len]);
+            }
+            self.heap.push(a);
+        }
+        self.len += 1;
+    }
+
+    /// The decoded arguments.
+    pub fn as_slice(&self) -> &[Arg<'a>] {
+        if self.heap.is_empty() {
+            &self.stack[..self.len]
+        } else {
+            &self.heap
+        }
+    }
+
+    /// Why decoding stopped early, if it did.
+    pub fn error(&self) -> Option<&ArgError> {
+        self.error.as_ref()
+    }
+}
+
+/// A decoded record: see the [module docs](self) for the rules it applies.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordView<'a> {
+    /// Unix time in nanoseconds.
+    pub unix_ns: i64,
+    /// Level.
+    pub level: Level,
+    /// Writer's pid.
+    pub pid: u32,
+    /// Writer's thread id.
+    pub tid: u32,
+    /// Callsite id (0 for none and for notices).
+    pub callsite_id: u32,
+    /// Where the text comes from.
+    pub origin: Origin<'a>,
+    /// The decoded arguments.
+    pub args: &'a [Arg<'a>],
+    /// Arguments were cut to fit the ring.
+    pub truncated: bool,
+    /// Argument bytes that did not decode (the arguments before them are in `args`).
+    pub arg_error: Option<&'a ArgError>,
+}
+
+impl<'a> RecordView<'a> {
+    /// The view of `record`, its callsite resolved as `callsite` (`Ok(None)`: id 0; `Err`: why
+    /// the id did not resolve), with `args` decoded from it and times converted with `clock`.
+    pub fn new(
+        record: &RecordRef<'_>,
+        callsite: Result<Option<&'a Callsite>, &'a str>,
+        args: &'a ArgBuf<'a>,
+        clock: &Calibration,
+    ) -> Self {
+        RecordView {
+            unix_ns: clock.to_unix_ns(record.header.timestamp),
+            level: record.level(),
+            pid: record.header.pid,
+            tid: record.header.tid,
+            callsite_id: record.header.callsite,
+            origin: match callsite {
+                Ok(Some(cs)) => Origin::Callsite(cs),
+                Ok(None) => Origin::Bare,
+                Err(why) => Origin::Unresolved(why),
+            },
+            args: args.as_slice(),
+            truncated: record.truncated(),
+            arg_error: args.error(),
+        }
+    }
+
+    /// One of the drain's own lines: `names[i]` names `args[i]`.
+    pub fn notice(
+        unix_ns: i64,
+        level: Level,
+        pid: u32,
+        message: &'a str,
+        names: &'a [&'a str],
+        args: &'a [Arg<'a>],
+    ) -> Self {
+        RecordView {
+            unix_ns,
+            level,
+            pid,
+            tid: 0,
+            callsite_id: 0,
+            origin: Origin::Notice {
+                target: "ringdrain",
+                message,
+                names,
+            },
+            args,
+            truncated: false,
+            arg_error: None,
+        }
+    }
+
+    /// The callsite, if the record has one.
+    pub fn callsite(&self) -> Option<&'a Callsite> {
+        match self.origin {
+            Origin::Callsite(cs) => Some(cs),
+            _ => None,
+        }
+    }
+
+    /// The target (empty when unknown).
+    pub fn target(&self) -> &'a str {
+        match self.origin {
+            Origin::Callsite(cs) => &cs.target,
+            Origin::Notice { target, .. } => target,
+            Origin::Bare | Origin::Unresolved(_) => "",
+        }
+    }
+
+    /// The source file and line (`("", 0)` when unknown).
+    pub fn location(&self) -> (&'a str, u32) {
+        match self.origin {
+            Origin::Callsite(cs) => (&cs.file, cs.line),
+            _ => ("", 0),
+        }
+    }
+
+    /// Index of the first argument that is a field.
+    pub fn fields_from(&self) -> usize {
+        match self.origin {
+            Origin::Callsite(cs) => cs.positional().min(self.args.len()),
+            Origin::Bare | Origin::Unresolved(_) => 1.min(self.args.len()),
+            Origin::Notice { .. } => 0,
+        }
+    }
+
+    /// Writes the message (with ` [truncated]` when the record was cut).
+    pub fn message<O: Out + ?Sized>(&self, out: &mut O) {
+        match self.origin {
+            Origin::Callsite(cs) => {
+                cs.template.render(out, self.args);
+            }
+            Origin::Bare | Origin::Unresolved(_) => {
+                if let Some(first) = self.args.first() {
+                    write_display(out, first);
+                }
+            }
+            Origin::Notice { message, .. } => out.push_str(message),
+        }
+        if self.truncated {
+            out.push_verbatim(" [truncated]");
+        }
+    }
+
+    /// Calls `f(name, value)` for each field, in order.
+    pub fn for_each_field(&self, mut f: impl FnMut(&str, &Arg<'a>)) {
+        let names: &[String] = match self.origin {
+            Origin::Callsite(cs) => &cs.fields,
+            Origin::Notice { names, .. } => {
+                for (name, arg) in names.iter().zip(self.args) {
+                    f(name, arg);
+                }
+                return;
+            }
+            Origin::Bare | Origin::Unresolved(_) => &[],
+        };
+        let mut unnamed = String::new();
+        for (k, arg) in self.args[self.fields_from()..].iter().enumerate() {
+            match names.get(k) {
+                Some(n) => f(n, arg),
+                None => {
+                    unnamed.clear();
+                    unnamed.push('_');
+                    unnamed.push_str(itoa::Buffer::new().format(k));
+                    f(&unnamed, arg)
+                }
+            }
+        }
+    }
+
+    /// Calls `f` with each problem found (see the [module docs](self)).
+    pub fn problems(&self, mut f: impl FnMut(&str)) {
+        match self.origin {
+            Origin::Unresolved(why) => f(why),
+            Origin::Callsite(cs) => {
+                if let Some(p) = cs.template.problem() {
+                    f(p);
+                }
+                let missing = cs.template.missing(self.args.len());
+                if missing > 0 && !self.truncated && self.arg_error.is_none() {
+                    f(&format!("{missing} argument(s) missing"));
+                }
+                let expected = cs.positional().saturating_add(cs.fields.len());
+                if self.args.len() > expected && cs.style != FormatStyle::Literal {
+                    f(&format!(
+                        "{} more argument(s) than holes and fields",
+                        self.args.len() - expected
+                    ));
+                }
+            }
+            Origin::Bare | Origin::Notice { .. } => {}
+        }
+        if let Some(e) = self.arg_error {
+            f(&format!("bad argument bytes: {e}"));
+        }
+    }
+
+    /// An owned copy, with the message rendered and the fields and problems collected.
+    pub fn to_owned_record(&self) -> OwnedRecord {
+        let mut message = String::new();
+        self.message(&mut message);
+        let mut fields = Vec::new();
+        self.for_each_field(|k, v| fields.push((k.to_string(), Value::from(v))));
+        let mut problems = Vec::new();
+        self.problems(|p| problems.push(p.to_string()));
+        let (file, line) = self.location();
+        OwnedRecord {
+            unix_ns: self.unix_ns,
+            level: self.level,
+            pid: self.pid,
+            tid: self.tid,
+            callsite: self.callsite_id,
+            target: self.target().to_string(),
+            file: file.to_string(),
+            line,
+            message,
+            fields,
+            truncated: self.truncated,
+            problems,
+        }
+    }
+}
+
+/// A fully decoded, owned record (from [`RecordView::to_owned_record`]), for tests,
+/// `ringdrain cat` and tools: the same message, fields and problems the log file gets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnedRecord {
+    /// Unix time in nanoseconds.
+    pub unix_ns: i64,
+    /// Level.
+    pub level: Level,
+    /// Writer's pid.
+    pub pid: u32,
+    /// Writer's thread id.
+    pub tid: u32,
+    /// Callsite id.
+    pub callsite: u32,
+    /// Target.
+    pub target: String,
+    /// Source file.
+    pub file: String,
+    /// Source line.
+    pub line: u32,
+    /// The rendered message (ending with ` [truncated]` if the record was cut).
+    pub message: String,
+    /// Key-value fields in order.
+    pub fields: Vec<(String, Value)>,
+    /// Arguments were cut to fit.
+    pub truncated: bool,
+    /// Problems found while decoding (each encoder shows them; text as ` [ringlog: ...]`).
+    pub problems: Vec<String>,
+}
+
+impl OwnedRecord {
+    /// Decodes `record` with its callsite (`Ok(None)`: id 0; `Err`: why the id did not
+    /// resolve) and clock calibration. Never panics.
+    pub fn decode(
+        record: &RecordRef<'_>,
+        callsite: Result<Option<&Callsite>, &str>,
+        clock: &Calibration,
+    ) -> OwnedRecord {
+        let args = ArgBuf::decode(record);
+        RecordView::new(record, callsite, &args, clock).to_owned_record()
+    }
+
+    /// The field named `name`, if any.
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+}
