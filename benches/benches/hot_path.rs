@@ -5,6 +5,8 @@
 //! * `hot_path/info_1_thread`: one thread; the ring (2^16 slots) is emptied with a
 //!   [`Reader`] (untimed) before every burst of at most half the ring, so it never fills.
 //!   After each burst the slots are warm in this core's cache: this is the producer alone.
+//! * `hot_path/info_1_thread_global`: the same through the global logger (`ringlog::init`,
+//!   `info!("...")` without a handle): the global path's extra load, measured beside the handle.
 //! * `hot_path/info_2_threads`: two threads log at once into the same ring (claim-cursor
 //!   contention), emptied the same way between bursts; one iteration = one call on each thread.
 //! * `hot_path/info_1_thread_live_drain`: one thread while a drain thread consumes
@@ -71,15 +73,34 @@ fn assert_nothing_dropped(log: &Logger) {
     assert_eq!(log.stats().dropped, 0, "the ring filled during the bench");
 }
 
+/// The same call through the global logger (`ringlog::init`): the handle-less macro form.
+#[inline(always)]
+fn log_one_global(i: u64, worker: &str) {
+    let lat = i as f64 / 4.0;
+    ringlog::info!("request {} served in {} us by {}", i, lat, worker);
+}
+
 fn info_1_thread(c: &mut Criterion) {
+    one_thread(c, "info_1_thread", false);
+}
+
+fn info_1_thread_global(c: &mut Criterion) {
+    one_thread(c, "info_1_thread_global", true);
+}
+
+/// One thread logging, through its handle or (`global`) through `ringlog::init`'s logger.
+fn one_thread(c: &mut Criterion, name: &str, global: bool) {
     let dir = temp_dir();
     let log = logger(&dir);
+    if global {
+        ringlog::init(log.clone()).expect("the global logger is set once, by this bench");
+    }
     let mut reader = Reader::new(log.segment());
     let worker = black_box(String::from("p0-t0"));
     let mut i = 0u64;
     let mut g = c.benchmark_group("hot_path");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("info_1_thread", |b| {
+    g.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             let mut left = iters;
@@ -87,9 +108,16 @@ fn info_1_thread(c: &mut Criterion) {
                 let n = left.min(BURST);
                 empty(&mut reader);
                 let t = Instant::now();
-                for _ in 0..n {
-                    log_one(&log, black_box(i), &worker);
-                    i += 1;
+                if global {
+                    for _ in 0..n {
+                        log_one_global(black_box(i), &worker);
+                        i += 1;
+                    }
+                } else {
+                    for _ in 0..n {
+                        log_one(&log, black_box(i), &worker);
+                        i += 1;
+                    }
                 }
                 total += t.elapsed();
                 left -= n;
@@ -198,6 +226,6 @@ criterion_group! {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(30);
-    targets = info_1_thread, info_2_threads, info_1_thread_live_drain, debug_disabled
+    targets = info_1_thread, info_1_thread_global, info_2_threads, info_1_thread_live_drain, debug_disabled
 }
 criterion_main!(benches);

@@ -336,6 +336,7 @@ impl Call {
         let mut used = vec![false; explicit];
         let mut slots: Vec<Slot> = Vec::new();
         let mut next = 0usize;
+        let mut implicit = 0usize;
         let mut canonical = String::with_capacity(src.len());
         for piece in Parser::new(&src) {
             let piece = piece.map_err(|e| err(format!("ringlog: {}", e.kind)))?;
@@ -396,7 +397,13 @@ impl Call {
                 }
             };
             canonical.push('{');
-            canonical.push_str(&k.to_string());
+            // `{}` where the drain's own counter gives the same slot, so the stored format
+            // reads as written in the common case; an index otherwise.
+            if k == implicit {
+                implicit += 1;
+            } else {
+                canonical.push_str(&k.to_string());
+            }
             if !hole.spec_src.is_empty() {
                 canonical.push(':');
                 canonical.push_str(hole.spec_src);
