@@ -336,7 +336,7 @@ fn bad_input_gives_one_clear_line_and_a_nonzero_exit() {
     let dir = e.ring.parent().unwrap();
     // A bad flag.
     let out = run(&["--ring", "x", "--out", "y", "--format", "xml"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(78), "EX_CONFIG");
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value 'xml'"));
     // Missing segment for cat and stats.
     for sub in ["cat", "stats"] {
@@ -382,7 +382,7 @@ fn bad_input_gives_one_clear_line_and_a_nonzero_exit() {
     assert!(err.contains("does not exist"), "{err}");
     // A bad size.
     let out = run(&["--ring", "x", "--out", "y", "--rotate-size", "12q"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(78), "EX_CONFIG");
 }
 
 #[test]
@@ -466,7 +466,7 @@ fn rotation_by_time_starts_a_new_file_after_the_interval() {
     assert_eq!(new.lines().count(), 10);
     assert!(new.lines().all(|l| l.contains("late ")));
     let bad = run(&["--ring", "x", "--out", "y", "--rotate-interval", "0s"]);
-    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(bad.status.code(), Some(78), "EX_CONFIG");
 }
 
 #[test]

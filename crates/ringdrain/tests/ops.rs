@@ -1,0 +1,682 @@
+//! ringdrain for operators: one settings struct behind flags, environment and config file;
+//! sysexits exit codes; systemd notification; Prometheus metrics and `stats --check`;
+//! completions and the man page; the start-up and exit lines.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use ringlog::{info, Logger};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ringdrain");
+const WATCHDOG: Duration = Duration::from_secs(30);
+
+struct Env {
+    dir: tempfile::TempDir,
+    ring: PathBuf,
+    log: PathBuf,
+}
+
+fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    Env {
+        ring: dir.path().join("ring"),
+        log: dir.path().join("out.log"),
+        dir,
+    }
+}
+
+fn logger(ring: &Path) -> Logger {
+    Logger::builder()
+        .path(ring)
+        .slot_count(1 << 12)
+        .open()
+        .unwrap()
+}
+
+/// `ringdrain ARGS` with a clean environment of ours (no inherited `RINGDRAIN_*`, no
+/// `NOTIFY_SOCKET`) plus `vars`.
+fn cmd(args: &[&str], vars: &[(&str, &str)]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("RINGDRAIN_") || k == "NOTIFY_SOCKET" || k.starts_with("WATCHDOG_") {
+            c.env_remove(k);
+        }
+    }
+    c.envs(vars.iter().copied());
+    c
+}
+
+/// Environment variables for a run.
+type Vars<'a> = Vec<(&'a str, &'a str)>;
+
+fn run(args: &[&str], vars: &[(&str, &str)]) -> Output {
+    cmd(args, vars).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Spawns a drain whose stderr lines arrive on the returned channel.
+fn spawn(args: &[&str], vars: &[(&str, &str)]) -> (Child, mpsc::Receiver<String>) {
+    let mut child = cmd(args, vars)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// The first stderr line containing `what` (watchdog: fails after 30 s).
+fn line_with(rx: &mpsc::Receiver<String>, what: &str) -> String {
+    let deadline = Instant::now() + WATCHDOG;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) if l.contains(what) => return l,
+            Ok(_) => {}
+            Err(e) => panic!("watchdog: no stderr line with {what:?} ({e})"),
+        }
+    }
+}
+
+fn signal(child: &Child, sig: i32) {
+    // SAFETY: kill(2) with a pid we spawned and a valid signal number has no memory effects.
+    let rc = unsafe { libc::kill(child.id() as i32, sig) };
+    assert_eq!(rc, 0);
+}
+
+/// Waits for the child; a watchdog fails the test (and kills the child) if it never exits.
+fn wait(child: &mut Child) -> ExitStatus {
+    let deadline = Instant::now() + WATCHDOG;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("watchdog: ringdrain did not exit within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Waits until `path` holds at least `n` lines (watchdog: fails after 30 s).
+fn wait_lines(path: &Path, n: usize) -> String {
+    let deadline = Instant::now() + WATCHDOG;
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.lines().count() >= n {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "watchdog: {} never reached {n} lines ({} now)",
+            path.display(),
+            text.lines().count()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn last_line(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines().last().unwrap().to_string()
+}
+
+fn parse_prometheus(text: &str) -> prometheus_parse::Scrape {
+    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap()
+}
+
+/// The value of `metric` with label `label` = `value` (or no label if `label` is empty).
+fn sample(scrape: &prometheus_parse::Scrape, metric: &str, label: &str, value: &str) -> f64 {
+    let s = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == metric && (label.is_empty() || s.labels.get(label) == Some(value)))
+        .unwrap_or_else(|| panic!("no sample {metric}{{{label}={value:?}}}"));
+    match s.value {
+        prometheus_parse::Value::Counter(v)
+        | prometheus_parse::Value::Gauge(v)
+        | prometheus_parse::Value::Untyped(v) => v,
+        ref other => panic!("{metric}: unexpected {other:?}"),
+    }
+}
+
+// --- settings -----------------------------------------------------------------------------
+
+#[test]
+fn settings_precedence_is_flags_over_env_over_file_over_defaults() {
+    let e = env();
+    let log = logger(&e.ring);
+    let conf = e.dir.path().join("drain.toml");
+    let ring = e.ring.to_str().unwrap();
+    let out = e.log.to_str().unwrap();
+    // Defaults: text.
+    info!(log, "layer {}", 0u8);
+    let o = run(&["--ring", ring, "--out", out, "--once"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        last_line(&e.log).contains(" INFO "),
+        "{}",
+        last_line(&e.log)
+    );
+    // The file over the defaults: json (ring and output from the file too).
+    std::fs::write(
+        &conf,
+        format!("rings = [{ring:?}]\nout = {out:?}\nformat = \"json\"\nonce = true\n"),
+    )
+    .unwrap();
+    let conf_s = conf.to_str().unwrap();
+    info!(log, "layer {}", 1u8);
+    let o = run(&["--config", conf_s], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(last_line(&e.log).starts_with('{'), "{}", last_line(&e.log));
+    // The environment over the file: logfmt (and the config file named by the environment).
+    info!(log, "layer {}", 2u8);
+    let o = run(
+        &[],
+        &[("RINGDRAIN_CONFIG", conf_s), ("RINGDRAIN_FORMAT", "logfmt")],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        last_line(&e.log).starts_with("ts="),
+        "{}",
+        last_line(&e.log)
+    );
+    // A flag over the environment: text again.
+    info!(log, "layer {}", 3u8);
+    let o = run(
+        &["--config", conf_s, "--format", "text"],
+        &[("RINGDRAIN_FORMAT", "logfmt")],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        last_line(&e.log).ends_with("layer 3"),
+        "{}",
+        last_line(&e.log)
+    );
+    assert!(
+        last_line(&e.log).contains(" INFO "),
+        "{}",
+        last_line(&e.log)
+    );
+    // Rings and output from the environment alone.
+    info!(log, "layer {}", 4u8);
+    let o = run(
+        &["--once"],
+        &[("RINGDRAIN_RINGS", ring), ("RINGDRAIN_OUT", out)],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        last_line(&e.log).ends_with("layer 4"),
+        "{}",
+        last_line(&e.log)
+    );
+    assert_eq!(std::fs::read_to_string(&e.log).unwrap().lines().count(), 5);
+}
+
+#[test]
+fn a_boolean_set_in_the_file_is_turned_off_by_a_flag_or_the_environment() {
+    let e = env();
+    let log = logger(&e.ring);
+    let conf = e.dir.path().join("drain.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "ring = {:?}\nout = {:?}\nonce = true\n",
+            e.ring.to_str().unwrap(),
+            e.log.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let conf_s = conf.to_str().unwrap();
+    let cases: [(Vec<&str>, Vars); 2] = [
+        (vec!["--config", conf_s, "--once=false"], vec![]),
+        (vec!["--config", conf_s], vec![("RINGDRAIN_ONCE", "false")]),
+    ];
+    for (n, (args, vars)) in cases.into_iter().enumerate() {
+        info!(log, "case {}", n);
+        let (mut drain, err) = spawn(&args, &vars);
+        line_with(&err, "ringdrain: draining");
+        wait_lines(&e.log, n + 1);
+        // `once = true` from the file would have exited by now; it keeps running instead.
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            drain.try_wait().unwrap().is_none(),
+            "case {n}: exited on its own"
+        );
+        signal(&drain, libc::SIGTERM);
+        assert!(wait(&mut drain).success());
+    }
+}
+
+// --- exit codes ---------------------------------------------------------------------------
+
+#[test]
+fn configuration_errors_exit_78() {
+    let e = env();
+    let ring = e.ring.to_str().unwrap();
+    let out = e.log.to_str().unwrap();
+    let conf = e.dir.path().join("bad.toml");
+    std::fs::write(&conf, "rotate_size = \"12q\"\n").unwrap();
+    let conf_s = conf.to_str().unwrap();
+    let missing = e.dir.path().join("missing");
+    let cases: Vec<(Vec<&str>, Vars, &str)> = vec![
+        (
+            vec!["--ring", ring, "--out", out, "--format", "xml"],
+            vec![],
+            "invalid value 'xml'",
+        ),
+        (
+            vec!["--ring", ring, "--out", out],
+            vec![("RINGDRAIN_ROTATE_SIZE", "lots")],
+            "invalid value 'lots' for '--rotate-size",
+        ),
+        (vec!["--config", conf_s], vec![], "unknown size unit"),
+        (
+            vec!["--config", "/no/such/file.toml"],
+            vec![],
+            "cannot read config file",
+        ),
+        (vec!["--out", out, "--once"], vec![], "no ring given"),
+        (vec!["--ring", ring, "--once"], vec![], "no output given"),
+        (
+            vec!["--ring", "bad/../", "--stdout", "--once"],
+            vec![],
+            "does not exist",
+        ),
+        (
+            vec!["stats", missing.to_str().unwrap()],
+            vec![],
+            "no segment at",
+        ),
+        (
+            vec!["cat", missing.to_str().unwrap()],
+            vec![],
+            "no segment at",
+        ),
+        (
+            vec!["--ring", ring, "--stdout", "--metrics-listen", "nowhere"],
+            vec![],
+            "--metrics-listen",
+        ),
+    ];
+    for (args, vars, want) in cases {
+        let o = run(&args, &vars);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(78), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn unusable_rings_exit_65_busy_ones_69_and_io_errors_74() {
+    let e = env();
+    // Not a segment: 65 (EX_DATAERR).
+    let junk = e.dir.path().join("junk");
+    std::fs::write(&junk, vec![0xAB; 10000]).unwrap();
+    let o = run(
+        &["--ring", junk.to_str().unwrap(), "--stdout", "--once"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(65), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not a ringlog segment"),
+        "{}",
+        stderr(&o)
+    );
+    // An output that cannot be created: 74 (EX_IOERR).
+    let _log = logger(&e.ring);
+    let bad_out = junk.join("out.log");
+    let ring = e.ring.to_str().unwrap();
+    let o = run(
+        &["--ring", ring, "--out", bad_out.to_str().unwrap(), "--once"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(74), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot open output file"),
+        "{}",
+        stderr(&o)
+    );
+    // A ring another drain holds: 69 (EX_UNAVAILABLE).
+    let (mut first, err) = spawn(&["--ring", ring, "--out", e.log.to_str().unwrap()], &[]);
+    line_with(&err, "ringdrain: draining");
+    let o = run(&["--ring", ring, "--stdout"], &[]);
+    assert_eq!(o.status.code(), Some(69), "{}", stderr(&o));
+    assert!(stderr(&o).contains("already draining"), "{}", stderr(&o));
+    // A metrics address in use: 69.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let other = e.dir.path().join("other-ring");
+    let o = run(
+        &[
+            "--ring",
+            other.to_str().unwrap(),
+            "--stdout",
+            "--metrics-listen",
+            &addr,
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(69), "{}", stderr(&o));
+    signal(&first, libc::SIGTERM);
+    assert!(wait(&mut first).success());
+}
+
+// --- systemd ------------------------------------------------------------------------------
+
+#[test]
+fn sd_notify_sends_ready_watchdog_pings_and_stopping() {
+    let e = env();
+    let sock_path = e.dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(WATCHDOG)).unwrap();
+    let _log = logger(&e.ring);
+    let (mut drain, _err) = spawn(
+        &[
+            "--ring",
+            e.ring.to_str().unwrap(),
+            "--out",
+            e.log.to_str().unwrap(),
+        ],
+        &[
+            ("NOTIFY_SOCKET", sock_path.to_str().unwrap()),
+            // Ping every 50 ms (half the interval).
+            ("WATCHDOG_USEC", "100000"),
+        ],
+    );
+    let mut buf = [0u8; 512];
+    let mut recv = || {
+        let n = sock
+            .recv(&mut buf)
+            .expect("watchdog: no notification within 30 s");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let first = recv();
+    assert!(first.lines().any(|l| l == "READY=1"), "{first:?}");
+    assert!(
+        first.contains(&format!("MAINPID={}", drain.id())),
+        "{first:?}"
+    );
+    for _ in 0..3 {
+        assert_eq!(recv(), "WATCHDOG=1");
+    }
+    signal(&drain, libc::SIGTERM);
+    let mut msgs = Vec::new();
+    loop {
+        let m = recv();
+        if m == "STOPPING=1" {
+            break;
+        }
+        assert_eq!(m, "WATCHDOG=1", "after {msgs:?}");
+        msgs.push(m);
+    }
+    assert!(wait(&mut drain).success());
+}
+
+// --- metrics ------------------------------------------------------------------------------
+
+#[test]
+fn stats_prometheus_exposition_parses_and_counts_the_records() {
+    let e = env();
+    let log = logger(&e.ring);
+    let other = e.dir.path().join("second");
+    let log2 = logger(&other);
+    for i in 0..100u64 {
+        info!(log, "n {}", i);
+    }
+    let o = run(
+        &[
+            "--ring",
+            e.ring.to_str().unwrap(),
+            "--out",
+            e.log.to_str().unwrap(),
+            "--once",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    for i in 0..7u64 {
+        info!(log, "n {}", i);
+    }
+    info!(log2, "second {}", 1u8);
+    let o = run(
+        &[
+            "stats",
+            e.ring.to_str().unwrap(),
+            other.to_str().unwrap(),
+            "--prometheus",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let scrape = parse_prometheus(&text);
+    let r = e.ring.to_str().unwrap();
+    let r2 = other.to_str().unwrap();
+    assert_eq!(
+        sample(&scrape, "ringlog_ring_drained_records_total", "ring", r),
+        100.0
+    );
+    assert_eq!(
+        sample(&scrape, "ringlog_ring_claimed_slots_total", "ring", r),
+        107.0
+    );
+    assert_eq!(sample(&scrape, "ringlog_ring_fill_slots", "ring", r), 7.0);
+    assert_eq!(sample(&scrape, "ringlog_ring_slots", "ring", r), 4096.0);
+    assert_eq!(
+        sample(&scrape, "ringlog_ring_dropped_records_total", "ring", r),
+        0.0
+    );
+    assert_eq!(sample(&scrape, "ringlog_ring_drain_up", "ring", r), 0.0);
+    assert_eq!(sample(&scrape, "ringlog_ring_producers", "ring", r), 1.0);
+    assert_eq!(sample(&scrape, "ringlog_ring_fill_slots", "ring", r2), 1.0);
+    assert_eq!(
+        sample(&scrape, "ringlog_ring_drained_records_total", "ring", r2),
+        0.0
+    );
+    // Every family is typed (counters end in _total).
+    for s in &scrape.samples {
+        match s.value {
+            prometheus_parse::Value::Counter(_) => {
+                assert!(s.metric.ends_with("_total"), "{}", s.metric)
+            }
+            prometheus_parse::Value::Gauge(_) => {}
+            ref v => panic!("{}: untyped {v:?}", s.metric),
+        }
+    }
+}
+
+fn http_get(addr: &str, path: &str) -> (String, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WATCHDOG)).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
+    (head.to_string(), body.to_string())
+}
+
+#[test]
+fn metrics_listen_serves_live_counters_while_draining() {
+    let e = env();
+    let log = logger(&e.ring);
+    let (mut drain, err) = spawn(
+        &[
+            "--ring",
+            e.ring.to_str().unwrap(),
+            "--out",
+            e.log.to_str().unwrap(),
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    let banner = line_with(&err, "ringdrain: draining");
+    assert!(banner.contains(e.ring.to_str().unwrap()), "{banner}");
+    assert!(banner.contains(e.log.to_str().unwrap()), "{banner}");
+    assert!(banner.contains("format text"), "{banner}");
+    let addr = banner
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .unwrap_or_else(|| panic!("no metrics address in {banner}"))
+        .to_string();
+    for i in 0..50u64 {
+        info!(log, "m {}", i);
+    }
+    wait_lines(&e.log, 50);
+    let (head, body) = http_get(&addr, "/metrics");
+    assert!(
+        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+        "{head}"
+    );
+    assert!(head.contains("text/plain; version=0.0.4"), "{head}");
+    let scrape = parse_prometheus(&body);
+    let r = e.ring.to_str().unwrap();
+    let out = e.log.to_str().unwrap();
+    assert_eq!(sample(&scrape, "ringdrain_records_total", "", ""), 50.0);
+    assert_eq!(sample(&scrape, "ringdrain_notices_total", "", ""), 0.0);
+    assert_eq!(sample(&scrape, "ringdrain_ready", "", ""), 1.0);
+    let size = std::fs::metadata(&e.log).unwrap().len() as f64;
+    assert_eq!(
+        sample(&scrape, "ringdrain_output_bytes_total", "output", out),
+        size
+    );
+    assert_eq!(
+        sample(
+            &scrape,
+            "ringdrain_output_write_errors_total",
+            "output",
+            out
+        ),
+        0.0
+    );
+    assert_eq!(
+        sample(&scrape, "ringlog_ring_drained_records_total", "ring", r),
+        50.0
+    );
+    assert_eq!(sample(&scrape, "ringlog_ring_drain_up", "ring", r), 1.0);
+    assert_eq!(sample(&scrape, "ringlog_ring_fill_slots", "ring", r), 0.0);
+    let (head, _) = http_get(&addr, "/nothing");
+    assert!(head.contains(" 404"), "{head}");
+    signal(&drain, libc::SIGTERM);
+    let summary = line_with(&err, "ringdrain: stopped");
+    assert!(summary.contains("50 records, 0 loss notices"), "{summary}");
+    assert!(summary.contains("0 dropped"), "{summary}");
+    assert!(wait(&mut drain).success());
+}
+
+#[test]
+fn stats_check_fails_on_no_or_dead_drain_lag_and_losses_since_a_mark() {
+    let e = env();
+    let log = logger(&e.ring);
+    let ring = e.ring.to_str().unwrap();
+    for i in 0..10u64 {
+        info!(log, "c {}", i);
+    }
+    // No drain, 10 slots waiting.
+    let o = run(&["stats", ring, "--check", "--max-lag", "5"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no drain attached"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("lag 10 slots exceeds --max-lag 5"),
+        "{}",
+        stderr(&o)
+    );
+    // A dead drain: the pid of a process that has exited.
+    let mut gone = Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let seg = ringlog_segment::Segment::open(&e.ring, &Default::default()).unwrap();
+    // SYNC: Relaxed; the test plays a drain that died; stats reads it with Relaxed too.
+    seg.shared().drain.pid.store(gone.id(), Ordering::Relaxed);
+    let o = run(&["stats", ring, "--check"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("the drain (pid {}) is dead", gone.id())),
+        "{}",
+        stderr(&o)
+    );
+    // A living drain that keeps up, marked: the check passes.
+    let (mut drain, err) = spawn(&["--ring", ring, "--out", e.log.to_str().unwrap()], &[]);
+    line_with(&err, "ringdrain: draining");
+    wait_lines(&e.log, 10);
+    let mark = e.dir.path().join("mark.json");
+    let mark_s = mark.to_str().unwrap();
+    let o = run(
+        &["stats", ring, "--check", "--max-lag", "5", "--mark", mark_s],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("ok:"));
+    // Producers drop 3 records (the ring's counter, as Policy::Drop bumps it): the next check
+    // says so, once; after a new mark it passes again.
+    // SYNC: Relaxed; as the producers' own increments.
+    seg.shared()
+        .counters
+        .dropped
+        .fetch_add(3, Ordering::Relaxed);
+    let o = run(
+        &[
+            "stats",
+            ring,
+            "--check",
+            "--since-mark",
+            mark_s,
+            "--mark",
+            mark_s,
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("records lost since the mark: 3 dropped, 0 slots abandoned, 0 corrupt"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["stats", ring, "--check", "--since-mark", mark_s], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    signal(&drain, libc::SIGTERM);
+    let summary = line_with(&err, "ringdrain: stopped");
+    assert!(summary.contains("3 dropped by producers"), "{summary}");
+    assert!(wait(&mut drain).success());
+}
+
+// --- completions, man page ---------------------------------------------------------------
+
+#[test]
+fn completions_and_the_man_page_come_from_the_same_flags() {
+    for shell in ["bash", "zsh", "fish"] {
+        let o = run(&["completions", shell], &[]);
+        assert!(o.status.success(), "{shell}: {}", stderr(&o));
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(text.contains("rotate-size"), "{shell}");
+        assert!(text.contains("metrics-listen"), "{shell}");
+    }
+    let o = run(&["man"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let man = String::from_utf8_lossy(&o.stdout);
+    assert!(man.contains(".TH ringdrain 1"), "{man}");
+    assert!(man.contains("RINGDRAIN_ROTATE_SIZE"), "{man}");
+    assert!(man.contains("EX_CONFIG") || man.contains("78"), "{man}");
+    let o = run(&["completions", "tcsh"], &[]);
+    assert_eq!(o.status.code(), Some(78));
+}
