@@ -544,6 +544,20 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_sample_config_parses() {
+        let s = file(include_str!("../../../docs/ringdrain.toml"));
+        assert_eq!(s.rings, ["myapp"]);
+        assert_eq!(s.mode, Some(Mode(0o640)));
+        assert_eq!(s.ring_mode, Some(Mode(0o660)));
+        let cfg = s.drain_config().unwrap();
+        assert_eq!(cfg.segment.mode, 0o660);
+        assert!(matches!(
+            cfg.output,
+            crate::drain::Output::File { mode: 0o640, .. }
+        ));
+    }
+
+    #[test]
     fn bad_values_name_the_key_and_say_what_is_expected() {
         for (text, want) in [
             ("mode = 640\n", "octal file mode as a string"),
