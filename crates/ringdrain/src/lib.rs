@@ -8,6 +8,7 @@
 //! | [`drain`] | the loop: batches, idle backoff, loss notices, signals, heartbeat ([`drain::run`]) |
 //! | [`format`] | text, JSON and logfmt lines ([`format::Formatter`]), no allocation per record |
 //! | [`sink`] | the output file with rotation and SIGHUP reopen, stdout, or a network receiver |
+//! | [`rotate`] | wall-clock rotation schedule, dated names, compression thread, retention |
 //! | [`syslog`], [`otlp`], [`net`] | forwarding: RFC 5424 syslog over TCP/TLS, OTLP/HTTP logs |
 //! | [`checkpoint`] | exactly-once output across drain crashes |
 //! | [`stats`], [`cat`], [`gc`] | `ringdrain stats`, `ringdrain cat`, `ringdrain gc` |
@@ -51,6 +52,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod net;
 pub mod otlp;
+pub mod rotate;
 pub mod settings;
 pub mod sink;
 pub mod stats;

@@ -50,7 +50,7 @@ pub struct Settings {
     pub stdout: Option<bool>,
     /// Output format [default: text].
     #[arg(long, value_enum)]
-    #[serde(default, with = "format_name")]
+    #[serde(default, with = "value_enum")]
     pub format: Option<Format>,
     /// With several rings, order each batch's lines by timestamp across the rings.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
@@ -59,9 +59,27 @@ pub struct Settings {
     /// Rotate the file before it would grow past SIZE (e.g. 100M, 1G).
     #[arg(long, value_name = "SIZE")]
     pub rotate_size: Option<Size>,
-    /// Also rotate once the file has been open this long (e.g. 30s, 15m, 1h, 1d).
-    #[arg(long, value_name = "DURATION")]
+    /// Also rotate at wall-clock boundaries: hourly, daily, or every DURATION from midnight
+    /// (e.g. 15m, 6h); rotated files get dated names (FILE.2026-11-29, FILE.2026-11-29T13).
+    #[arg(long, value_name = "hourly|daily|DURATION")]
     pub rotate_interval: Option<Interval>,
+    /// Time zone of the rotation boundaries and dated names [default: utc].
+    #[arg(long, value_enum)]
+    #[serde(default, with = "value_enum")]
+    pub rotate_zone: Option<crate::rotate::Zone>,
+    /// Remove rotated files older than this (e.g. 30d).
+    #[arg(long, value_name = "DURATION")]
+    pub rotate_max_age: Option<Interval>,
+    /// Remove the oldest rotated files while together they take more than SIZE (e.g. 10G).
+    #[arg(long, value_name = "SIZE")]
+    pub rotate_max_total: Option<Size>,
+    /// Compress rotated files (FILE.DATE.zst / .gz) on a thread off the drain's write path.
+    #[arg(long, value_enum)]
+    #[serde(default, with = "value_enum")]
+    pub compress: Option<crate::rotate::Compression>,
+    /// Compression level [default: zstd 3, gzip 6].
+    #[arg(long, value_name = "N")]
+    pub compress_level: Option<i32>,
     /// Rotated files to keep, FILE.1 .. FILE.N [default: 5].
     #[arg(long, value_name = "N")]
     pub rotate_keep: Option<u32>,
@@ -226,6 +244,11 @@ impl Settings {
                         max_bytes: self.rotate_size.map_or(0, |s| s.0),
                         interval: self.rotate_interval.map(|i| i.0),
                         keep: self.rotate_keep.unwrap_or(5),
+                        zone: self.rotate_zone.unwrap_or_default(),
+                        compress: self.compress,
+                        compress_level: self.compress_level.unwrap_or(0),
+                        max_age: self.rotate_max_age.map(|i| i.0),
+                        max_total: self.rotate_max_total.map_or(0, |s| s.0),
                     },
                     mode: self.mode.map_or(0o600, |m| m.0),
                 },
@@ -280,7 +303,11 @@ impl FromStr for Size {
 impl FromStr for Interval {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        parse_duration(s).map(Interval)
+        match s.trim() {
+            "hourly" => Ok(Interval(Duration::from_secs(3600))),
+            "daily" => Ok(Interval(Duration::from_secs(86400))),
+            t => parse_duration(t).map(Interval),
+        }
     }
 }
 
@@ -360,7 +387,7 @@ impl FromInt for Size {
 }
 
 impl FromInt for Interval {
-    const EXPECTING: &'static str = "a duration such as \"30s\", \"15m\", \"1d\"";
+    const EXPECTING: &'static str = "a duration such as \"30s\", \"15m\", \"1d\", \"hourly\"";
     fn from_int(v: u64) -> Self {
         Interval(Duration::from_secs(v))
     }
@@ -411,28 +438,32 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
     })
 }
 
-/// [`Format`] by its flag name (`text`, `json`, `logfmt`).
-mod format_name {
+/// A [`clap::ValueEnum`] (format, zone, compression) by its flag name (`json`, `local`, ...).
+mod value_enum {
     use clap::ValueEnum;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    use crate::format::Format;
-
-    pub fn serialize<S: Serializer>(f: &Option<Format>, s: S) -> Result<S::Ok, S::Error> {
-        match f.and_then(|f| f.to_possible_value()) {
+    pub fn serialize<S: Serializer, T: ValueEnum>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+        match v.as_ref().and_then(|v| v.to_possible_value()) {
             Some(v) => s.serialize_str(v.get_name()),
             None => s.serialize_none(),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Format>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>, T: ValueEnum>(
+        d: D,
+    ) -> Result<Option<T>, D::Error> {
         let Some(name) = Option::<String>::deserialize(d)? else {
             return Ok(None);
         };
-        Format::from_str(&name, true).map(Some).map_err(|_| {
-            serde::de::Error::custom(format_args!(
-                "unknown format {name:?} (use text, json or logfmt)"
-            ))
+        T::from_str(&name, true).map(Some).map_err(|_| {
+            let names = T::value_variants()
+                .iter()
+                .filter_map(|v| v.to_possible_value())
+                .map(|v| v.get_name().to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            serde::de::Error::custom(format_args!("unknown value {name:?} (use one of: {names})"))
         })
     }
 }
@@ -562,7 +593,11 @@ mod tests {
         for (text, want) in [
             ("mode = 640\n", "octal file mode as a string"),
             ("rotate_size = \"12q\"\n", "unknown size unit"),
-            ("format = \"xml\"\n", "unknown format"),
+            (
+                "format = \"xml\"\n",
+                "unknown value \"xml\" (use one of: text, json, logfmt)",
+            ),
+            ("compress = \"lz4\"\n", "use one of: zstd, gzip"),
             ("rotate_interval = 0\n", "must be positive"),
             ("rigns = []\n", "unknown field `rigns`"),
         ] {

@@ -680,3 +680,195 @@ fn completions_and_the_man_page_come_from_the_same_flags() {
     let o = run(&["completions", "tcsh"], &[]);
     assert_eq!(o.status.code(), Some(78));
 }
+
+// --- rotation -----------------------------------------------------------------------------
+
+/// Every line of the live file and its rotated files (decompressed), with the names of the
+/// rotated files; fails on a leftover `.tmp`.
+fn all_lines(live: &Path) -> (Vec<String>, Vec<String>) {
+    let dir = live.parent().unwrap();
+    let base = live.file_name().unwrap().to_str().unwrap().to_string();
+    let mut names = Vec::new();
+    let mut lines = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let Some(rest) = name.strip_prefix(&format!("{base}.")) else {
+            continue;
+        };
+        assert!(!rest.ends_with(".tmp"), "leftover {name}");
+        let path = dir.join(&name);
+        let bytes = if rest.ends_with(".zst") {
+            zstd::decode_all(std::fs::File::open(&path).unwrap()).unwrap()
+        } else {
+            std::fs::read(&path).unwrap()
+        };
+        lines.extend(String::from_utf8(bytes).unwrap().lines().map(String::from));
+        names.push(name);
+    }
+    let live_text = std::fs::read_to_string(live).unwrap_or_default();
+    lines.extend(live_text.lines().map(String::from));
+    names.sort();
+    (lines, names)
+}
+
+/// Asserts the lines hold `r 0` .. `r {n-1}` exactly once each.
+fn exactly_once(lines: &[String], n: u64) {
+    let mut seen = vec![0u32; n as usize];
+    for l in lines {
+        let i: u64 = l
+            .rsplit(' ')
+            .next()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected line {l:?}"));
+        seen[i as usize] += 1;
+    }
+    let missing: Vec<_> = (0..n).filter(|&i| seen[i as usize] == 0).collect();
+    let twice: Vec<_> = (0..n).filter(|&i| seen[i as usize] > 1).collect();
+    assert!(
+        missing.is_empty(),
+        "{} missing, first {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    assert!(
+        twice.is_empty(),
+        "{} twice, first {:?}",
+        twice.len(),
+        &twice[..twice.len().min(5)]
+    );
+}
+
+#[test]
+fn size_and_wall_clock_rotation_with_zstd_keep_every_record_exactly_once() {
+    let e = env();
+    let log = logger(&e.ring);
+    let (mut drain, err) = spawn(
+        &[
+            "--ring",
+            e.ring.to_str().unwrap(),
+            "--out",
+            e.log.to_str().unwrap(),
+            "--rotate-size",
+            "64k",
+            "--rotate-interval",
+            "1s",
+            "--rotate-keep",
+            "100000",
+            "--compress",
+            "zstd",
+        ],
+        &[],
+    );
+    line_with(&err, "ringdrain: draining");
+    // About 2.5 s of logging: several second boundaries, and 64 KiB fills many times.
+    let n = 25_000u64;
+    for i in 0..n {
+        info!(log, "r {}", i);
+        if i % 1000 == 999 {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&drain, libc::SIGTERM);
+    assert!(wait(&mut drain).success());
+    let (lines, names) = all_lines(&e.log);
+    exactly_once(&lines, n);
+    // Every rotated file was compressed (the drain finishes its queue on exit), named after
+    // the second its lines belong to; more files than seconds: size rotation too.
+    assert!(names.len() >= 4, "{names:?}");
+    for name in &names {
+        assert!(name.ends_with(".zst"), "{name}");
+        let stamp = name.trim_start_matches("out.log.").trim_end_matches(".zst");
+        assert!(
+            stamp.len() >= 19 && stamp.as_bytes()[10] == b'T',
+            "dated to the second: {name}"
+        );
+    }
+    let seconds: std::collections::BTreeSet<_> = names.iter().map(|n| &n[8..27]).collect();
+    assert!(seconds.len() >= 2, "{names:?}");
+    assert!(
+        names.len() > seconds.len(),
+        "size rotation within a second: {names:?}"
+    );
+    for name in &names {
+        let bytes =
+            zstd::decode_all(std::fs::File::open(e.dir.path().join(name)).unwrap()).unwrap();
+        assert!(bytes.len() <= 64 << 10, "{name}: {} bytes", bytes.len());
+    }
+}
+
+#[test]
+fn a_drain_killed_during_a_compression_loses_no_rotated_file() {
+    let e = env();
+    let log = logger(&e.ring);
+    let args = |level: &'static str| {
+        vec![
+            "--ring".to_string(),
+            e.ring.to_str().unwrap().to_string(),
+            "--out".to_string(),
+            e.log.to_str().unwrap().to_string(),
+            "--rotate-size".to_string(),
+            "2M".to_string(),
+            "--rotate-keep".to_string(),
+            "1000".to_string(),
+            "--compress".to_string(),
+            "zstd".to_string(),
+            "--compress-level".to_string(),
+            level.to_string(),
+        ]
+    };
+    let a1 = args("19");
+    let a1: Vec<&str> = a1.iter().map(String::as_str).collect();
+    let (mut drain, err) = spawn(&a1, &[]);
+    // Attached before logging: a Block producer with no drain alive drops.
+    line_with(&err, "ringdrain: draining");
+    // Phase 1: enough for two rotations (lines are about 70 bytes).
+    let n1 = 70_000u64;
+    for i in 0..n1 {
+        info!(log, "r {}", i);
+    }
+    // Kill the drain while it compresses (level 19 takes a while on 2 MiB).
+    let deadline = Instant::now() + WATCHDOG;
+    let tmp = loop {
+        let found = std::fs::read_dir(e.dir.path())
+            .unwrap()
+            .filter_map(|d| d.ok())
+            .map(|d| d.file_name().into_string().unwrap())
+            .find(|n| n.ends_with(".zst.tmp"));
+        if let Some(t) = found {
+            break t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "watchdog: no compression started"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    signal(&drain, libc::SIGKILL);
+    let _ = wait(&mut drain);
+    assert!(
+        e.dir.path().join(&tmp).exists(),
+        "the kill came after the compression finished; the test did not test anything"
+    );
+    let plain = tmp.trim_end_matches(".zst.tmp");
+    assert!(e.dir.path().join(plain).exists(), "{plain} lost");
+    // Phase 2: a new drain finishes the compression and drains the rest (attached first:
+    // the ring is smaller than what is logged, and no drain means drops).
+    let a2 = args("3");
+    let a2: Vec<&str> = a2.iter().map(String::as_str).collect();
+    let (mut drain, err) = spawn(&a2, &[]);
+    line_with(&err, "ringdrain: draining");
+    let n2 = 10_000u64;
+    for i in n1..n1 + n2 {
+        info!(log, "r {}", i);
+    }
+    wait_lines(&e.log, 1);
+    signal(&drain, libc::SIGTERM);
+    let summary = line_with(&err, "ringdrain: stopped");
+    assert!(summary.contains("0 dropped"), "{summary}");
+    assert!(wait(&mut drain).success());
+    let (lines, names) = all_lines(&e.log);
+    exactly_once(&lines, n1 + n2);
+    assert!(names.len() >= 2, "{names:?}");
+    assert!(names.iter().all(|n| n.ends_with(".zst")), "{names:?}");
+}
