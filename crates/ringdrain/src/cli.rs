@@ -59,13 +59,23 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Print what is in a ring without consuming it.
+    /// Print what is in a ring without consuming it; --follow keeps printing new records
+    /// alongside the running drain.
     Cat {
         /// Ring name or path.
         ring: String,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Keep printing records as they are committed, until interrupted.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Only records at this level or more severe.
+        #[arg(long, value_enum)]
+        level: Option<crate::cat::LevelArg>,
+        /// Only records whose target starts with PREFIX.
+        #[arg(long, value_name = "PREFIX")]
+        target: Option<String>,
     },
     /// Print a shell completion script (e.g. `ringdrain completions bash > /etc/bash_completion.d/ringdrain`).
     Completions {
@@ -206,7 +216,21 @@ where
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::Stats(a)) => crate::stats::run(&a),
-        Some(Command::Cat { ring, format }) => crate::cat::run(&ring, format),
+        Some(Command::Cat {
+            ring,
+            format,
+            follow,
+            level,
+            target,
+        }) => crate::cat::run(
+            &ring,
+            &crate::cat::CatOptions {
+                format,
+                follow,
+                level,
+                target,
+            },
+        ),
         Some(Command::Gc {
             rings,
             dir,
