@@ -197,9 +197,28 @@ pub fn parse() -> Cli {
         Err(e) if !e.use_stderr() => e.exit(),
         Err(e) => {
             let _ = e.print();
+            if let Some(var) = env_source(&e) {
+                eprintln!("ringdrain: the value came from the environment variable {var}");
+            }
             std::process::exit(Sysexit::Config.code().into())
         }
     }
+}
+
+/// The `RINGDRAIN_*` variable a bad value came from, if it was not given as a flag.
+fn env_source(e: &clap::Error) -> Option<String> {
+    let arg = match e.get(clap::error::ContextKind::InvalidArg)? {
+        clap::error::ContextValue::String(s) => s.clone(),
+        _ => return None,
+    };
+    let flag = arg.strip_prefix("--")?;
+    let flag = flag.split([' ', '[', '=']).next()?;
+    let on_command_line = std::env::args().any(|a| {
+        a.strip_prefix("--")
+            .is_some_and(|a| a == flag || a.starts_with(&format!("{flag}=")))
+    });
+    let var = crate::settings::env_name(&flag.replace('-', "_"));
+    (!on_command_line && std::env::var_os(&var).is_some()).then_some(var)
 }
 
 /// Parses `args` (the first is the program name).
@@ -237,14 +256,28 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             dry_run,
         }) => crate::gc::run(&rings, &dir, dry_run),
         Some(Command::Completions { shell }) => {
-            clap_complete::generate(shell, &mut command(), "ringdrain", &mut std::io::stdout());
-            Ok(ExitCode::SUCCESS)
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut command(), "ringdrain", &mut buf);
+            print_quietly(&buf)
         }
         Some(Command::Man) => {
-            clap_mangen::Man::new(command()).render(&mut std::io::stdout())?;
-            Ok(ExitCode::SUCCESS)
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(command()).render(&mut buf)?;
+            print_quietly(&buf)
         }
         None => run_drain(cli.drain),
+    }
+}
+
+/// Writes `bytes` to stdout; a closed pipe (`| head`) is not an error.
+fn print_quietly(bytes: &[u8]) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("cannot write to standard output"))
+        }
+        _ => Ok(ExitCode::SUCCESS),
     }
 }
 

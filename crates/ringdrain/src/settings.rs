@@ -80,7 +80,7 @@ pub struct Settings {
     /// Compression level [default: zstd 3, gzip 6].
     #[arg(long, value_name = "N")]
     pub compress_level: Option<i32>,
-    /// Rotated files to keep, FILE.1 .. FILE.N [default: 5].
+    /// Rotated files to keep: the newest N (FILE.1 .. FILE.N, or dated) [default: 5].
     #[arg(long, value_name = "N")]
     pub rotate_keep: Option<u32>,
     /// Drain what is in the ring, then exit.

@@ -286,7 +286,7 @@ fn configuration_errors_exit_78() {
         (
             vec!["--ring", ring, "--out", out],
             vec![("RINGDRAIN_ROTATE_SIZE", "lots")],
-            "invalid value 'lots' for '--rotate-size",
+            "the value came from the environment variable RINGDRAIN_ROTATE_SIZE",
         ),
         (vec!["--config", conf_s], vec![], "unknown size unit"),
         (
