@@ -1034,3 +1034,70 @@ fn cat_follow_shows_records_as_they_are_committed_while_a_drain_runs() {
     signal(&drain, libc::SIGTERM);
     assert!(wait(&mut drain).success());
 }
+
+#[test]
+fn daily_rotation_with_zstd_dates_files_by_day_and_keeps_every_record_once() {
+    let e = env();
+    let log = logger(&e.ring);
+    let ring = e.ring.to_str().unwrap();
+    let args = [
+        "--ring",
+        ring,
+        "--out",
+        e.log.to_str().unwrap(),
+        "--rotate-interval",
+        "daily",
+        "--rotate-size",
+        "32k",
+        "--rotate-keep",
+        "1000",
+        "--compress",
+        "zstd",
+    ];
+    // Yesterday's drain wrote 300 records (its file stayed under the size).
+    let (mut drain, err) = spawn(&args, &[]);
+    line_with(&err, "ringdrain: draining");
+    for i in 0..300u64 {
+        info!(log, "r {}", i);
+    }
+    wait_lines(&e.log, 300);
+    signal(&drain, libc::SIGTERM);
+    assert!(wait(&mut drain).success());
+    let now = jiff::Timestamp::now();
+    let yesterday = now - jiff::SignedDuration::from_hours(24);
+    std::fs::File::options()
+        .write(true)
+        .open(&e.log)
+        .unwrap()
+        .set_modified(std::time::SystemTime::try_from(yesterday).unwrap())
+        .unwrap();
+    // Today's drain: the first batch rotates yesterday's file, named by its day; today's
+    // records pass the size limit several times.
+    let (mut drain, err) = spawn(&args, &[]);
+    line_with(&err, "ringdrain: draining");
+    let n = 3000u64;
+    for i in 300..n {
+        info!(log, "r {}", i);
+    }
+    signal(&drain, libc::SIGTERM);
+    assert!(wait(&mut drain).success());
+    let (lines, names) = all_lines(&e.log);
+    exactly_once(&lines, n);
+    let day = |t: jiff::Timestamp| t.strftime("%Y-%m-%d").to_string();
+    let old = format!("out.log.{}.zst", day(yesterday));
+    assert!(names.contains(&old), "{names:?}");
+    let text = zstd::decode_all(std::fs::File::open(e.dir.path().join(&old)).unwrap()).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert_eq!(text.lines().count(), 300);
+    assert!(text.lines().last().unwrap().ends_with("r 299"));
+    let today = format!("out.log.{}", day(now));
+    assert!(
+        names.iter().any(|n| n == &format!("{today}.zst")),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n == &format!("{today}.1.zst")),
+        "{names:?}"
+    );
+    assert!(names.iter().all(|n| n.ends_with(".zst")), "{names:?}");
+}
