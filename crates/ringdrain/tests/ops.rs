@@ -432,6 +432,38 @@ fn sd_notify_sends_ready_watchdog_pings_and_stopping() {
     assert!(wait(&mut drain).success());
 }
 
+#[test]
+fn sd_notify_reaches_an_abstract_socket_too() {
+    use std::os::linux::net::SocketAddrExt;
+    let e = env();
+    let name = format!("ringdrain-test-{}-{:?}", std::process::id(), Instant::now());
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let sock = UnixDatagram::bind_addr(&addr).unwrap();
+    sock.set_read_timeout(Some(WATCHDOG)).unwrap();
+    let _log = logger(&e.ring);
+    let (mut drain, _err) = spawn(
+        &[
+            "--ring",
+            e.ring.to_str().unwrap(),
+            "--out",
+            e.log.to_str().unwrap(),
+            "--once",
+        ],
+        &[("NOTIFY_SOCKET", &format!("@{name}"))],
+    );
+    let mut buf = [0u8; 512];
+    let mut recv = || {
+        let n = sock
+            .recv(&mut buf)
+            .expect("watchdog: no notification within 30 s");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    assert!(recv().starts_with("READY=1\n"));
+    // --once: the backlog is written, then STOPPING=1 and exit 0 (no watchdog asked for).
+    assert_eq!(recv(), "STOPPING=1");
+    assert!(wait(&mut drain).success());
+}
+
 // --- metrics ------------------------------------------------------------------------------
 
 #[test]
