@@ -965,6 +965,15 @@ fn follow(args: &[&str]) -> Follow {
     }
 }
 
+/// Lines from `rx` until none comes for 1 s.
+fn quiet_lines(rx: &mpsc::Receiver<String>) -> Vec<String> {
+    let mut got = Vec::new();
+    while let Ok(l) = rx.recv_timeout(Duration::from_secs(1)) {
+        got.push(l);
+    }
+    got
+}
+
 /// Lines from `rx` until `until` says enough (watchdog: 30 s).
 fn drain_lines(rx: &mpsc::Receiver<String>, until: impl Fn(&[String]) -> bool) -> Vec<String> {
     let deadline = Instant::now() + WATCHDOG;
@@ -1022,19 +1031,18 @@ fn cat_follow_shows_records_as_they_are_committed_while_a_drain_runs() {
     // How many it shows before the drain frees them depends on scheduling (a loaded machine
     // runs the drain first); that it shows records live, and accounts for the rest, does not.
     assert!(!shown.is_empty(), "the view showed nothing");
-    // Filtered views: only what matches, in order.
-    std::thread::sleep(Duration::from_millis(300));
-    let warns: Vec<String> = warn.lines.try_iter().collect();
+    // Filtered views: only what matches, in order (all of it unless they skipped slots).
+    let warns = quiet_lines(&warn.lines);
     let mut rest = file.iter().filter(|l| l.contains(" WARN "));
-    assert!(!warns.is_empty());
+    assert!(!warns.is_empty() || skipped(&warn) > 0);
     for l in &warns {
         assert!(rest.any(|f| body(f) == body(l)), "{l}");
     }
     if skipped(&warn) == 0 {
         assert_eq!(warns.len(), n as usize / 10);
     }
-    let dbs: Vec<String> = db.lines.try_iter().collect();
-    assert!(!dbs.is_empty());
+    let dbs = quiet_lines(&db.lines);
+    assert!(!dbs.is_empty() || skipped(&db) > 0);
     let mut last = None;
     for l in &dbs {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();
