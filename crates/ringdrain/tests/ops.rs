@@ -974,15 +974,23 @@ fn quiet_lines(rx: &mpsc::Receiver<String>) -> Vec<String> {
     got
 }
 
-/// Lines from `rx` until `until` says enough (watchdog: 30 s).
+/// Lines from `rx` until `until` says enough (it may depend on more than the lines: it is
+/// checked at least every 50 ms; watchdog: 30 s).
 fn drain_lines(rx: &mpsc::Receiver<String>, until: impl Fn(&[String]) -> bool) -> Vec<String> {
     let deadline = Instant::now() + WATCHDOG;
     let mut got = Vec::new();
     while !until(&got) {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        match rx.recv_timeout(Duration::from_millis(50)) {
             Ok(l) => got.push(l),
-            Err(e) => panic!("watchdog: {} lines so far ({e})", got.len()),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(e) => panic!("{} lines, then {e}", got.len()),
         }
+        assert!(
+            Instant::now() < deadline,
+            "watchdog: {} lines so far; last {:?}",
+            got.len(),
+            got.last()
+        );
     }
     got
 }
