@@ -1147,3 +1147,58 @@ fn daily_rotation_with_zstd_dates_files_by_day_and_keeps_every_record_once() {
     );
     assert!(names.iter().all(|n| n.ends_with(".zst")), "{names:?}");
 }
+
+#[test]
+fn retention_by_total_size_removes_the_oldest_rotated_files() {
+    let e = env();
+    let log = logger(&e.ring);
+    let (mut drain, err) = spawn(
+        &[
+            "--ring",
+            e.ring.to_str().unwrap(),
+            "--out",
+            e.log.to_str().unwrap(),
+            "--rotate-size",
+            "16k",
+            "--rotate-keep",
+            "1000",
+            "--rotate-max-total",
+            "40k",
+            "--rotate-max-age",
+            "1d",
+        ],
+        &[],
+    );
+    line_with(&err, "ringdrain: draining");
+    let n = 5000u64;
+    for i in 0..n {
+        info!(log, "r {}", i);
+    }
+    signal(&drain, libc::SIGTERM);
+    assert!(wait(&mut drain).success());
+    let mut rotated: Vec<(String, u64)> = std::fs::read_dir(e.dir.path())
+        .unwrap()
+        .map(|d| d.unwrap())
+        .filter(|d| d.file_name().to_str().unwrap().starts_with("out.log."))
+        .map(|d| {
+            let name = d.file_name().into_string().unwrap();
+            (name, d.metadata().unwrap().len())
+        })
+        .collect();
+    rotated.sort();
+    let total: u64 = rotated.iter().map(|(_, l)| l).sum();
+    assert!(total <= 40 << 10, "{total} bytes in {rotated:?}");
+    assert!(rotated.len() >= 2, "{rotated:?}");
+    // What is left is the newest: the live file and the rotated ones hold the last records,
+    // without gaps, up to the last one.
+    let (lines, _) = all_lines(&e.log);
+    let idx: Vec<u64> = lines
+        .iter()
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    let first = *idx.iter().min().unwrap();
+    assert!(first > 0, "the oldest records were removed");
+    let mut sorted = idx.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (first..n).collect::<Vec<_>>());
+}
