@@ -659,13 +659,22 @@ fn stats_check_fails_on_no_or_dead_drain_lag_and_losses_since_a_mark() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("ok:"));
-    // Producers drop 3 records (the ring's counter, as Policy::Drop bumps it): the next check
-    // says so, once; after a new mark it passes again.
-    // SYNC: Relaxed; as the producers' own increments.
-    seg.shared()
-        .counters
-        .dropped
-        .fetch_add(3, Ordering::Relaxed);
+    // A producer with Policy::Drop overruns the ring while the drain is frozen (SIGSTOP):
+    // the next check reports exactly the drops, once; after the new mark it passes again.
+    let dropper = Logger::builder()
+        .path(&e.ring)
+        .policy(ringlog::Policy::Drop)
+        .open()
+        .unwrap();
+    signal(&drain, libc::SIGSTOP);
+    for i in 0..5000u64 {
+        info!(dropper, "c {}", i);
+    }
+    signal(&drain, libc::SIGCONT);
+    // SYNC: Relaxed; a counter producers bump with Relaxed too.
+    let dropped = seg.shared().counters.dropped.load(Ordering::Relaxed);
+    assert!(dropped >= 5000 - 4096, "only {dropped} dropped");
+    wait_lines(&e.log, 10 + (5000 - dropped as usize) + 1);
     let o = run(
         &[
             "stats",
@@ -680,7 +689,9 @@ fn stats_check_fails_on_no_or_dead_drain_lag_and_losses_since_a_mark() {
     );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("records lost since the mark: 3 dropped, 0 slots abandoned, 0 corrupt"),
+        stderr(&o).contains(&format!(
+            "records lost since the mark: {dropped} dropped, 0 slots abandoned, 0 corrupt"
+        )),
         "{}",
         stderr(&o)
     );
@@ -688,7 +699,10 @@ fn stats_check_fails_on_no_or_dead_drain_lag_and_losses_since_a_mark() {
     assert!(o.status.success(), "{}", stderr(&o));
     signal(&drain, libc::SIGTERM);
     let summary = line_with(&err, "ringdrain: stopped");
-    assert!(summary.contains("3 dropped by producers"), "{summary}");
+    assert!(
+        summary.contains(&format!("{dropped} dropped by producers")),
+        "{summary}"
+    );
     assert!(wait(&mut drain).success());
 }
 
