@@ -1,48 +1,146 @@
-//! `ringdrain cat`: print what a ring holds without consuming it.
+//! `ringdrain cat`: print what a ring holds without consuming it; with `--follow`, keep
+//! printing records as they are committed, alongside the running drain (like `tail -f` or
+//! `journalctl -f`).
+//!
+//! The view starts at the drain's read cursor (what is not yet drained) and walks towards the
+//! claim cursor with a [`Peeker`]. Following, it waits at a slot still being written and
+//! polls every 100 us or less when idle, so it normally shows a record before the drain has
+//! written and freed it. A freed slot can no longer be read safely (a producer may be reusing
+//! it), so if the drain frees slots before the view has shown them (a burst, a slow
+//! terminal), the view jumps to the drain's position and says on stderr how many slots it
+//! skipped (`ringdrain: cat: skipped N slots ...`); those records are in the drain's output.
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use ringlog_segment::reader::CallsiteCache;
-use ringlog_segment::{Segment, SegmentConfig};
 use ringlog_wire::decode::decode_record;
 use ringlog_wire::record::Level;
 use ringlog_wire::ring::{Peek, Peeker};
 
 use crate::format::{Format, Formatter, NoticeValue};
 
-/// Prints the records in `ring` (from the drain's read position to the claim position).
-pub fn run(ring: &str, format: Format) -> anyhow::Result<ExitCode> {
-    let path = ringlog_segment::resolve(ring)?;
-    let seg = Segment::open(&path, &SegmentConfig::default())
-        .with_context(|| format!("cannot open ring {ring}"))?;
-    let mut fmt = Formatter::new(format, seg.calibration());
+/// A level filter: this level and the more severe ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LevelArg {
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warn,
+    /// Info and above.
+    Info,
+    /// Debug and above.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl LevelArg {
+    fn level(self) -> Level {
+        match self {
+            LevelArg::Error => Level::Error,
+            LevelArg::Warn => Level::Warn,
+            LevelArg::Info => Level::Info,
+            LevelArg::Debug => Level::Debug,
+            LevelArg::Trace => Level::Trace,
+        }
+    }
+}
+
+/// What `ringdrain cat` shows.
+#[derive(Debug, Clone, Default)]
+pub struct CatOptions {
+    /// Output format.
+    pub format: Format,
+    /// Keep printing new records until interrupted.
+    pub follow: bool,
+    /// Only records at this level or more severe.
+    pub level: Option<LevelArg>,
+    /// Only records whose target starts with this.
+    pub target: Option<String>,
+}
+
+/// Prints the records in `ring` (from the drain's read position to the claim position, and
+/// on with `follow`).
+pub fn run(ring: &str, opts: &CatOptions) -> anyhow::Result<ExitCode> {
+    let seg = crate::metrics::open_ring(ring)?;
+    let mut fmt = Formatter::new(opts.format, seg.calibration());
     let mut cache = CallsiteCache::default();
     let mut peeker = Peeker::new(seg.ring());
+    if opts.follow {
+        peeker = peeker.following();
+    }
+    let max_level = opts.level.map(LevelArg::level);
     let mut buf = Vec::new();
     let mut out = Vec::with_capacity(1 << 16);
     let stdout = std::io::stdout();
     let mut lock = stdout.lock();
+    let mut idle_rounds = 0u32;
+    // Slots the drain freed before this view showed them, not yet reported.
+    let mut skipped = 0u64;
+    let report = |skipped: &mut u64| {
+        if *skipped > 0 {
+            eprintln!(
+                "ringdrain: cat: skipped {skipped} slots the drain freed before this view showed them (they are in the drain's output)"
+            );
+            *skipped = 0;
+        }
+    };
+    let mut anchor_at = Instant::now();
     loop {
         buf.clear();
+        let before = peeker.position();
         match peeker.next(&mut buf) {
-            Peek::End => break,
-            Peek::Gap | Peek::Overtaken => continue,
-            Peek::Record { .. } => match decode_record(&buf) {
-                Ok(rec) => {
-                    let cs = cache.resolve(&seg, rec.header.callsite);
-                    fmt.record(&mut out, &rec, cs);
+            Peek::End => {
+                report(&mut skipped);
+                if let Err(e) = lock.write_all(&out).and_then(|()| lock.flush()) {
+                    return quiet_on_broken_pipe(e);
                 }
-                Err(e) => fmt.notice(
-                    &mut out,
-                    ringlog_segment::clock::unix_ns() as i64,
-                    Level::Error,
-                    "damaged record",
-                    &[("reason", NoticeValue::Str(&e.to_string()))],
-                ),
-            },
+                out.clear();
+                if !opts.follow {
+                    break;
+                }
+                // Spin briefly, then sleep up to 100 us: the drain frees what it has written,
+                // and what it frees before we look is lost to this view.
+                idle_rounds = idle_rounds.saturating_add(1);
+                if idle_rounds < 64 {
+                    std::thread::yield_now();
+                } else {
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+                if anchor_at.elapsed() >= Duration::from_secs(1) {
+                    // Keep timestamps right over a long follow (as the drain does).
+                    anchor_at = Instant::now();
+                    let c = fmt.calibration().reanchor(
+                        ringlog_segment::clock::now_raw(seg.clock_kind()),
+                        ringlog_segment::clock::unix_ns(),
+                    );
+                    fmt.set_calibration(c);
+                }
+                continue;
+            }
+            Peek::Gap => continue,
+            Peek::Overtaken => {
+                if opts.follow {
+                    skipped += peeker.position().saturating_sub(before);
+                }
+                continue;
+            }
+            Peek::Record { .. } if skipped > 0 => {
+                // Say so before the next line, in order with it.
+                if let Err(e) = lock.write_all(&out).and_then(|()| lock.flush()) {
+                    return quiet_on_broken_pipe(e);
+                }
+                out.clear();
+                report(&mut skipped);
+                show(&mut fmt, &mut out, &mut cache, &seg, &buf, max_level, opts);
+            }
+            Peek::Record { .. } => {
+                show(&mut fmt, &mut out, &mut cache, &seg, &buf, max_level, opts)
+            }
         }
+        idle_rounds = 0;
         if out.len() >= 1 << 15 {
             if let Err(e) = lock.write_all(&out) {
                 return quiet_on_broken_pipe(e);
@@ -50,16 +148,50 @@ pub fn run(ring: &str, format: Format) -> anyhow::Result<ExitCode> {
             out.clear();
         }
     }
-    if let Err(e) = lock.write_all(&out).and_then(|()| lock.flush()) {
-        return quiet_on_broken_pipe(e);
-    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Formats the record in `buf` into `out` if it passes the filters.
+fn show(
+    fmt: &mut Formatter,
+    out: &mut Vec<u8>,
+    cache: &mut CallsiteCache,
+    seg: &ringlog_segment::Segment,
+    buf: &[u8],
+    max_level: Option<Level>,
+    opts: &CatOptions,
+) {
+    match decode_record(buf) {
+        Ok(rec) => {
+            let cs = cache.resolve(seg, rec.header.callsite);
+            let info = cs.as_ref().ok().and_then(|c| *c);
+            let level = Level::from_u8(rec.header.level).or(info.map(|c| c.level));
+            if let (Some(max), Some(l)) = (max_level, level) {
+                if l > max {
+                    return;
+                }
+            }
+            if let Some(prefix) = &opts.target {
+                if !info.is_some_and(|c| c.target.starts_with(prefix.as_str())) {
+                    return;
+                }
+            }
+            fmt.record(out, &rec, cs);
+        }
+        Err(e) => fmt.notice(
+            out,
+            ringlog_segment::clock::unix_ns() as i64,
+            Level::Error,
+            "damaged record",
+            &[("reason", NoticeValue::Str(&e.to_string()))],
+        ),
+    }
 }
 
 fn quiet_on_broken_pipe(e: std::io::Error) -> anyhow::Result<ExitCode> {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
         Ok(ExitCode::SUCCESS)
     } else {
-        Err(e).context("cannot write to standard output")
+        Err(anyhow::Error::new(e).context("cannot write to standard output"))
     }
 }

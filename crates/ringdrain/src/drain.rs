@@ -17,7 +17,9 @@ use ringlog_segment::{clock, pid_alive, Segment, SegmentConfig};
 use ringlog_wire::record::Level;
 
 use crate::checkpoint::{self, Reconciled};
+use crate::exit::Sysexit;
 use crate::format::{Format, Formatter, NoticeValue};
+use crate::monitor::Monitor;
 use crate::sink::{FileSink, Rotation, Sink};
 
 /// Where the drain writes.
@@ -67,6 +69,8 @@ pub struct DrainConfig {
     pub stall_exit_after: Duration,
     /// Most records per batch.
     pub batch_records: usize,
+    /// Told when the drain is ready, alive, stopping, and what it wrote (systemd, metrics).
+    pub monitor: Option<Arc<crate::monitor::Monitor>>,
 }
 
 impl DrainConfig {
@@ -83,6 +87,7 @@ impl DrainConfig {
             stall: StallPolicy::default(),
             stall_exit_after: Duration::from_secs(2),
             batch_records: 8192,
+            monitor: None,
         }
     }
 }
@@ -103,6 +108,12 @@ pub struct Summary {
     pub records: u64,
     /// Loss notices written.
     pub notices: u64,
+    /// Records producers dropped (reported in notices).
+    pub dropped: u64,
+    /// Slots abandoned by producers that died or stalled mid-record.
+    pub abandoned_slots: u64,
+    /// Damaged records skipped.
+    pub corrupt: u64,
     /// Start-up reconciliation, if a previous drain left a batch pending.
     pub reconciled: Option<String>,
 }
@@ -122,10 +133,10 @@ impl<'s> Attached<'s> {
             // checkpoint is visible to us.
             let cur = d.pid.load(Ordering::Acquire);
             if cur != 0 && cur != me && pid_alive(cur) {
-                bail!(
+                return Err(Sysexit::Unavailable.msg(format_args!(
                     "ringdrain (pid {cur}) is already draining {}",
                     seg.path().display()
-                );
+                )));
             }
             // SYNC: AcqRel; Acquire as above, Release publishes our claim.
             if d.pid
@@ -187,14 +198,12 @@ pub fn open_output(output: &Output) -> anyhow::Result<Sink> {
             FileSink::open(path, *rotation, *mode)
                 .with_context(|| format!("cannot open output file {}", path.display()))?,
         ),
-        Output::Syslog(c) => Sink::Syslog(
-            crate::syslog::SyslogSink::new(c)
-                .map_err(|e| anyhow::anyhow!("syslog output {}: {e}", c.endpoint))?,
-        ),
-        Output::Otlp(c) => Sink::Otlp(
-            crate::otlp::OtlpSink::new(c)
-                .map_err(|e| anyhow::anyhow!("OTLP output {}: {e}", c.endpoint))?,
-        ),
+        Output::Syslog(c) => Sink::Syslog(crate::syslog::SyslogSink::new(c).map_err(|e| {
+            Sysexit::Unavailable.msg(format_args!("syslog output {}: {e}", c.endpoint))
+        })?),
+        Output::Otlp(c) => Sink::Otlp(crate::otlp::OtlpSink::new(c).map_err(|e| {
+            Sysexit::Unavailable.msg(format_args!("OTLP output {}: {e}", c.endpoint))
+        })?),
     })
 }
 
@@ -324,6 +333,10 @@ fn drain_loop(
         }
         sources.push(src);
     }
+    let monitor = cfg.monitor.as_deref();
+    if let Some(m) = monitor {
+        m.ready();
+    }
     let merge = cfg.merge && sources.len() > 1;
     let mut anchor_at = Instant::now() - Duration::from_secs(10);
     let mut outs: Vec<Vec<u8>> = sinks.iter().map(|_| Vec::with_capacity(1 << 20)).collect();
@@ -356,6 +369,12 @@ fn drain_loop(
         }
         // SYNC: Relaxed; as above.
         let stopping = signals.stop.load(Ordering::Relaxed);
+        if let Some(m) = monitor {
+            m.tick();
+            if stopping {
+                m.stopping();
+            }
+        }
         for src in &mut sources {
             if stopping && src.finish_at.is_none() {
                 // Asked to stop: write what was claimed until now, then exit.
@@ -388,6 +407,7 @@ fn drain_loop(
         staged.clear();
         spans.clear();
         let (mut records, mut notices) = (0u64, 0u64);
+        let (mut dropped, mut abandoned, mut corrupt) = (0u64, 0u64, 0u64);
         let mut any_events = false;
         let mut all_quiet = true;
         for src in sources.iter_mut().filter(|s| !s.done) {
@@ -417,7 +437,14 @@ fn drain_loop(
                     }
                     match ev {
                         Event::Record { .. } => records += 1,
-                        Event::Lost(_) => notices += 1,
+                        Event::Lost(Lost::Abandoned { slots, .. }) => {
+                            notices += 1;
+                            abandoned += slots;
+                        }
+                        Event::Lost(Lost::Corrupt { .. }) => {
+                            notices += 1;
+                            corrupt += 1;
+                        }
                     }
                     if merge {
                         staged.push(Staged { unix_ns, at });
@@ -438,6 +465,7 @@ fn drain_loop(
                     }
                 }
                 notices += 1;
+                dropped += drops.new;
                 if merge {
                     staged.push(Staged {
                         unix_ns: drops.now,
@@ -483,9 +511,15 @@ fn drain_loop(
             }
         }
         if sources.iter().any(|s| s.in_batch) {
-            commit(&mut sources, sinks, &outs, signals)?;
+            commit(&mut sources, sinks, &outs, signals, monitor)?;
             summary.records += records;
             summary.notices += notices;
+            summary.dropped += dropped;
+            summary.abandoned_slots += abandoned;
+            summary.corrupt += corrupt;
+            if let Some(m) = monitor {
+                m.batch(records, notices);
+            }
         }
         if any_events {
             idle.reset();
@@ -592,6 +626,7 @@ fn commit(
     sinks: &mut [Sink],
     outs: &[Vec<u8>],
     signals: &Signals,
+    monitor: Option<&Monitor>,
 ) -> anyhow::Result<()> {
     let unreleased = || -> u64 { sources.iter().map(|s| s.reader.unreleased()).sum() };
     let last = sinks.len().saturating_sub(1);
@@ -611,6 +646,13 @@ fn commit(
                 }
                 sink.write_batch(out)
             });
+            if let Some(m) = monitor {
+                m.written(
+                    &sink.describe(),
+                    res.as_ref().map(|_| out.len() as u64).map_err(drop),
+                );
+                m.tick();
+            }
             match res {
                 Ok(()) => break,
                 Err(e) => {

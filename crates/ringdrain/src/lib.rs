@@ -8,10 +8,13 @@
 //! | [`drain`] | the loop: batches, idle backoff, loss notices, signals, heartbeat ([`drain::run`]) |
 //! | [`format`] | text, JSON and logfmt lines ([`format::Formatter`]), no allocation per record |
 //! | [`sink`] | the output file with rotation and SIGHUP reopen, stdout, or a network receiver |
+//! | [`rotate`] | wall-clock rotation schedule, dated names, compression thread, retention |
 //! | [`syslog`], [`otlp`], [`net`] | forwarding: RFC 5424 syslog over TCP/TLS, OTLP/HTTP logs |
 //! | [`checkpoint`] | exactly-once output across drain crashes |
 //! | [`stats`], [`cat`], [`gc`] | `ringdrain stats`, `ringdrain cat`, `ringdrain gc` |
-//! | [`cli`] | flags |
+//! | [`cli`], [`settings`] | flags; the one settings struct behind flags, config file and environment |
+//! | [`exit`] | exit codes (sysexits) |
+//! | [`monitor`], [`metrics`] | systemd notification, live counters, Prometheus exposition and `/metrics` |
 //!
 //! # Example: drain a ring's backlog into a file
 //!
@@ -42,10 +45,15 @@ pub mod cat;
 pub mod checkpoint;
 pub mod cli;
 pub mod drain;
+pub mod exit;
 pub mod format;
 pub mod gc;
+pub mod metrics;
+pub mod monitor;
 pub mod net;
 pub mod otlp;
+pub mod rotate;
+pub mod settings;
 pub mod sink;
 pub mod stats;
 pub mod syslog;

@@ -7,7 +7,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("ringdrain: error: {e:#}");
-            ExitCode::FAILURE
+            ringdrain::exit::exit_code(&e)
         }
     }
 }

@@ -10,6 +10,10 @@ use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use jiff::Timestamp;
+
+use crate::rotate::{Compression, Compressor, Retention, Zone};
+
 /// Identity and length of the file a batch went to (for the checkpoint).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileId {
@@ -19,15 +23,40 @@ pub struct FileId {
     pub ino: u64,
 }
 
-/// Rotation settings.
+/// Rotation settings (schedule, names, compression, retention: [`crate::rotate`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Rotation {
     /// Rotate before a batch would take the file past this many bytes (0: never).
     pub max_bytes: u64,
-    /// Rotated files to keep (`FILE.1` newest ... `FILE.N` oldest).
+    /// Rotated files to keep (`FILE.1` newest ... `FILE.N` oldest, or the newest N dated ones).
     pub keep: u32,
-    /// Also rotate a non-empty file once it has been open this long.
+    /// Also rotate at wall-clock boundaries: every hour, day, or this interval from midnight.
     pub interval: Option<std::time::Duration>,
+    /// Time zone of the boundaries and of dated names.
+    pub zone: Zone,
+    /// Compress rotated files on a thread of their own.
+    pub compress: Option<Compression>,
+    /// Compression level (0: the library's default: zstd 3, gzip 6).
+    pub compress_level: i32,
+    /// Remove rotated files older than this.
+    pub max_age: Option<std::time::Duration>,
+    /// Remove the oldest rotated files while all of them take more than this (0: no limit).
+    pub max_total: u64,
+}
+
+impl Rotation {
+    /// Rotated files get dated names (with a schedule or compression) rather than numbers.
+    fn dated(&self) -> bool {
+        self.interval.is_some() || self.compress.is_some()
+    }
+
+    fn retention(&self) -> Retention {
+        Retention {
+            keep: Some(self.keep),
+            max_age: self.max_age,
+            max_total: self.max_total,
+        }
+    }
 }
 
 /// A log file the drain appends to.
@@ -39,7 +68,9 @@ pub struct FileSink {
     id: FileId,
     rotation: Rotation,
     mode: u32,
-    opened: std::time::Instant,
+    /// The wall-clock period the file's lines belong to (with an interval).
+    period: Option<(Timestamp, Timestamp)>,
+    compressor: Option<Compressor>,
 }
 
 fn open_append(path: &Path, mode: u32) -> io::Result<(File, u64, FileId)> {
@@ -77,15 +108,48 @@ impl FileSink {
     /// Opens (creating, mode `mode`) `path` for appending.
     pub fn open(path: &Path, rotation: Rotation, mode: u32) -> io::Result<FileSink> {
         let (file, len, id) = open_append(path, mode)?;
-        Ok(FileSink {
+        let compressor = match rotation.compress {
+            Some(how) => {
+                let level = match (rotation.compress_level, how) {
+                    (0, Compression::Zstd) => 3,
+                    (0, Compression::Gzip) => 6,
+                    (l, _) => l,
+                };
+                Some(Compressor::start(path, how, level, rotation.retention())?)
+            }
+            None => None,
+        };
+        let mut sink = FileSink {
             path: path.to_path_buf(),
             file,
             len,
             id,
             rotation,
             mode,
-            opened: std::time::Instant::now(),
-        })
+            period: None,
+            compressor,
+        };
+        sink.period = sink.current_period();
+        Ok(sink)
+    }
+
+    /// The period of the open file's lines: from its last write if it has any (a file left
+    /// from before a boundary is rotated first), else now.
+    fn current_period(&self) -> Option<(Timestamp, Timestamp)> {
+        let every = self.rotation.interval?;
+        let mut at = Timestamp::now();
+        if self.len > 0 {
+            if let Some(t) = self
+                .file
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|m| Timestamp::try_from(m).ok())
+            {
+                at = at.min(t);
+            }
+        }
+        Some(crate::rotate::period(at, every, self.rotation.zone))
     }
 
     /// The path.
@@ -115,7 +179,7 @@ impl FileSink {
         self.file = file;
         self.len = len;
         self.id = id;
-        self.opened = std::time::Instant::now();
+        self.period = self.current_period();
         Ok(())
     }
 
@@ -127,15 +191,18 @@ impl FileSink {
         }
     }
 
-    /// Rotates first if `incoming` more bytes would pass the size limit, or the file has been
-    /// open longer than the rotation interval.
+    /// Rotates first if `incoming` more bytes would pass the size limit, or a wall-clock
+    /// boundary has passed since the file's period began.
     pub fn rotate_if_needed(&mut self, incoming: u64) -> io::Result<()> {
         let r = self.rotation;
+        let by_time = self.period.is_some_and(|(_, end)| Timestamp::now() >= end);
         if self.len == 0 {
+            if by_time {
+                self.period = self.current_period();
+            }
             return Ok(());
         }
         let by_size = r.max_bytes > 0 && self.len + incoming > r.max_bytes;
-        let by_time = r.interval.is_some_and(|i| self.opened.elapsed() >= i);
         if by_size || by_time {
             self.rotate()
         } else {
@@ -143,9 +210,35 @@ impl FileSink {
         }
     }
 
-    /// Renames `FILE` to `FILE.1` (shifting older ones, dropping beyond `keep`) and opens a
-    /// fresh `FILE`.
+    /// Moves `FILE` aside (dated, or `FILE.1` shifting older ones), opens a fresh `FILE`,
+    /// then hands the old one to the compressor or applies retention.
     pub fn rotate(&mut self) -> io::Result<()> {
+        if !self.rotation.dated() {
+            self.rotate_numbered()?;
+            if self.rotation.max_age.is_some() || self.rotation.max_total > 0 {
+                let r = Retention {
+                    keep: None,
+                    ..self.rotation.retention()
+                };
+                crate::rotate::apply_retention(&self.path, &r)?;
+            }
+            return Ok(());
+        }
+        let start = self.period.map_or_else(Timestamp::now, |(s, _)| s);
+        let stamp = crate::rotate::stamp(start, self.rotation.interval, self.rotation.zone);
+        let to = crate::rotate::free_name(&self.path, &stamp);
+        std::fs::rename(&self.path, &to)?;
+        self.reopen()?;
+        match &self.compressor {
+            Some(c) => c.send(to),
+            None => {
+                crate::rotate::apply_retention(&self.path, &self.rotation.retention())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn rotate_numbered(&mut self) -> io::Result<()> {
         let keep = self.rotation.keep;
         let name = |i: u32| {
             let mut p = self.path.clone().into_os_string();

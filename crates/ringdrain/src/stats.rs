@@ -4,8 +4,15 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+use std::path::Path;
+
 use anyhow::Context;
-use ringlog_segment::{clock, pid_alive, Segment, SegmentConfig};
+use ringlog_segment::{clock, pid_alive, Segment};
+
+use crate::cli::StatsArgs;
+use crate::exit::Sysexit;
+use crate::metrics::RingSample;
 use ringlog_wire::clock::ClockKind;
 
 #[derive(Debug, Clone, Copy)]
@@ -25,14 +32,134 @@ fn sample(seg: &Segment) -> Sample {
     }
 }
 
-/// Prints stats for `ring`.
-pub fn run(ring: &str, json: bool, interval: Duration) -> anyhow::Result<ExitCode> {
-    let path = ringlog_segment::resolve(ring)?;
-    let seg = Segment::open(&path, &SegmentConfig::default())
-        .with_context(|| format!("cannot open ring {ring}"))?;
-    let a = sample(&seg);
+/// Runs `ringdrain stats`: the report (human, `--json` or `--prometheus`), then `--check` and
+/// `--mark`.
+pub fn run(a: &StatsArgs) -> anyhow::Result<ExitCode> {
+    let segs = a
+        .rings
+        .iter()
+        .map(|r| crate::metrics::open_ring(r))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if a.prometheus {
+        let samples = segs.iter().map(RingSample::read).collect::<Vec<_>>();
+        print!("{}", crate::metrics::render(&samples, None));
+    } else if a.json || !a.check {
+        for seg in &segs {
+            report(seg, a.json, Duration::from_millis(a.interval_ms))?;
+        }
+    }
+    let samples = segs.iter().map(RingSample::read).collect::<Vec<_>>();
+    let mut code = ExitCode::SUCCESS;
+    if a.check {
+        let problems = check(&samples, a.max_lag, a.since_mark.as_deref())?;
+        for p in &problems {
+            eprintln!("ringdrain: check failed: {p}");
+        }
+        if problems.is_empty() {
+            if !a.json && !a.prometheus {
+                println!("ok: {} ring(s) drained by a living drain", samples.len());
+            }
+        } else {
+            code = ExitCode::FAILURE;
+        }
+    }
+    if let Some(mark) = &a.mark {
+        write_mark(mark, &samples)?;
+    }
+    Ok(code)
+}
+
+/// Loss totals of one ring, as `--mark` records them.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Mark {
+    dropped: u64,
+    abandoned: u64,
+    corrupt: u64,
+}
+
+fn read_marks(path: &Path) -> anyhow::Result<BTreeMap<String, Mark>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|e| {
+            Sysexit::Config.msg(format_args!("{}: not a mark file: {e}", path.display()))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(e) => Err(e).with_context(|| format!("cannot read mark file {}", path.display())),
+    }
+}
+
+fn write_mark(path: &Path, samples: &[RingSample]) -> anyhow::Result<()> {
+    let mut marks = read_marks(path)?;
+    for s in samples {
+        marks.insert(
+            s.ring.clone(),
+            Mark {
+                dropped: s.dropped,
+                abandoned: s.abandoned,
+                corrupt: s.corrupt,
+            },
+        );
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(&marks)?)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .with_context(|| format!("cannot write mark file {}", path.display()))
+}
+
+/// What is wrong with `samples` (empty: all is well).
+fn check(
+    samples: &[RingSample],
+    max_lag: Option<u64>,
+    since_mark: Option<&Path>,
+) -> anyhow::Result<Vec<String>> {
+    let marks = since_mark.map(read_marks).transpose()?.unwrap_or_default();
+    let mut problems = Vec::new();
+    for s in samples {
+        let r = &s.ring;
+        if s.drain_pid == 0 {
+            problems.push(format!("{r}: no drain attached"));
+        } else if !s.drain_alive {
+            problems.push(format!("{r}: the drain (pid {}) is dead", s.drain_pid));
+        } else if !s.drain_up() {
+            problems.push(format!(
+                "{r}: the drain (pid {}) has not beaten for {:.1} s (stuck?)",
+                s.drain_pid,
+                s.heartbeat_age_s.unwrap_or(f64::INFINITY)
+            ));
+        }
+        if let Some(max) = max_lag {
+            if s.fill() > max {
+                problems.push(format!(
+                    "{r}: lag {} slots exceeds --max-lag {max}",
+                    s.fill()
+                ));
+            }
+        }
+        if since_mark.is_some() {
+            let m = marks
+                .get(r)
+                .map_or((0, 0, 0), |m| (m.dropped, m.abandoned, m.corrupt));
+            let new = (
+                s.dropped.saturating_sub(m.0),
+                s.abandoned.saturating_sub(m.1),
+                s.corrupt.saturating_sub(m.2),
+            );
+            if new != (0, 0, 0) {
+                problems.push(format!(
+                    "{r}: records lost since the mark: {} dropped, {} slots abandoned, {} corrupt",
+                    new.0, new.1, new.2
+                ));
+            }
+        }
+    }
+    Ok(problems)
+}
+
+/// Prints one ring's report (human or JSON).
+fn report(seg: &Segment, json: bool, interval: Duration) -> anyhow::Result<()> {
+    let path = seg.path().to_path_buf();
+    let a = sample(seg);
     std::thread::sleep(interval);
-    let b = sample(&seg);
+    let b = sample(seg);
     let secs = interval.as_secs_f64().max(1e-3);
     let h = seg.header();
     let sh = seg.shared();
@@ -76,7 +203,7 @@ pub fn run(ring: &str, json: bool, interval: Duration) -> anyhow::Result<ExitCod
     });
     if json {
         println!("{v}");
-        return Ok(ExitCode::SUCCESS);
+        return Ok(());
     }
     let mib = |x: u64| x as f64 / (1024.0 * 1024.0);
     println!("ring       {}", path.display());
@@ -134,5 +261,5 @@ pub fn run(ring: &str, json: bool, interval: Duration) -> anyhow::Result<ExitCod
         table.used() as f64 / 1024.0,
         table.size() as f64 / 1024.0
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

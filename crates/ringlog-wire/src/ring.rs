@@ -1063,6 +1063,8 @@ impl<'a, S: Slots> Consumer<'a, S> {
 pub struct Peeker<'a, S: Slots> {
     ring: Ring<'a, S>,
     pos: u64,
+    /// Wait at a claimed, not yet committed slot instead of moving past it.
+    follow: bool,
 }
 
 /// What [`Peeker::next`] found.
@@ -1078,7 +1080,8 @@ pub enum Peek {
     /// The position is not committed (empty, being written, skipped or corrupt); the peeker
     /// moved one slot on.
     Gap,
-    /// The drain overtook the peeker; it restarted at the read cursor.
+    /// The drain overtook the peeker; it restarted at the read cursor (or, following, moved
+    /// past a slot the drain had already freed).
     Overtaken,
     /// Reached the claim cursor.
     End,
@@ -1089,7 +1092,25 @@ impl<'a, S: Slots> Peeker<'a, S> {
     pub fn new(ring: Ring<'a, S>) -> Self {
         // SYNC: Acquire; pairs with the drain's Release in Consumer::release.
         let pos = ring.cursors.read.load(Ordering::Acquire);
-        Peeker { ring, pos }
+        Peeker {
+            ring,
+            pos,
+            follow: false,
+        }
+    }
+
+    /// For following a live ring (`ringdrain cat --follow`): a slot claimed but not committed
+    /// yet in this lap (free or being written) gives [`Peek::End`] without moving, so its
+    /// record is shown once committed. If its producer died, the drain skips the slot and
+    /// moves its read cursor past it; the next call then re-syncs ([`Peek::Overtaken`]).
+    pub fn following(mut self) -> Self {
+        self.follow = true;
+        self
+    }
+
+    /// The next position to look at.
+    pub fn position(&self) -> u64 {
+        self.pos
     }
 
     /// The next record, appended to `out` (the buffer is truncated back on a torn copy).
@@ -1112,6 +1133,16 @@ impl<'a, S: Slots> Peeker<'a, S> {
         // SYNC: Acquire; pairs with the producer's Release commit.
         let seq = Seq(slot.load(Ordering::Acquire));
         let span = seq.span();
+        if self.follow && seq.lap() == lap {
+            if matches!(seq.state(), SlotState::Free | SlotState::Writing) {
+                return Peek::End;
+            }
+        } else if self.follow && seq.lap() == lap.wrapping_add(1) {
+            // The drain freed it for the next lap and has not published its read cursor yet:
+            // consumed before we looked.
+            self.pos += 1;
+            return Peek::Overtaken;
+        }
         if seq.lap() != lap
             || seq.state() != SlotState::Committed
             || span == 0
@@ -1149,6 +1180,31 @@ impl<'a, S: Slots> Peeker<'a, S> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_following_peeker_waits_for_a_commit_and_counts_what_the_drain_freed_first() {
+        let (cursors, slots) = (RingCursors::new(), HeapSlots::new(8, 56));
+        let ring = Ring::new(&cursors, &slots, 4);
+        let cache = AtomicU64::new(0);
+        ring.push(&[1; 30], 42, &cache).unwrap();
+        // Position 1 is claimed and being written.
+        let claim = ring.claim(1, &cache).unwrap();
+        let mut view = Peeker::new(ring).following();
+        let mut out = Vec::new();
+        assert!(matches!(view.next(&mut out), Peek::Record { pos: 0, .. }));
+        assert_eq!(view.next(&mut out), Peek::End);
+        assert_eq!(view.position(), 1, "waits at the uncommitted slot");
+        drop(claim);
+        // A non-following peeker moves past a slot it cannot read.
+        let mut plain = Peeker::new(ring);
+        assert!(matches!(plain.next(&mut out), Peek::Record { pos: 0, .. }));
+        // The drain consumes position 0 and frees it; the read cursor is not published yet.
+        ring.push(&[2; 30], 42, &cache).unwrap();
+        let mut late = Peeker::new(ring).following();
+        slots.seq(0).store(Seq::free(1).0, Ordering::Relaxed);
+        assert_eq!(late.next(&mut out), Peek::Overtaken);
+        assert_eq!(late.position(), 1);
+    }
 
     #[test]
     fn a_consumer_that_died_inside_release_leaves_nothing_to_report() {
