@@ -26,7 +26,10 @@ fn producer(ring: &Path, args: &[&str]) -> Proc {
 /// Runs a producer to its end (watchdog); returns its exit status and stdout.
 fn producer_output(ring: &Path, args: &[&str]) -> (ExitStatus, String) {
     let out = producer(ring, args).finish(PATIENCE);
-    (out.status, String::from_utf8_lossy(&out.stdout).into_owned())
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 /// `ringdrain --once --ring RING --out OUT EXTRA...`, which must succeed.
@@ -548,7 +551,10 @@ fn random_damage_to_a_segment_never_panics_the_drain() {
                 );
                 assert!(err.starts_with("ringdrain: error: "), "round {r}: {err}");
             }
-            other => panic!("round {r}: ringdrain ended with {other:?} / {:?}: {err}", out.status),
+            other => panic!(
+                "round {r}: ringdrain ended with {other:?} / {:?}: {err}",
+                out.status
+            ),
         }
     }
     eprintln!("random_damage: {n_rounds} damaged segments, {refused} refused with an error, {drained} drained");

@@ -63,11 +63,7 @@ action(type="omfile" file="{out}" template="msgonly")
             .spawn();
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                !child.has_exited(),
-                "rsyslogd exited: {}",
-                child.stderr()
-            );
+            assert!(!child.has_exited(), "rsyslogd exited: {}", child.stderr());
             assert!(
                 Instant::now() < deadline,
                 "watchdog: rsyslogd never listened on {port}: {}",

@@ -109,7 +109,10 @@ impl TestCommand {
     pub fn expect_code(&mut self, code: i32) -> Output {
         let out = self.output();
         if out.status.code() != Some(code) {
-            panic!("{}", self.report(&format!("expected exit code {code}"), &out));
+            panic!(
+                "{}",
+                self.report(&format!("expected exit code {code}"), &out)
+            );
         }
         out
     }

@@ -22,7 +22,14 @@ impl Drain {
 
     /// Starts `ringdrain --ring RING --out OUT EXTRA...`.
     pub fn start(ring: &Path, out: &Path, extra: &[&str]) -> Drain {
-        Drain::spawn(Drain::command().arg("--ring").arg(ring).arg("--out").arg(out).args(extra))
+        Drain::spawn(
+            Drain::command()
+                .arg("--ring")
+                .arg(ring)
+                .arg("--out")
+                .arg(out)
+                .args(extra),
+        )
     }
 
     /// Starts `cmd` (made from [`Drain::command`]).

@@ -39,7 +39,9 @@ pub fn require(met: bool, what: &str, remedy: &str) -> bool {
         .unwrap_or("this test")
         .to_string();
     if allow_missing_tools() {
-        eprintln!("SKIPPED {test}: {what} is missing ({remedy}); {ALLOW_MISSING_TOOLS}=1 allows this");
+        eprintln!(
+            "SKIPPED {test}: {what} is missing ({remedy}); {ALLOW_MISSING_TOOLS}=1 allows this"
+        );
         return false;
     }
     panic!(
