@@ -18,6 +18,7 @@
 //! | [`Drain`] | a `ringdrain` process: start, signal, stop cleanly, kill |
 //! | [`require_tool`] | a tool the test needs: missing fails, unless `RINGLOG_ALLOW_MISSING_TOOLS=1` |
 //! | [`corpus`] | replay `fuzz/corpus/<target>` through a check |
+//! | [`fork`] | fork a child that runs a closure; wait for it under a watchdog |
 //! | [`reexec`] | run one test of this binary again as a child process with a role |
 //! | [`lines`] | parsing what `ringdrain` wrote: text bodies, JSON lines |
 //! | `segment` (feature) | wait for a drain to attach, stand in as the drain, a patient reader |
@@ -41,6 +42,7 @@ pub mod corpus;
 mod dir;
 mod drain;
 mod files;
+pub mod fork;
 pub mod lines;
 mod proc;
 pub mod reexec;

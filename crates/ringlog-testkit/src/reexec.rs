@@ -47,7 +47,8 @@ pub fn run_child(body: impl FnOnce(&str)) -> bool {
         return false;
     };
     body(&role);
-    println!("{DONE}{role}");
+    // On a line of its own: the harness prints `test NAME ... ` before the test runs.
+    println!("\n{DONE}{role}");
     true
 }
 
