@@ -70,7 +70,21 @@ impl TestCommand {
             .or_else(|| std::env::current_dir().ok())
             .map(|d| d.display().to_string())
             .unwrap_or_default();
-        format!("command: {:?}\ncwd: {cwd}", self.cmd)
+        let mut command = format!("{:?}", self.cmd.get_program());
+        for arg in self.cmd.get_args() {
+            command += &format!(" {arg:?}");
+        }
+        let env: Vec<String> = self
+            .cmd
+            .get_envs()
+            .map(|(k, v)| format!("{}={:?}", k.to_string_lossy(), v.unwrap_or_default()))
+            .collect();
+        let env = if env.is_empty() {
+            String::new()
+        } else {
+            format!("\nenv: {}", env.join(" "))
+        };
+        format!("command: {command}{env}\ncwd: {cwd}")
     }
 
     /// Starts it with stdout and stderr piped (collected as they come; see [`Proc`]).

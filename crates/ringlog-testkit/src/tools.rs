@@ -31,23 +31,38 @@ pub fn allow_missing_tools() -> bool {
 /// ```
 #[track_caller]
 pub fn require(met: bool, what: &str, remedy: &str) -> bool {
-    if met {
-        return true;
-    }
     let test = std::thread::current()
         .name()
         .unwrap_or("this test")
         .to_string();
-    if allow_missing_tools() {
+    match requirement(met, &test, what, remedy, allow_missing_tools()) {
+        Ok(run) => run,
+        Err(message) => panic!("{message}"),
+    }
+}
+
+/// What [`require`] decides: `Ok(true)` run the test, `Ok(false)` skip it (after saying so),
+/// `Err(message)` fail it.
+fn requirement(
+    met: bool,
+    test: &str,
+    what: &str,
+    remedy: &str,
+    allow_missing: bool,
+) -> Result<bool, String> {
+    if met {
+        return Ok(true);
+    }
+    if allow_missing {
         eprintln!(
             "SKIPPED {test}: {what} is missing ({remedy}); {ALLOW_MISSING_TOOLS}=1 allows this"
         );
-        return false;
+        return Ok(false);
     }
-    panic!(
+    Err(format!(
         "{test} needs {what}, which is missing: {remedy}. \
          To skip such tests instead, set {ALLOW_MISSING_TOOLS}=1."
-    );
+    ))
 }
 
 /// Finds the program `name` in `PATH` (and /usr/sbin, /sbin, where daemons live). Missing, it
@@ -68,11 +83,56 @@ pub fn require_tool(name: &str) -> Option<PathBuf> {
         .unwrap_or_else(|| {
             panic!("require_tool({name:?}): add the tool and its package to the kit's PACKAGES")
         });
+    let found = find_program(name);
+    let remedy = format!("install the package `{package}` (apt-get install {package})");
+    require(found.is_some(), &format!("the program `{name}`"), &remedy).then(|| found.unwrap())
+}
+
+/// `name` in `PATH`, /usr/sbin or /sbin.
+fn find_program(name: &str) -> Option<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect())
         .unwrap_or_default();
     dirs.extend(["/usr/sbin", "/sbin"].map(PathBuf::from));
-    let found = dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file());
-    let remedy = format!("install the package `{package}` (apt-get install {package})");
-    require(found.is_some(), &format!("the program `{name}`"), &remedy).then(|| found.unwrap())
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_met_requirement_runs_the_test_either_way() {
+        assert_eq!(requirement(true, "t", "x", "y", false), Ok(true));
+        assert_eq!(requirement(true, "t", "x", "y", true), Ok(true));
+    }
+
+    #[test]
+    fn a_missing_tool_fails_the_test_naming_the_package_and_the_opt_out() {
+        let err = requirement(
+            false,
+            "syslog_test",
+            "the program `rsyslogd`",
+            "install the package `rsyslog` (apt-get install rsyslog)",
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("syslog_test needs the program `rsyslogd`"),
+            "{err}"
+        );
+        assert!(err.contains("apt-get install rsyslog"), "{err}");
+        assert!(err.contains("RINGLOG_ALLOW_MISSING_TOOLS=1"), "{err}");
+    }
+
+    #[test]
+    fn with_the_opt_out_a_missing_tool_skips_the_test() {
+        assert_eq!(requirement(false, "t", "x", "y", true), Ok(false));
+    }
+
+    #[test]
+    fn programs_are_found_in_path_and_the_sbin_directories_and_absent_ones_are_not() {
+        assert!(find_program("sh").is_some());
+        assert!(find_program("ringlog-no-such-program").is_none());
+    }
 }
