@@ -6,7 +6,6 @@
 //! Every randomised test prints its `RINGLOG_SEED` for replay.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitStatus;
 use std::time::Duration;
 
 use ringlog_testkit::segment::wait_attached;
@@ -24,13 +23,10 @@ fn producer(ring: &Path, args: &[&str]) -> Proc {
         .spawn()
 }
 
-/// Runs a producer to its end (watchdog); returns its exit status and stdout.
-fn producer_output(ring: &Path, args: &[&str]) -> (ExitStatus, String) {
-    let out = producer(ring, args).finish(PATIENCE);
-    (
-        out.status,
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+/// Runs a producer to its end (watchdog), which must succeed; returns its stdout.
+fn run_producer(ring: &Path, args: &[&str]) -> String {
+    let out = producer(ring, args).expect_success(PATIENCE);
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// `ringdrain --once --ring RING --out OUT EXTRA...`, which must succeed.
@@ -77,10 +73,8 @@ fn dropped_said(said: &str) -> u64 {
 fn a_claim_never_owned_is_revoked_and_counted() {
     let e = TestDir::new();
     let drain = ring_with_drain(&e, 1024, &[]);
-    let (st, _) = producer_output(&e.ring(), &["claim-and-die"]);
-    assert!(st.success());
-    let (st, _) = producer_output(&e.ring(), &["load", "after", "100"]);
-    assert!(st.success());
+    run_producer(&e.ring(), &["claim-and-die"]);
+    run_producer(&e.ring(), &["load", "after", "100"]);
     wait_for_text(&e.out(), "request 99 served in 24.75 us by after");
     drain.stop();
     let (by_worker, other) = split_log(&e.out_text());
@@ -105,8 +99,7 @@ fn a_record_whose_owner_died_is_abandoned_and_counted() {
     let child = producer(&e.ring(), &["own-and-die"]);
     let dead_pid = child.id();
     child.expect_success(PATIENCE);
-    let (st, _) = producer_output(&e.ring(), &["load", "after", "100"]);
-    assert!(st.success());
+    run_producer(&e.ring(), &["load", "after", "100"]);
     wait_for_text(&e.out(), "request 99 served in 24.75 us by after");
     drain.stop();
     let (by_worker, other) = split_log(&e.out_text());
@@ -132,8 +125,7 @@ fn a_slow_living_producer_is_waited_for_and_never_torn() {
     // Owns a record, writes half, sleeps ten grace periods, then finishes it.
     let slow = producer(&e.ring(), &["slow", "500"]);
     std::thread::sleep(Duration::from_millis(50));
-    let (st, _) = producer_output(&e.ring(), &["load", "other", "300"]);
-    assert!(st.success());
+    run_producer(&e.ring(), &["load", "other", "300"]);
     slow.expect_success(PATIENCE);
     wait_for_text(&e.out(), "request 299 served in 74.75 us by other");
     drain.stop();
@@ -156,8 +148,7 @@ fn a_slow_living_producer_is_waited_for_and_never_torn() {
 fn a_producer_descheduled_between_claim_and_ownership_claims_again() {
     let e = TestDir::new();
     let drain = ring_with_drain(&e, 1024, &["--grace-ms", "50"]);
-    let (st, said) = producer_output(&e.ring(), &["slow-claim", "400"]);
-    assert!(st.success());
+    let said = run_producer(&e.ring(), &["slow-claim", "400"]);
     assert_eq!(
         said.trim(),
         "revoked",
@@ -179,7 +170,9 @@ fn the_last_lines_before_a_producer_crash_are_drained() {
     let e = TestDir::new();
     create_ring(&e.ring(), 1024);
     for how in ["panic", "abort", "segv"] {
-        let (st, _) = producer_output(&e.ring(), &["crash", how, "100"]);
+        let st = producer(&e.ring(), &["crash", how, "100"])
+            .finish(PATIENCE)
+            .status;
         assert!(!st.success(), "{how} should have crashed the producer");
     }
     drain_once(&e.ring(), &e.out(), &[]);
@@ -247,8 +240,7 @@ fn drop_policy_counts_are_exact_and_visible() {
     let e = TestDir::new();
     let drain = ring_with_drain(&e, 64, &[]);
     let n = 50_000u64;
-    let (st, said) = producer_output(&e.ring(), &["load", "w", &n.to_string(), "drop"]);
-    assert!(st.success());
+    let said = run_producer(&e.ring(), &["load", "w", &n.to_string(), "drop"]);
     let dropped = dropped_said(&said);
     // Let the drain write the notice for the last drops.
     wait_until("the drop notices never added up", PATIENCE, || {
@@ -275,12 +267,10 @@ fn drop_policy_counts_are_exact_and_visible() {
 fn a_log_file_deleted_under_the_drain_is_recreated_for_new_records() {
     let e = TestDir::new();
     let drain = ring_with_drain(&e, 1024, &[]);
-    let (st, _) = producer_output(&e.ring(), &["load", "a", "100"]);
-    assert!(st.success());
+    run_producer(&e.ring(), &["load", "a", "100"]);
     wait_for_text(&e.out(), "request 99 served");
     std::fs::remove_file(e.out()).unwrap();
-    let (st, _) = producer_output(&e.ring(), &["load", "b", "100"]);
-    assert!(st.success());
+    run_producer(&e.ring(), &["load", "b", "100"]);
     wait_for_text(&e.out(), "request 99 served in 24.75 us by b");
     drain.stop();
     let (by_worker, _) = split_log(&e.out_text());
@@ -323,8 +313,7 @@ fn a_full_disk_keeps_records_in_the_ring_until_space_returns() {
     let drain = Drain::start(&e.ring(), &out, &[]);
     wait_attached(&e.ring());
     let n = 5000u64; // about 500 KB of text: far more than 64 KiB
-    let (st, _) = producer_output(&e.ring(), &["load", "w", &n.to_string()]);
-    assert!(st.success());
+    run_producer(&e.ring(), &["load", "w", &n.to_string()]);
     std::thread::sleep(Duration::from_millis(300));
     // The disk is full now; grow it, as freeing space would.
     TestCommand::new(&mount_exe)
@@ -440,8 +429,7 @@ fn killed_producers_lose_at_most_the_record_being_written() {
     }
     // A producer after all the kills still gets through: the drain moved past every abandoned
     // claim.
-    let (st, _) = producer_output(&e.ring(), &["load", "final", "1000"]);
-    assert!(st.success());
+    run_producer(&e.ring(), &["load", "final", "1000"]);
     wait_for_text(&e.out(), "request 999 served in 249.75 us by final");
     drain.stop();
     let (by_worker, other) = split_log(&e.out_text());
@@ -502,8 +490,7 @@ fn random_damage_to_a_segment_never_panics_the_drain() {
     let mut rng = Rng::from_env("random_damage");
     let e = TestDir::new();
     create_ring(&e.ring(), 256);
-    let (st, _) = producer_output(&e.ring(), &["load", "w", "200"]);
-    assert!(st.success());
+    run_producer(&e.ring(), &["load", "w", "200"]);
     let pristine = std::fs::read(e.ring()).unwrap();
     let seg_len = pristine.len() as u64;
     let n_rounds = rounds(40);

@@ -141,6 +141,32 @@ fn run_ringload(ring: &Path) {
     ringload_into(ring, PROCS, THREADS, RECORDS);
 }
 
+/// A test's private rsyslogd and a drain forwarding the test's ring to it.
+struct Setup {
+    exe: PathBuf,
+    dir: TestDir,
+    port: u16,
+    rsyslog: Rsyslog,
+    drain: Drain,
+}
+
+/// Starts rsyslogd and the drain; `None` when rsyslogd is missing and
+/// `RINGLOG_ALLOW_MISSING_TOOLS=1` says to skip (without it, a missing rsyslogd fails the test).
+fn setup() -> Option<Setup> {
+    let exe = require_tool("rsyslogd")?;
+    let dir = TestDir::new();
+    let port = free_port();
+    let rsyslog = Rsyslog::start(&exe, dir.path(), port);
+    let drain = start_drain(&dir.ring(), port);
+    Some(Setup {
+        exe,
+        dir,
+        port,
+        rsyslog,
+        drain,
+    })
+}
+
 /// Counts each ringload record's copies in rsyslog's file. Returns (distinct records,
 /// duplicate copies, bytes of the shortest message); fails on a record missing, a foreign
 /// line, or a wrong value.
@@ -180,14 +206,16 @@ fn tally(dir: &Path) -> (u64, u64, usize) {
 
 #[test]
 fn every_record_reaches_rsyslog_exactly_once() {
-    let Some(exe) = require_tool("rsyslogd") else {
+    let Some(Setup {
+        dir,
+        rsyslog,
+        drain,
+        ..
+    }) = setup()
+    else {
         return;
     };
-    let dir = TestDir::new();
     let ring = dir.ring();
-    let port = free_port();
-    let rsyslog = Rsyslog::start(&exe, dir.path(), port);
-    let drain = start_drain(&ring, port);
     run_ringload(&ring);
     drain.stop();
     wait_received(dir.path(), TOTAL as usize);
@@ -198,14 +226,17 @@ fn every_record_reaches_rsyslog_exactly_once() {
 
 #[test]
 fn an_rsyslog_restart_mid_run_loses_nothing_and_duplicates_stay_in_the_window() {
-    let Some(exe) = require_tool("rsyslogd") else {
+    let Some(Setup {
+        exe,
+        dir,
+        port,
+        rsyslog,
+        drain,
+    }) = setup()
+    else {
         return;
     };
-    let dir = TestDir::new();
     let ring = dir.ring();
-    let port = free_port();
-    let rsyslog = Rsyslog::start(&exe, dir.path(), port);
-    let drain = start_drain(&ring, port);
     let load = {
         let ring = ring.clone();
         std::thread::spawn(move || run_ringload(&ring))

@@ -28,14 +28,26 @@ fn run(args: &[&str]) -> Output {
     ringdrain().args(args).output()
 }
 
-/// `ringdrain --ring RING --out OUT --once`: drains the backlog of the test's ring into its file.
-fn once(e: &TestDir) -> TestCommand {
+/// `ringdrain --ring RING --out OUT --once`: drains the backlog of `ring` into `out`.
+fn once_into(ring: &Path, out: &Path) -> TestCommand {
     let mut cmd = ringdrain();
     cmd.arg("--ring")
-        .arg(e.ring())
+        .arg(ring)
         .arg("--out")
-        .arg(e.out())
+        .arg(out)
         .arg("--once");
+    cmd
+}
+
+/// [`once_into`] the test's ring and file.
+fn once(e: &TestDir) -> TestCommand {
+    once_into(&e.ring(), &e.out())
+}
+
+/// `ringdrain --config CONF --once`.
+fn once_with_config(conf: &Path) -> TestCommand {
+    let mut cmd = ringdrain();
+    cmd.arg("--config").arg(conf).arg("--once");
     cmd
 }
 
@@ -195,13 +207,7 @@ fn a_second_drain_on_the_same_ring_is_refused() {
         },
     );
     let other = e.out().with_extension("2");
-    let err = ringdrain()
-        .arg("--ring")
-        .arg(e.ring())
-        .arg("--out")
-        .arg(other)
-        .arg("--once")
-        .expect_one_line_error();
+    let err = once_into(&e.ring(), &other).expect_one_line_error();
     assert!(err.contains("is already draining"), "{err}");
     first.stop();
 }
@@ -231,24 +237,12 @@ fn bad_input_gives_one_clear_line_and_a_nonzero_exit() {
             .expect_error();
         assert!(err.contains("not a ringlog segment"), "{err}");
     }
-    let err = ringdrain()
-        .arg("--ring")
-        .arg(&junk)
-        .arg("--out")
-        .arg(e.out())
-        .arg("--once")
-        .expect_error();
+    let err = once_into(&junk, &e.out()).expect_error();
     assert!(err.contains("not a ringlog segment"), "{err}");
     // An output path that cannot be created (a regular file used as a directory).
     let _log = logger(&e.ring());
     let bad_out = junk.join("out.log");
-    let err = ringdrain()
-        .arg("--ring")
-        .arg(e.ring())
-        .arg("--out")
-        .arg(bad_out)
-        .arg("--once")
-        .expect_one_line_error();
+    let err = once_into(&e.ring(), &bad_out).expect_one_line_error();
     assert!(err.contains("cannot open output file"), "{err}");
     // A missing directory for the ring.
     let err = ringdrain()
@@ -322,53 +316,6 @@ fn rotation_by_time_starts_a_new_file_after_the_interval() {
 }
 
 #[test]
-fn sigterm_under_endless_load_stops_and_the_next_drain_continues_exactly() {
-    let e = TestDir::new();
-    let log = logger(&e.ring());
-    let drain = attached_drain(&e, &[]);
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let producer = {
-        let (log, stop) = (log.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let mut i = 0u64;
-            // SYNC: Relaxed; a stop flag.
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                info!(log, "endless {}", i);
-                i += 1;
-            }
-            i
-        })
-    };
-    wait_for_lines(&e.out(), 1000);
-    drain.stop();
-    // SYNC: Relaxed; a stop flag.
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let n = producer.join().unwrap();
-    once(&e).expect_success();
-    let text = std::fs::read_to_string(&e.out()).unwrap();
-    let nums: Vec<u64> = text
-        .lines()
-        .filter(|l| !l.contains(" ringdrain: "))
-        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
-        .collect();
-    let dropped: u64 = text
-        .lines()
-        .filter(|l| l.contains(" ringdrain: "))
-        .filter_map(|l| l.split(' ').find_map(|kv| kv.strip_prefix("dropped=")))
-        .map(|v| v.parse::<u64>().unwrap())
-        .sum();
-    assert!(
-        nums.windows(2).all(|w| w[0] < w[1]),
-        "duplicated or reordered"
-    );
-    assert_eq!(
-        nums.len() as u64 + dropped,
-        n,
-        "records lost without a count"
-    );
-}
-
-#[test]
 fn one_drain_serves_several_rings_and_merges_them_by_time() {
     let e = TestDir::new();
     let ring2 = e.ring().with_extension("2");
@@ -418,11 +365,7 @@ fn settings_come_from_a_toml_config_file_and_flags_win() {
         ),
     )
     .unwrap();
-    ringdrain()
-        .arg("--config")
-        .arg(&conf)
-        .arg("--once")
-        .expect_success();
+    once_with_config(&conf).expect_success();
     let text = std::fs::read_to_string(&e.out()).unwrap();
     let v: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert_eq!(v["msg"], "configured 1");
@@ -443,19 +386,11 @@ fn settings_come_from_a_toml_config_file_and_flags_win() {
     );
     // A bad key is one clear line.
     std::fs::write(&conf, "rigns = [\"x\"]\n").unwrap();
-    let err = ringdrain()
-        .arg("--config")
-        .arg(&conf)
-        .arg("--once")
-        .expect_one_line_error();
+    let err = once_with_config(&conf).expect_one_line_error();
     assert!(err.contains("unknown field `rigns`"), "{err}");
     // No ring anywhere.
     std::fs::write(&conf, "stdout = true\n").unwrap();
-    let err = ringdrain()
-        .arg("--config")
-        .arg(&conf)
-        .arg("--once")
-        .expect_error();
+    let err = once_with_config(&conf).expect_error();
     assert!(err.contains("no ring given"), "{err}");
 }
 
@@ -512,14 +447,57 @@ fn gc_removes_only_unused_fully_drained_segments() {
     );
     assert!(!idle.exists() && busy.exists() && full.exists());
     // Once drained, the full one goes too.
-    ringdrain()
-        .arg("--ring")
-        .arg(&full)
-        .arg("--out")
-        .arg(e.out())
-        .arg("--once")
-        .expect_success();
+    once_into(&full, &e.out()).expect_success();
     let said = ringdrain().arg("gc").arg(&full).stdout();
     assert!(said.starts_with("removed"), "{said}");
     assert!(!full.exists());
+}
+
+// ---- stress
+
+#[test]
+fn sigterm_under_endless_load_stops_and_the_next_drain_continues_exactly() {
+    let e = TestDir::new();
+    let log = logger(&e.ring());
+    let drain = attached_drain(&e, &[]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let producer = {
+        let (log, stop) = (log.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut i = 0u64;
+            // SYNC: Relaxed; a stop flag.
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                info!(log, "endless {}", i);
+                i += 1;
+            }
+            i
+        })
+    };
+    wait_for_lines(&e.out(), 1000);
+    drain.stop();
+    // SYNC: Relaxed; a stop flag.
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let n = producer.join().unwrap();
+    once(&e).expect_success();
+    let text = std::fs::read_to_string(&e.out()).unwrap();
+    let nums: Vec<u64> = text
+        .lines()
+        .filter(|l| !l.contains(" ringdrain: "))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    let dropped: u64 = text
+        .lines()
+        .filter(|l| l.contains(" ringdrain: "))
+        .filter_map(|l| l.split(' ').find_map(|kv| kv.strip_prefix("dropped=")))
+        .map(|v| v.parse::<u64>().unwrap())
+        .sum();
+    assert!(
+        nums.windows(2).all(|w| w[0] < w[1]),
+        "duplicated or reordered"
+    );
+    assert_eq!(
+        nums.len() as u64 + dropped,
+        n,
+        "records lost without a count"
+    );
 }

@@ -18,11 +18,11 @@ mod input;
 mod wire_checks;
 
 #[test]
-fn drain_format_corpus_replays_cleanly() {
+fn every_drain_format_corpus_input_passes_its_check() {
     replay("drain_format", drain_checks::check_drain_format);
 }
 
 #[test]
-fn segment_files_from_the_segment_validate_corpus_open_or_fail_cleanly() {
+fn every_segment_validate_corpus_input_opens_or_fails_cleanly() {
     replay("segment_validate", drain_checks::check_segment_open);
 }

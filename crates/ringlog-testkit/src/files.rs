@@ -17,31 +17,29 @@ pub fn count_lines(path: &Path) -> usize {
     read_or_empty(path).lines().count()
 }
 
-/// Waits until `path` holds at least `n` lines and returns its text; a watchdog
-/// ([`PATIENCE`]) fails the test, saying how many lines there were, if they never come.
-pub fn wait_for_lines(path: &Path, n: usize) -> String {
+/// Waits until the text of `path` satisfies `done` and returns it; a watchdog ([`PATIENCE`])
+/// fails the test with `what` if it never does.
+fn wait_for_file(path: &Path, what: &str, mut done: impl FnMut(&str) -> bool) -> String {
     let mut text = String::new();
     wait_until(
-        &format!("{} never held {n} lines", path.display()),
+        &format!("{} never {what}", path.display()),
         PATIENCE,
         || {
             text = read_or_empty(path);
-            text.lines().count() >= n
+            done(&text)
         },
     );
     text
 }
 
+/// Waits until `path` holds at least `n` lines and returns its text (watchdog: [`PATIENCE`]).
+pub fn wait_for_lines(path: &Path, n: usize) -> String {
+    wait_for_file(path, &format!("held {n} lines"), |t| t.lines().count() >= n)
+}
+
 /// Waits until `path` contains `needle` and returns its text (watchdog: [`PATIENCE`]).
 pub fn wait_for_text(path: &Path, needle: &str) -> String {
-    let mut text = String::new();
-    wait_until(
-        &format!("{} never contained {needle:?}", path.display()),
-        PATIENCE,
-        || {
-            text = read_or_empty(path);
-            text.contains(needle)
-        },
-    );
-    text
+    wait_for_file(path, &format!("contained {needle:?}"), |t| {
+        t.contains(needle)
+    })
 }

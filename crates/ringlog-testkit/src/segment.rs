@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use ringlog_segment::clock::unix_ns;
-use ringlog_segment::reader::{Reader, StallPolicy};
+use ringlog_segment::reader::{Event, Reader, StallPolicy};
 use ringlog_segment::{Segment, SegmentConfig};
 use ringlog_wire::args::Arg;
 
@@ -50,6 +50,30 @@ pub fn patient_reader(segment: &Segment) -> Reader<'_> {
         grace: Duration::from_secs(600),
         liveness_interval: Duration::from_millis(10),
     })
+}
+
+/// Reads `segment` as its drain while producers run: stands in as the drain
+/// ([`act_as_drain`]), polls a [`patient_reader`] and hands every event to `on_event`, until
+/// `finished()` (asked before each poll) said the producers are done and the ring was then
+/// found empty. Returns the reader; its position tells how many slots were consumed.
+pub fn read_while_producing<'s>(
+    segment: &'s Segment,
+    mut finished: impl FnMut() -> bool,
+    mut on_event: impl FnMut(Event<'_>),
+) -> Reader<'s> {
+    let mut reader = patient_reader(segment);
+    loop {
+        act_as_drain(segment);
+        let done = finished();
+        let r = reader.poll(4096, &mut on_event);
+        reader.release();
+        if done && r.idle {
+            return reader;
+        }
+        if r.idle || r.stalled {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
 }
 
 /// The value of a `u64` argument; fails the test on any other kind.

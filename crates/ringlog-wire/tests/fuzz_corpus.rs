@@ -15,21 +15,21 @@ mod input;
 mod wire_checks;
 
 #[test]
-fn segment_validate_corpus_replays_cleanly() {
+fn every_segment_validate_corpus_input_passes_its_check() {
     replay("segment_validate", wire_checks::check_segment_validate);
 }
 
 #[test]
-fn record_decode_corpus_replays_cleanly() {
+fn every_record_decode_corpus_input_passes_its_check() {
     replay("record_decode", wire_checks::check_record_decode);
 }
 
 #[test]
-fn callsite_decode_corpus_replays_cleanly() {
+fn every_callsite_decode_corpus_input_passes_its_check() {
     replay("callsite_decode", wire_checks::check_callsite_decode);
 }
 
 #[test]
-fn render_corpus_replays_cleanly() {
+fn every_render_corpus_input_passes_its_check() {
     replay("render", wire_checks::check_render);
 }

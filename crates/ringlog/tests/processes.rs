@@ -15,7 +15,7 @@ use std::time::Duration;
 use ringlog::{info, Logger, Policy};
 use ringlog_segment::reader::Event;
 use ringlog_segment::{Segment, SegmentConfig};
-use ringlog_testkit::segment::{act_as_drain, patient_reader, u64_arg};
+use ringlog_testkit::segment::{act_as_drain, read_while_producing, u64_arg};
 use ringlog_testkit::{reexec, Proc, TestDir, Watchdog};
 use ringlog_wire::args::Arg;
 
@@ -85,55 +85,41 @@ fn records_from_several_processes_arrive_once_each_in_order_with_their_pids() {
     let mut children: Vec<Proc> = (0..CHILDREN).map(|c| spawn_child(&path, c)).collect();
     let pids: Vec<u32> = children.iter().map(Proc::id).collect();
 
-    let mut reader = patient_reader(&segment);
     let n = (CHILDREN * THREADS) as usize;
     let mut next = vec![0u64; n];
     let mut tids = vec![0u32; n];
     let mut lost = Vec::new();
-    let mut exited = vec![false; children.len()];
-    loop {
-        act_as_drain(&segment);
-        for (c, child) in children.iter_mut().enumerate() {
-            exited[c] = exited[c] || child.has_exited();
-        }
-        let done = exited.iter().all(|&e| e);
-        let r = reader.poll(4096, |ev| match ev {
-            Event::Record { record, callsite } => {
-                let cs = callsite
-                    .expect("callsite resolves")
-                    .expect("has a callsite");
-                assert_eq!(cs.format, "c {} t {} i {} v {}");
-                let args: Vec<_> = record.args().collect::<Result<_, _>>().unwrap();
-                assert_eq!(args.len(), 4, "{args:?}");
-                let (c, t, i) = (u64_arg(&args[0]), u64_arg(&args[1]), u64_arg(&args[2]));
-                assert!(c < CHILDREN && t < THREADS, "child {c} thread {t}");
-                assert_eq!(record.header.pid, pids[c as usize], "pid of child {c}");
-                let k = (c * THREADS + t) as usize;
-                assert_eq!(
-                    i, next[k],
-                    "child {c} thread {t}: record {i} where {} was due",
-                    next[k]
-                );
-                assert_eq!(args[3], Arg::F64(i as f64 / 4.0));
-                if tids[k] == 0 {
-                    tids[k] = record.header.tid;
-                }
-                assert_eq!(
-                    record.header.tid, tids[k],
-                    "child {c} thread {t} changed tid"
-                );
-                next[k] += 1;
+    // A child is done once it exited (reaped here; its status is checked below).
+    let finished = || children.iter_mut().all(Proc::has_exited);
+    let reader = read_while_producing(&segment, finished, |ev| match ev {
+        Event::Record { record, callsite } => {
+            let cs = callsite
+                .expect("callsite resolves")
+                .expect("has a callsite");
+            assert_eq!(cs.format, "c {} t {} i {} v {}");
+            let args: Vec<_> = record.args().collect::<Result<_, _>>().unwrap();
+            assert_eq!(args.len(), 4, "{args:?}");
+            let (c, t, i) = (u64_arg(&args[0]), u64_arg(&args[1]), u64_arg(&args[2]));
+            assert!(c < CHILDREN && t < THREADS, "child {c} thread {t}");
+            assert_eq!(record.header.pid, pids[c as usize], "pid of child {c}");
+            let k = (c * THREADS + t) as usize;
+            assert_eq!(
+                i, next[k],
+                "child {c} thread {t}: record {i} where {} was due",
+                next[k]
+            );
+            assert_eq!(args[3], Arg::F64(i as f64 / 4.0));
+            if tids[k] == 0 {
+                tids[k] = record.header.tid;
             }
-            Event::Lost(l) => lost.push(l),
-        });
-        reader.release();
-        if done && r.idle {
-            break;
+            assert_eq!(
+                record.header.tid, tids[k],
+                "child {c} thread {t} changed tid"
+            );
+            next[k] += 1;
         }
-        if r.idle || r.stalled {
-            thread::sleep(Duration::from_micros(100));
-        }
-    }
+        Event::Lost(l) => lost.push(l),
+    });
     for (c, child) in children.into_iter().enumerate() {
         reexec::expect_done(child, &format!("producer-{c}"), Duration::from_secs(60));
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use ringlog::{info, Level, Logger, Policy};
 use ringlog_segment::clock::unix_ns;
 use ringlog_segment::reader::{Event, Reader};
-use ringlog_testkit::segment::{act_as_drain, patient_reader, u64_arg};
+use ringlog_testkit::segment::{act_as_drain, patient_reader, read_while_producing, u64_arg};
 use ringlog_testkit::{TestDir, Watchdog};
 use ringlog_wire::args::Arg;
 
@@ -212,48 +212,37 @@ fn four_threads_records_arrive_once_each_in_order_with_exact_values_while_read_c
         })
         .collect();
 
-    let mut reader = patient_reader(log.segment());
     let mut next = [0u64; THREADS as usize];
     let mut tids = [0u32; THREADS as usize];
     let mut lost = Vec::new();
-    loop {
-        act_as_drain(log.segment());
-        let done = producers.iter().all(|p| p.is_finished());
-        let r = reader.poll(4096, |ev| match ev {
-            Event::Record { record, callsite } => {
-                let cs = callsite
-                    .expect("callsite resolves")
-                    .expect("has a callsite");
-                assert_eq!(cs.format, "t {} i {} v {}");
-                assert_eq!(record.level(), Level::Info);
-                assert_eq!(record.header.pid, std::process::id());
-                let args: Vec<_> = record.args().collect::<Result<_, _>>().unwrap();
-                assert_eq!(args.len(), 3, "{args:?}");
-                let (t, i) = (u64_arg(&args[0]), u64_arg(&args[1]));
-                assert!(t < THREADS, "thread {t}");
-                let t = t as usize;
-                assert_eq!(
-                    i, next[t],
-                    "thread {t}: record {i} where {} was due",
-                    next[t]
-                );
-                assert_eq!(args[2], Arg::F64(i as f64 / 4.0));
-                if tids[t] == 0 {
-                    tids[t] = record.header.tid;
-                }
-                assert_eq!(record.header.tid, tids[t], "thread {t} changed tid");
-                next[t] += 1;
+    let finished = || producers.iter().all(|p| p.is_finished());
+    let reader = read_while_producing(log.segment(), finished, |ev| match ev {
+        Event::Record { record, callsite } => {
+            let cs = callsite
+                .expect("callsite resolves")
+                .expect("has a callsite");
+            assert_eq!(cs.format, "t {} i {} v {}");
+            assert_eq!(record.level(), Level::Info);
+            assert_eq!(record.header.pid, std::process::id());
+            let args: Vec<_> = record.args().collect::<Result<_, _>>().unwrap();
+            assert_eq!(args.len(), 3, "{args:?}");
+            let (t, i) = (u64_arg(&args[0]), u64_arg(&args[1]));
+            assert!(t < THREADS, "thread {t}");
+            let t = t as usize;
+            assert_eq!(
+                i, next[t],
+                "thread {t}: record {i} where {} was due",
+                next[t]
+            );
+            assert_eq!(args[2], Arg::F64(i as f64 / 4.0));
+            if tids[t] == 0 {
+                tids[t] = record.header.tid;
             }
-            Event::Lost(l) => lost.push(l),
-        });
-        reader.release();
-        if done && r.idle {
-            break;
+            assert_eq!(record.header.tid, tids[t], "thread {t} changed tid");
+            next[t] += 1;
         }
-        if r.idle || r.stalled {
-            thread::yield_now();
-        }
-    }
+        Event::Lost(l) => lost.push(l),
+    });
     let real_tids: Vec<u32> = producers.into_iter().map(|p| p.join().unwrap()).collect();
     assert!(lost.is_empty(), "lost: {lost:?}");
     assert_eq!(next, [PER_THREAD; THREADS as usize], "records per thread");
