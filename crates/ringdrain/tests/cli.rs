@@ -74,7 +74,7 @@ fn once_drains_the_backlog_and_exits() {
         info!(log, "record {}", i, half = i as f64 / 2.0);
     }
     once(&e).expect_success();
-    let text = std::fs::read_to_string(&e.out()).unwrap();
+    let text = e.out_text();
     let lines: Vec<_> = text.lines().collect();
     assert_eq!(lines.len(), 1000);
     for (i, l) in lines.iter().enumerate() {
@@ -85,10 +85,7 @@ fn once_drains_the_backlog_and_exits() {
     }
     // The records were consumed: a second run writes nothing new.
     once(&e).expect_success();
-    assert_eq!(
-        std::fs::read_to_string(&e.out()).unwrap().lines().count(),
-        1000
-    );
+    assert_eq!(e.out_text().lines().count(), 1000);
 }
 
 #[test]
@@ -100,7 +97,7 @@ fn sigterm_drains_what_is_left_and_exits_zero() {
         info!(log, "n {}", i);
     }
     drain.stop();
-    let text = std::fs::read_to_string(&e.out()).unwrap();
+    let text = e.out_text();
     let mut seen = vec![false; 5000];
     for l in text.lines() {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();
@@ -122,7 +119,7 @@ fn sighup_reopens_the_output_for_logrotate() {
     }
     wait_for_lines(&e.out(), 100);
     let moved = e.out().with_extension("log.1");
-    std::fs::rename(&e.out(), &moved).unwrap();
+    std::fs::rename(e.out(), &moved).unwrap();
     drain.signal(libc::SIGHUP);
     std::thread::sleep(Duration::from_millis(100));
     for i in 0..100u64 {
@@ -163,13 +160,13 @@ fn rotation_keeps_files_under_the_size_and_at_most_n() {
         );
     }
     assert!(!name(4).exists(), "kept more than 3 rotated files");
-    assert!(std::fs::metadata(&e.out()).unwrap().len() <= 8192);
+    assert!(std::fs::metadata(e.out()).unwrap().len() <= 8192);
     // The kept files hold consecutive records, newest last.
     let mut all = String::new();
     for i in (1..=3).rev() {
         all += &std::fs::read_to_string(name(i)).unwrap();
     }
-    all += &std::fs::read_to_string(&e.out()).unwrap();
+    all += &e.out_text();
     let nums: Vec<u64> = all
         .lines()
         .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
@@ -277,10 +274,7 @@ fn cat_prints_without_consuming_and_stats_reports() {
     assert_eq!(v["live_producers"][0], std::process::id());
     // Nothing was consumed: --once still finds all 10.
     once(&e).expect_success();
-    assert_eq!(
-        std::fs::read_to_string(&e.out()).unwrap().lines().count(),
-        10
-    );
+    assert_eq!(e.out_text().lines().count(), 10);
     let human = ringdrain()
         .arg("stats")
         .arg(e.ring())
@@ -306,7 +300,7 @@ fn rotation_by_time_starts_a_new_file_after_the_interval() {
     wait_for_text(&e.out(), "late 9");
     drain.stop();
     let old = std::fs::read_to_string(&rotated).unwrap();
-    let new = std::fs::read_to_string(&e.out()).unwrap();
+    let new = e.out_text();
     assert_eq!(old.lines().count(), 10);
     assert!(old.lines().all(|l| l.contains("early ")));
     assert_eq!(new.lines().count(), 10);
@@ -329,7 +323,7 @@ fn one_drain_serves_several_rings_and_merges_them_by_time() {
         .arg(&ring2)
         .arg("--merge")
         .expect_success();
-    let text = std::fs::read_to_string(&e.out()).unwrap();
+    let text = e.out_text();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2000);
     for who in ["a", "b"] {
@@ -366,7 +360,7 @@ fn settings_come_from_a_toml_config_file_and_flags_win() {
     )
     .unwrap();
     once_with_config(&conf).expect_success();
-    let text = std::fs::read_to_string(&e.out()).unwrap();
+    let text = e.out_text();
     let v: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert_eq!(v["msg"], "configured 1");
     // A flag overrides the file.
@@ -376,7 +370,7 @@ fn settings_come_from_a_toml_config_file_and_flags_win() {
         .arg(&conf)
         .args(["--once", "--format", "logfmt"])
         .expect_success();
-    let text = std::fs::read_to_string(&e.out()).unwrap();
+    let text = e.out_text();
     assert!(
         text.lines()
             .nth(1)
@@ -479,7 +473,7 @@ fn sigterm_under_endless_load_stops_and_the_next_drain_continues_exactly() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let n = producer.join().unwrap();
     once(&e).expect_success();
-    let text = std::fs::read_to_string(&e.out()).unwrap();
+    let text = e.out_text();
     let nums: Vec<u64> = text
         .lines()
         .filter(|l| !l.contains(" ringdrain: "))
