@@ -23,16 +23,15 @@
 //! | [`lines`] | parsing what `ringdrain` wrote: text bodies, JSON lines |
 //! | `segment` (feature) | wait for a drain to attach, stand in as the drain, a patient reader |
 //!
-//! ```no_run
-//! use ringlog_testkit::{bin, TestCommand, TestDir};
+//! ```
+//! use ringlog_testkit::{TestCommand, TestDir};
 //!
 //! let dir = TestDir::new();
-//! let out = TestCommand::new(bin!("ringdrain"))
-//!     .arg("--ring")
-//!     .arg(dir.ring())
-//!     .args(["--stdout", "--once"])
-//!     .expect_success();
-//! assert!(out.stderr.is_empty());
+//! std::fs::write(dir.out(), "one line\n").unwrap();
+//! // A failure would print the command, its cwd, its exit status, stdout and stderr. A test
+//! // runs the workspace's binaries the same way: `TestCommand::new(bin!("ringdrain"))`.
+//! let text = TestCommand::new("cat").arg(dir.out()).stdout();
+//! assert_eq!(text, "one line\n");
 //! ```
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks, missing_docs)]
