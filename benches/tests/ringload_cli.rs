@@ -2,39 +2,25 @@
 //! it logged reads back exact; a bad flag fails with one line.
 
 use std::collections::HashSet;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 use ringlog_segment::reader::{Event, Reader};
 use ringlog_segment::{Segment, SegmentConfig};
+use ringlog_testkit::{TestCommand, TestDir};
 use ringlog_wire::args::Arg;
 
-/// Runs ringload with `args`, failing the test if it has not finished within a minute.
-fn ringload(args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ringload"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start ringload");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().expect("wait for ringload").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("watchdog: ringload {args:?} did not finish within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().expect("collect ringload output")
+/// The `ringload` command with `args` (the kit's watchdog fails the test if it hangs).
+fn ringload(args: &[&str]) -> TestCommand {
+    let mut cmd = TestCommand::new(ringlog_testkit::bin!("ringload"));
+    cmd.args(args);
+    cmd
 }
 
 #[test]
 fn a_small_run_reports_json_and_every_record_reads_back_exactly_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let ring = dir.path().join("ring");
+    let dir = TestDir::new();
+    let ring = dir.ring();
     let (procs, threads, records) = (2u32, 2u32, 320u64);
-    let out = ringload(&[
+    let stdout = ringload(&[
         "--ring",
         ring.to_str().unwrap(),
         "--procs",
@@ -48,10 +34,8 @@ fn a_small_run_reports_json_and_every_record_reads_back_exactly_once() {
         "--batch",
         "16",
         "--json",
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "ringload failed: {stderr}");
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    ])
+    .stdout();
     assert_eq!(stdout.lines().count(), 1, "one JSON object: {stdout}");
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let total = procs as u64 * threads as u64 * records;
@@ -117,7 +101,7 @@ fn a_small_run_reports_json_and_every_record_reads_back_exactly_once() {
 
 #[test]
 fn a_bad_flag_fails_with_one_line() {
-    let out = ringload(&["--ring", "x", "--procs", "1", "--threads", "1", "--bogus"]);
+    let out = ringload(&["--ring", "x", "--procs", "1", "--threads", "1", "--bogus"]).output();
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
     let stderr = String::from_utf8(out.stderr).unwrap();
@@ -128,9 +112,9 @@ fn a_bad_flag_fails_with_one_line() {
 
 #[test]
 fn a_missing_ring_directory_fails_with_one_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let ring = dir.path().join("no/such/dir/ring");
-    let out = ringload(&[
+    let dir = TestDir::new();
+    let ring = dir.join("no/such/dir/ring");
+    let stderr = ringload(&[
         "--ring",
         ring.to_str().unwrap(),
         "--procs",
@@ -139,9 +123,7 @@ fn a_missing_ring_directory_fails_with_one_line() {
         "1",
         "--records",
         "10",
-    ]);
-    assert!(!out.status.success());
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    ])
+    .expect_one_line_error();
     assert!(stderr.contains("does not exist"), "{stderr}");
 }

@@ -1,125 +1,39 @@
-//! Helpers for ringlog's multi-process integration and fault-injection tests: finding the
-//! binaries, temp dirs, starting and stopping `ringdrain`, and parsing and checking its output.
+//! Helpers for ringlog's multi-process integration and fault-injection tests that know the
+//! `ringload` message (`request {i} served in {lat} us by {worker}`): running `ringload`, parsing
+//! and checking its records in a drained log, and reproducible fault rounds. The general
+//! scaffolding (binaries, temp dirs, processes, drains, watchdogs) is `ringlog-testkit`.
 #![warn(missing_docs)]
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
-/// Path of a workspace binary (`ringdrain`, `ringload`), built next to the test executables.
-///
-/// `cargo test --workspace` builds both (their packages have integration tests). Set
-/// `RINGLOG_BIN_DIR` to use binaries from elsewhere.
-pub fn bin(name: &str) -> PathBuf {
-    let dir = match std::env::var_os("RINGLOG_BIN_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => {
-            let exe = std::env::current_exe().expect("current exe");
-            // target/<profile>/deps/<test> -> target/<profile>
-            exe.parent()
-                .and_then(Path::parent)
-                .expect("target dir")
-                .to_path_buf()
-        }
-    };
-    let p = dir.join(name);
-    assert!(
-        p.exists(),
-        "{} not found: run `cargo test --workspace` (or `cargo build --workspace --bins`) so it is built",
-        p.display()
-    );
-    p
-}
+use ringlog_testkit::lines::text_message;
+use ringlog_testkit::TestCommand;
 
-/// Sends `sig` to `pid`.
-pub fn signal(pid: u32, sig: i32) {
-    // SAFETY: kill(2) has no memory effects; the pid is a child we spawned.
-    unsafe { libc::kill(pid as i32, sig) };
-}
-
-/// Waits for `child`, failing the test if it has not exited within `limit` (a watchdog against
-/// hangs, not a performance assertion).
-pub fn wait_for(child: &mut Child, what: &str, limit: Duration) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            return st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("watchdog: {what} did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// A running `ringdrain`.
-pub struct Drain {
-    /// The process.
-    pub child: Child,
-}
-
-impl Drain {
-    /// Starts `ringdrain --ring RING --out OUT` with extra arguments.
-    pub fn start(ring: &Path, out: &Path, extra: &[&str]) -> Drain {
-        let child = Command::new(bin("ringdrain"))
-            .arg("--ring")
-            .arg(ring)
-            .arg("--out")
-            .arg(out)
-            .args(extra)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("spawn ringdrain");
-        Drain { child }
-    }
-
-    /// SIGTERM, then waits (watchdog 60 s); asserts a clean exit.
-    pub fn stop(mut self) {
-        signal(self.child.id(), libc::SIGTERM);
-        let st = wait_for(
-            &mut self.child,
-            "ringdrain after SIGTERM",
-            Duration::from_secs(60),
-        );
-        assert!(st.success(), "ringdrain exited with {st:?}");
-    }
-
-    /// SIGKILL, then reaps.
-    pub fn kill(mut self) {
-        signal(self.child.id(), libc::SIGKILL);
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Drain {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// Runs `ringload` with `args`; returns its stdout (asserts success; watchdog 5 min).
+/// Runs `ringload` with `args` (watchdog 5 min); returns its stdout, failing the test with
+/// everything it printed unless it succeeds.
 pub fn ringload(args: &[&str]) -> String {
-    let mut child = Command::new(bin("ringload"))
+    TestCommand::new(ringlog_testkit::bin!("ringload"))
         .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn ringload");
-    let mut out = child.stdout.take().expect("stdout");
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut out, &mut s).ok();
-        s
-    });
-    let st = wait_for(&mut child, "ringload", Duration::from_secs(300));
-    assert!(st.success(), "ringload failed: {st:?}");
-    reader.join().expect("reader thread")
+        .limit(Duration::from_secs(300))
+        .stdout()
+}
+
+/// Runs `ringload --ring RING --procs P --threads T --records N` (see [`ringload`]).
+pub fn ringload_into(ring: &Path, procs: u32, threads: u32, records: u64) -> String {
+    let ring = ring.to_str().expect("a UTF-8 ring path");
+    let (p, t, n) = (procs.to_string(), threads.to_string(), records.to_string());
+    ringload(&[
+        "--ring",
+        ring,
+        "--procs",
+        &p,
+        "--threads",
+        &t,
+        "--records",
+        &n,
+    ])
 }
 
 /// A parsed ringload message: `request {i} served in {lat} us by {worker}`.
@@ -143,12 +57,6 @@ pub fn parse_load_message(msg: &str) -> Option<LoadRecord> {
         i: i.parse().ok()?,
         lat: lat.parse().ok()?,
     })
-}
-
-/// The message part of a text-format line (`TS LEVEL [pid:tid] target: message`).
-pub fn text_message(line: &str) -> Option<&str> {
-    let (_, rest) = line.split_once("] ")?;
-    Some(rest.split_once(": ").map_or(rest, |(_, m)| m))
 }
 
 /// Checks ringload records: every (worker, i) for `procs x threads` workers and `0..n` present
@@ -237,26 +145,6 @@ pub fn rounds(default: u64) -> u64 {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(default)
-}
-
-/// Waits until `ring` has an attached drain (watchdog 30 s).
-pub fn wait_attached(ring: &Path) {
-    let seg = ringlog_segment::Segment::open(ring, &Default::default()).expect("open ring");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    // SYNC: Relaxed; polling a flag another process sets.
-    while seg
-        .shared()
-        .drain
-        .pid
-        .load(std::sync::atomic::Ordering::Relaxed)
-        == 0
-    {
-        assert!(
-            Instant::now() < deadline,
-            "watchdog: ringdrain never attached"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// Load records in a text log, keyed by worker, plus every other message line.

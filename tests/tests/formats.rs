@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use ringlog::{Level, Logger};
-use ringlog_tests::bin;
+use ringlog_testkit::{bin, TestDir};
 
 /// A type that is only `Debug` (formatted on the caller's thread for `{:?}` and `?field`).
 #[derive(Debug)]
@@ -25,7 +25,7 @@ impl std::fmt::Display for Celsius {
 
 /// Drains `ring` with `ringdrain --once` and returns each line after `[pid:tid] `.
 fn drained(ring: &std::path::Path, out: &std::path::Path) -> Vec<String> {
-    let st = Command::new(bin("ringdrain"))
+    let st = Command::new(bin!("ringdrain"))
         .args([
             "--ring",
             ring.to_str().unwrap(),
@@ -50,8 +50,8 @@ fn drained(ring: &std::path::Path, out: &std::path::Path) -> Vec<String> {
 
 #[test]
 fn every_accepted_format_renders_exactly_as_format_would() {
-    let dir = tempfile::tempdir().unwrap();
-    let ring = dir.path().join("ring");
+    let dir = TestDir::new();
+    let ring = dir.ring();
     let log = Logger::builder()
         .path(&ring)
         .slot_count(1024)
@@ -155,7 +155,7 @@ fn every_accepted_format_renders_exactly_as_format_would() {
     ringlog::log!(log, Level::Debug, "dynamic handle {}", n);
     want.push(format!("{}: dynamic handle 42", module_path!()));
 
-    let got = drained(&ring, &dir.path().join("out.log"));
+    let got = drained(&ring, &dir.out());
     assert_eq!(got.len(), want.len(), "lines: {got:#?}");
     for (g, w) in got.iter().zip(&want) {
         assert_eq!(g, w);

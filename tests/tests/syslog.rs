@@ -3,15 +3,18 @@
 //! none is lost and the duplicates (counted and reported) stay within the documented window.
 //!
 //! rsyslog runs in the foreground with a private configuration and work directory, an imtcp
-//! input on a free loopback port, and an omfile action writing each message's MSG. Skipped
-//! (with a SKIPPED line) when `rsyslogd` is not installed; .ci/run installs it.
+//! input on a free loopback port, and an omfile action writing each message's MSG. Without
+//! `rsyslogd` the tests fail (`apt-get install rsyslog`; .ci/run installs it), unless
+//! `RINGLOG_ALLOW_MISSING_TOOLS=1` says to skip them.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ringlog_tests::{bin, parse_load_message, ringload, signal, wait_attached, wait_for, Drain};
+use ringlog_testkit::segment::wait_attached;
+use ringlog_testkit::{count_lines, free_port, require_tool, Drain, Proc, TestCommand, TestDir};
+use ringlog_tests::{parse_load_message, ringload_into};
 
 const PROCS: u32 = 2;
 const THREADS: u32 = 2;
@@ -20,27 +23,9 @@ const TOTAL: u64 = PROCS as u64 * THREADS as u64 * RECORDS;
 /// `--syslog-resend` (bytes).
 const RESEND: usize = 8 << 20;
 
-fn rsyslogd() -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    dirs.extend(["/usr/sbin", "/sbin"].map(PathBuf::from));
-    dirs.into_iter()
-        .map(|d| d.join("rsyslogd"))
-        .find(|p| p.is_file())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A private rsyslogd.
 struct Rsyslog {
-    child: Child,
+    child: Proc,
     dir: PathBuf,
 }
 
@@ -69,69 +54,46 @@ action(type="omfile" file="{out}" template="msgonly")
             ),
         )
         .unwrap();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("rsyslogd.stderr"))
-            .unwrap();
-        let child = Command::new(exe)
+        let mut child = TestCommand::new(exe)
             .arg("-n")
             .arg("-f")
             .arg(&conf)
             .arg("-i")
             .arg(dir.join("rsyslogd.pid"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("spawn rsyslogd");
-        let mut r = Rsyslog {
-            child,
-            dir: dir.to_path_buf(),
-        };
+            .spawn();
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(st)) = r.child.try_wait() {
-                panic!("rsyslogd exited with {st:?}: {}", r.stderr());
-            }
+            assert!(!child.has_exited(), "rsyslogd exited: {}", child.stderr());
             assert!(
                 Instant::now() < deadline,
                 "watchdog: rsyslogd never listened on {port}: {}",
-                r.stderr()
+                child.stderr()
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        r
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(self.dir.join("rsyslogd.stderr")).unwrap_or_default()
-    }
-
-    /// SIGTERM (rsyslog writes its queue and exits); waits (watchdog 90 s).
-    fn stop(mut self) {
-        signal(self.child.id(), libc::SIGTERM);
-        wait_for(
-            &mut self.child,
-            "rsyslogd after SIGTERM",
-            Duration::from_secs(90),
-        );
-    }
-}
-
-impl Drop for Rsyslog {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        Rsyslog {
+            child,
+            dir: dir.to_path_buf(),
         }
+    }
+
+    /// SIGTERM (rsyslog writes its queue and exits); waits (watchdog 90 s) and appends what
+    /// it printed to `dir/rsyslogd.stderr`.
+    fn stop(self) {
+        self.child.signal(libc::SIGTERM);
+        let out = self.child.finish(Duration::from_secs(90));
+        let mut said = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("rsyslogd.stderr"))
+            .unwrap();
+        said.write_all(&out.stdout).unwrap();
+        said.write_all(&out.stderr).unwrap();
     }
 }
 
 fn received_lines(dir: &Path) -> usize {
-    std::fs::read(dir.join("received.log"))
-        .map(|b| b.iter().filter(|&&c| c == b'\n').count())
-        .unwrap_or(0)
+    count_lines(&dir.join("received.log"))
 }
 
 /// Waits until rsyslog has written at least `n` lines, or wrote nothing new for 10 s (then the
@@ -159,44 +121,50 @@ fn wait_received(dir: &Path, n: usize) {
 }
 
 fn start_drain(ring: &Path, port: u16) -> Drain {
-    let child = Command::new(bin("ringdrain"))
-        .arg("--ring")
-        .arg(ring)
-        .args(["--syslog", &format!("tcp://127.0.0.1:{port}")])
-        .args([
-            "--syslog-app-name",
-            "ringload",
-            "--syslog-facility",
-            "local0",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn ringdrain");
-    let drain = Drain { child };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !ring.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "watchdog: ringdrain never created the ring"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let drain = Drain::spawn(
+        Drain::command()
+            .arg("--ring")
+            .arg(ring)
+            .args(["--syslog", &format!("tcp://127.0.0.1:{port}")])
+            .args([
+                "--syslog-app-name",
+                "ringload",
+                "--syslog-facility",
+                "local0",
+            ]),
+    );
     wait_attached(ring);
     drain
 }
 
 fn run_ringload(ring: &Path) {
-    let (p, t, n) = (PROCS.to_string(), THREADS.to_string(), RECORDS.to_string());
-    ringload(&[
-        "--ring",
-        ring.to_str().unwrap(),
-        "--procs",
-        &p,
-        "--threads",
-        &t,
-        "--records",
-        &n,
-    ]);
+    ringload_into(ring, PROCS, THREADS, RECORDS);
+}
+
+/// A test's private rsyslogd and a drain forwarding the test's ring to it.
+struct Setup {
+    exe: PathBuf,
+    dir: TestDir,
+    port: u16,
+    rsyslog: Rsyslog,
+    drain: Drain,
+}
+
+/// Starts rsyslogd and the drain; `None` when rsyslogd is missing and
+/// `RINGLOG_ALLOW_MISSING_TOOLS=1` says to skip (without it, a missing rsyslogd fails the test).
+fn setup() -> Option<Setup> {
+    let exe = require_tool("rsyslogd")?;
+    let dir = TestDir::new();
+    let port = free_port();
+    let rsyslog = Rsyslog::start(&exe, dir.path(), port);
+    let drain = start_drain(&dir.ring(), port);
+    Some(Setup {
+        exe,
+        dir,
+        port,
+        rsyslog,
+        drain,
+    })
 }
 
 /// Counts each ringload record's copies in rsyslog's file. Returns (distinct records,
@@ -227,15 +195,6 @@ fn tally(dir: &Path) -> (u64, u64, usize) {
             missing.extend(run.map(|(a, b)| format!("{w} {a}..={b}")));
         }
     }
-    if !missing.is_empty() && std::env::var_os("RINGLOG_KEEP_SYSLOG_DIR").is_some() {
-        let keep = std::env::temp_dir().join("ringlog-syslog-failure");
-        let _ = std::fs::remove_dir_all(&keep);
-        let _ = std::fs::create_dir_all(&keep);
-        for f in ["received.log", "rsyslogd.stderr", "rsyslog.conf"] {
-            let _ = std::fs::copy(dir.join(f), keep.join(f));
-        }
-        eprintln!("kept the files in {}", keep.display());
-    }
     assert!(
         missing.is_empty(),
         "records never arrived: {missing:?}; rsyslogd said: {}",
@@ -247,15 +206,16 @@ fn tally(dir: &Path) -> (u64, u64, usize) {
 
 #[test]
 fn every_record_reaches_rsyslog_exactly_once() {
-    let Some(exe) = rsyslogd() else {
-        eprintln!("SKIPPED: rsyslogd is not installed (apt-get install rsyslog)");
+    let Some(Setup {
+        dir,
+        rsyslog,
+        drain,
+        ..
+    }) = setup()
+    else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let ring = dir.path().join("ring");
-    let port = free_port();
-    let rsyslog = Rsyslog::start(&exe, dir.path(), port);
-    let drain = start_drain(&ring, port);
+    let ring = dir.ring();
     run_ringload(&ring);
     drain.stop();
     wait_received(dir.path(), TOTAL as usize);
@@ -266,15 +226,17 @@ fn every_record_reaches_rsyslog_exactly_once() {
 
 #[test]
 fn an_rsyslog_restart_mid_run_loses_nothing_and_duplicates_stay_in_the_window() {
-    let Some(exe) = rsyslogd() else {
-        eprintln!("SKIPPED: rsyslogd is not installed (apt-get install rsyslog)");
+    let Some(Setup {
+        exe,
+        dir,
+        port,
+        rsyslog,
+        drain,
+    }) = setup()
+    else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let ring = dir.path().join("ring");
-    let port = free_port();
-    let rsyslog = Rsyslog::start(&exe, dir.path(), port);
-    let drain = start_drain(&ring, port);
+    let ring = dir.ring();
     let load = {
         let ring = ring.clone();
         std::thread::spawn(move || run_ringload(&ring))

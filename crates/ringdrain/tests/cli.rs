@@ -2,12 +2,14 @@
 //! giving one clear line and a non-zero exit.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
 
 use ringlog::{info, Logger};
-
-const BIN: &str = env!("CARGO_BIN_EXE_ringdrain");
+use ringlog_testkit::segment::wait_attached;
+use ringlog_testkit::{
+    wait_for_lines, wait_for_text, wait_until, Drain, TestCommand, TestDir, PATIENCE,
+};
 
 fn logger(ring: &Path) -> Logger {
     Logger::builder()
@@ -17,124 +19,62 @@ fn logger(ring: &Path) -> Logger {
         .unwrap()
 }
 
-/// Waits until a drain has attached to `ring` (its signal handlers are installed by then).
-fn wait_attached(ring: &Path) {
-    let seg = ringlog_segment::Segment::open(ring, &Default::default()).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    // SYNC: Relaxed; polling a flag another process sets.
-    while seg
-        .shared()
-        .drain
-        .pid
-        .load(std::sync::atomic::Ordering::Relaxed)
-        == 0
-    {
-        assert!(
-            Instant::now() < deadline,
-            "watchdog: ringdrain never attached"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+/// The `ringdrain` binary of this package.
+fn ringdrain() -> TestCommand {
+    TestCommand::new(ringlog_testkit::bin!("ringdrain"))
 }
 
 fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
+    ringdrain().args(args).output()
 }
 
-fn spawn(args: &[&str]) -> Child {
-    Command::new(BIN)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+/// `ringdrain --ring RING --out OUT --once`: drains the backlog of `ring` into `out`.
+fn once_into(ring: &Path, out: &Path) -> TestCommand {
+    let mut cmd = ringdrain();
+    cmd.arg("--ring")
+        .arg(ring)
+        .arg("--out")
+        .arg(out)
+        .arg("--once");
+    cmd
 }
 
-fn signal(child: &Child, sig: i32) {
-    // SAFETY: kill(2) with a pid we spawned and a valid signal number has no memory effects.
-    let rc = unsafe { libc::kill(child.id() as i32, sig) };
-    assert_eq!(rc, 0);
+/// [`once_into`] the test's ring and file.
+fn once(e: &TestDir) -> TestCommand {
+    once_into(&e.ring(), &e.out())
 }
 
-/// Waits for the child; a watchdog fails the test (and kills the child) if it never exits.
-fn wait(child: &mut Child, what: &str) -> ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("watchdog: {what} did not exit within 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+/// `ringdrain --config CONF --once`.
+fn once_with_config(conf: &Path) -> TestCommand {
+    let mut cmd = ringdrain();
+    cmd.arg("--config").arg(conf).arg("--once");
+    cmd
 }
 
-/// Waits until `path` holds at least `n` lines (watchdog: fails after 30 s).
-fn wait_lines(path: &Path, n: usize) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        if text.lines().count() >= n {
-            return text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "watchdog: {} has {} lines, waited 30 s for {n}",
-            path.display(),
-            text.lines().count()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn one_line_error(out: &Output) -> String {
-    assert!(
-        !out.status.success(),
-        "expected failure, got {:?}",
-        out.status
+/// A drain of the test's ring into its file with `extra` flags, attached (its signal handlers
+/// are installed by then).
+fn attached_drain(e: &TestDir, extra: &[&str]) -> Drain {
+    let drain = Drain::spawn(
+        ringdrain()
+            .arg("--ring")
+            .arg(e.ring())
+            .arg("--out")
+            .arg(e.out())
+            .args(extra),
     );
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!err.contains("panicked"), "panic: {err}");
-    err
-}
-
-struct Env {
-    _dir: tempfile::TempDir,
-    ring: PathBuf,
-    log: PathBuf,
-}
-
-fn env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    Env {
-        ring: dir.path().join("ring"),
-        log: dir.path().join("out.log"),
-        _dir: dir,
-    }
+    wait_attached(&e.ring());
+    drain
 }
 
 #[test]
 fn once_drains_the_backlog_and_exits() {
-    let e = env();
-    let log = logger(&e.ring);
+    let e = TestDir::new();
+    let log = logger(&e.ring());
     for i in 0..1000u64 {
         info!(log, "record {}", i, half = i as f64 / 2.0);
     }
-    let out = run(&[
-        "--ring",
-        e.ring.to_str().unwrap(),
-        "--out",
-        e.log.to_str().unwrap(),
-        "--once",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&e.log).unwrap();
+    once(&e).expect_success();
+    let text = e.out_text();
     let lines: Vec<_> = text.lines().collect();
     assert_eq!(lines.len(), 1000);
     for (i, l) in lines.iter().enumerate() {
@@ -144,40 +84,20 @@ fn once_drains_the_backlog_and_exits() {
         );
     }
     // The records were consumed: a second run writes nothing new.
-    let out = run(&[
-        "--ring",
-        e.ring.to_str().unwrap(),
-        "--out",
-        e.log.to_str().unwrap(),
-        "--once",
-    ]);
-    assert!(out.status.success());
-    assert_eq!(
-        std::fs::read_to_string(&e.log).unwrap().lines().count(),
-        1000
-    );
+    once(&e).expect_success();
+    assert_eq!(e.out_text().lines().count(), 1000);
 }
 
 #[test]
 fn sigterm_drains_what_is_left_and_exits_zero() {
-    let e = env();
-    let log = logger(&e.ring);
-    let mut drain = spawn(&[
-        "--ring",
-        e.ring.to_str().unwrap(),
-        "--out",
-        e.log.to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
-    wait_attached(&e.ring);
+    let e = TestDir::new();
+    let log = logger(&e.ring());
+    let drain = attached_drain(&e, &["--format", "json"]);
     for i in 0..5000u64 {
         info!(log, "n {}", i);
     }
-    signal(&drain, libc::SIGTERM);
-    let st = wait(&mut drain, "ringdrain after SIGTERM");
-    assert!(st.success(), "{st:?}");
-    let text = std::fs::read_to_string(&e.log).unwrap();
+    drain.stop();
+    let text = e.out_text();
     let mut seen = vec![false; 5000];
     for l in text.lines() {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();
@@ -191,29 +111,22 @@ fn sigterm_drains_what_is_left_and_exits_zero() {
 
 #[test]
 fn sighup_reopens_the_output_for_logrotate() {
-    let e = env();
-    let log = logger(&e.ring);
-    let mut drain = spawn(&[
-        "--ring",
-        e.ring.to_str().unwrap(),
-        "--out",
-        e.log.to_str().unwrap(),
-    ]);
-    wait_attached(&e.ring);
+    let e = TestDir::new();
+    let log = logger(&e.ring());
+    let drain = attached_drain(&e, &[]);
     for i in 0..100u64 {
         info!(log, "before {}", i);
     }
-    wait_lines(&e.log, 100);
-    let moved = e.log.with_extension("log.1");
-    std::fs::rename(&e.log, &moved).unwrap();
-    signal(&drain, libc::SIGHUP);
+    wait_for_lines(&e.out(), 100);
+    let moved = e.out().with_extension("log.1");
+    std::fs::rename(e.out(), &moved).unwrap();
+    drain.signal(libc::SIGHUP);
     std::thread::sleep(Duration::from_millis(100));
     for i in 0..100u64 {
         info!(log, "after {}", i);
     }
-    let text = wait_lines(&e.log, 100);
-    signal(&drain, libc::SIGTERM);
-    assert!(wait(&mut drain, "ringdrain").success());
+    let text = wait_for_lines(&e.out(), 100);
+    drain.stop();
     let old = std::fs::read_to_string(&moved).unwrap();
     assert_eq!(old.lines().count(), 100);
     assert!(old.lines().all(|l| l.contains("before ")));
@@ -223,19 +136,9 @@ fn sighup_reopens_the_output_for_logrotate() {
 
 #[test]
 fn rotation_keeps_files_under_the_size_and_at_most_n() {
-    let e = env();
-    let log = logger(&e.ring);
-    let mut drain = spawn(&[
-        "--ring",
-        e.ring.to_str().unwrap(),
-        "--out",
-        e.log.to_str().unwrap(),
-        "--rotate-size",
-        "8k",
-        "--rotate-keep",
-        "3",
-    ]);
-    wait_attached(&e.ring);
+    let e = TestDir::new();
+    let log = logger(&e.ring());
+    let drain = attached_drain(&e, &["--rotate-size", "8k", "--rotate-keep", "3"]);
     for i in 0..3000u64 {
         info!(
             log,
@@ -243,20 +146,9 @@ fn rotation_keeps_files_under_the_size_and_at_most_n() {
         );
     }
     // The newest record lands in the live file; wait for it.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !std::fs::read_to_string(&e.log)
-        .unwrap_or_default()
-        .contains("number 2999")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "watchdog: last record never written"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    signal(&drain, libc::SIGTERM);
-    assert!(wait(&mut drain, "ringdrain").success());
-    let name = |i: u32| PathBuf::from(format!("{}.{i}", e.log.display()));
+    wait_for_text(&e.out(), "number 2999");
+    drain.stop();
+    let name = |i: u32| PathBuf::from(format!("{}.{i}", e.out().display()));
     for i in 1..=3 {
         let md =
             std::fs::metadata(name(i)).unwrap_or_else(|_| panic!("{} missing", name(i).display()));
@@ -268,13 +160,13 @@ fn rotation_keeps_files_under_the_size_and_at_most_n() {
         );
     }
     assert!(!name(4).exists(), "kept more than 3 rotated files");
-    assert!(std::fs::metadata(&e.log).unwrap().len() <= 8192);
+    assert!(std::fs::metadata(e.out()).unwrap().len() <= 8192);
     // The kept files hold consecutive records, newest last.
     let mut all = String::new();
     for i in (1..=3).rev() {
         all += &std::fs::read_to_string(name(i)).unwrap();
     }
-    all += &std::fs::read_to_string(&e.log).unwrap();
+    all += &e.out_text();
     let nums: Vec<u64> = all
         .lines()
         .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
@@ -288,97 +180,73 @@ fn rotation_keeps_files_under_the_size_and_at_most_n() {
 
 #[test]
 fn a_second_drain_on_the_same_ring_is_refused() {
-    let e = env();
-    let _log = logger(&e.ring);
-    let mut first = spawn(&[
-        "--ring",
-        e.ring.to_str().unwrap(),
-        "--out",
-        e.log.to_str().unwrap(),
-    ]);
+    let e = TestDir::new();
+    let _log = logger(&e.ring());
+    let first = Drain::spawn(
+        ringdrain()
+            .arg("--ring")
+            .arg(e.ring())
+            .arg("--out")
+            .arg(e.out()),
+    );
     // Wait until the first drain has attached (its heartbeat shows in stats).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let st = run(&[
-            "stats",
-            e.ring.to_str().unwrap(),
-            "--json",
-            "--interval-ms",
-            "1",
-        ]);
-        let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
-        if v["drain_alive"] == true {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "watchdog: first drain never attached"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let other = e.log.with_extension("2");
-    let out = run(&[
-        "--ring",
-        e.ring.to_str().unwrap(),
-        "--out",
-        other.to_str().unwrap(),
-        "--once",
-    ]);
-    let err = one_line_error(&out);
+    wait_until(
+        "the first drain never showed as alive in stats",
+        PATIENCE,
+        || {
+            let stats = ringdrain()
+                .arg("stats")
+                .arg(e.ring())
+                .args(["--json", "--interval-ms", "1"])
+                .stdout();
+            let v: serde_json::Value = serde_json::from_str(&stats).unwrap();
+            v["drain_alive"] == true
+        },
+    );
+    let other = e.out().with_extension("2");
+    let err = once_into(&e.ring(), &other).expect_one_line_error();
     assert!(err.contains("is already draining"), "{err}");
-    signal(&first, libc::SIGTERM);
-    assert!(wait(&mut first, "ringdrain").success());
+    first.stop();
 }
 
 #[test]
 fn bad_input_gives_one_clear_line_and_a_nonzero_exit() {
-    let e = env();
-    let dir = e.ring.parent().unwrap();
+    let e = TestDir::new();
+    let dir = e.path();
     // A bad flag.
     let out = run(&["--ring", "x", "--out", "y", "--format", "xml"]);
     assert_eq!(out.status.code(), Some(78), "EX_CONFIG");
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value 'xml'"));
     // Missing segment for cat and stats.
     for sub in ["cat", "stats"] {
-        let out = run(&[sub, dir.join("missing").to_str().unwrap()]);
-        let err = one_line_error(&out);
-        assert_eq!(err.lines().count(), 1, "{err}");
+        let err = ringdrain()
+            .arg(sub)
+            .arg(dir.join("missing"))
+            .expect_one_line_error();
         assert!(err.contains("no segment at"), "{err}");
     }
     // A file that is not a segment.
     let junk = dir.join("junk");
     std::fs::write(&junk, vec![0xAB; 10000]).unwrap();
     for sub in ["cat", "stats"] {
-        let err = one_line_error(&run(&[sub, junk.to_str().unwrap()]));
+        let err = ringdrain()
+            .args([sub, junk.to_str().unwrap()])
+            .expect_error();
         assert!(err.contains("not a ringlog segment"), "{err}");
     }
-    let err = one_line_error(&run(&[
-        "--ring",
-        junk.to_str().unwrap(),
-        "--out",
-        e.log.to_str().unwrap(),
-        "--once",
-    ]));
+    let err = once_into(&junk, &e.out()).expect_error();
     assert!(err.contains("not a ringlog segment"), "{err}");
     // An output path that cannot be created (a regular file used as a directory).
-    let _log = logger(&e.ring);
+    let _log = logger(&e.ring());
     let bad_out = junk.join("out.log");
-    let err = one_line_error(&run(&[
-        "--ring",
-        e.ring.to_str().unwrap(),
-        "--out",
-        bad_out.to_str().unwrap(),
-        "--once",
-    ]));
+    let err = once_into(&e.ring(), &bad_out).expect_one_line_error();
     assert!(err.contains("cannot open output file"), "{err}");
-    assert_eq!(err.lines().count(), 1);
     // A missing directory for the ring.
-    let err = one_line_error(&run(&[
-        "--ring",
-        dir.join("no/such/ring").to_str().unwrap(),
-        "--stdout",
-        "--once",
-    ]));
+    let err = ringdrain()
+        .arg("--ring")
+        .arg(dir.join("no/such/ring"))
+        .args(["--stdout", "--once"])
+        .expect_error();
     assert!(err.contains("does not exist"), "{err}");
     // A bad size.
     let out = run(&["--ring", "x", "--out", "y", "--rotate-size", "12q"]);
@@ -387,86 +255,58 @@ fn bad_input_gives_one_clear_line_and_a_nonzero_exit() {
 
 #[test]
 fn cat_prints_without_consuming_and_stats_reports() {
-    let e = env();
-    let log = logger(&e.ring);
+    let e = TestDir::new();
+    let log = logger(&e.ring());
     for i in 0..10u64 {
         info!(log, "peek {}", i);
     }
-    let out = run(&["cat", e.ring.to_str().unwrap()]);
-    assert!(out.status.success());
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = ringdrain().arg("cat").arg(e.ring()).stdout();
     assert_eq!(text.lines().count(), 10);
     assert!(text.lines().next().unwrap().ends_with("peek 0"));
-    let st = run(&[
-        "stats",
-        e.ring.to_str().unwrap(),
-        "--json",
-        "--interval-ms",
-        "1",
-    ]);
-    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    let stats = ringdrain()
+        .arg("stats")
+        .arg(e.ring())
+        .args(["--json", "--interval-ms", "1"])
+        .stdout();
+    let v: serde_json::Value = serde_json::from_str(&stats).unwrap();
     assert_eq!(v["fill_slots"], 10);
     assert_eq!(v["dropped"], 0);
     assert_eq!(v["live_producers"][0], std::process::id());
     // Nothing was consumed: --once still finds all 10.
-    let out = run(&[
-        "--ring",
-        e.ring.to_str().unwrap(),
-        "--out",
-        e.log.to_str().unwrap(),
-        "--once",
-    ]);
-    assert!(out.status.success());
-    assert_eq!(std::fs::read_to_string(&e.log).unwrap().lines().count(), 10);
-    let human = run(&["stats", e.ring.to_str().unwrap(), "--interval-ms", "1"]);
-    assert!(String::from_utf8(human.stdout)
-        .unwrap()
-        .contains("fill       0 / 16384 slots"));
+    once(&e).expect_success();
+    assert_eq!(e.out_text().lines().count(), 10);
+    let human = ringdrain()
+        .arg("stats")
+        .arg(e.ring())
+        .args(["--interval-ms", "1"])
+        .stdout();
+    assert!(human.contains("fill       0 / 16384 slots"), "{human}");
 }
 
 #[test]
 fn rotation_by_time_starts_a_new_file_after_the_interval() {
-    let e = env();
-    let log = logger(&e.ring);
-    let mut drain = spawn(&[
-        "--ring",
-        e.ring.to_str().unwrap(),
-        "--out",
-        e.log.to_str().unwrap(),
-        "--rotate-interval",
-        "1s",
-    ]);
-    wait_attached(&e.ring);
+    let e = TestDir::new();
+    let log = logger(&e.ring());
+    let drain = attached_drain(&e, &["--rotate-interval", "1s"]);
     for i in 0..10u64 {
         info!(log, "early {}", i);
     }
-    wait_lines(&e.log, 10);
+    wait_for_lines(&e.out(), 10);
     std::thread::sleep(Duration::from_millis(1200));
     for i in 0..10u64 {
         info!(log, "late {}", i);
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !std::fs::read_to_string(&e.log)
-        .unwrap_or_default()
-        .contains("late 9")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "watchdog: late records never written"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    signal(&drain, libc::SIGTERM);
-    assert!(wait(&mut drain, "ringdrain").success());
+    wait_for_text(&e.out(), "late 9");
+    drain.stop();
     // Rotated at wall-clock second boundaries, into dated files (out.log.2026-11-29T13-15-30).
     let mut old = String::new();
-    for d in std::fs::read_dir(e.log.parent().unwrap()).unwrap() {
+    for d in std::fs::read_dir(e.path()).unwrap() {
         let name = d.unwrap().file_name().into_string().unwrap();
         if name.starts_with("out.log.") {
-            old += &std::fs::read_to_string(e.log.with_file_name(name)).unwrap();
+            old += &std::fs::read_to_string(e.path().join(name)).unwrap();
         }
     }
-    let new = std::fs::read_to_string(&e.log).unwrap();
+    let new = e.out_text();
     assert_eq!(old.lines().count(), 10);
     assert!(old.lines().all(|l| l.contains("early ")));
     assert_eq!(new.lines().count(), 10);
@@ -476,91 +316,20 @@ fn rotation_by_time_starts_a_new_file_after_the_interval() {
 }
 
 #[test]
-fn sigterm_under_endless_load_stops_and_the_next_drain_continues_exactly() {
-    let e = env();
-    let log = logger(&e.ring);
-    let mut drain = spawn(&[
-        "--ring",
-        e.ring.to_str().unwrap(),
-        "--out",
-        e.log.to_str().unwrap(),
-    ]);
-    wait_attached(&e.ring);
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let producer = {
-        let (log, stop) = (log.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let mut i = 0u64;
-            // SYNC: Relaxed; a stop flag.
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                info!(log, "endless {}", i);
-                i += 1;
-            }
-            i
-        })
-    };
-    wait_lines(&e.log, 1000);
-    signal(&drain, libc::SIGTERM);
-    assert!(wait(&mut drain, "ringdrain under endless load").success());
-    // SYNC: Relaxed; a stop flag.
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let n = producer.join().unwrap();
-    let out = run(&[
-        "--ring",
-        e.ring.to_str().unwrap(),
-        "--out",
-        e.log.to_str().unwrap(),
-        "--once",
-    ]);
-    assert!(out.status.success());
-    let text = std::fs::read_to_string(&e.log).unwrap();
-    let nums: Vec<u64> = text
-        .lines()
-        .filter(|l| !l.contains(" ringdrain: "))
-        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
-        .collect();
-    let dropped: u64 = text
-        .lines()
-        .filter(|l| l.contains(" ringdrain: "))
-        .filter_map(|l| l.split(' ').find_map(|kv| kv.strip_prefix("dropped=")))
-        .map(|v| v.parse::<u64>().unwrap())
-        .sum();
-    assert!(
-        nums.windows(2).all(|w| w[0] < w[1]),
-        "duplicated or reordered"
-    );
-    assert_eq!(
-        nums.len() as u64 + dropped,
-        n,
-        "records lost without a count"
-    );
-}
-
-#[test]
 fn one_drain_serves_several_rings_and_merges_them_by_time() {
-    let e = env();
-    let ring2 = e.ring.with_extension("2");
-    let (a, b) = (logger(&e.ring), logger(&ring2));
+    let e = TestDir::new();
+    let ring2 = e.ring().with_extension("2");
+    let (a, b) = (logger(&e.ring()), logger(&ring2));
     for i in 0..1000u64 {
         info!(a, "from a {}", i);
         info!(b, "from b {}", i);
     }
-    let out = run(&[
-        "--ring",
-        e.ring.to_str().unwrap(),
-        "--ring",
-        ring2.to_str().unwrap(),
-        "--merge",
-        "--out",
-        e.log.to_str().unwrap(),
-        "--once",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&e.log).unwrap();
+    once(&e)
+        .arg("--ring")
+        .arg(&ring2)
+        .arg("--merge")
+        .expect_success();
+    let text = e.out_text();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2000);
     for who in ["a", "b"] {
@@ -583,39 +352,31 @@ fn one_drain_serves_several_rings_and_merges_them_by_time() {
 
 #[test]
 fn settings_come_from_a_toml_config_file_and_flags_win() {
-    let e = env();
-    let log = logger(&e.ring);
+    let e = TestDir::new();
+    let log = logger(&e.ring());
     info!(log, "configured {}", 1u8);
-    let conf = e.ring.with_extension("toml");
+    let conf = e.ring().with_extension("toml");
     std::fs::write(
         &conf,
         format!(
             "rings = [{:?}]\nout = {:?}\nformat = \"json\"\nrotate_keep = 3\n",
-            e.ring.to_str().unwrap(),
-            e.log.to_str().unwrap()
+            e.ring().to_str().unwrap(),
+            e.out().to_str().unwrap()
         ),
     )
     .unwrap();
-    let out = run(&["--config", conf.to_str().unwrap(), "--once"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&e.log).unwrap();
+    once_with_config(&conf).expect_success();
+    let text = e.out_text();
     let v: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert_eq!(v["msg"], "configured 1");
     // A flag overrides the file.
     info!(log, "configured {}", 2u8);
-    let out = run(&[
-        "--config",
-        conf.to_str().unwrap(),
-        "--once",
-        "--format",
-        "logfmt",
-    ]);
-    assert!(out.status.success());
-    let text = std::fs::read_to_string(&e.log).unwrap();
+    ringdrain()
+        .arg("--config")
+        .arg(&conf)
+        .args(["--once", "--format", "logfmt"])
+        .expect_success();
+    let text = e.out_text();
     assert!(
         text.lines()
             .nth(1)
@@ -625,19 +386,18 @@ fn settings_come_from_a_toml_config_file_and_flags_win() {
     );
     // A bad key is one clear line.
     std::fs::write(&conf, "rigns = [\"x\"]\n").unwrap();
-    let err = one_line_error(&run(&["--config", conf.to_str().unwrap(), "--once"]));
+    let err = once_with_config(&conf).expect_one_line_error();
     assert!(err.contains("unknown field `rigns`"), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
     // No ring anywhere.
     std::fs::write(&conf, "stdout = true\n").unwrap();
-    let err = one_line_error(&run(&["--config", conf.to_str().unwrap(), "--once"]));
+    let err = once_with_config(&conf).expect_error();
     assert!(err.contains("no ring given"), "{err}");
 }
 
 #[test]
 fn gc_removes_only_unused_fully_drained_segments() {
-    let e = env();
-    let dir = e.ring.parent().unwrap().join("shm");
+    let e = TestDir::new();
+    let dir = e.join("shm");
     std::fs::create_dir(&dir).unwrap();
     let cfg = ringlog_segment::SegmentConfig {
         slot_count: 64,
@@ -658,16 +418,17 @@ fn gc_removes_only_unused_fully_drained_segments() {
     }
     // Not a segment at all.
     std::fs::write(dir.join("ringlog-junk"), b"hello").unwrap();
-    let out = run(&["gc", "--dir", dir.to_str().unwrap(), "--dry-run"]);
-    assert!(out.status.success());
-    let said = String::from_utf8(out.stdout).unwrap();
+    let said = ringdrain()
+        .args(["gc", "--dir"])
+        .arg(&dir)
+        .arg("--dry-run")
+        .stdout();
     assert!(
         said.contains(&format!("would remove {}", idle.display())),
         "{said}"
     );
     assert!(idle.exists(), "dry run removed something");
-    let out = run(&["gc", "--dir", dir.to_str().unwrap()]);
-    let said = String::from_utf8(out.stdout).unwrap();
+    let said = ringdrain().args(["gc", "--dir"]).arg(&dir).stdout();
     assert!(
         said.contains(&format!("removed {}", idle.display())),
         "{said}"
@@ -686,15 +447,57 @@ fn gc_removes_only_unused_fully_drained_segments() {
     );
     assert!(!idle.exists() && busy.exists() && full.exists());
     // Once drained, the full one goes too.
-    let log_out = e.log.to_str().unwrap();
-    assert!(
-        run(&["--ring", full.to_str().unwrap(), "--out", log_out, "--once"])
-            .status
-            .success()
-    );
-    let out = run(&["gc", full.to_str().unwrap()]);
-    assert!(String::from_utf8(out.stdout)
-        .unwrap()
-        .starts_with("removed"));
+    once_into(&full, &e.out()).expect_success();
+    let said = ringdrain().arg("gc").arg(&full).stdout();
+    assert!(said.starts_with("removed"), "{said}");
     assert!(!full.exists());
+}
+
+// ---- stress
+
+#[test]
+fn sigterm_under_endless_load_stops_and_the_next_drain_continues_exactly() {
+    let e = TestDir::new();
+    let log = logger(&e.ring());
+    let drain = attached_drain(&e, &[]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let producer = {
+        let (log, stop) = (log.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut i = 0u64;
+            // SYNC: Relaxed; a stop flag.
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                info!(log, "endless {}", i);
+                i += 1;
+            }
+            i
+        })
+    };
+    wait_for_lines(&e.out(), 1000);
+    drain.stop();
+    // SYNC: Relaxed; a stop flag.
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let n = producer.join().unwrap();
+    once(&e).expect_success();
+    let text = e.out_text();
+    let nums: Vec<u64> = text
+        .lines()
+        .filter(|l| !l.contains(" ringdrain: "))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    let dropped: u64 = text
+        .lines()
+        .filter(|l| l.contains(" ringdrain: "))
+        .filter_map(|l| l.split(' ').find_map(|kv| kv.strip_prefix("dropped=")))
+        .map(|v| v.parse::<u64>().unwrap())
+        .sum();
+    assert!(
+        nums.windows(2).all(|w| w[0] < w[1]),
+        "duplicated or reordered"
+    );
+    assert_eq!(
+        nums.len() as u64 + dropped,
+        n,
+        "records lost without a count"
+    );
 }

@@ -3,8 +3,7 @@
 //! the very checks the cargo-fuzz targets run (`fuzz/src/drain_checks.rs`, included here with
 //! `#[path]`). The wire-only checks replay in `crates/ringlog-wire/tests/fuzz_corpus.rs`.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use ringlog_testkit::corpus::replay;
 
 // These files are shared with the fuzz crate, which uses all of their items; this test uses
 // only some.
@@ -18,44 +17,12 @@ mod input;
 #[path = "../../../fuzz/src/wire_checks.rs"]
 mod wire_checks;
 
-/// The files of one target's corpus, sorted by name; fails if there are none.
-fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/corpus")
-        .join(target);
-    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    let mut files = Vec::new();
-    for entry in entries {
-        let path = entry.unwrap().path();
-        let hidden = path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-        if hidden || !path.is_file() {
-            continue;
-        }
-        let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        files.push((path, data));
-    }
-    files.sort();
-    assert!(!files.is_empty(), "no corpus files in {}", dir.display());
-    files
-}
-
-/// Runs `check` on every file of `target`'s corpus, naming the file that fails.
-fn replay(target: &str, check: fn(&[u8])) {
-    for (path, data) in corpus(target) {
-        if catch_unwind(AssertUnwindSafe(|| check(&data))).is_err() {
-            panic!("fuzz input {} fails its check", path.display());
-        }
-    }
-}
-
 #[test]
-fn drain_format_corpus_replays_cleanly() {
+fn every_drain_format_corpus_input_passes_its_check() {
     replay("drain_format", drain_checks::check_drain_format);
 }
 
 #[test]
-fn segment_files_from_the_segment_validate_corpus_open_or_fail_cleanly() {
+fn every_segment_validate_corpus_input_opens_or_fails_cleanly() {
     replay("segment_validate", drain_checks::check_segment_open);
 }

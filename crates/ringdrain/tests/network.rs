@@ -14,6 +14,7 @@ use ringdrain::drain::{run, DrainConfig, Output, Signals};
 use ringdrain::net::parse_url;
 use ringdrain::otlp::OtlpConfig;
 use ringdrain::syslog::{Header, SyslogConfig};
+use ringlog_testkit::{TestCommand, TestDir};
 use serde_json::Value;
 
 /// Watchdog for every blocking read in these tests.
@@ -170,8 +171,8 @@ fn attr<'a>(record: &'a Value, key: &str) -> &'a Value {
 
 #[test]
 fn otlp_export_decodes_with_the_official_protos_after_a_retried_503() {
-    let dir = tempfile::tempdir().unwrap();
-    let ring = dir.path().join("svc.ring");
+    let dir = TestDir::new();
+    let ring = dir.join("svc.ring");
     fill_ring(&ring);
     let (port, rx) = http_server(vec!["503 Service Unavailable", "200 OK"], 2);
     let endpoint = parse_url(
@@ -324,6 +325,19 @@ fn our_prost_types_match_the_official_descriptors_both_ways() {
 // ---- syslog --------------------------------------------------------------------------------
 
 /// Reads octet-counted frames until the peer closes; returns the messages.
+/// A syslog receiver on 127.0.0.1 for one plain TCP connection: returns the port and the
+/// thread that hands back the frames once the drain closes the connection.
+fn syslog_tcp_server() -> (u16, std::thread::JoinHandle<Vec<String>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (sock, _) = listener.accept().unwrap();
+        sock.set_read_timeout(Some(WATCHDOG)).unwrap();
+        read_frames(sock)
+    });
+    (port, server)
+}
+
 fn read_frames(mut r: impl Read) -> Vec<String> {
     let mut all = Vec::new();
     r.read_to_end(&mut all).unwrap();
@@ -374,16 +388,10 @@ fn check_syslog_messages(msgs: &[String]) {
 
 #[test]
 fn syslog_over_tcp_sends_octet_counted_rfc5424_messages() {
-    let dir = tempfile::tempdir().unwrap();
-    let ring = dir.path().join("svc.ring");
+    let dir = TestDir::new();
+    let ring = dir.join("svc.ring");
     fill_ring(&ring);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = std::thread::spawn(move || {
-        let (sock, _) = listener.accept().unwrap();
-        sock.set_read_timeout(Some(WATCHDOG)).unwrap();
-        read_frames(sock)
-    });
+    let (port, server) = syslog_tcp_server();
     drain_once(
         &ring,
         Output::Syslog(syslog_config(&format!("tcp://127.0.0.1:{port}"), None)),
@@ -396,8 +404,8 @@ fn syslog_over_tcp_sends_octet_counted_rfc5424_messages() {
 fn syslog_over_tls_verifies_the_server_against_the_given_ca() {
     let config = tls_server_config();
 
-    let dir = tempfile::tempdir().unwrap();
-    let ring = dir.path().join("svc.ring");
+    let dir = TestDir::new();
+    let ring = dir.join("svc.ring");
     fill_ring(&ring);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -451,8 +459,8 @@ fn tls_server_config() -> Arc<rustls::ServerConfig> {
 
 #[test]
 fn syslog_over_tls_refuses_a_server_the_ca_did_not_sign() {
-    let dir = tempfile::tempdir().unwrap();
-    let ring = dir.path().join("svc.ring");
+    let dir = TestDir::new();
+    let ring = dir.join("svc.ring");
     fill_ring(&ring);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -510,17 +518,14 @@ fn syslog_over_tls_refuses_a_server_the_ca_did_not_sign() {
 
 // ---- the command line ----------------------------------------------------------------------
 
-fn ringdrain(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_ringdrain"))
-        .args(args)
-        .output()
-        .unwrap()
+fn ringdrain() -> TestCommand {
+    TestCommand::new(ringlog_testkit::bin!("ringdrain"))
 }
 
 #[test]
 fn bad_network_settings_are_one_line_cli_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let ring = dir.path().join("r.ring");
+    let dir = TestDir::new();
+    let ring = dir.join("r.ring");
     let ring = ring.to_str().unwrap();
     for (args, needle) in [
         (&["--syslog", "udp://h:514"][..], "unsupported scheme"),
@@ -540,43 +545,38 @@ fn bad_network_settings_are_one_line_cli_errors() {
             "cannot read CA file",
         ),
     ] {
-        let out = ringdrain(&[&["--ring", ring, "--once"][..], args].concat());
-        assert!(!out.status.success(), "{args:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        let err = ringdrain()
+            .args(["--ring", ring, "--once"])
+            .args(args)
+            .expect_one_line_error();
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
 
 #[test]
 fn syslog_alongside_a_file_gets_the_same_records() {
-    let dir = tempfile::tempdir().unwrap();
-    let ring = dir.path().join("svc.ring");
+    let dir = TestDir::new();
+    let ring = dir.join("svc.ring");
     fill_ring(&ring);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = std::thread::spawn(move || {
-        let (sock, _) = listener.accept().unwrap();
-        sock.set_read_timeout(Some(WATCHDOG)).unwrap();
-        read_frames(sock)
-    });
-    let log = dir.path().join("app.log");
-    let out = ringdrain(&[
-        "--ring",
-        ring.to_str().unwrap(),
-        "--out",
-        log.to_str().unwrap(),
-        "--syslog",
-        &format!("tcp://127.0.0.1:{port}"),
-        "--syslog-facility",
-        "local0",
-        "--syslog-hostname",
-        "web1",
-        "--syslog-app-name",
-        "svc",
-        "--once",
-    ]);
-    assert!(out.status.success(), "{out:?}");
+    let (port, server) = syslog_tcp_server();
+    let log = dir.join("app.log");
+    ringdrain()
+        .args([
+            "--ring",
+            ring.to_str().unwrap(),
+            "--out",
+            log.to_str().unwrap(),
+            "--syslog",
+            &format!("tcp://127.0.0.1:{port}"),
+            "--syslog-facility",
+            "local0",
+            "--syslog-hostname",
+            "web1",
+            "--syslog-app-name",
+            "svc",
+            "--once",
+        ])
+        .expect_success();
     let msgs = server.join().unwrap();
     check_syslog_messages(&msgs);
     let text = std::fs::read_to_string(&log).unwrap();

@@ -5,61 +5,17 @@
 //! the `log::info!` macros is in one test function (`log_macros_...`); the other tests drive a
 //! `RingLog` of their own through `log::Log::log`.
 
-use std::path::Path;
+#[path = "../../ringlog-testkit/include/bridge.rs"]
+mod bridge;
 
+use bridge::{drain, logger};
 use log::{Log, Record};
-use ringdrain::drain::{run, DrainConfig, Output, Signals};
 use ringdrain::format::Format;
-use ringdrain::sink::Rotation;
 use ringlog::{Level, Logger};
 use ringlog_log::{Directives, RingLog};
+use ringlog_testkit::lines::{json_lines, text_body};
+use ringlog_testkit::TestDir;
 use serde_json::Value as Json;
-
-fn logger(ring: &Path) -> Logger {
-    Logger::builder()
-        .path(ring)
-        .slot_count(1 << 12)
-        .level(Level::Trace)
-        .open()
-        .expect("open ring")
-}
-
-/// Drains the ring's backlog into a new file in `format` and returns its lines.
-fn drain(ring: &Path, format: Format, name: &str) -> Vec<String> {
-    let out = ring.with_file_name(name);
-    let mut cfg = DrainConfig::new(
-        ring.to_path_buf(),
-        Output::File {
-            path: out.clone(),
-            rotation: Rotation::default(),
-            mode: 0o600,
-        },
-    );
-    cfg.format = format;
-    cfg.once = true;
-    run(&cfg, &Signals::default()).expect("drain");
-    let text = std::fs::read_to_string(&out).expect("read drained file");
-    text.lines().map(str::to_string).collect()
-}
-
-fn json_lines(lines: &[String]) -> Vec<Json> {
-    lines
-        .iter()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
-}
-
-/// The text after `LEVEL [pid:tid] `: `target: message fields`.
-fn body<'a>(line: &'a str, level: &str) -> &'a str {
-    let level_at = line.find(' ').expect("timestamp") + 1;
-    assert_eq!(
-        line[level_at..].split_whitespace().next(),
-        Some(level),
-        "level of {line:?}"
-    );
-    let close = line.find("] ").expect("[pid:tid]");
-    &line[close + 2..]
-}
 
 /// What `emit` logs, in order, as (level, target, text body after the target).
 const EXPECTED_TEXT: &[(&str, &str, &str)] = &[
@@ -94,9 +50,9 @@ fn emit() {
 
 #[test]
 fn log_macros_come_out_of_ringdrain_with_level_target_message_and_fields() {
-    let dir = tempfile::tempdir().unwrap();
-    let ring = dir.path().join("app.ring");
-    let logger = logger(&ring);
+    let dir = TestDir::new();
+    let ring = dir.join("app.ring");
+    let logger = logger(&ring, Level::Trace);
     let directives: Directives = "info,log_bridge::db=debug,noisy=off".parse().unwrap();
     ringlog_log::init(logger.clone(), directives).expect("install the logger");
 
@@ -120,7 +76,11 @@ fn log_macros_come_out_of_ringdrain_with_level_target_message_and_fields() {
     let lines = drain(&ring, Format::Text, "app.log");
     assert_eq!(lines.len(), EXPECTED_TEXT.len(), "{lines:#?}");
     for (line, (level, target, text)) in lines.iter().zip(EXPECTED_TEXT) {
-        assert_eq!(body(line, level), format!("{target}: {text}"), "{line}");
+        assert_eq!(
+            text_body(line, level),
+            format!("{target}: {text}"),
+            "{line}"
+        );
     }
 
     // JSON, from the same call sites again: the cached ids are reused, the table does not grow.
@@ -183,9 +143,12 @@ fn record_at<'a>(
 
 #[test]
 fn long_formatted_messages_are_cut_at_512_bytes_with_a_mark() {
-    let dir = tempfile::tempdir().unwrap();
-    let ring = dir.path().join("r.ring");
-    let rl = RingLog::new(logger(&ring), Directives::new(Some(Level::Trace)));
+    let dir = TestDir::new();
+    let ring = dir.join("r.ring");
+    let rl = RingLog::new(
+        logger(&ring, Level::Trace),
+        Directives::new(Some(Level::Trace)),
+    );
     let long = "ab".repeat(1000);
     rl.log(&record_at(
         log::Level::Info,
@@ -205,9 +168,12 @@ fn long_formatted_messages_are_cut_at_512_bytes_with_a_mark() {
 
 #[test]
 fn one_site_with_different_key_sets_gets_a_callsite_for_each() {
-    let dir = tempfile::tempdir().unwrap();
-    let ring = dir.path().join("r.ring");
-    let rl = RingLog::new(logger(&ring), Directives::new(Some(Level::Info)));
+    let dir = TestDir::new();
+    let ring = dir.join("r.ring");
+    let rl = RingLog::new(
+        logger(&ring, Level::Trace),
+        Directives::new(Some(Level::Info)),
+    );
     for _ in 0..3 {
         rl.log(&record_at(
             log::Level::Info,
@@ -234,17 +200,17 @@ fn one_site_with_different_key_sets_gets_a_callsite_for_each() {
     assert_eq!(rl.logger().segment().callsites().count(), 3);
     let lines = drain(&ring, Format::Text, "out.log");
     assert_eq!(lines.len(), 9);
-    assert_eq!(body(&lines[0], "INFO"), "app: same a=1");
-    assert_eq!(body(&lines[1], "INFO"), "app: same b=2 c=3");
-    assert_eq!(body(&lines[2], "WARN"), "app: same a=4");
-    assert_eq!(body(&lines[3], "INFO"), "app: same a=1");
-    assert_eq!(body(&lines[8], "WARN"), "app: same a=4");
+    assert_eq!(text_body(&lines[0], "INFO"), "app: same a=1");
+    assert_eq!(text_body(&lines[1], "INFO"), "app: same b=2 c=3");
+    assert_eq!(text_body(&lines[2], "WARN"), "app: same a=4");
+    assert_eq!(text_body(&lines[3], "INFO"), "app: same a=1");
+    assert_eq!(text_body(&lines[8], "WARN"), "app: same a=4");
 }
 
 #[test]
 fn directives_and_the_logger_level_both_filter() {
-    let dir = tempfile::tempdir().unwrap();
-    let ring = dir.path().join("r.ring");
+    let dir = TestDir::new();
+    let ring = dir.join("r.ring");
     let logger = Logger::builder()
         .path(&ring)
         .slot_count(1 << 10)
@@ -279,14 +245,14 @@ fn directives_and_the_logger_level_both_filter() {
     }
     let lines = drain(&ring, Format::Text, "out.log");
     assert_eq!(lines.len(), 2, "{lines:#?}");
-    assert_eq!(body(&lines[0], "INFO"), "app::db: m");
-    assert_eq!(body(&lines[1], "WARN"), "app::dbx: m");
+    assert_eq!(text_body(&lines[0], "INFO"), "app::db: m");
+    assert_eq!(text_body(&lines[1], "WARN"), "app::dbx: m");
 }
 
 #[test]
 fn a_full_callsite_table_still_delivers_every_record() {
-    let dir = tempfile::tempdir().unwrap();
-    let ring = dir.path().join("r.ring");
+    let dir = TestDir::new();
+    let ring = dir.join("r.ring");
     let logger = Logger::builder()
         .path(&ring)
         .segment_config(ringlog_segment::SegmentConfig {
@@ -334,9 +300,12 @@ fn a_full_callsite_table_still_delivers_every_record() {
 
 #[test]
 fn threads_logging_at_once_lose_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let ring = dir.path().join("r.ring");
-    let rl = RingLog::new(logger(&ring), Directives::new(Some(Level::Info)));
+    let dir = TestDir::new();
+    let ring = dir.join("r.ring");
+    let rl = RingLog::new(
+        logger(&ring, Level::Trace),
+        Directives::new(Some(Level::Info)),
+    );
     let per = 400u64;
     std::thread::scope(|s| {
         for t in 0..4u64 {

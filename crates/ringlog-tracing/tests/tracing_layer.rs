@@ -1,63 +1,19 @@
 //! `tracing` events through `RingLayer` come out of `ringdrain` with the right level, target,
 //! message, fields and span scope, as text and as JSON.
 
-use std::path::Path;
+#[path = "../../ringlog-testkit/include/bridge.rs"]
+mod bridge;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use ringdrain::drain::{run, DrainConfig, Output, Signals};
+use bridge::{drain, logger};
 use ringdrain::format::Format;
-use ringdrain::sink::Rotation;
-use ringlog::{Level, Logger};
+use ringlog::Level;
+use ringlog_testkit::lines::{json_lines, text_body};
+use ringlog_testkit::TestDir;
 use ringlog_tracing::RingLayer;
-use serde_json::Value as Json;
 use tracing_subscriber::layer::SubscriberExt;
-
-fn logger(ring: &Path, level: Level) -> Logger {
-    Logger::builder()
-        .path(ring)
-        .slot_count(1 << 12)
-        .level(level)
-        .open()
-        .expect("open ring")
-}
-
-/// Drains the ring's backlog into a new file in `format` and returns its lines.
-fn drain(ring: &Path, format: Format, name: &str) -> Vec<String> {
-    let out = ring.with_file_name(name);
-    let mut cfg = DrainConfig::new(
-        ring.to_path_buf(),
-        Output::File {
-            path: out.clone(),
-            rotation: Rotation::default(),
-            mode: 0o600,
-        },
-    );
-    cfg.format = format;
-    cfg.once = true;
-    run(&cfg, &Signals::default()).expect("drain");
-    let text = std::fs::read_to_string(&out).expect("read drained file");
-    text.lines().map(str::to_string).collect()
-}
-
-fn json_lines(lines: &[String]) -> Vec<Json> {
-    lines
-        .iter()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
-}
-
-/// The text after `LEVEL [pid:tid] `: `target: message fields`, checking the level.
-fn body<'a>(line: &'a str, level: &str) -> &'a str {
-    let level_at = line.find(' ').expect("timestamp") + 1;
-    assert_eq!(
-        line[level_at..].split_whitespace().next(),
-        Some(level),
-        "level of {line:?}"
-    );
-    let close = line.find("] ").expect("[pid:tid]");
-    &line[close + 2..]
-}
 
 fn emit() {
     tracing::info!("plain message");
@@ -120,8 +76,8 @@ const EXPECTED_TEXT: &[(&str, &str)] = &[
 
 #[test]
 fn events_with_fields_in_nested_spans_come_out_of_ringdrain_as_text_and_json() {
-    let dir = tempfile::tempdir().unwrap();
-    let ring = dir.path().join("app.ring");
+    let dir = TestDir::new();
+    let ring = dir.join("app.ring");
     let logger = logger(&ring, Level::Info);
     let subscriber = tracing_subscriber::registry().with(RingLayer::new(logger.clone()));
     let dispatch = tracing::Dispatch::new(subscriber);
@@ -131,7 +87,7 @@ fn events_with_fields_in_nested_spans_come_out_of_ringdrain_as_text_and_json() {
     let lines = drain(&ring, Format::Text, "app.log");
     assert_eq!(lines.len(), EXPECTED_TEXT.len(), "{lines:#?}");
     for (line, (level, text)) in lines.iter().zip(EXPECTED_TEXT) {
-        assert_eq!(body(line, level), *text, "{line}");
+        assert_eq!(text_body(line, level), *text, "{line}");
     }
 
     // Again, as JSON: the same callsites, nothing registered anew.
@@ -179,8 +135,8 @@ fn events_with_fields_in_nested_spans_come_out_of_ringdrain_as_text_and_json() {
 
 #[test]
 fn an_event_without_a_message_has_only_fields() {
-    let dir = tempfile::tempdir().unwrap();
-    let ring = dir.path().join("r.ring");
+    let dir = TestDir::new();
+    let ring = dir.join("r.ring");
     let subscriber =
         tracing_subscriber::registry().with(RingLayer::new(logger(&ring, Level::Info)));
     tracing::subscriber::with_default(subscriber, || {
@@ -204,8 +160,8 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Counter {
 
 #[test]
 fn directives_filter_this_layer_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let ring = dir.path().join("r.ring");
+    let dir = TestDir::new();
+    let ring = dir.join("r.ring");
     let seen = Arc::new(AtomicUsize::new(0));
     let layer = RingLayer::new(logger(&ring, Level::Trace))
         .with_directives("warn,app::db=debug".parse().unwrap());
@@ -225,18 +181,18 @@ fn directives_filter_this_layer_only() {
     assert_eq!(seen.load(Ordering::Relaxed), 5, "the other layer sees all");
     let lines = drain(&ring, Format::Text, "out.log");
     assert_eq!(lines.len(), 3, "{lines:#?}");
-    assert_eq!(body(&lines[0], "WARN"), "app::http: warn, kept");
-    assert_eq!(body(&lines[1], "DEBUG"), "app::db::pool: debug, kept");
+    assert_eq!(text_body(&lines[0], "WARN"), "app::http: warn, kept");
+    assert_eq!(text_body(&lines[1], "DEBUG"), "app::db::pool: debug, kept");
     assert_eq!(
-        body(&lines[2], "DEBUG"),
+        text_body(&lines[2], "DEBUG"),
         "app::db: in a span the filter hides"
     );
 }
 
 #[test]
 fn two_ring_layers_in_one_subscriber_both_record_spans() {
-    let dir = tempfile::tempdir().unwrap();
-    let (ra, rb) = (dir.path().join("a.ring"), dir.path().join("b.ring"));
+    let dir = TestDir::new();
+    let (ra, rb) = (dir.join("a.ring"), dir.join("b.ring"));
     let subscriber = tracing_subscriber::registry()
         .with(RingLayer::new(logger(&ra, Level::Info)))
         .with(RingLayer::new(logger(&rb, Level::Info)));
@@ -298,8 +254,8 @@ mod by_hand {
 
 #[test]
 fn values_in_any_order_land_under_the_right_names() {
-    let dir = tempfile::tempdir().unwrap();
-    let ring = dir.path().join("r.ring");
+    let dir = TestDir::new();
+    let ring = dir.join("r.ring");
     let subscriber =
         tracing_subscriber::registry().with(RingLayer::new(logger(&ring, Level::Info)));
     tracing::subscriber::with_default(subscriber, || {
@@ -316,8 +272,8 @@ fn values_in_any_order_land_under_the_right_names() {
 
 #[test]
 fn long_messages_and_values_are_cut_with_a_mark() {
-    let dir = tempfile::tempdir().unwrap();
-    let ring = dir.path().join("r.ring");
+    let dir = TestDir::new();
+    let ring = dir.join("r.ring");
     let subscriber =
         tracing_subscriber::registry().with(RingLayer::new(logger(&ring, Level::Info)));
     let long = "xy".repeat(1000);
@@ -345,8 +301,8 @@ fn long_messages_and_values_are_cut_with_a_mark() {
 
 #[test]
 fn threads_logging_at_once_lose_nothing_and_share_callsites() {
-    let dir = tempfile::tempdir().unwrap();
-    let ring = dir.path().join("r.ring");
+    let dir = TestDir::new();
+    let ring = dir.join("r.ring");
     let logger = logger(&ring, Level::Info);
     let dispatch =
         tracing::Dispatch::new(tracing_subscriber::registry().with(RingLayer::new(logger.clone())));

@@ -6,6 +6,7 @@ use std::time::Duration;
 use ringlog::filter::Directives;
 use ringlog::{debug, info, trace, warn, Level, Logger, LoggerError};
 use ringlog_segment::reader::Reader;
+use ringlog_testkit::TestDir;
 
 mod quiet {
     pub fn log_all(log: &ringlog::Logger) {
@@ -29,7 +30,7 @@ fn messages(log: &Logger) -> Vec<String> {
 
 #[test]
 fn directives_filter_native_macros_by_module() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let d: Directives = format!(
         "info,{m}::quiet=warn,{m}::chatty::db=trace",
         m = module_path!()
@@ -37,7 +38,7 @@ fn directives_filter_native_macros_by_module() {
     .parse()
     .unwrap();
     let log = Logger::builder()
-        .path(dir.path().join("r"))
+        .path(dir.join("r"))
         .slot_count(1024)
         .directives(d)
         .open()
@@ -76,8 +77,8 @@ fn directives_filter_native_macros_by_module() {
 
 #[test]
 fn settings_come_from_the_environment() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("envring");
+    let dir = TestDir::new();
+    let path = dir.join("envring");
     let vars = |k: &str| -> Option<String> {
         match k {
             "RINGLOG_RING" => Some(path.to_str().unwrap().to_string()),

@@ -2,63 +2,39 @@
 //! this process reads it: every record exactly once, each thread's records in order, values
 //! exact, and every record carrying its writer's pid.
 //!
-//! The producer processes are this test binary run again: the parent re-executes itself with
-//! `--exact <CHILD_TEST>` and the ring's path and the child's index in the environment; the
-//! child test does nothing when those variables are absent (an ordinary test run).
+//! The producer processes are this very test run again (`ringlog_testkit::reexec`): the parent
+//! starts the test binary with `--exact` on this test and a role `producer-<c>`; in the child,
+//! the same test function sees its role and logs its share instead. The child part runs in
+//! every ordinary run, and the parent checks that each child ran it to the end.
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
 use ringlog::{info, Logger, Policy};
-use ringlog_segment::clock::unix_ns;
-use ringlog_segment::reader::{Event, Reader, StallPolicy};
+use ringlog_segment::reader::Event;
 use ringlog_segment::{Segment, SegmentConfig};
+use ringlog_testkit::segment::{act_as_drain, read_while_producing, u64_arg};
+use ringlog_testkit::{reexec, Proc, TestDir, Watchdog};
 use ringlog_wire::args::Arg;
 
+/// The test's own name, for re-running it as a child.
+const TEST: &str = "records_from_several_processes_arrive_once_each_in_order_with_their_pids";
+/// The environment variable giving a child the ring's path.
 const ENV_RING: &str = "RINGLOG_TEST_PROCESSES_RING";
-const ENV_CHILD: &str = "RINGLOG_TEST_PROCESSES_CHILD";
-const CHILD_TEST: &str = "child_process_logs_its_share_when_the_parent_runs_it";
 
 const CHILDREN: u64 = 3;
 const THREADS: u64 = 2;
 const PER_THREAD: u64 = 50_000;
 
-/// Fails the test binary with a message if the guarded section does not finish in `limit`: a
-/// hang detector with a generous limit, not a timing assertion.
-struct Watchdog(Option<mpsc::Sender<()>>);
-
-impl Watchdog {
-    fn new(what: &'static str, limit: Duration) -> Watchdog {
-        let (tx, rx) = mpsc::channel::<()>();
-        thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
-                eprintln!("watchdog: {what} did not finish within {limit:?}; it hangs");
-                std::process::exit(101);
-            }
-        });
-        Watchdog(Some(tx))
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        if let Some(tx) = self.0.take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
-/// The producer side, run in a child process (does nothing in an ordinary test run).
-#[test]
-fn child_process_logs_its_share_when_the_parent_runs_it() {
-    let (Ok(path), Ok(child)) = (std::env::var(ENV_RING), std::env::var(ENV_CHILD)) else {
-        return;
-    };
-    let c: u64 = child.parse().unwrap();
+/// The child's part: child `c` logs its share from `THREADS` threads.
+fn produce(role: &str) {
+    let c: u64 = role
+        .strip_prefix("producer-")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected role {role:?}"));
+    let path = std::env::var(ENV_RING).expect("the parent passes the ring's path");
     let log = Logger::builder()
         .path(path)
         .policy(Policy::Block)
@@ -78,33 +54,23 @@ fn child_process_logs_its_share_when_the_parent_runs_it() {
     assert_eq!(log.stats().dropped, 0, "child {c} dropped records");
 }
 
-fn spawn_child(path: &std::path::Path, c: u64) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([CHILD_TEST, "--exact", "--nocapture", "--test-threads", "1"])
+fn spawn_child(path: &std::path::Path, c: u64) -> Proc {
+    reexec::command(TEST, &format!("producer-{c}"))
         .env(ENV_RING, path)
-        .env(ENV_CHILD, c.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
-        .expect("re-run the test binary as a producer")
-}
-
-fn u64_arg(a: &Arg<'_>) -> u64 {
-    match a {
-        Arg::U64(v) => *v,
-        other => panic!("expected a u64, got {other:?}"),
-    }
 }
 
 #[test]
 fn records_from_several_processes_arrive_once_each_in_order_with_their_pids() {
+    if reexec::run_child(produce) {
+        return;
+    }
     let _watchdog = Watchdog::new(
         "several producer processes and a concurrent reader",
         Duration::from_secs(180),
     );
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ring");
+    let dir = TestDir::new();
+    let path = dir.ring();
     // A ring much smaller than the 300,000 records, so it wraps and producers wait for us.
     let config = SegmentConfig {
         slot_count: 4096,
@@ -114,82 +80,48 @@ fn records_from_several_processes_arrive_once_each_in_order_with_their_pids() {
     assert!(created);
     // Attach as the drain before any producer starts, so that a producer finding the ring full
     // waits for us (Policy::Block) instead of dropping.
-    let drain = &segment.shared().drain;
-    drain.pid.store(std::process::id(), Ordering::Relaxed);
-    drain.heartbeat_ns.store(unix_ns(), Ordering::Relaxed);
+    act_as_drain(&segment);
 
-    let mut children: Vec<Child> = (0..CHILDREN).map(|c| spawn_child(&path, c)).collect();
-    let pids: Vec<u32> = children.iter().map(Child::id).collect();
+    let mut children: Vec<Proc> = (0..CHILDREN).map(|c| spawn_child(&path, c)).collect();
+    let pids: Vec<u32> = children.iter().map(Proc::id).collect();
 
-    // A reader that never revokes a living producer's claim, however long it is descheduled.
-    let mut reader = Reader::new(&segment).with_policy(StallPolicy {
-        grace: Duration::from_secs(600),
-        liveness_interval: Duration::from_millis(10),
-    });
     let n = (CHILDREN * THREADS) as usize;
     let mut next = vec![0u64; n];
     let mut tids = vec![0u32; n];
     let mut lost = Vec::new();
-    let mut exited = vec![false; children.len()];
-    loop {
-        // SYNC: Relaxed; a liveness hint for the producers' Block policy.
-        drain.heartbeat_ns.store(unix_ns(), Ordering::Relaxed);
-        for (c, child) in children.iter_mut().enumerate() {
-            exited[c] = exited[c] || child.try_wait().unwrap().is_some();
-        }
-        let done = exited.iter().all(|&e| e);
-        let r = reader.poll(4096, |ev| match ev {
-            Event::Record { record, callsite } => {
-                let cs = callsite
-                    .expect("callsite resolves")
-                    .expect("has a callsite");
-                assert_eq!(cs.format, "c {} t {} i {} v {}");
-                let args: Vec<_> = record.args().collect::<Result<_, _>>().unwrap();
-                assert_eq!(args.len(), 4, "{args:?}");
-                let (c, t, i) = (u64_arg(&args[0]), u64_arg(&args[1]), u64_arg(&args[2]));
-                assert!(c < CHILDREN && t < THREADS, "child {c} thread {t}");
-                assert_eq!(record.header.pid, pids[c as usize], "pid of child {c}");
-                let k = (c * THREADS + t) as usize;
-                assert_eq!(
-                    i, next[k],
-                    "child {c} thread {t}: record {i} where {} was due",
-                    next[k]
-                );
-                assert_eq!(args[3], Arg::F64(i as f64 / 4.0));
-                if tids[k] == 0 {
-                    tids[k] = record.header.tid;
-                }
-                assert_eq!(
-                    record.header.tid, tids[k],
-                    "child {c} thread {t} changed tid"
-                );
-                next[k] += 1;
+    // A child is done once it exited (reaped here; its status is checked below).
+    let finished = || children.iter_mut().all(Proc::has_exited);
+    let reader = read_while_producing(&segment, finished, |ev| match ev {
+        Event::Record { record, callsite } => {
+            let cs = callsite
+                .expect("callsite resolves")
+                .expect("has a callsite");
+            assert_eq!(cs.format, "c {} t {} i {} v {}");
+            let args: Vec<_> = record.args().collect::<Result<_, _>>().unwrap();
+            assert_eq!(args.len(), 4, "{args:?}");
+            let (c, t, i) = (u64_arg(&args[0]), u64_arg(&args[1]), u64_arg(&args[2]));
+            assert!(c < CHILDREN && t < THREADS, "child {c} thread {t}");
+            assert_eq!(record.header.pid, pids[c as usize], "pid of child {c}");
+            let k = (c * THREADS + t) as usize;
+            assert_eq!(
+                i, next[k],
+                "child {c} thread {t}: record {i} where {} was due",
+                next[k]
+            );
+            assert_eq!(args[3], Arg::F64(i as f64 / 4.0));
+            if tids[k] == 0 {
+                tids[k] = record.header.tid;
             }
-            Event::Lost(l) => lost.push(l),
-        });
-        reader.release();
-        if done && r.idle {
-            break;
+            assert_eq!(
+                record.header.tid, tids[k],
+                "child {c} thread {t} changed tid"
+            );
+            next[k] += 1;
         }
-        if r.idle || r.stalled {
-            thread::sleep(Duration::from_micros(100));
-        }
-    }
+        Event::Lost(l) => lost.push(l),
+    });
     for (c, child) in children.into_iter().enumerate() {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "child {c} failed ({}):\n{}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        // The child really ran the producer test (not zero tests).
-        assert!(
-            String::from_utf8_lossy(&out.stdout).contains("1 passed"),
-            "child {c} did not run {CHILD_TEST}:\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+        reexec::expect_done(child, &format!("producer-{c}"), Duration::from_secs(60));
     }
     assert!(lost.is_empty(), "lost: {lost:?}");
     assert_eq!(next, vec![PER_THREAD; n], "records per child thread");

@@ -4,11 +4,12 @@ use std::time::Duration;
 
 use ringlog::{info, warn, Level, Logger};
 use ringlog_segment::reader::Reader;
+use ringlog_testkit::TestDir;
 use ringlog_wire::decode::Value;
 
-fn logger(dir: &tempfile::TempDir) -> Logger {
+fn logger(dir: &TestDir) -> Logger {
     Logger::builder()
-        .path(dir.path().join("ring"))
+        .path(dir.join("ring"))
         .slot_count(1024)
         .level(Level::Info)
         .open()
@@ -17,7 +18,7 @@ fn logger(dir: &tempfile::TempDir) -> Logger {
 
 #[test]
 fn a_logged_record_reads_back_with_message_fields_and_ids() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let log = logger(&dir);
     let worker = String::from("p0-t1");
     info!(
@@ -57,7 +58,7 @@ fn a_logged_record_reads_back_with_message_fields_and_ids() {
 
 #[test]
 fn long_messages_span_slots_and_overlong_ones_are_truncated_visibly() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let log = logger(&dir);
     let medium = "m".repeat(300);
     let huge = "h".repeat(5000);

@@ -1,158 +1,19 @@
-//! Many threads of one process logging into one ring through the macros, read back while they
-//! run: every record exactly once, each thread's records in order, values exact. Then the
-//! full-ring policies with nobody draining: `Drop` counts exactly what it drops, and `Block`
-//! turns into counted drops instead of hanging when no drain is alive. Disabled levels write
-//! nothing at all.
+//! Threads of one process logging into one ring through the macros. Smoke: disabled levels
+//! write nothing at all. Edge: the full-ring policies with nobody draining (`Drop` counts
+//! exactly what it drops, and `Block` turns into counted drops instead of hanging when no drain
+//! is alive). Stress: four threads logging 400,000 records read back while they run, every
+//! record exactly once, each thread's records in order, values exact.
 
 use std::sync::atomic::Ordering;
-use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
 use ringlog::{info, Level, Logger, Policy};
 use ringlog_segment::clock::unix_ns;
-use ringlog_segment::reader::{Event, Reader, StallPolicy};
-use ringlog_segment::Segment;
+use ringlog_segment::reader::{Event, Reader};
+use ringlog_testkit::segment::{act_as_drain, patient_reader, read_while_producing, u64_arg};
+use ringlog_testkit::{TestDir, Watchdog};
 use ringlog_wire::args::Arg;
-
-/// Fails the test binary with a message if the guarded section does not finish in `limit`: a
-/// hang detector with a generous limit, not a timing assertion.
-struct Watchdog(Option<mpsc::Sender<()>>);
-
-impl Watchdog {
-    fn new(what: &'static str, limit: Duration) -> Watchdog {
-        let (tx, rx) = mpsc::channel::<()>();
-        thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
-                eprintln!("watchdog: {what} did not finish within {limit:?}; it hangs");
-                std::process::exit(101);
-            }
-        });
-        Watchdog(Some(tx))
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        if let Some(tx) = self.0.take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
-/// Marks this process as the segment's live drain and refreshes its heartbeat, so that
-/// `Policy::Block` waits for room instead of dropping.
-fn heartbeat(segment: &Segment) {
-    let drain = &segment.shared().drain;
-    drain.pid.store(std::process::id(), Ordering::Relaxed);
-    drain.heartbeat_ns.store(unix_ns(), Ordering::Relaxed);
-}
-
-/// A reader that never revokes a living producer's claim, however long it is descheduled, so
-/// that any loss reported in these tests is a real one.
-fn patient_reader(segment: &Segment) -> Reader<'_> {
-    Reader::new(segment).with_policy(StallPolicy {
-        grace: Duration::from_secs(600),
-        liveness_interval: Duration::from_millis(10),
-    })
-}
-
-fn u64_arg(a: &Arg<'_>) -> u64 {
-    match a {
-        Arg::U64(v) => *v,
-        other => panic!("expected a u64, got {other:?}"),
-    }
-}
-
-const THREADS: u64 = 4;
-const PER_THREAD: u64 = 100_000;
-
-#[test]
-fn four_threads_records_arrive_once_each_in_order_with_exact_values_while_read_concurrently() {
-    let _watchdog = Watchdog::new(
-        "four threads logging into one ring",
-        Duration::from_secs(120),
-    );
-    let dir = tempfile::tempdir().unwrap();
-    // 1024 slots for 400,000 records: the ring wraps hundreds of times and producers block on
-    // it while the main thread drains.
-    let log = Logger::builder()
-        .path(dir.path().join("ring"))
-        .slot_count(1024)
-        .policy(Policy::Block)
-        .stale_after(Duration::from_secs(3600))
-        .open()
-        .unwrap();
-    heartbeat(log.segment());
-    let producers: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let log = log.clone();
-            thread::spawn(move || {
-                for i in 0..PER_THREAD {
-                    info!(log, "t {} i {} v {}", t, i, i as f64 / 4.0);
-                }
-                rustix::thread::gettid().as_raw_nonzero().get() as u32
-            })
-        })
-        .collect();
-
-    let mut reader = patient_reader(log.segment());
-    let mut next = [0u64; THREADS as usize];
-    let mut tids = [0u32; THREADS as usize];
-    let mut lost = Vec::new();
-    loop {
-        heartbeat(log.segment());
-        let done = producers.iter().all(|p| p.is_finished());
-        let r = reader.poll(4096, |ev| match ev {
-            Event::Record { record, callsite } => {
-                let cs = callsite
-                    .expect("callsite resolves")
-                    .expect("has a callsite");
-                assert_eq!(cs.format, "t {} i {} v {}");
-                assert_eq!(record.level(), Level::Info);
-                assert_eq!(record.header.pid, std::process::id());
-                let args: Vec<_> = record.args().collect::<Result<_, _>>().unwrap();
-                assert_eq!(args.len(), 3, "{args:?}");
-                let (t, i) = (u64_arg(&args[0]), u64_arg(&args[1]));
-                assert!(t < THREADS, "thread {t}");
-                let t = t as usize;
-                assert_eq!(
-                    i, next[t],
-                    "thread {t}: record {i} where {} was due",
-                    next[t]
-                );
-                assert_eq!(args[2], Arg::F64(i as f64 / 4.0));
-                if tids[t] == 0 {
-                    tids[t] = record.header.tid;
-                }
-                assert_eq!(record.header.tid, tids[t], "thread {t} changed tid");
-                next[t] += 1;
-            }
-            Event::Lost(l) => lost.push(l),
-        });
-        reader.release();
-        if done && r.idle {
-            break;
-        }
-        if r.idle || r.stalled {
-            thread::yield_now();
-        }
-    }
-    let real_tids: Vec<u32> = producers.into_iter().map(|p| p.join().unwrap()).collect();
-    assert!(lost.is_empty(), "lost: {lost:?}");
-    assert_eq!(next, [PER_THREAD; THREADS as usize], "records per thread");
-    assert_eq!(
-        tids.to_vec(),
-        real_tids,
-        "each record carries its thread's tid"
-    );
-    assert_eq!(log.stats().dropped, 0);
-    assert_eq!(
-        reader.position(),
-        THREADS * PER_THREAD,
-        "one slot per record, none skipped"
-    );
-}
 
 /// Logs `n` records `i = 0..n` from each of `threads` threads; returns when all are done.
 fn log_from_threads(log: &Logger, threads: u64, n: u64) {
@@ -184,98 +45,10 @@ fn read_indices(log: &Logger, threads: u64) -> Vec<Vec<u64>> {
 }
 
 #[test]
-fn drop_policy_on_a_full_ring_counts_every_record_it_did_not_write() {
-    let _watchdog = Watchdog::new("logging with Policy::Drop", Duration::from_secs(60));
-    let dir = tempfile::tempdir().unwrap();
-    let log = Logger::builder()
-        .path(dir.path().join("ring"))
-        .slot_count(16)
-        .policy(Policy::Drop)
-        .open()
-        .unwrap();
-    let (threads, n) = (3, 1000);
-    // Nobody drains: the first 16 records fill the ring and every later one is dropped.
-    log_from_threads(&log, threads, n);
-    let per_thread = read_indices(&log, threads);
-    let read: u64 = per_thread.iter().map(|v| v.len() as u64).sum();
-    assert_eq!(read, 16, "the ring holds exactly its capacity");
-    assert_eq!(
-        log.stats().dropped,
-        threads * n - read,
-        "read + dropped == attempted"
-    );
-    for (t, idx) in per_thread.iter().enumerate() {
-        // Once the ring is full it stays full, so what a thread got in is a prefix of its
-        // records, in order.
-        assert_eq!(
-            *idx,
-            (0..idx.len() as u64).collect::<Vec<_>>(),
-            "thread {t}"
-        );
-    }
-    // The segment remembers when dropping started, for the drain's report.
-    assert_ne!(
-        log.segment()
-            .shared()
-            .counters
-            .dropped_since_ns
-            .load(Ordering::Relaxed),
-        0
-    );
-}
-
-#[test]
-fn block_policy_with_no_drain_attached_drops_and_counts_instead_of_hanging() {
-    let _watchdog = Watchdog::new(
-        "Policy::Block with no drain (it must drop, not wait forever)",
-        Duration::from_secs(60),
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let log = Logger::builder()
-        .path(dir.path().join("ring"))
-        .slot_count(16)
-        .policy(Policy::Block)
-        .open()
-        .unwrap();
-    assert!(!log.drain_alive());
-    log_from_threads(&log, 2, 100);
-    let per_thread = read_indices(&log, 2);
-    let read: u64 = per_thread.iter().map(|v| v.len() as u64).sum();
-    assert_eq!(read, 16);
-    assert_eq!(log.stats().dropped, 200 - 16);
-}
-
-#[test]
-fn block_policy_with_a_stale_drain_heartbeat_drops_and_counts_instead_of_hanging() {
-    let _watchdog = Watchdog::new(
-        "Policy::Block with a dead drain (it must drop, not wait forever)",
-        Duration::from_secs(60),
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let log = Logger::builder()
-        .path(dir.path().join("ring"))
-        .slot_count(16)
-        .policy(Policy::Block)
-        .stale_after(Duration::from_millis(200))
-        .open()
-        .unwrap();
-    // A drain attached once, then went silent two seconds ago.
-    let drain = &log.segment().shared().drain;
-    drain.pid.store(std::process::id(), Ordering::Relaxed);
-    drain
-        .heartbeat_ns
-        .store(unix_ns() - 2_000_000_000, Ordering::Relaxed);
-    assert!(!log.drain_alive());
-    log_from_threads(&log, 1, 40);
-    assert_eq!(read_indices(&log, 1), [(0..16).collect::<Vec<u64>>()]);
-    assert_eq!(log.stats().dropped, 40 - 16);
-}
-
-#[test]
 fn disabled_levels_write_nothing_and_do_not_evaluate_their_arguments() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let log = Logger::builder()
-        .path(dir.path().join("ring"))
+        .path(dir.ring())
         .slot_count(64)
         .level(Level::Warn)
         .open()
@@ -317,4 +90,171 @@ fn disabled_levels_write_nothing_and_do_not_evaluate_their_arguments() {
     let messages: Vec<_> = records.iter().map(|r| r.message.as_str()).collect();
     assert_eq!(messages, ["warn 7", "error 7", "trace on 7"]);
     assert_eq!(log.stats().dropped, 0);
+}
+
+#[test]
+fn drop_policy_on_a_full_ring_counts_every_record_it_did_not_write() {
+    let _watchdog = Watchdog::new("logging with Policy::Drop", Duration::from_secs(60));
+    let dir = TestDir::new();
+    let log = Logger::builder()
+        .path(dir.ring())
+        .slot_count(16)
+        .policy(Policy::Drop)
+        .open()
+        .unwrap();
+    let (threads, n) = (3, 1000);
+    // Nobody drains: the first 16 records fill the ring and every later one is dropped.
+    log_from_threads(&log, threads, n);
+    let per_thread = read_indices(&log, threads);
+    let read: u64 = per_thread.iter().map(|v| v.len() as u64).sum();
+    assert_eq!(read, 16, "the ring holds exactly its capacity");
+    assert_eq!(
+        log.stats().dropped,
+        threads * n - read,
+        "read + dropped == attempted"
+    );
+    for (t, idx) in per_thread.iter().enumerate() {
+        // Once the ring is full it stays full, so what a thread got in is a prefix of its
+        // records, in order.
+        assert_eq!(
+            *idx,
+            (0..idx.len() as u64).collect::<Vec<_>>(),
+            "thread {t}"
+        );
+    }
+    // The segment remembers when dropping started, for the drain's report.
+    assert_ne!(
+        log.segment()
+            .shared()
+            .counters
+            .dropped_since_ns
+            .load(Ordering::Relaxed),
+        0
+    );
+}
+
+#[test]
+fn block_policy_with_no_drain_attached_drops_and_counts_instead_of_hanging() {
+    let _watchdog = Watchdog::new(
+        "Policy::Block with no drain (it must drop, not wait forever)",
+        Duration::from_secs(60),
+    );
+    let dir = TestDir::new();
+    let log = Logger::builder()
+        .path(dir.ring())
+        .slot_count(16)
+        .policy(Policy::Block)
+        .open()
+        .unwrap();
+    assert!(!log.drain_alive());
+    log_from_threads(&log, 2, 100);
+    let per_thread = read_indices(&log, 2);
+    let read: u64 = per_thread.iter().map(|v| v.len() as u64).sum();
+    assert_eq!(read, 16);
+    assert_eq!(log.stats().dropped, 200 - 16);
+}
+
+#[test]
+fn block_policy_with_a_stale_drain_heartbeat_drops_and_counts_instead_of_hanging() {
+    let _watchdog = Watchdog::new(
+        "Policy::Block with a dead drain (it must drop, not wait forever)",
+        Duration::from_secs(60),
+    );
+    let dir = TestDir::new();
+    let log = Logger::builder()
+        .path(dir.ring())
+        .slot_count(16)
+        .policy(Policy::Block)
+        .stale_after(Duration::from_millis(200))
+        .open()
+        .unwrap();
+    // A drain attached once, then went silent two seconds ago.
+    let drain = &log.segment().shared().drain;
+    drain.pid.store(std::process::id(), Ordering::Relaxed);
+    drain
+        .heartbeat_ns
+        .store(unix_ns() - 2_000_000_000, Ordering::Relaxed);
+    assert!(!log.drain_alive());
+    log_from_threads(&log, 1, 40);
+    assert_eq!(read_indices(&log, 1), [(0..16).collect::<Vec<u64>>()]);
+    assert_eq!(log.stats().dropped, 40 - 16);
+}
+
+const THREADS: u64 = 4;
+const PER_THREAD: u64 = 100_000;
+
+#[test]
+fn four_threads_records_arrive_once_each_in_order_with_exact_values_while_read_concurrently() {
+    let _watchdog = Watchdog::new(
+        "four threads logging into one ring",
+        Duration::from_secs(120),
+    );
+    let dir = TestDir::new();
+    // 1024 slots for 400,000 records: the ring wraps hundreds of times and producers block on
+    // it while the main thread drains.
+    let log = Logger::builder()
+        .path(dir.ring())
+        .slot_count(1024)
+        .policy(Policy::Block)
+        .stale_after(Duration::from_secs(3600))
+        .open()
+        .unwrap();
+    act_as_drain(log.segment());
+    let producers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let log = log.clone();
+            thread::spawn(move || {
+                for i in 0..PER_THREAD {
+                    info!(log, "t {} i {} v {}", t, i, i as f64 / 4.0);
+                }
+                rustix::thread::gettid().as_raw_nonzero().get() as u32
+            })
+        })
+        .collect();
+
+    let mut next = [0u64; THREADS as usize];
+    let mut tids = [0u32; THREADS as usize];
+    let mut lost = Vec::new();
+    let finished = || producers.iter().all(|p| p.is_finished());
+    let reader = read_while_producing(log.segment(), finished, |ev| match ev {
+        Event::Record { record, callsite } => {
+            let cs = callsite
+                .expect("callsite resolves")
+                .expect("has a callsite");
+            assert_eq!(cs.format, "t {} i {} v {}");
+            assert_eq!(record.level(), Level::Info);
+            assert_eq!(record.header.pid, std::process::id());
+            let args: Vec<_> = record.args().collect::<Result<_, _>>().unwrap();
+            assert_eq!(args.len(), 3, "{args:?}");
+            let (t, i) = (u64_arg(&args[0]), u64_arg(&args[1]));
+            assert!(t < THREADS, "thread {t}");
+            let t = t as usize;
+            assert_eq!(
+                i, next[t],
+                "thread {t}: record {i} where {} was due",
+                next[t]
+            );
+            assert_eq!(args[2], Arg::F64(i as f64 / 4.0));
+            if tids[t] == 0 {
+                tids[t] = record.header.tid;
+            }
+            assert_eq!(record.header.tid, tids[t], "thread {t} changed tid");
+            next[t] += 1;
+        }
+        Event::Lost(l) => lost.push(l),
+    });
+    let real_tids: Vec<u32> = producers.into_iter().map(|p| p.join().unwrap()).collect();
+    assert!(lost.is_empty(), "lost: {lost:?}");
+    assert_eq!(next, [PER_THREAD; THREADS as usize], "records per thread");
+    assert_eq!(
+        tids.to_vec(),
+        real_tids,
+        "each record carries its thread's tid"
+    );
+    assert_eq!(log.stats().dropped, 0);
+    assert_eq!(
+        reader.position(),
+        THREADS * PER_THREAD,
+        "one slot per record, none skipped"
+    );
 }
