@@ -74,7 +74,7 @@ fn assert_nothing_dropped(log: &Logger) {
 fn info_1_thread(c: &mut Criterion) {
     let dir = temp_dir();
     let log = logger(&dir);
-    let mut reader = Reader::new(log.segment());
+    let mut reader = Reader::new(log.segment().acquire_drain().expect("no other drain"));
     let worker = black_box(String::from("p0-t0"));
     let mut i = 0u64;
     let mut g = c.benchmark_group("hot_path");
@@ -104,7 +104,7 @@ fn info_1_thread(c: &mut Criterion) {
 fn info_2_threads(c: &mut Criterion) {
     let dir = temp_dir();
     let log = logger(&dir);
-    let mut reader = Reader::new(log.segment());
+    let mut reader = Reader::new(log.segment().acquire_drain().expect("no other drain"));
     let workers = [String::from("p0-t0"), String::from("p0-t1")];
     let mut g = c.benchmark_group("hot_path");
     // One iteration is one call on each of the two threads.
@@ -141,7 +141,8 @@ fn info_1_thread_live_drain(c: &mut Criterion) {
     let mut g = c.benchmark_group("hot_path");
     g.throughput(Throughput::Elements(1));
     std::thread::scope(|s| {
-        let d = s.spawn(|| drain.run(&stop));
+        let stop = &stop;
+        let d = s.spawn(move || drain.run(stop));
         g.bench_function("info_1_thread_live_drain", |b| {
             b.iter(|| {
                 log_one(&log, black_box(i), &worker);

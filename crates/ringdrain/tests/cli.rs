@@ -326,8 +326,46 @@ fn a_second_drain_on_the_same_ring_is_refused() {
     ]);
     let err = one_line_error(&out);
     assert!(err.contains("is already draining"), "{err}");
+    // The lease the drain holds is the segment's: this process cannot take it either.
+    let seg = ringlog_segment::Segment::open(&e.ring, &Default::default()).unwrap();
+    let refused = seg.acquire_drain().unwrap_err();
+    assert_eq!(refused.pid, first.id());
     signal(&first, libc::SIGTERM);
     assert!(wait(&mut first, "ringdrain").success());
+    // A drain that stopped gave its lease back.
+    drop(
+        seg.acquire_drain()
+            .expect("the stopped drain released its lease"),
+    );
+}
+
+#[test]
+fn the_lease_of_a_killed_drain_is_taken_over() {
+    let e = env();
+    let _log = logger(&e.ring);
+    let mut drain = spawn(&[
+        "--ring",
+        e.ring.to_str().unwrap(),
+        "--out",
+        e.log.to_str().unwrap(),
+    ]);
+    wait_attached(&e.ring);
+    let seg = ringlog_segment::Segment::open(&e.ring, &Default::default()).unwrap();
+    assert_eq!(seg.acquire_drain().unwrap_err().pid, drain.id());
+    signal(&drain, libc::SIGKILL);
+    assert!(!wait(&mut drain, "ringdrain").success());
+    // Its pid still names it in the segment, but the process is gone (and reaped).
+    // SYNC: Relaxed; reading a word the dead process left.
+    let left = seg
+        .shared()
+        .drain
+        .pid
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(left, drain.id(), "a killed drain cannot release its lease");
+    let lease = seg
+        .acquire_drain()
+        .expect("a dead drain's lease is taken over");
+    assert_eq!(lease.pid(), std::process::id());
 }
 
 #[test]

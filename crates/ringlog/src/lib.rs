@@ -39,7 +39,6 @@
 pub mod __private;
 pub mod bridge;
 pub mod filter;
-mod filter_cell;
 mod ids;
 mod macros;
 
@@ -60,7 +59,7 @@ pub use ringlog_wire::args::{Encode, Encoder};
 pub use ringlog_wire::record::Level;
 
 use crate::__private::Callsite;
-use crate::filter_cell::FilterCell;
+use crate::filter::cell::FilterCell;
 
 /// Largest record (header + arguments) a log call builds, whatever the ring allows.
 pub const MAX_RECORD: usize = 2048;

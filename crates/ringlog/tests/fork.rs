@@ -114,7 +114,8 @@ fn a_forked_child_logs_with_its_own_pid_and_tid_and_the_parent_keeps_its_own() {
     assert!(producers.contains(&parent_pid), "{producers:?}");
     assert!(producers.contains(&child), "{producers:?}");
 
-    let (records, lost) = Reader::new(log.segment()).read_owned(Duration::from_secs(10));
+    let (records, lost) =
+        Reader::new(log.segment().acquire_drain().unwrap()).read_owned(Duration::from_secs(10));
     assert!(lost.is_empty(), "{lost:?}");
     let (mut parent_i, mut child_i) = (Vec::new(), Vec::new());
     for r in &records {
@@ -252,7 +253,8 @@ fn a_child_forked_while_another_thread_resolves_callsites_can_log_at_once() {
     });
 
     // Every child's record arrived, each with its own pid.
-    let (records, lost) = Reader::new(a.segment()).read_owned(Duration::from_secs(10));
+    let (records, lost) =
+        Reader::new(a.segment().acquire_drain().unwrap()).read_owned(Duration::from_secs(10));
     assert!(lost.is_empty(), "{lost:?}");
     let mut seen: Vec<u64> = records
         .iter()

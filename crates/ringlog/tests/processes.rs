@@ -112,17 +112,16 @@ fn records_from_several_processes_arrive_once_each_in_order_with_their_pids() {
     };
     let (segment, created) = Segment::create_or_open(&path, &config).unwrap();
     assert!(created);
-    // Attach as the drain before any producer starts, so that a producer finding the ring full
-    // waits for us (Policy::Block) instead of dropping.
+    // Take the drain lease before any producer starts, so that a producer finding the ring
+    // full waits for us (Policy::Block) instead of dropping.
+    let lease = segment.acquire_drain().unwrap();
     let drain = &segment.shared().drain;
-    drain.pid.store(std::process::id(), Ordering::Relaxed);
-    drain.heartbeat_ns.store(unix_ns(), Ordering::Relaxed);
 
     let mut children: Vec<Child> = (0..CHILDREN).map(|c| spawn_child(&path, c)).collect();
     let pids: Vec<u32> = children.iter().map(Child::id).collect();
 
     // A reader that never revokes a living producer's claim, however long it is descheduled.
-    let mut reader = Reader::new(&segment).with_policy(StallPolicy {
+    let mut reader = Reader::new(lease).with_policy(StallPolicy {
         grace: Duration::from_secs(600),
         liveness_interval: Duration::from_millis(10),
     });

@@ -40,18 +40,18 @@ impl Drop for Watchdog {
     }
 }
 
-/// Marks this process as the segment's live drain and refreshes its heartbeat, so that
+/// Refreshes the drain heartbeat of the segment (whose lease this process holds), so that
 /// `Policy::Block` waits for room instead of dropping.
 fn heartbeat(segment: &Segment) {
     let drain = &segment.shared().drain;
-    drain.pid.store(std::process::id(), Ordering::Relaxed);
     drain.heartbeat_ns.store(unix_ns(), Ordering::Relaxed);
 }
 
-/// A reader that never revokes a living producer's claim, however long it is descheduled, so
-/// that any loss reported in these tests is a real one.
+/// Takes the segment's drain lease and returns a reader that never revokes a living producer's
+/// claim, however long it is descheduled, so that any loss reported in these tests is a real one.
 fn patient_reader(segment: &Segment) -> Reader<'_> {
-    Reader::new(segment).with_policy(StallPolicy {
+    let lease = segment.acquire_drain().expect("no other drain");
+    Reader::new(lease).with_policy(StallPolicy {
         grace: Duration::from_secs(600),
         liveness_interval: Duration::from_millis(10),
     })
@@ -83,7 +83,9 @@ fn four_threads_records_arrive_once_each_in_order_with_exact_values_while_read_c
         .stale_after(Duration::from_secs(3600))
         .open()
         .unwrap();
-    heartbeat(log.segment());
+    // Take the drain lease before any producer starts, so that a producer finding the ring
+    // full waits for us (Policy::Block) instead of dropping.
+    let mut reader = patient_reader(log.segment());
     let producers: Vec<_> = (0..THREADS)
         .map(|t| {
             let log = log.clone();
@@ -96,7 +98,6 @@ fn four_threads_records_arrive_once_each_in_order_with_exact_values_while_read_c
         })
         .collect();
 
-    let mut reader = patient_reader(log.segment());
     let mut next = [0u64; THREADS as usize];
     let mut tids = [0u32; THREADS as usize];
     let mut lost = Vec::new();
@@ -259,14 +260,15 @@ fn block_policy_with_a_stale_drain_heartbeat_drops_and_counts_instead_of_hanging
         .stale_after(Duration::from_millis(200))
         .open()
         .unwrap();
-    // A drain attached once, then went silent two seconds ago.
+    // A drain attached (it holds the lease), then went silent two seconds ago.
+    let lease = log.segment().acquire_drain().unwrap();
     let drain = &log.segment().shared().drain;
-    drain.pid.store(std::process::id(), Ordering::Relaxed);
     drain
         .heartbeat_ns
         .store(unix_ns() - 2_000_000_000, Ordering::Relaxed);
     assert!(!log.drain_alive());
     log_from_threads(&log, 1, 40);
+    drop(lease);
     assert_eq!(read_indices(&log, 1), [(0..16).collect::<Vec<u64>>()]);
     assert_eq!(log.stats().dropped, 40 - 16);
 }
@@ -312,7 +314,8 @@ fn disabled_levels_write_nothing_and_do_not_evaluate_their_arguments() {
         "only enabled calls evaluate their arguments"
     );
 
-    let (records, lost) = Reader::new(log.segment()).read_owned(Duration::from_secs(5));
+    let lease = log.segment().acquire_drain().unwrap();
+    let (records, lost) = Reader::new(lease).read_owned(Duration::from_secs(5));
     assert!(lost.is_empty());
     let messages: Vec<_> = records.iter().map(|r| r.message.as_str()).collect();
     assert_eq!(messages, ["warn 7", "error 7", "trace on 7"]);

@@ -21,7 +21,7 @@
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering::SeqCst};
 
-use crate::filter::Directives;
+use super::Directives;
 
 /// One generation of the directives.
 struct Generation {
