@@ -347,7 +347,8 @@ impl<'s> Reader<'s> {
                 self.stall = None;
                 // SAFETY: `kill(pid, 0)` just said no process `pid` exists (a zombie counts as
                 // alive until reaped), and a process that is gone writes nothing more; a
-                // living owner (or a reused pid) keeps us waiting instead.
+                // living owner (or a reused pid) keeps us waiting instead. This assumes the
+                // producers share our pid namespace (ARCHITECTURE.md, "The ring").
                 if !unsafe { self.consumer.abandon(stall) } {
                     return None;
                 }
