@@ -95,7 +95,7 @@ fn one_thread(c: &mut Criterion, name: &str, global: bool) {
     if global {
         ringlog::init(log.clone()).expect("the global logger is set once, by this bench");
     }
-    let mut reader = Reader::new(log.segment());
+    let mut reader = Reader::new(log.segment().acquire_drain().expect("no other drain"));
     let worker = black_box(String::from("p0-t0"));
     let mut i = 0u64;
     let mut g = c.benchmark_group("hot_path");
@@ -132,7 +132,7 @@ fn one_thread(c: &mut Criterion, name: &str, global: bool) {
 fn info_2_threads(c: &mut Criterion) {
     let dir = temp_dir();
     let log = logger(&dir);
-    let mut reader = Reader::new(log.segment());
+    let mut reader = Reader::new(log.segment().acquire_drain().expect("no other drain"));
     let workers = [String::from("p0-t0"), String::from("p0-t1")];
     let mut g = c.benchmark_group("hot_path");
     // One iteration is one call on each of the two threads.
@@ -169,7 +169,8 @@ fn info_1_thread_live_drain(c: &mut Criterion) {
     let mut g = c.benchmark_group("hot_path");
     g.throughput(Throughput::Elements(1));
     std::thread::scope(|s| {
-        let d = s.spawn(|| drain.run(&stop));
+        let stop = &stop;
+        let d = s.spawn(move || drain.run(stop));
         g.bench_function("info_1_thread_live_drain", |b| {
             b.iter(|| {
                 log_one(&log, black_box(i), &worker);

@@ -142,7 +142,7 @@ fn ring_layer_producer_only(c: &mut Criterion) {
         .policy(Policy::Block)
         .open()
         .expect("open ring");
-    let mut reader = Reader::new(logger.segment());
+    let mut reader = Reader::new(logger.segment().acquire_drain().expect("no other drain"));
     let subscriber = tracing_subscriber::registry().with(RingLayer::new(logger.clone()));
     let worker = black_box(String::from("p0-t0"));
     let mut i = 0u64;

@@ -5,15 +5,14 @@
 //! It decodes each record's header and resolves its callsite (the reader does that) but formats
 //! and writes nothing, so it is faster than `ringdrain` writing a file: it measures the
 //! producers, not the output path. Only one drain may be attached to a segment; [`Drain::attach`]
-//! refuses if a live one (a `ringdrain`, say) already is.
+//! takes the segment's drain lease and refuses if a live drain (a `ringdrain`, say) holds it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
 use ringlog_segment::clock::unix_ns;
 use ringlog_segment::reader::{Event, Reader};
-use ringlog_segment::{pid_alive, Segment};
+use ringlog_segment::Segment;
 
 /// How often the heartbeat is refreshed (the segment's contract: at least every 100 ms).
 const HEARTBEAT_EVERY: Duration = Duration::from_millis(10);
@@ -27,41 +26,26 @@ pub struct DrainStats {
     pub lost_events: u64,
 }
 
-/// The segment's drain slot, held by this process until dropped.
+/// The segment's drain: its reader, which holds the segment's drain lease until dropped.
 #[derive(Debug)]
 pub struct Drain<'s> {
-    segment: &'s Segment,
-    pid: u32,
+    reader: Reader<'s>,
 }
 
 impl<'s> Drain<'s> {
-    /// Registers this process as the segment's drain (a CAS from no drain or a dead one).
+    /// Takes the segment's drain lease (from no drain or a dead one).
     pub fn attach(segment: &'s Segment) -> anyhow::Result<Drain<'s>> {
-        let d = &segment.shared().drain;
-        let pid = std::process::id();
-        // SYNC: Relaxed; a liveness hint, read Relaxed by `Logger::drain_alive`. Stored before
-        // the pid so a producer that sees our pid also finds a fresh heartbeat.
-        d.heartbeat_ns.store(unix_ns(), Ordering::Relaxed);
-        loop {
-            // SYNC: Relaxed; the drain slot orders no data (the ring's read cursor does).
-            let cur = d.pid.load(Ordering::Relaxed);
-            if cur != 0 && pid_alive(cur) {
-                bail!("a drain (pid {cur}) is already attached to this ring");
-            }
-            // SYNC: Relaxed; as above.
-            if d.pid
-                .compare_exchange(cur, pid, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-            {
-                return Ok(Drain { segment, pid });
-            }
-        }
+        let lease = segment.acquire_drain()?;
+        Ok(Drain {
+            reader: Reader::new(lease),
+        })
     }
 
-    /// Consumes until `stop` is set and the ring is empty up to the claim cursor.
-    pub fn run(&self, stop: &AtomicBool) -> DrainStats {
-        let mut reader = Reader::new(self.segment);
-        let hb = &self.segment.shared().drain.heartbeat_ns;
+    /// Consumes until `stop` is set and the ring is empty up to the claim cursor, then gives
+    /// the lease back.
+    pub fn run(self, stop: &AtomicBool) -> DrainStats {
+        let mut reader = self.reader;
+        let hb = &reader.segment().shared().drain.heartbeat_ns;
         let mut stats = DrainStats::default();
         let mut last_beat = Instant::now();
         let mut idle_rounds = 0u32;
@@ -75,7 +59,7 @@ impl<'s> Drain<'s> {
             }
             let now = Instant::now();
             if now.duration_since(last_beat) >= HEARTBEAT_EVERY {
-                // SYNC: Relaxed; see `attach`.
+                // SYNC: Relaxed; a liveness hint, read Relaxed by `Logger::drain_alive`.
                 hb.store(unix_ns(), Ordering::Relaxed);
                 last_beat = now;
             }
@@ -98,17 +82,5 @@ impl<'s> Drain<'s> {
                 std::thread::sleep(Duration::from_micros(50));
             }
         }
-    }
-}
-
-impl Drop for Drain<'_> {
-    fn drop(&mut self) {
-        // SYNC: Relaxed; see `attach`.
-        let _ = self.segment.shared().drain.pid.compare_exchange(
-            self.pid,
-            0,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        );
     }
 }

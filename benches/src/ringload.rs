@@ -397,14 +397,14 @@ fn run_parent(cfg: &Config) -> anyhow::Result<()> {
         None
     };
     let (reports, drained) = std::thread::scope(|s| -> anyhow::Result<_> {
-        let drain_thread = drain.as_ref().map(|d| s.spawn(|| d.run(&stop)));
+        let stop = &stop;
+        let drain_thread = drain.map(|d| s.spawn(move || d.run(stop)));
         let reports = run_children(cfg, &ring_path);
         // SYNC: Relaxed; see Drain::run.
         stop.store(true, Ordering::Relaxed);
         let drained = drain_thread.map(|h| h.join().expect("drain thread panicked"));
         Ok((reports?, drained))
     })?;
-    drop(drain);
     let dropped = log.stats().dropped - dropped_before;
     let summary = summarise(cfg, &log, path, &reports, dropped, drained)?;
     let mut out = io::stdout().lock();

@@ -55,7 +55,7 @@ fn a_small_run_reports_json_and_every_record_reads_back_exactly_once() {
     assert!(v["throughput_per_s"].as_f64().unwrap() > 0.0);
 
     let seg = Segment::open(&ring, &SegmentConfig::default()).unwrap();
-    let mut reader = Reader::new(&seg);
+    let mut reader = Reader::new(seg.acquire_drain().unwrap());
     let mut seen = HashSet::new();
     let mut problems = Vec::new();
     loop {

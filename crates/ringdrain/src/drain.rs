@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use ringlog_segment::reader::{Event, Lost, PollResult, Reader, StallPolicy};
-use ringlog_segment::{clock, pid_alive, Segment, SegmentConfig};
+use ringlog_segment::{clock, DrainLease, Segment, SegmentConfig};
 use ringlog_wire::record::Level;
 
 use crate::checkpoint::{self, Reconciled};
@@ -118,51 +118,6 @@ pub struct Summary {
     pub reconciled: Option<String>,
 }
 
-/// Holds the drain's claim on a segment; releases it on drop.
-struct Attached<'s> {
-    seg: &'s Segment,
-    pid: u32,
-}
-
-impl<'s> Attached<'s> {
-    fn attach(seg: &'s Segment) -> anyhow::Result<Self> {
-        let me = std::process::id();
-        let d = &seg.shared().drain;
-        loop {
-            // SYNC: Acquire; pairs with the Release in a previous drain's detach, so its
-            // checkpoint is visible to us.
-            let cur = d.pid.load(Ordering::Acquire);
-            if cur != 0 && cur != me && pid_alive(cur) {
-                return Err(Sysexit::Unavailable.msg(format_args!(
-                    "ringdrain (pid {cur}) is already draining {}",
-                    seg.path().display()
-                )));
-            }
-            // SYNC: AcqRel; Acquire as above, Release publishes our claim.
-            if d.pid
-                .compare_exchange(cur, me, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                // SYNC: Relaxed; a liveness hint for producers.
-                d.heartbeat_ns.store(clock::unix_ns(), Ordering::Relaxed);
-                return Ok(Attached { seg, pid: me });
-            }
-        }
-    }
-}
-
-impl Drop for Attached<'_> {
-    fn drop(&mut self) {
-        // SYNC: Release; pairs with the Acquire in the next drain's attach.
-        let _ = self.seg.shared().drain.pid.compare_exchange(
-            self.pid,
-            0,
-            Ordering::Release,
-            Ordering::Relaxed,
-        );
-    }
-}
-
 /// Adaptive idle wait: spin, then yield, then sleep up to 1 ms.
 struct Idle {
     rounds: u32,
@@ -224,9 +179,11 @@ pub fn run(cfg: &DrainConfig, signals: &Signals) -> anyhow::Result<Summary> {
             .with_context(|| format!("cannot open ring {}", ring.display()))?;
         segments.push(seg);
     }
-    let attached = segments
+    // One drain per ring: the lease refuses while another living drain (or this one, for a
+    // ring named twice) holds it. The readers own the leases; they go when drain_loop returns.
+    let leases = segments
         .iter()
-        .map(Attached::attach)
+        .map(|seg| seg.acquire_drain().map_err(anyhow::Error::from))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let heartbeat_stop = AtomicBool::new(false);
     std::thread::scope(|s| {
@@ -243,12 +200,11 @@ pub fn run(cfg: &DrainConfig, signals: &Signals) -> anyhow::Result<Summary> {
                 std::thread::sleep(Duration::from_millis(50));
             }
         });
-        let r = drain_loop(cfg, signals, &segments, &mut sinks);
+        let r = drain_loop(cfg, signals, leases, &mut sinks);
         // SYNC: Relaxed; see above.
         heartbeat_stop.store(true, Ordering::Relaxed);
         r
     })
-    .inspect(|_| drop(attached))
 }
 
 /// One ring being drained.
@@ -285,13 +241,14 @@ struct Staged {
 fn drain_loop(
     cfg: &DrainConfig,
     signals: &Signals,
-    segments: &[Segment],
+    leases: Vec<DrainLease<'_>>,
     sinks: &mut [Sink],
 ) -> anyhow::Result<Summary> {
     let mut summary = Summary::default();
     let mut sources = Vec::new();
-    for seg in segments {
-        let mut reader = Reader::new(seg).with_policy(cfg.stall);
+    for lease in leases {
+        let seg = lease.segment();
+        let mut reader = Reader::new(lease).with_policy(cfg.stall);
         // The last output is the one the checkpoint brackets (see `commit`).
         let Some(checked) = sinks.last_mut() else {
             bail!("no output");

@@ -86,6 +86,12 @@ pub fn code_for(e: &anyhow::Error) -> u8 {
                 OpenError::Layout { .. } | OpenError::CorruptCursors { .. } => Sysexit::DataErr,
                 OpenError::Io { .. } => Sysexit::IoErr,
             });
+        } else if cause
+            .downcast_ref::<ringlog_segment::AlreadyDraining>()
+            .is_some()
+        {
+            // Another drain holds the ring: unavailable for now (69), not a config error.
+            guess = Some(Sysexit::Unavailable);
         } else if cause.downcast_ref::<std::io::Error>().is_some() {
             guess = Some(Sysexit::IoErr);
         }

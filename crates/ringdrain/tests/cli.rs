@@ -206,7 +206,39 @@ fn a_second_drain_on_the_same_ring_is_refused() {
     let other = e.out().with_extension("2");
     let err = once_into(&e.ring(), &other).expect_one_line_error();
     assert!(err.contains("is already draining"), "{err}");
+    // The lease the drain holds is the segment's: this process cannot take it either.
+    let seg = ringlog_segment::Segment::open(&e.ring(), &Default::default()).unwrap();
+    let refused = seg.acquire_drain().unwrap_err();
+    assert_eq!(refused.pid, first.id());
     first.stop();
+    // A drain that stopped gave its lease back.
+    drop(
+        seg.acquire_drain()
+            .expect("the stopped drain released its lease"),
+    );
+}
+
+#[test]
+fn the_lease_of_a_killed_drain_is_taken_over() {
+    let e = TestDir::new();
+    let _log = logger(&e.ring());
+    let drain = attached_drain(&e, &[]);
+    let pid = drain.id();
+    let seg = ringlog_segment::Segment::open(&e.ring(), &Default::default()).unwrap();
+    assert_eq!(seg.acquire_drain().unwrap_err().pid, pid);
+    drain.kill();
+    // Its pid still names it in the segment, but the process is gone (and reaped).
+    // SYNC: Relaxed; reading a word the dead process left.
+    let left = seg
+        .shared()
+        .drain
+        .pid
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(left, pid, "a killed drain cannot release its lease");
+    let lease = seg
+        .acquire_drain()
+        .expect("a dead drain's lease is taken over");
+    assert_eq!(lease.pid(), std::process::id());
 }
 
 #[test]

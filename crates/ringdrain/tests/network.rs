@@ -510,7 +510,7 @@ fn syslog_over_tls_refuses_a_server_the_ca_did_not_sign() {
     );
     // Nothing was released: the records are all still in the ring.
     let seg = ringlog_segment::Segment::open(&ring, &Default::default()).unwrap();
-    let mut reader = ringlog_segment::reader::Reader::new(&seg);
+    let mut reader = ringlog_segment::reader::Reader::new(seg.acquire_drain().unwrap());
     let mut n = 0;
     reader.poll(100, |_| n += 1);
     assert_eq!(n, 3);

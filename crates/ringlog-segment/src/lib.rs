@@ -12,6 +12,8 @@
 //! | [`Segment`] | a mapped, validated segment and its views (ring, callsites, shared state) |
 //! | [`SegmentConfig`] | sizes, permissions and clock for a new segment |
 //! | [`OpenError`] | everything that can go wrong, each with a clear message |
+//! | [`DrainLease`] | the one right to consume a ring ([`Segment::acquire_drain`]) |
+//! | [`reader::Reader`] | the consuming reader, built from the lease |
 //!
 //! ```
 //! use ringlog_segment::{Segment, SegmentConfig};
@@ -28,6 +30,7 @@
 #![warn(clippy::undocumented_unsafe_blocks, missing_docs)]
 
 pub mod clock;
+pub mod lease;
 pub mod reader;
 
 use std::fs::File;
@@ -46,6 +49,7 @@ use ringlog_wire::ring::{RawSlots, Ring};
 use rustix::fs::{Mode, OFlags};
 
 pub use clock::ClockChoice;
+pub use lease::{AlreadyDraining, DrainLease};
 
 /// Directory of segments named without a path.
 pub const SHM_DIR: &str = "/dev/shm";
@@ -224,7 +228,9 @@ pub struct Segment {
     _file: File,
     path: PathBuf,
     header: SegmentHeader,
-    slots: RawSlots,
+    /// The ring region of `map`. Private and only lent out for a borrow of the segment (by
+    /// [`Segment::ring`]), so the `'static` is never observable: no slot handle outlives `map`.
+    slots: RawSlots<'static>,
 }
 
 impl Segment {
@@ -341,7 +347,10 @@ impl Segment {
         }
         let base = NonNull::new(map.as_mut_ptr()).expect("mmap never returns null");
         // SAFETY: the ring region [ring_offset, total_size) is inside the mapping (validated),
-        // page aligned, slot_size is a power of two >= 64 and slot_count a power of two.
+        // page aligned, slot_size is a power of two >= 64 and slot_count a power of two. The
+        // mapping lives as long as the `Segment` that owns both (moving the `Segment` does not
+        // move the mapping), and the `'static` view is private: `ring()` lends it only for a
+        // borrow of the segment.
         let slots = unsafe {
             RawSlots::new(
                 base.add(header.ring_offset as usize),
@@ -499,13 +508,17 @@ impl Segment {
         unsafe { &*(self.map.as_ptr().add(layout::SHARED_OFFSET) as *const SharedState) }
     }
 
-    /// The ring's slots.
-    pub fn slots(&self) -> &RawSlots {
-        &self.slots
-    }
-
-    /// The ring.
-    pub fn ring(&self) -> Ring<'_, RawSlots> {
+    /// The ring, borrowed from the segment: neither it nor its slots can outlive the mapping.
+    ///
+    /// ```compile_fail,E0505
+    /// # use ringlog_segment::{Segment, SegmentConfig};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let (seg, _) = Segment::create_or_open(&dir.path().join("r"), &SegmentConfig::default()).unwrap();
+    /// let ring = seg.ring();
+    /// drop(seg); // error[E0505]: cannot move out of `seg` because it is borrowed
+    /// ring.capacity();
+    /// ```
+    pub fn ring(&self) -> Ring<'_, RawSlots<'_>> {
         Ring::new(&self.shared().cursors, &self.slots, self.header.max_span)
     }
 

@@ -4,6 +4,9 @@
 //! abandoned, damaged slots are skipped after a grace period; every loss is reported as an
 //! [`Event::Lost`] and counted in the segment. A living producer is never abandoned.
 //!
+//! A reader is built from the segment's [`DrainLease`] and owns it, so there is never more than
+//! one per ring (see [`crate::lease`]).
+//!
 //! Records are handed out borrowed ([`Event::Record`]) for the drain's zero-allocation path, or
 //! owned ([`Reader::read_owned`]) for tests and tools. Nothing is freed in the ring until
 //! [`Reader::release`]: call it once what was read is safely written.
@@ -18,7 +21,7 @@ use ringlog_wire::decode::{decode_record, RecordRef};
 use ringlog_wire::ring::{Consumer, Next, RawSlots, Stall};
 use ringlog_wire::view::OwnedRecord;
 
-use crate::{pid_alive, Segment};
+use crate::{pid_alive, DrainLease, Segment};
 
 /// A resolved callsite, owned by the reader's cache: the wire crate's decoded
 /// [`Callsite`](ringlog_wire::view::Callsite), its template bound to its fields.
@@ -93,11 +96,14 @@ struct StallState {
     last_check: Instant,
 }
 
-/// The consuming reader. One per ring at a time (the drain enforces it).
+/// The consuming reader: the one consumer of a ring, built from (and owning) its
+/// [`DrainLease`].
 #[derive(Debug)]
 pub struct Reader<'s> {
     segment: &'s Segment,
-    consumer: Consumer<'s, RawSlots>,
+    consumer: Consumer<'s, RawSlots<'s>>,
+    /// The right to consume; released when the reader is dropped (after `consumer`).
+    lease: DrainLease<'s>,
     calibration: Calibration,
     policy: StallPolicy,
     callsites: CallsiteCache,
@@ -109,11 +115,29 @@ pub struct Reader<'s> {
 }
 
 impl<'s> Reader<'s> {
-    /// A reader starting at the segment's read cursor.
-    pub fn new(segment: &'s Segment) -> Self {
+    /// The leased segment's reader, starting at its read cursor.
+    ///
+    /// ```
+    /// use ringlog_segment::{Segment, SegmentConfig};
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let config = SegmentConfig { slot_count: 1024, ..SegmentConfig::default() };
+    /// let (seg, _) = Segment::create_or_open(&dir.path().join("r"), &config).unwrap();
+    /// let mut reader = seg.acquire_drain().unwrap().reader();
+    /// assert!(seg.acquire_drain().is_err(), "one reader per ring");
+    /// let (records, lost) = reader.read_owned(Duration::from_millis(10));
+    /// assert!(records.is_empty() && lost.is_empty());
+    /// ```
+    pub fn new(lease: DrainLease<'s>) -> Self {
+        let segment = lease.segment();
+        // SAFETY: `lease` is the segment's only drain lease (a CAS on `drain.pid` that refuses
+        // while a living process holds it), and this reader owns it for as long as the
+        // consumer exists; this crate builds a `Consumer` nowhere else.
+        let consumer = unsafe { Consumer::new(segment.ring()) };
         Reader {
             segment,
-            consumer: Consumer::new(segment.ring()),
+            consumer,
+            lease,
             calibration: segment.calibration(),
             policy: StallPolicy::default(),
             callsites: CallsiteCache::default(),
@@ -132,6 +156,11 @@ impl<'s> Reader<'s> {
     /// The segment.
     pub fn segment(&self) -> &'s Segment {
         self.segment
+    }
+
+    /// The lease this reader holds.
+    pub fn lease(&self) -> &DrainLease<'s> {
+        &self.lease
     }
 
     /// The clock calibration used for [`Reader::read_owned`] (re-anchor it with
@@ -263,7 +292,11 @@ impl<'s> Reader<'s> {
                     return None; // slow but alive: never torn, never overwritten
                 }
                 self.stall = None;
-                if !self.consumer.abandon(stall) {
+                // SAFETY: `kill(pid, 0)` just said no process `pid` exists (a zombie counts as
+                // alive until reaped), and a process that is gone writes nothing more; a
+                // living owner (or a reused pid) keeps us waiting instead. This assumes the
+                // producers share our pid namespace (ARCHITECTURE.md, "The ring").
+                if !unsafe { self.consumer.abandon(stall) } {
                     return None;
                 }
                 // SYNC: Relaxed; a statistic.
@@ -285,7 +318,10 @@ impl<'s> Reader<'s> {
                     self.episode_end = self.segment.shared().cursors.claim.load(Ordering::Relaxed);
                 }
                 self.stall = None;
-                if !self.consumer.abandon(stall) {
+                // SAFETY: the word is damage, not a producer's: no valid state looks like it,
+                // and it has stayed so for the grace period (or an earlier damaged slot of
+                // this episode already did), so we accept skipping it.
+                if !unsafe { self.consumer.abandon(stall) } {
                     return None;
                 }
                 self.count_corrupt();

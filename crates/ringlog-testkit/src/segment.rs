@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ringlog_segment::clock::unix_ns;
 use ringlog_segment::reader::{Event, Reader, StallPolicy};
-use ringlog_segment::{Segment, SegmentConfig};
+use ringlog_segment::{DrainLease, Segment, SegmentConfig};
 use ringlog_wire::args::Arg;
 
 use crate::{wait_until, PATIENCE};
@@ -31,39 +31,50 @@ pub fn wait_attached(ring: &Path) {
     );
 }
 
-/// Marks this process as the segment's live drain and refreshes its heartbeat, so that
-/// producers with `Policy::Block` wait for room instead of dropping. Call it again while
-/// reading, as a drain's heartbeat thread would.
-pub fn act_as_drain(segment: &Segment) {
-    let drain = &segment.shared().drain;
-    // SYNC: Relaxed; producers read these as liveness hints only, nothing is published
-    // through them.
-    drain.pid.store(std::process::id(), Ordering::Relaxed);
-    // SYNC: Relaxed; as above.
-    drain.heartbeat_ns.store(unix_ns(), Ordering::Relaxed);
+/// Takes the segment's drain lease for this process (failing the test if another drain holds
+/// it) and refreshes the drain heartbeat, so that producers with `Policy::Block` wait for room
+/// instead of dropping. Keep the lease while reading; refresh the heartbeat with [`heartbeat`]
+/// as a drain's heartbeat thread would.
+pub fn act_as_drain(segment: &Segment) -> DrainLease<'_> {
+    let lease = segment
+        .acquire_drain()
+        .unwrap_or_else(|e| panic!("the test cannot act as the drain: {e}"));
+    heartbeat(segment);
+    lease
+}
+
+/// Refreshes the drain heartbeat of `segment` (whose lease this process holds).
+pub fn heartbeat(segment: &Segment) {
+    // SYNC: Relaxed; producers read it as a liveness hint only, nothing is published
+    // through it.
+    segment
+        .shared()
+        .drain
+        .heartbeat_ns
+        .store(unix_ns(), Ordering::Relaxed);
 }
 
 /// A reader that never revokes a living producer's claim, however long it is descheduled, so
 /// that any loss a test sees is a real one.
-pub fn patient_reader(segment: &Segment) -> Reader<'_> {
-    Reader::new(segment).with_policy(StallPolicy {
+pub fn patient_reader(lease: DrainLease<'_>) -> Reader<'_> {
+    Reader::new(lease).with_policy(StallPolicy {
         grace: Duration::from_secs(600),
         liveness_interval: Duration::from_millis(10),
     })
 }
 
-/// Reads `segment` as its drain while producers run: stands in as the drain
-/// ([`act_as_drain`]), polls a [`patient_reader`] and hands every event to `on_event`, until
-/// `finished()` (asked before each poll) said the producers are done and the ring was then
-/// found empty. Returns the reader; its position tells how many slots were consumed.
+/// Reads as the drain holding `lease` while producers run: polls a [`patient_reader`], keeps
+/// the heartbeat fresh and hands every event to `on_event`, until `finished()` (asked before
+/// each poll) said the producers are done and the ring was then found empty. Returns the
+/// reader; its position tells how many slots were consumed.
 pub fn read_while_producing<'s>(
-    segment: &'s Segment,
+    lease: DrainLease<'s>,
     mut finished: impl FnMut() -> bool,
     mut on_event: impl FnMut(Event<'_>),
 ) -> Reader<'s> {
-    let mut reader = patient_reader(segment);
+    let mut reader = patient_reader(lease);
     loop {
-        act_as_drain(segment);
+        heartbeat(reader.segment());
         let done = finished();
         let r = reader.poll(4096, &mut on_event);
         reader.release();

@@ -40,8 +40,10 @@
 //! record.extend_from_slice(enc.as_bytes());
 //! ring.push(&record, 1234, &AtomicU64::new(0)).unwrap();
 //!
-//! // Drain: read, decode, release.
-//! let mut consumer = Consumer::new(ring);
+//! // Drain: read, decode, release. (A segment's consumer comes from its drain lease; on the
+//! // heap the caller vouches that there is one.)
+//! // SAFETY: the only consumer of this ring.
+//! let mut consumer = unsafe { Consumer::new(ring) };
 //! let mut out = Vec::new();
 //! assert!(matches!(consumer.next(&mut out), Next::Record { pid: 1234, .. }));
 //! let rec = decode_record(&out).unwrap();

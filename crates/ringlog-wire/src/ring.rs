@@ -271,25 +271,31 @@ unsafe impl Slots for HeapSlots {
 // writer at a time and orders writer and reader through the sequence word (Release/Acquire).
 unsafe impl Sync for HeapSlots {}
 
-/// Slots in raw memory: a mapped segment's ring region.
+/// Slots in raw memory: a mapped segment's ring region, borrowed for `'a`.
+///
+/// Like [`CallsiteTable`](crate::callsite::CallsiteTable), it carries the lifetime of the memory
+/// it views and is neither `Copy` nor `Clone`: the owner of the mapping (ringlog-segment's
+/// `Segment`) hands out only borrows of it (through [`Ring`]), so no handle outlives the mapping.
 #[cfg(not(loom))]
-#[derive(Debug, Clone, Copy)]
-pub struct RawSlots {
+#[derive(Debug)]
+pub struct RawSlots<'a> {
     base: core::ptr::NonNull<u8>,
     slot_size: usize,
     count: u64,
+    _memory: core::marker::PhantomData<&'a [u8]>,
 }
 
 #[cfg(not(loom))]
-impl RawSlots {
+impl<'a> RawSlots<'a> {
     /// Views `count * slot_size` bytes at `base` as slots.
     ///
     /// # Safety
     ///
     /// `base` is 8-byte aligned and valid for reads and writes of `count * slot_size` bytes for
-    /// as long as the returned value (and anything borrowed from it) is used; `slot_size` is a
-    /// multiple of 8 and at least 16; `count` is a power of two. The memory may be shared with
-    /// other processes, which is why it is only ever accessed through atomics and raw copies.
+    /// `'a` (and at least as long as the returned value and anything borrowed from it is used);
+    /// `slot_size` is a multiple of 8 and at least 16; `count` is a power of two. The memory
+    /// may be shared with other processes, which is why it is only ever accessed through
+    /// atomics and raw copies.
     pub unsafe fn new(base: core::ptr::NonNull<u8>, slot_size: usize, count: u64) -> Self {
         debug_assert!(count.is_power_of_two() && slot_size % 8 == 0 && slot_size >= 16);
         debug_assert!((base.as_ptr() as usize) % 8 == 0);
@@ -297,6 +303,7 @@ impl RawSlots {
             base,
             slot_size,
             count,
+            _memory: core::marker::PhantomData,
         }
     }
 
@@ -314,7 +321,7 @@ impl RawSlots {
 // SAFETY: `new`'s contract gives a valid region of `count` slots of `slot_size` bytes; the
 // sequence word is the first 8 bytes of each slot and the body the rest, so nothing overlaps.
 #[cfg(not(loom))]
-unsafe impl Slots for RawSlots {
+unsafe impl Slots for RawSlots<'_> {
     fn count(&self) -> u64 {
         self.count
     }
@@ -364,10 +371,10 @@ unsafe impl Slots for RawSlots {
 // SAFETY: RawSlots is a view of shared memory accessed only through atomics and raw copies under
 // the ring protocol; moving or sharing the view between threads changes nothing about that.
 #[cfg(not(loom))]
-unsafe impl Send for RawSlots {}
+unsafe impl Send for RawSlots<'_> {}
 // SAFETY: as for Send.
 #[cfg(not(loom))]
-unsafe impl Sync for RawSlots {}
+unsafe impl Sync for RawSlots<'_> {}
 
 /// Why a record could not be pushed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -853,8 +860,16 @@ pub struct Consumer<'a, S: Slots> {
 impl<'a, S: Slots> Consumer<'a, S> {
     /// The one consumer of `ring`, starting at its read cursor.
     ///
-    /// Only one consumer may exist per ring at a time; the drain enforces this across processes.
-    pub fn new(ring: Ring<'a, S>) -> Self {
+    /// Safe code gets a consumer of a segment's ring through ringlog-segment's drain lease
+    /// (`Segment::acquire_drain`), which enforces the rule below across processes.
+    ///
+    /// # Safety
+    ///
+    /// No other `Consumer` of this ring exists for this consumer's lifetime, in this process or
+    /// any other sharing the ring's memory (one that was dropped, or belonged to a process that
+    /// died, is gone). Two consumers would free slots under each other's reads, letting a
+    /// producer write a slot body while it is being copied.
+    pub unsafe fn new(ring: Ring<'a, S>) -> Self {
         // SYNC: Acquire; pairs with a previous consumer's Release store in `release`.
         let read = ring.cursors.read.load(Ordering::Acquire);
         Consumer {
@@ -968,12 +983,21 @@ impl<'a, S: Slots> Consumer<'a, S> {
     }
 
     /// Revokes an unowned claim at the read position (see [`Stall::Unowned`]): frees the slot
-    /// for its next lap and moves on. Returns false if a producer owned it meanwhile.
+    /// for its next lap and moves on. Returns false, changing nothing, if `pos` is not the read
+    /// position, not claimed, or a producer owned it meanwhile.
+    ///
+    /// Always sound: a producer that claimed the position and was only slow fails its
+    /// ownership CAS afterwards, has written nothing, and claims again.
     pub fn revoke(&mut self, pos: u64) -> bool {
         if pos != self.pos {
             return false;
         }
         let ring = self.ring;
+        // SYNC: Relaxed; the claim cursor only grows, so a claim seen past `pos` stays past it.
+        // Revoking an unclaimed position would move the read cursor past the claim cursor.
+        if ring.cursors.claim.load(Ordering::Relaxed) <= pos {
+            return false;
+        }
         let lap = ring.lap(pos);
         // SYNC: Release on success; pairs with the Acquire of the ownership CAS of whichever
         // producer next owns this slot (one lap later). A racing producer's own CAS fails.
@@ -993,12 +1017,20 @@ impl<'a, S: Slots> Consumer<'a, S> {
         ok
     }
 
-    /// Abandons a record whose owner is dead (see [`Stall::Writing`]): frees its slots for
-    /// their next lap and moves past them. Returns false if the slot changed meanwhile.
+    /// Abandons a stalled record (see [`Stall`]): frees its slots for their next lap and moves
+    /// past them. Returns false, changing nothing, if `stall` is not at the read position or
+    /// its sequence word changed meanwhile. An [`Stall::Unowned`] is [revoked](Self::revoke).
     ///
-    /// Calling this for a living owner breaks the no-tearing promise: the caller must know the
-    /// owner is gone.
-    pub fn abandon(&mut self, stall: Stall) -> bool {
+    /// # Safety
+    ///
+    /// No living producer can still write into the record's slots:
+    ///
+    /// * [`Stall::Writing`]: process `pid` is gone (for example `kill(pid, 0)` failed with
+    ///   `ESRCH`); a dead process writes nothing more. Abandoning a living owner's record would
+    ///   let the next lap's producer write the same slots while the owner still does.
+    /// * [`Stall::Corrupt`]: the caller has decided the word is damage rather than a producer's
+    ///   state, for example because it stayed unchanged for a grace period.
+    pub unsafe fn abandon(&mut self, stall: Stall) -> bool {
         let (pos, expected, span) = match stall {
             Stall::Writing { pos, pid, span } => {
                 (pos, Seq::writing(self.ring.lap(pos), span, pid), span)
@@ -1216,18 +1248,22 @@ mod tests {
         }
         // A drain read all three, wrote them, and freed the first two slots for the next lap,
         // then died before publishing the read cursor.
-        let mut first = Consumer::new(ring);
         let mut out = Vec::new();
-        for _ in 0..3 {
-            assert!(matches!(first.next(&mut out), Next::Record { .. }));
-        }
-        for p in 0..2 {
-            slots.seq(p).store(Seq::free(1).0, Ordering::Relaxed);
-        }
-        // The next drain starts at the old read cursor: the freed slots are skipped silently
-        // (their records are in the output already), the third is read again (its batch was
-        // never released, so the checkpoint decides whether it is in the output).
-        let mut next = Consumer::new(ring);
+        {
+            // SAFETY: the only consumer of this ring so far; it ends with this block.
+            let mut first = unsafe { Consumer::new(ring) };
+            for _ in 0..3 {
+                assert!(matches!(first.next(&mut out), Next::Record { .. }));
+            }
+            for p in 0..2 {
+                slots.seq(p).store(Seq::free(1).0, Ordering::Relaxed);
+            }
+        } // the drain died
+          // The next drain starts at the old read cursor: the freed slots are skipped silently
+          // (their records are in the output already), the third is read again (its batch was
+          // never released, so the checkpoint decides whether it is in the output).
+          // SAFETY: the first consumer is gone (its block ended).
+        let mut next = unsafe { Consumer::new(ring) };
         assert_eq!(next.next(&mut out), Next::Skipped);
         assert_eq!(next.next(&mut out), Next::Skipped);
         assert!(matches!(next.next(&mut out), Next::Record { pos: 2, .. }));

@@ -194,7 +194,8 @@ struct DrainOpts<'f> {
 /// when `is_dead` says its owner is gone, and checks each record's span and pid.
 fn drain(fx: &Fixture, opts: DrainOpts<'_>) -> Drained {
     let ring = fx.ring();
-    let mut consumer = Consumer::new(ring);
+    // SAFETY: the model has exactly one consumer (this drain thread).
+    let mut consumer = unsafe { Consumer::new(ring) };
     let mut out = Drained::default();
     let mut buf = Vec::new();
     loop {
@@ -241,7 +242,8 @@ fn drain(fx: &Fixture, opts: DrainOpts<'_>) -> Drained {
             }
             Next::Stalled(stall @ Stall::Writing { pos, pid, span }) => {
                 if (opts.is_dead)(pid) {
-                    assert!(consumer.abandon(stall), "abandon {stall:?}");
+                    // SAFETY: `is_dead` said the owner's thread is gone (it joined it).
+                    assert!(unsafe { consumer.abandon(stall) }, "abandon {stall:?}");
                     out.abandoned.push((pos, pid, span));
                     consumer.release();
                 } else {

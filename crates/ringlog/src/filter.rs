@@ -32,6 +32,8 @@
 //! assert_eq!(err.directive(), "my_crate=loud");
 //! ```
 
+pub(crate) mod cell;
+
 use core::fmt;
 use core::str::FromStr;
 

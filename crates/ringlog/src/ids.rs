@@ -3,14 +3,23 @@
 //! `getpid`/`gettid` are system calls (~50-100 ns); a log call cannot afford one. We cache both
 //! and register a `pthread_atfork` child handler that clears the caches, so the first log call in
 //! a forked child reads its new ids.
+//!
+//! Nothing here waits on a lock a fork could inherit held: the handler is registered by
+//! whichever thread wins a CAS (not `std::sync::Once`, whose waiters would block forever in a
+//! child forked while another thread was registering), and until registration is complete the
+//! pid is read but not cached.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Once;
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
 /// The cached pid; 0 means "read it again".
 static PID: AtomicU32 = AtomicU32::new(0);
-static ATFORK: Once = Once::new();
+/// The `pthread_atfork` handler: `UNREGISTERED`, `REGISTERING` (by some thread) or
+/// `REGISTERED`.
+static ATFORK: AtomicU8 = AtomicU8::new(UNREGISTERED);
+const UNREGISTERED: u8 = 0;
+const REGISTERING: u8 = 1;
+const REGISTERED: u8 = 2;
 
 thread_local! {
     static TID: Cell<u32> = const { Cell::new(0) };
@@ -34,16 +43,46 @@ pub fn pid() -> u32 {
 
 #[cold]
 fn refresh_pid() -> u32 {
-    ATFORK.call_once(|| {
-        // SAFETY: registering a handler is always allowed; the handler only stores to an atomic
-        // and a const-initialised thread local without a destructor, both async-signal-safe.
-        let rc = unsafe { libc::pthread_atfork(None, None, Some(child_after_fork)) };
-        debug_assert_eq!(rc, 0);
-    });
     let p = rustix::process::getpid().as_raw_nonzero().get() as u32;
-    // SYNC: Relaxed; see `pid`.
-    PID.store(p, Ordering::Relaxed);
+    // A pid cached before the handler is registered would survive into a forked child, so
+    // cache it only once it is.
+    if atfork_registered() {
+        // SYNC: Relaxed; see `pid`.
+        PID.store(p, Ordering::Relaxed);
+    }
     p
+}
+
+/// Registers the child handler unless some thread has; whether it is registered now. Never
+/// waits: while another thread registers (or in a child forked during that), it says no.
+fn atfork_registered() -> bool {
+    // SYNC: Acquire; pairs with the Release store below (the registration happened).
+    match ATFORK.load(Ordering::Acquire) {
+        REGISTERED => true,
+        UNREGISTERED => {
+            // SYNC: Relaxed; the CAS only elects the registering thread.
+            if ATFORK
+                .compare_exchange(
+                    UNREGISTERED,
+                    REGISTERING,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+            {
+                return false;
+            }
+            // SAFETY: registering a handler is always allowed; the handler only stores to an
+            // atomic and a const-initialised thread local without a destructor, both
+            // async-signal-safe.
+            let rc = unsafe { libc::pthread_atfork(None, None, Some(child_after_fork)) };
+            debug_assert_eq!(rc, 0);
+            // SYNC: Release; pairs with the Acquire load above in other threads.
+            ATFORK.store(REGISTERED, Ordering::Release);
+            true
+        }
+        _ => false,
+    }
 }
 
 /// The current thread id.

@@ -61,6 +61,7 @@ pub use ringlog_wire::args::{Encode, Encoder};
 pub use ringlog_wire::record::Level;
 
 use crate::__private::Callsite;
+use crate::filter::cell::FilterCell;
 
 /// Largest record (header + arguments) a log call builds, whatever the ring allows.
 pub const MAX_RECORD: usize = 2048;
@@ -324,7 +325,7 @@ impl LoggerBuilder {
                 level: AtomicU8::new(level),
                 attached_pid: AtomicU32::new(pid),
                 key: AtomicU32::new(next_key()),
-                directives: std::sync::Mutex::new(self.directives),
+                directives: FilterCell::new(self.directives),
                 read_cache: AtomicU64::new(0),
                 policy: self.policy,
                 stale_after: self.stale_after,
@@ -352,8 +353,9 @@ struct Inner {
     /// Distinguishes loggers (and generations of their filter) in callsite caches: 24 bits,
     /// unique in this process; a new filter takes a new key, which invalidates the caches.
     key: AtomicU32,
-    /// Per-target directives (None: only the global level).
-    directives: std::sync::Mutex<Option<filter::Directives>>,
+    /// Per-target directives (None: only the global level). Read without a lock on a log
+    /// call's cold path, so a forked child never inherits a lock held by another thread.
+    directives: FilterCell,
     /// This process's copy of the drain's read cursor (see `Ring::claim`).
     read_cache: AtomicU64,
     policy: Policy,
@@ -409,24 +411,14 @@ impl Logger {
         if !self.enabled(level) {
             return false;
         }
-        match &*self
-            .inner
+        self.inner
             .directives
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-        {
-            Some(d) => d.enabled(target, level),
-            None => true,
-        }
+            .read(|d| d.is_none_or(|d| d.enabled(target, level)))
     }
 
     /// The logger's directives, if it has any (bridges can adopt them).
     pub fn directives(&self) -> Option<filter::Directives> {
-        self.inner
-            .directives
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.inner.directives.read(|d| d.cloned())
     }
 
     /// Changes the level filter at run time (`None` turns logging off); drops any directives.
@@ -441,11 +433,7 @@ impl Logger {
     }
 
     fn set_filter(&self, directives: Option<filter::Directives>, max: u8) {
-        *self
-            .inner
-            .directives
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = directives;
+        self.inner.directives.set(directives);
         // SYNC: Relaxed; a new key makes every callsite re-resolve its level on its next call
         // (the filter is advisory: a call racing the change may use either setting).
         self.inner.key.store(next_key(), Ordering::Relaxed);
@@ -524,19 +512,16 @@ impl Logger {
             .callsites()
             .register(&cs.desc(level))
             .unwrap_or(0);
-        let max = match &*self
-            .inner
-            .directives
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-        {
+        // No lock here (see `FilterCell`): a child forked while another thread resolves a
+        // callsite must be able to resolve its own.
+        let max = self.inner.directives.read(|d| match d {
             Some(d) => Level::ALL
                 .iter()
                 .rev()
                 .find(|l| d.enabled(cs.target(), **l))
                 .map_or(0, |l| *l as u8),
             None => Level::Trace as u8,
-        };
+        });
         cs.store(key, id, max);
         (id, max)
     }

@@ -24,7 +24,8 @@ mod chatty {
 }
 
 fn messages(log: &Logger) -> Vec<String> {
-    let (recs, _) = Reader::new(log.segment()).read_owned(Duration::from_secs(1));
+    let (recs, _) =
+        Reader::new(log.segment().acquire_drain().unwrap()).read_owned(Duration::from_secs(1));
     recs.into_iter().map(|r| r.message).collect()
 }
 

@@ -2,12 +2,19 @@
 //! `fork` returned to the parent) and the child's own thread id, the parent's keep the parent's,
 //! and the child registers itself as a producer of the segment.
 //!
-//! This file holds a single test on purpose: `fork` in a process with other running threads is
-//! only safe if the child does little, and a lone test keeps the harness's other threads idle.
+//! The second test forks while another thread keeps resolving callsites (the cold path of a log
+//! call): a child must never inherit a lock that thread held, or its first log call through a
+//! callsite it has not resolved yet hangs.
+//!
+//! `fork` in a process with other running threads is only safe if the child does little: every
+//! child here only logs (atomics on the shared mapping, stack buffers) and then `_exit`s.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
 
-use ringlog::{info, Logger};
+use ringlog::filter::Directives;
+use ringlog::{debug, info, Logger};
 use ringlog_segment::reader::Reader;
 use ringlog_testkit::fork::fork_child;
 use ringlog_testkit::{TestDir, Watchdog};
@@ -65,7 +72,8 @@ fn a_forked_child_logs_with_its_own_pid_and_tid_and_the_parent_keeps_its_own() {
     assert!(producers.contains(&parent_pid), "{producers:?}");
     assert!(producers.contains(&child_pid), "{producers:?}");
 
-    let (records, lost) = Reader::new(log.segment()).read_owned(Duration::from_secs(10));
+    let (records, lost) =
+        Reader::new(log.segment().acquire_drain().unwrap()).read_owned(Duration::from_secs(10));
     assert!(lost.is_empty(), "{lost:?}");
     let (mut parent_i, mut child_i) = (Vec::new(), Vec::new());
     for r in &records {
@@ -92,4 +100,131 @@ fn a_forked_child_logs_with_its_own_pid_and_tid_and_the_parent_keeps_its_own() {
     assert_eq!(child_i, (0..N).collect::<Vec<_>>());
     assert_eq!(records.len() as u64, 3 * N);
     assert_eq!(log.stats().dropped, 0);
+}
+
+/// Logs through a callsite the parent never uses, so in every child it is not yet resolved and
+/// the first call takes the cold path (register the callsite, resolve its level).
+fn log_fresh_in_child(log: &Logger, i: u64) {
+    info!(log, "child {}", i);
+}
+
+/// The hammering thread's callsite: two loggers alternate through it, so its cached resolution
+/// (one logger key at a time) is always stale and every call takes the cold path.
+fn log_resolving(log: &Logger, i: u64) {
+    debug!(log, "hammer {}", i);
+}
+
+/// Waits for `child`; kills it and fails with a message if it has not exited after `limit` (a
+/// hang detector with a generous limit, not a timing assertion).
+fn wait_or_fail(child: libc::pid_t, fork_no: u64, limit: Duration) {
+    let start = Instant::now();
+    loop {
+        let mut status = 0;
+        // SAFETY: polls our own child; `status` is a valid out pointer.
+        let waited = unsafe { libc::waitpid(child, &mut status, libc::WNOHANG) };
+        if waited == child {
+            assert!(
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                "child of fork {fork_no} ended with status {status:#x}"
+            );
+            return;
+        }
+        assert_eq!(waited, 0, "waitpid: {}", std::io::Error::last_os_error());
+        if start.elapsed() >= limit {
+            // SAFETY: kills and reaps our own child.
+            unsafe {
+                libc::kill(child, libc::SIGKILL);
+                libc::waitpid(child, &mut status, 0);
+            }
+            panic!(
+                "child of fork {fork_no} hung for {limit:?} on its first log call: it inherited \
+                 a lock another thread held at the fork"
+            );
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+const FORKS: u64 = 300;
+
+#[test]
+fn a_child_forked_while_another_thread_resolves_callsites_can_log_at_once() {
+    let _watchdog = Watchdog::new(
+        "fork while another thread resolves callsites",
+        Duration::from_secs(600),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // Many directives so resolving a callsite's level takes a while; `fork` (this test's
+    // module) stays at info, so the hammering thread's debug records are filtered out after
+    // resolution and only the children write records.
+    let mut directives = String::from("info");
+    for t in 0..64 {
+        directives.push_str(&format!(",some::other::target{t}=trace"));
+    }
+    let directives: Directives = directives.parse().unwrap();
+    let open = || {
+        Logger::builder()
+            .path(dir.path().join("ring"))
+            .slot_count(1024)
+            .directives(directives.clone())
+            .open()
+            .unwrap()
+    };
+    let (a, b) = (open(), open());
+    let stop = AtomicBool::new(false);
+    thread::scope(|s| {
+        s.spawn(|| {
+            let mut i = 0u64;
+            // SYNC: Relaxed; a stop flag, nothing depends on its ordering.
+            while !stop.load(Ordering::Relaxed) {
+                log_resolving(&a, i);
+                log_resolving(&b, i);
+                i += 1;
+            }
+        });
+        // Stops the hammering thread however the loop below ends, so a failure is reported
+        // instead of the scope waiting forever for that thread.
+        struct Stop<'a>(&'a AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                // SYNC: Relaxed; a stop flag, nothing depends on its ordering.
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let _stop = Stop(&stop);
+        for k in 0..FORKS {
+            // SAFETY: the child only logs (atomics on the shared mapping, stack buffers) and
+            // `_exit`s without running destructors or atexit handlers.
+            let child = unsafe { libc::fork() };
+            assert!(
+                child >= 0,
+                "fork failed: {}",
+                std::io::Error::last_os_error()
+            );
+            if child == 0 {
+                let ok = std::panic::catch_unwind(|| log_fresh_in_child(&a, k)).is_ok();
+                // SAFETY: ends the child at once, as a forked child of a threaded process must.
+                unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+            }
+            wait_or_fail(child, k, Duration::from_secs(20));
+        }
+    });
+
+    // Every child's record arrived, each with its own pid.
+    let (records, lost) =
+        Reader::new(a.segment().acquire_drain().unwrap()).read_owned(Duration::from_secs(10));
+    assert!(lost.is_empty(), "{lost:?}");
+    let mut seen: Vec<u64> = records
+        .iter()
+        .map(|r| {
+            let i = r
+                .message
+                .strip_prefix("child ")
+                .expect("only children write");
+            i.parse().unwrap()
+        })
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..FORKS).collect::<Vec<_>>());
+    assert_eq!(a.stats().dropped, 0);
 }

@@ -78,9 +78,9 @@ fn records_from_several_processes_arrive_once_each_in_order_with_their_pids() {
     };
     let (segment, created) = Segment::create_or_open(&path, &config).unwrap();
     assert!(created);
-    // Attach as the drain before any producer starts, so that a producer finding the ring full
-    // waits for us (Policy::Block) instead of dropping.
-    act_as_drain(&segment);
+    // Take the drain lease before any producer starts, so that a producer finding the ring
+    // full waits for us (Policy::Block) instead of dropping.
+    let lease = act_as_drain(&segment);
 
     let mut children: Vec<Proc> = (0..CHILDREN).map(|c| spawn_child(&path, c)).collect();
     let pids: Vec<u32> = children.iter().map(Proc::id).collect();
@@ -91,7 +91,7 @@ fn records_from_several_processes_arrive_once_each_in_order_with_their_pids() {
     let mut lost = Vec::new();
     // A child is done once it exited (reaped here; its status is checked below).
     let finished = || children.iter_mut().all(Proc::has_exited);
-    let reader = read_while_producing(&segment, finished, |ev| match ev {
+    let reader = read_while_producing(lease, finished, |ev| match ev {
         Event::Record { record, callsite } => {
             let cs = callsite
                 .expect("callsite resolves")

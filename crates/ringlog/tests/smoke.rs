@@ -31,7 +31,7 @@ fn a_logged_record_reads_back_with_message_fields_and_ids() {
     );
     warn!(log, "slow", ms = 1.5f64);
     ringlog::debug!(log, "filtered out {}", 1);
-    let mut reader = Reader::new(log.segment());
+    let mut reader = Reader::new(log.segment().acquire_drain().unwrap());
     let (recs, lost) = reader.read_owned(Duration::from_secs(1));
     assert!(lost.is_empty());
     assert_eq!(recs.len(), 2);
@@ -64,7 +64,8 @@ fn long_messages_span_slots_and_overlong_ones_are_truncated_visibly() {
     let huge = "h".repeat(5000);
     info!(log, "medium {}", medium.as_str());
     info!(log, "huge {} then {}", huge.as_str(), 5u8);
-    let (recs, _) = Reader::new(log.segment()).read_owned(Duration::from_secs(1));
+    let (recs, _) =
+        Reader::new(log.segment().acquire_drain().unwrap()).read_owned(Duration::from_secs(1));
     assert_eq!(recs[0].message, format!("medium {medium}"));
     assert!(recs[1].truncated);
     assert!(recs[1].message.starts_with("huge hhhh"));

@@ -31,7 +31,8 @@ fn log_from_threads(log: &Logger, threads: u64, n: u64) {
 /// Reads everything committed; returns each thread's record indices in ring order.
 fn read_indices(log: &Logger, threads: u64) -> Vec<Vec<u64>> {
     let mut per_thread = vec![Vec::new(); threads as usize];
-    let (records, lost) = patient_reader(log.segment()).read_owned(Duration::from_secs(10));
+    let (records, lost) =
+        patient_reader(log.segment().acquire_drain().unwrap()).read_owned(Duration::from_secs(10));
     assert!(lost.is_empty(), "lost: {lost:?}");
     for r in &records {
         let (t, i) = r
@@ -85,7 +86,8 @@ fn disabled_levels_write_nothing_and_do_not_evaluate_their_arguments() {
         "only enabled calls evaluate their arguments"
     );
 
-    let (records, lost) = Reader::new(log.segment()).read_owned(Duration::from_secs(5));
+    let lease = log.segment().acquire_drain().unwrap();
+    let (records, lost) = Reader::new(lease).read_owned(Duration::from_secs(5));
     assert!(lost.is_empty());
     let messages: Vec<_> = records.iter().map(|r| r.message.as_str()).collect();
     assert_eq!(messages, ["warn 7", "error 7", "trace on 7"]);
@@ -199,7 +201,7 @@ fn four_threads_records_arrive_once_each_in_order_with_exact_values_while_read_c
         .stale_after(Duration::from_secs(3600))
         .open()
         .unwrap();
-    act_as_drain(log.segment());
+    let lease = act_as_drain(log.segment());
     let producers: Vec<_> = (0..THREADS)
         .map(|t| {
             let log = log.clone();
@@ -216,7 +218,7 @@ fn four_threads_records_arrive_once_each_in_order_with_exact_values_while_read_c
     let mut tids = [0u32; THREADS as usize];
     let mut lost = Vec::new();
     let finished = || producers.iter().all(|p| p.is_finished());
-    let reader = read_while_producing(log.segment(), finished, |ev| match ev {
+    let reader = read_while_producing(lease, finished, |ev| match ev {
         Event::Record { record, callsite } => {
             let cs = callsite
                 .expect("callsite resolves")
