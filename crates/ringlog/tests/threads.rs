@@ -170,14 +170,15 @@ fn block_policy_with_a_stale_drain_heartbeat_drops_and_counts_instead_of_hanging
         .stale_after(Duration::from_millis(200))
         .open()
         .unwrap();
-    // A drain attached once, then went silent two seconds ago.
+    // A drain attached (it holds the lease), then went silent two seconds ago.
+    let lease = log.segment().acquire_drain().unwrap();
     let drain = &log.segment().shared().drain;
-    drain.pid.store(std::process::id(), Ordering::Relaxed);
     drain
         .heartbeat_ns
         .store(unix_ns() - 2_000_000_000, Ordering::Relaxed);
     assert!(!log.drain_alive());
     log_from_threads(&log, 1, 40);
+    drop(lease);
     assert_eq!(read_indices(&log, 1), [(0..16).collect::<Vec<u64>>()]);
     assert_eq!(log.stats().dropped, 40 - 16);
 }
