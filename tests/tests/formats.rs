@@ -1,10 +1,8 @@
 //! Every format the macros accept, through the real `ringdrain` binary: the exact text the log
 //! file receives. (What they reject is in `crates/ringlog/tests/compile_fail`.)
 
-use std::process::Command;
-
 use ringlog::{Level, Logger};
-use ringlog_testkit::{bin, TestDir};
+use ringlog_testkit::{bin, TestCommand, TestDir};
 
 /// A type that is only `Debug` (formatted on the caller's thread for `{:?}` and `?field`).
 #[derive(Debug)]
@@ -25,17 +23,12 @@ impl std::fmt::Display for Celsius {
 
 /// Drains `ring` with `ringdrain --once` and returns each line after `[pid:tid] `.
 fn drained(ring: &std::path::Path, out: &std::path::Path) -> Vec<String> {
-    let st = Command::new(bin!("ringdrain"))
-        .args([
-            "--ring",
-            ring.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--once",
-        ])
-        .status()
-        .expect("run ringdrain");
-    assert!(st.success(), "ringdrain --once failed: {st}");
+    TestCommand::new(bin!("ringdrain"))
+        .args(["--once", "--ring"])
+        .arg(ring)
+        .arg("--out")
+        .arg(out)
+        .expect_success();
     std::fs::read_to_string(out)
         .unwrap()
         .lines()
