@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`Sink`] | one open ring; `emit(record)` writes a `LogRecord` (`ringlog.Handler` wraps it), `log_fast(...)` writes the record a logging call would make, without making it (`ringlog.install()`'s loggers) |
 //! | [`format_percent`] | the producer's argument handling plus the drain's rendering, without a ring (tests) |
+//! | [`drain_main`] | the `ringdrain` command line (the package's `ringdrain` console script) |
 //!
 //! # What a record becomes
 //!
@@ -1646,11 +1647,20 @@ fn format_percent(
     Ok(Some(out))
 }
 
+/// Runs the `ringdrain` command line (`args`: the arguments after the program name) and
+/// returns its exit status; the `ringdrain` command of the Python package. The GIL is released
+/// while the drain runs.
+#[pyfunction]
+fn drain_main(py: Python<'_>, args: Vec<std::ffi::OsString>) -> i32 {
+    py.detach(|| ringdrain::main_with_args(args))
+}
+
 /// The `ringlog._native` module.
 #[pymodule(name = "_native")]
 fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Sink>()?;
     m.add_function(wrap_pyfunction!(format_percent, m)?)?;
+    m.add_function(wrap_pyfunction!(drain_main, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
