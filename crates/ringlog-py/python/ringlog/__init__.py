@@ -53,11 +53,13 @@ class Handler(logging.Handler):
     ``policy``: what a full ring does to the logging call. ``"block"`` (default) waits for the
     drain, so nothing is lost, but never forever: with no live drain the record is dropped and
     counted. ``"drop"`` never waits (drops are counted and the drain reports them). A number
-    waits at most that many seconds.
+    waits at most that many seconds. Waiting releases the GIL, so other threads run meanwhile;
+    in an event loop every wait stalls the loop, so give it a bound there (``policy=0.05``: at
+    most 50 ms per record, then the record is dropped and counted).
 
     Thread and fork safety: ``emit`` may be called from any thread at once (the ring is
-    lock-free and the native part runs under the GIL without releasing it), so ``handle`` does
-    not take the handler's lock; the lock still exists for ``logging``'s own use and is reset
+    lock-free and the native part holds no lock while it could wait), so ``handle`` does not
+    take the handler's lock; the lock still exists for ``logging``'s own use and is reset
     in forked children by ``logging`` as for every handler. A handler created before ``fork()``
     keeps working in the child. Handlers pickle as their settings (``ring``, ``level``,
     ``policy``), so one can be passed to ``spawn``/``forkserver`` processes, where it opens the
