@@ -199,23 +199,34 @@ def test_a_full_ring_with_a_drain_releases_the_gil_while_it_waits(tmp_path, ring
         assert h.drain_alive(), "ringdrain did not attach"
         drain.send_signal(signal.SIGSTOP)
         done = threading.Event()
+        progress = [0]
 
         def fill():
             for i in range(500):
                 log.info("filling %d", i)
+                progress[0] = i
             done.set()
 
         t = threading.Thread(target=fill)
         t.start()
-        # The filler is now blocked on a full ring (its heartbeat check allows ~seconds of a
-        # stopped drain). This thread counts while it waits: with the GIL held by the waiter,
-        # it could not.
-        ticks = 0
-        deadline = time.monotonic() + 0.5
+        # Until the filler has filled the ring (64 slots) and waits for room (its progress
+        # stops); it waits until the stopped drain's heartbeat is a second old, then drops the
+        # rest and finishes.
+        deadline = time.monotonic() + 60
+        last, since = -1, time.monotonic()
         while time.monotonic() < deadline:
+            time.sleep(0.005)
+            if progress[0] != last:
+                last, since = progress[0], time.monotonic()
+            elif last >= 20 and time.monotonic() - since > 0.05:
+                break
+        # This thread runs while the filler waits: with the GIL held by the waiter it would
+        # only get here after the filler gave up and finished.
+        ticks = 0
+        for _ in range(100_000):
             ticks += 1
-        assert not done.is_set(), "the ring never filled"
-        assert ticks > 1000
+        assert not done.is_set(), "this thread only ran once the waiting thread had finished"
+        assert ticks == 100_000
         drain.send_signal(signal.SIGCONT)
         t.join(120)
         assert done.is_set(), "the logging thread did not finish after the drain resumed"
