@@ -91,7 +91,14 @@ def test_four_spawned_processes_log_200k_varied_records_each_exactly_once_and_ex
             assert rec["msg"] == want, "record %d.%d: %r %% %r" % (w, i, msg, args)
             assert rec["level"] == levels[level]
             assert rec["pid"] == pids[w]
-    assert [r for r in parsed if r["target"] != "w"] == [], "the drain reported losses"
+    # A producer descheduled between claiming a slot and owning it (a heavily loaded machine)
+    # has its claim revoked after the grace period and simply claims again: the drain notes
+    # the skipped claim, yet no record is lost (every one is checked above). Any other notice
+    # is a loss.
+    notices = [r for r in parsed if r["target"] != "w"]
+    assert [r for r in notices
+            if not r["msg"].startswith("skipped a claim its producer never filled")] == [], \
+        "the drain reported losses"
     # Both paths name the same caller: the one logger.log line of workers.log_varied.
     assert {(r["file"], r["line"]) for r in seen.values()} == {(workers.__file__, LOG_VARIED_LINE)}
     names = {r["pid"]: r["fields"].get("processName") for r in seen.values()}
