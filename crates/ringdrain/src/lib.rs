@@ -57,3 +57,27 @@ pub mod settings;
 pub mod sink;
 pub mod stats;
 pub mod syslog;
+
+/// The `ringdrain` command line as a function, for programs that embed the drain (the Python
+/// package's `ringdrain` command): `args` are the arguments after the program name. Prints
+/// what the binary prints and returns its exit status: 0 on success, clap's status (2) for bad
+/// flags (0 for `--help`/`--version`), 1 for errors.
+pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
+    use clap::Parser;
+    let argv = std::iter::once("ringdrain".into()).chain(args);
+    let cli = match cli::Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    match cli::run(cli) {
+        Ok(code) if code == std::process::ExitCode::SUCCESS => 0,
+        Ok(_) => 1,
+        Err(e) => {
+            eprintln!("ringdrain: error: {e:#}");
+            1
+        }
+    }
+}

@@ -240,6 +240,8 @@ pub fn severity(level: Level) -> (i32, &'static str) {
         Level::Info => (9, "INFO"),
         Level::Warn => (13, "WARN"),
         Level::Error => (17, "ERROR"),
+        // 21 is FATAL's range; the text is the name the source uses (Python's CRITICAL).
+        Level::Critical => (21, "CRITICAL"),
     }
 }
 
@@ -683,6 +685,7 @@ mod tests {
         assert_eq!(severity(Level::Info), (9, "INFO"));
         assert_eq!(severity(Level::Warn), (13, "WARN"));
         assert_eq!(severity(Level::Error), (17, "ERROR"));
+        assert_eq!(severity(Level::Critical), (21, "CRITICAL"));
     }
 
     #[test]

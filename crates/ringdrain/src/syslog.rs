@@ -102,6 +102,7 @@ pub fn parse_facility(s: &str) -> Result<u8, String> {
 /// RFC 5424 severity of a level.
 pub fn severity(level: Level) -> u8 {
     match level {
+        Level::Critical => 2,
         Level::Error => 3,
         Level::Warn => 4,
         Level::Info => 6,
@@ -509,6 +510,7 @@ mod tests {
     fn pri_is_facility_times_eight_plus_severity() {
         assert_eq!(pri(1, Level::Info), 14);
         assert_eq!(pri(0, Level::Error), 3);
+        assert_eq!(pri(0, Level::Critical), 2);
         assert_eq!(pri(16, Level::Warn), 132);
         assert_eq!(pri(23, Level::Trace), 191);
         assert_eq!(pri(3, Level::Debug), 31);

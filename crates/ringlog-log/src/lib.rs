@@ -188,7 +188,7 @@ pub fn to_level(level: log::Level) -> Level {
 
 fn to_level_filter(level: Level) -> log::LevelFilter {
     match level {
-        Level::Error => log::LevelFilter::Error,
+        Level::Critical | Level::Error => log::LevelFilter::Error,
         Level::Warn => log::LevelFilter::Warn,
         Level::Info => log::LevelFilter::Info,
         Level::Debug => log::LevelFilter::Debug,

@@ -9,7 +9,11 @@ every record is in the log file:
 * ``queue``: the logging cookbook's ``QueueHandler`` in each worker and a ``QueueListener``
   thread in the parent writing a ``FileHandler``;
 * ``file``: a ``FileHandler`` per worker on one shared file (``O_APPEND``); torn and lost lines
-  are counted.
+  are counted;
+* ``picologging`` (if it is installed): picologging's C ``FileHandler`` per worker on one shared
+  file, as ``file``;
+* ``-installed`` after a setup's name: the same with ``ringlog.install()`` called first in each
+  worker (it speeds up only loggers whose one output is a ``ringlog.Handler``).
 
 Reported: records/s (all records on disk, from the moment the workers start logging), the
 workers' own logging time, and the cost of each ``logger.info`` call in the workers (every call
@@ -22,7 +26,7 @@ real handler, and each handler's ``handle(record)`` alone on a prebuilt record.
 
     cargo build --release -p ringdrain
     pip install ./crates/ringlog-py
-    python crates/ringlog-py/bench/bench.py --procs 4 --records 200000
+    python crates/ringlog-py/bench/bench.py --procs 4 --records 100000
 """
 
 import argparse
@@ -46,8 +50,10 @@ import time
 import ringlog
 
 MSG = "request %d served in %.2f us by %s"
-FMT = "%(asctime)s %(levelname)s [%(process)d:%(thread)d] %(name)s: %(message)s"
-LINE = re.compile(r"request (\d+) served in [0-9.]+ us by p(\d+)$")
+# The same information as ringdrain's text line for these records (its `processName` field).
+FMT = ("%(asctime)s %(levelname)s [%(process)d:%(thread)d] %(name)s: %(message)s"
+       " processName=%(processName)s")
+LINE = re.compile(r"request (\d+) served in [0-9.]+ us by p(\d+) processName=\S+$")
 
 
 def clock_pair_ns():
@@ -80,11 +86,29 @@ def make_handler(kind, arg):
     return h
 
 
-def worker(kind, arg, p, n, barrier, results):
-    logger = logging.getLogger("bench")
-    logger.handlers[:] = [make_handler(kind, arg)]
-    logger.setLevel(logging.INFO)
+def make_logger(kind, arg):
+    """The worker's logger ``bench`` with its one handler."""
+    if kind == "picologging":
+        import picologging
+
+        logger = picologging.getLogger("bench")
+        h = picologging.FileHandler(arg)
+        h.setFormatter(picologging.Formatter(FMT))
+        logger.handlers[:] = [h]
+        logger.setLevel(picologging.INFO)
+    else:
+        logger = logging.getLogger("bench")
+        logger.handlers[:] = [make_handler(kind, arg)]
+        logger.setLevel(logging.INFO)
     logger.propagate = False
+    return logger
+
+
+def worker(setup, arg, p, n, barrier, results):
+    kind, installed = split_setup(setup)
+    if installed:
+        ringlog.install()
+    logger = make_logger(kind, arg)
     overhead = clock_pair_ns()
     times = array.array("q", bytes(8 * n))
     name = "p%d" % p
@@ -102,9 +126,18 @@ def worker(kind, arg, p, n, barrier, results):
     results.put(r)
 
 
-def run_setup(kind, procs, n, workdir, ringdrain):
+def split_setup(setup):
+    """``("ringlog", True)`` for ``"ringlog-installed"``."""
+    kind, _, suffix = setup.partition("-")
+    if suffix not in ("", "installed") or kind not in ("ringlog", "queue", "file", "picologging"):
+        sys.exit("unknown setup %r" % setup)
+    return kind, suffix == "installed"
+
+
+def run_setup(setup, procs, n, workdir, ringdrain):
+    kind, _ = split_setup(setup)
     ctx = multiprocessing.get_context("spawn")
-    out = os.path.join(workdir, kind + ".log")
+    out = os.path.join(workdir, setup + ".log")
     barrier = ctx.Barrier(procs + 1)
     results = ctx.Queue()
     drain = listener = None
@@ -121,7 +154,8 @@ def run_setup(kind, procs, n, workdir, ringdrain):
         listener.start()
     else:
         arg = out
-    workers = [ctx.Process(target=worker, args=(kind, arg, p, n, barrier, results)) for p in range(procs)]
+    workers = [ctx.Process(target=worker, args=(setup, arg, p, n, barrier, results))
+               for p in range(procs)]
     for w in workers:
         w.start()
     barrier.wait()
@@ -141,8 +175,9 @@ def run_setup(kind, procs, n, workdir, ringdrain):
     expected = procs * n
     found, torn = count_lines(out, procs, n)
     return {
-        "setup": kind,
+        "setup": setup,
         "records": expected,
+        "per_worker_p50_ns": [r["median_ns"] for r in per_worker],
         "records_per_s": expected / t_disk,
         "seconds_to_disk": t_disk,
         "seconds_logging": t_logged,
@@ -216,14 +251,36 @@ def single_process(workdir, n, ringdrain):
     reader = threading.Thread(target=lambda: all(True for _ in iter(q.get, None)))
     reader.start()
     results = {}
-    for label, h in (("nothing", Nothing()), ("ringlog", rh), ("file", fh), ("queue", qh)):
-        logger = logging.getLogger("single." + label)
+    rows = [("nothing", Nothing()), ("ringlog", rh), ("ringlog-installed", rh), ("file", fh),
+            ("queue", qh)]
+    for label, h in rows:
+        manager = logging.Logger.manager
+        plain = manager.loggerClass
+        if label.endswith("-installed"):
+            # The logger class ringlog.install() sets, for this logger only.
+            manager.loggerClass = ringlog._fast_class(logging.Logger)
+        try:
+            logger = logging.getLogger("single." + label)
+        finally:
+            manager.loggerClass = plain
         logger.handlers[:] = [h]
         logger.setLevel(logging.INFO)
         logger.propagate = False
         results[label] = {"logger_info_ns": per_call(logger, n)}
-        if label != "nothing":
+        if label not in ("nothing", "ringlog-installed"):
             results[label]["handle_ns"] = handle_only(h, n)
+    try:
+        import picologging
+    except ImportError:
+        pass
+    else:
+        logger = picologging.getLogger("single.picologging")
+        ph = picologging.FileHandler(os.path.join(workdir, "single-pico.log"))
+        ph.setFormatter(picologging.Formatter(FMT))
+        logger.handlers[:] = [ph]
+        logger.setLevel(picologging.INFO)
+        logger.propagate = False
+        results["picologging"] = {"logger_info_ns": per_call(logger, n)}
     q.put(None)
     reader.join()
     drain.send_signal(signal.SIGTERM)
@@ -234,8 +291,10 @@ def single_process(workdir, n, ringdrain):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--procs", type=int, default=4)
-    ap.add_argument("--records", type=int, default=200_000, help="records per process")
-    ap.add_argument("--setups", default="ringlog,queue,file")
+    ap.add_argument("--records", type=int, default=100_000, help="records per process")
+    ap.add_argument("--setups", default=None,
+                    help="comma-separated (default: ringlog, queue, file, picologging if it is"
+                         " installed, each also -installed)")
     ap.add_argument("--ringdrain", default=None, help="ringdrain binary (default: target/release)")
     ap.add_argument("--dir", default=None, help="work directory (default: a temporary one)")
     ap.add_argument("--json", action="store_true")
@@ -246,6 +305,17 @@ def main():
     if not os.path.exists(ringdrain):
         sys.exit("ringdrain not found: cargo build --release -p ringdrain, or pass --ringdrain PATH")
     workdir = args.dir or tempfile.mkdtemp(prefix="ringlog-bench-")
+    if args.setups is None:
+        kinds = ["ringlog", "queue", "file"]
+        try:
+            import picologging  # noqa: F401
+
+            kinds.append("picologging")
+        except ImportError:
+            pass
+        setups = [s for k in kinds for s in (k, k + "-installed")]
+    else:
+        setups = args.setups.split(",")
     report = {
         "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
         "python": sys.version.split()[0],
@@ -253,7 +323,7 @@ def main():
         "procs": args.procs,
         "records_per_proc": args.records,
         "multi_process": [run_setup(k, args.procs, args.records, workdir, ringdrain)
-                          for k in args.setups.split(",")],
+                          for k in setups],
         "single_process": single_process(workdir, min(args.records, 200_000), ringdrain),
     }
     if not args.dir:
@@ -263,21 +333,28 @@ def main():
         return
     print("%d processes x %d records, Python %s, %d CPUs" % (
         args.procs, args.records, report["python"], report["cpus"]))
-    print("%-8s %12s %9s %9s %10s %9s %9s %6s %6s" % (
-        "setup", "records/s", "to disk", "logging", "call p50", "p99", "mean", "lost", "torn"))
+    print("%-21s %10s %8s %8s %9s %8s %8s %5s %5s  %s" % (
+        "setup", "records/s", "to disk", "logging", "call p50", "p99", "mean", "lost", "torn",
+        "p50 per worker"))
     for r in report["multi_process"]:
         c = r["per_call"]
-        print("%-8s %12.0f %8.2fs %8.2fs %8.0fns %7.0fns %7.0fns %6d %6d" % (
+        print("%-21s %10.0f %7.2fs %7.2fs %7.0fns %6.0fns %6.0fns %5d %5d  %s" % (
             r["setup"], r["records_per_s"], r["seconds_to_disk"], r["seconds_logging"],
-            c["median_ns"], c["p99_ns"], c["mean_ns"], r["lost"], r["torn"]))
+            c["median_ns"], c["p99_ns"], c["mean_ns"], r["lost"], r["torn"],
+            " ".join("%.0f" % v for v in r["per_worker_p50_ns"])))
     s = report["single_process"]
     base = s["nothing"]["logger_info_ns"]
     print("\none process, no contention (thread CPU time, best of 5): logger.info() per call,"
           " and handler.handle(record) alone")
     print("  logging itself (handler that does nothing): %6.0f ns" % base)
-    for label in ("ringlog", "file", "queue"):
-        print("  %-8s logger.info %6.0f ns (+%5.0f ns over logging)   handle(record) %6.0f ns" % (
-            label, s[label]["logger_info_ns"], s[label]["logger_info_ns"] - base, s[label]["handle_ns"]))
+    for label in ("ringlog", "ringlog-installed", "file", "queue", "picologging"):
+        if label not in s:
+            continue
+        line = "  %-18s logger.info %6.0f ns (%+6.0f ns vs logging)" % (
+            label, s[label]["logger_info_ns"], s[label]["logger_info_ns"] - base)
+        if "handle_ns" in s[label]:
+            line += "   handle(record) %6.0f ns" % s[label]["handle_ns"]
+        print(line)
 
 
 if __name__ == "__main__":

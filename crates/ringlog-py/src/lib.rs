@@ -4,35 +4,55 @@
 //!
 //! | item | what it is |
 //! |---|---|
-//! | [`Sink`] | one open ring; `emit(record)` writes a record (`ringlog.Handler` wraps it) |
+//! | [`Sink`] | one open ring; `emit(record)` writes a `LogRecord` (`ringlog.Handler` wraps it), `log_fast(...)` writes the record a logging call would make, without making it (`ringlog.install()`'s loggers) |
 //! | [`format_percent`] | the producer's argument handling plus the drain's rendering, without a ring (tests) |
+//! | [`drain_main`] | the `ringdrain` command line (the package's `ringdrain` console script) |
 //!
 //! # What a record becomes
 //!
 //! * **Deferred formatting.** A record whose `msg` is a `str` and whose `args` is a non-empty
 //!   tuple sends `msg` as a [`FormatStyle::Percent`] callsite (registered once per level, logger
-//!   name, path, line, function and template, and cached per process) and its arguments in binary:
-//!   `int` (as i64/u64), `float`, `bool`, `str`, `bytes`, `None`. The template's holes are parsed
-//!   once ([`pyfmt::holes`]) and decide, per position, what the producer must do itself: `str()`,
-//!   `repr()` or `ascii()` of other objects (sent as preformatted strings), `repr()` of a
-//!   non-ASCII `str` under `%r`. The drain renders with [`pyfmt`], exactly as `%` does.
+//!   name, path, line, function, template and field names, and cached per process) and its
+//!   arguments in binary: `int` (as i64/u64), `float`, `bool`, `str`, `bytes`, `None`. The
+//!   template's holes are parsed once ([`pyfmt::holes`]) and decide, per position, what the
+//!   producer must do itself: `str()`, `repr()` or `ascii()` of other objects (sent as
+//!   preformatted strings), `repr()` of a non-ASCII `str` under `%r`. The drain renders with
+//!   [`pyfmt`], exactly as `%` does.
 //! * **Fallback.** Anything else (a non-`str` message, mapping arguments, `*` widths, `%c`, an
 //!   argument `%` would reject, an int beyond 64 bits under `%d`) calls `record.getMessage()` here
 //!   and sends the result through a `%s` callsite of the same location, so Python raises exactly
 //!   where it would have (and `logging.Handler.handleError` reports it). A record without
 //!   arguments sends `msg` itself the same way (no `%` processing, as `getMessage` does).
-//! * **Fields.** `exc_text` (the traceback, formatted here by the handler's formatter and cached on
-//!   the record as `logging.Formatter.format` does), `stack_info`, `levelname` for levels other
-//!   than DEBUG/INFO/WARNING/ERROR (CRITICAL is written as ringlog's ERROR), and `process` and
-//!   `thread` when the record was made in another process or thread (a forwarded record).
+//! * **Fields**, in this order: `levelname` for levels other than DEBUG/INFO/WARNING/ERROR/
+//!   CRITICAL (CRITICAL is ringlog's [`Level::Critical`]); `exc_text` (the traceback, formatted
+//!   here by the handler's formatter and cached on the record as `logging.Formatter.format`
+//!   does); `stack_info`; `process` and `thread` when the record was made in another process or
+//!   thread (a forwarded record); `threadName` unless it is `MainThread`, `processName` unless
+//!   `MainProcess`, `taskName` when logged from an asyncio task (the defaults are left out so
+//!   that most records stay one slot); then the `extra` attributes (those a plain `LogRecord`
+//!   lacks), typed as the arguments are (`str()` of other objects).
 //!
-//! # Locks and fork
+//! # The fast path
 //!
-//! Everything runs with the GIL held and never releases it, so no Python thread can fork while a
-//! `Sink` is mid-call. The per-process callsite cache is behind a `Mutex` that is only ever
-//! `try_lock`ed: if it were somehow held (a `str` subclass's `__eq__` re-entering logging), the
-//! call goes the uncached way instead of waiting, so it can never deadlock, before or after a
-//! fork. The ring itself is lock-free and survives `fork()` (see the `ringlog` crate).
+//! [`Sink::log_fast`] takes what a logging call has (level, logger name, `msg`, `args`, `extra`
+//! and the caller's frame) and writes the same record `emit` would write for the `LogRecord`
+//! the full path would make. The callsite is found by the calling code object, its line, the
+//! level and the logger name (one hash lookup; the code objects are kept alive by the cache,
+//! so an address is never reused while cached); frames of `logging` and `ringlog` themselves
+//! are skipped as `Logger.findCaller` skips them. The Python side decides when it applies (see
+//! `ringlog.install`).
+//!
+//! # Locks, the GIL and fork
+//!
+//! Everything runs with the GIL held, except the wait for room in a full ring under the
+//! `"block"` or bounded policies: the record is encoded by then (no Python object is touched)
+//! and the GIL is released around the wait so other Python threads run. The per-process
+//! callsite cache is behind a `Mutex` that is only ever `try_lock`ed and never held while the
+//! GIL is released: if it were somehow held (a `str` subclass's `__eq__`
+//! re-entering logging), the call goes the uncached way (`emit`) or the full path (`log_fast`)
+//! instead of waiting, so it can never deadlock, before or after a fork. A fork while another
+//! thread waits for room leaves that thread's record out of the child, which holds no lock of
+//! it. The ring itself is lock-free and survives `fork()` (see the `ringlog` crate).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks, missing_docs)]
 
@@ -46,7 +66,9 @@ use std::time::Duration;
 
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyFloat, PyInt, PyString, PyTuple};
+use pyo3::types::{
+    PyBool, PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PyModule, PyString, PyTuple,
+};
 use pyo3::{ffi, intern};
 use ringlog::{Encoder, Level, Logger, Policy};
 use ringlog_wire::args::Args;
@@ -61,11 +83,16 @@ const EXC: usize = 1;
 const STACK: usize = 2;
 /// Field bit: the record carries `process` and `thread` (made elsewhere).
 const FOREIGN: usize = 4;
-/// Combinations of the field bits: one callsite each per template.
-const VARIANTS: usize = 8;
+/// Field bit: the record carries `threadName` (not `MainThread`).
+const THREAD_NAME: usize = 8;
+/// Field bit: the record carries `processName` (not `MainProcess`).
+const PROCESS_NAME: usize = 16;
+/// Field bit: the record carries `taskName` (logged from an asyncio task).
+const TASK_NAME: usize = 32;
+/// Field variants (bits and `extra` keys) cached per template; more are registered on every
+/// call (correct, slower; the segment's table deduplicates them).
+const MAX_VARIANTS: usize = 64;
 
-/// Callsite id not registered yet.
-const UNSET: u32 = u32::MAX;
 /// Registration failed (table full): do not retry on every call.
 const FAILED: u32 = u32::MAX - 1;
 
@@ -139,6 +166,18 @@ enum Slot<'py> {
 }
 
 impl Slot<'_> {
+    /// The bytes `encode` writes (about: a string's UTF-8 form may differ in size).
+    fn encoded_len(&self) -> usize {
+        match self {
+            Slot::I64(_) | Slot::U64(_) | Slot::F64(_) => 9,
+            Slot::Bool(_) => 2,
+            Slot::None => 1,
+            Slot::Str(s) | Slot::Display(s) => 3 + s.to_str().map_or(0, str::len),
+            Slot::Bytes(b) => 3 + b.as_bytes().len(),
+            Slot::Owned(s) => 3 + s.len(),
+        }
+    }
+
     fn encode(&self, e: &mut Encoder<'_>) {
         match self {
             Slot::I64(v) => e.i64(*v),
@@ -172,10 +211,18 @@ impl<'py> Slots<'py> {
         self.len += 1;
     }
 
+    fn iter(&self) -> impl Iterator<Item = &Slot<'py>> {
+        self.inline.iter().flatten().chain(self.heap.iter())
+    }
+
     fn encode(&self, e: &mut Encoder<'_>) {
-        for s in self.inline.iter().flatten().chain(self.heap.iter()) {
+        for s in self.iter() {
             s.encode(e);
         }
+    }
+
+    fn encoded_len(&self) -> usize {
+        self.iter().map(Slot::encoded_len).sum()
     }
 }
 
@@ -291,9 +338,10 @@ fn prep<'py>(hole: Hole, arg: Bound<'py, PyAny>) -> PyResult<Option<Slot<'py>>> 
     })
 }
 
-/// Python level number to ringlog level (CRITICAL and above are ERROR).
+/// Python level number to ringlog level.
 fn level_of(levelno: i64) -> Level {
     match levelno {
+        n if n >= 50 => Level::Critical,
         n if n >= 40 => Level::Error,
         n if n >= 30 => Level::Warn,
         n if n >= 20 => Level::Info,
@@ -302,15 +350,15 @@ fn level_of(levelno: i64) -> Level {
     }
 }
 
-/// Whether a record of this level also carries its `levelname` (ringlog's five levels do not
-/// distinguish CRITICAL or custom levels).
+/// Whether a record of this level also carries its `levelname` (ringlog's levels name only
+/// Python's DEBUG, INFO, WARNING, ERROR and CRITICAL).
 fn needs_levelname(levelno: i64) -> bool {
-    !matches!(levelno, 10 | 20 | 30 | 40)
+    !matches!(levelno, 10 | 20 | 30 | 40 | 50)
 }
 
-/// The field names of a callsite, in the order `emit` encodes them.
-fn field_names(levelname: bool, mask: usize) -> Vec<&'static str> {
-    let mut f = Vec::with_capacity(5);
+/// The field names of a callsite, in the order [`Fields::encode`] writes them.
+fn field_names<'a>(levelname: bool, mask: usize, extras: &'a [Cow<'a, str>]) -> Vec<&'a str> {
+    let mut f = Vec::with_capacity(8 + extras.len());
     if levelname {
         f.push("levelname");
     }
@@ -324,6 +372,16 @@ fn field_names(levelname: bool, mask: usize) -> Vec<&'static str> {
         f.push("process");
         f.push("thread");
     }
+    if mask & THREAD_NAME != 0 {
+        f.push("threadName");
+    }
+    if mask & PROCESS_NAME != 0 {
+        f.push("processName");
+    }
+    if mask & TASK_NAME != 0 {
+        f.push("taskName");
+    }
+    f.extend(extras.iter().map(|s| &**s));
     f
 }
 
@@ -345,7 +403,41 @@ impl Hasher for PreHashed {
     }
 }
 
-/// A record's location: what a callsite has besides its template.
+/// A multiply-rotate hasher (FxHash's) for the fast path's small integer keys: a hash
+/// flooding attack would need control of code object addresses.
+#[derive(Default)]
+struct Fx(u64);
+
+impl Fx {
+    fn add(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for Fx {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.add(b as u64);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.add(v);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.add(v as u64);
+    }
+    fn write_i64(&mut self, v: i64) {
+        self.add(v as u64);
+    }
+    fn write_i32(&mut self, v: i32) {
+        self.add(v as u64);
+    }
+}
+
+/// A record's location: what a callsite has besides its template and fields.
 struct LocKey<'py> {
     levelno: i64,
     lineno: i64,
@@ -355,6 +447,74 @@ struct LocKey<'py> {
     hash: u64,
 }
 
+impl<'py> LocKey<'py> {
+    fn new(
+        levelno: i64,
+        lineno: i64,
+        name: Bound<'py, PyString>,
+        path: Bound<'py, PyString>,
+        func: Bound<'py, PyString>,
+    ) -> PyResult<Self> {
+        let mut h = (name.hash()? as u64).rotate_left(5) ^ path.hash()? as u64;
+        h = h.rotate_left(5) ^ func.hash()? as u64;
+        h = h.rotate_left(5) ^ lineno as u64;
+        h = (h.rotate_left(5) ^ levelno as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        Ok(LocKey {
+            levelno,
+            lineno,
+            name,
+            path,
+            func,
+            hash: h,
+        })
+    }
+
+    fn place(&self) -> Place<'_> {
+        Place {
+            levelno: self.levelno,
+            lineno: self.lineno,
+            name: self.name.to_string_lossy(),
+            path: self.path.to_string_lossy(),
+            func: self.func.to_string_lossy(),
+        }
+    }
+}
+
+/// A location as the callsite table needs it.
+struct Place<'a> {
+    levelno: i64,
+    lineno: i64,
+    name: Cow<'a, str>,
+    path: Cow<'a, str>,
+    func: Cow<'a, str>,
+}
+
+/// Which fields a record carries: what selects its callsite besides location and template.
+struct Sig<'a, 'py> {
+    mask: usize,
+    /// The `extra` keys, in order.
+    extras: &'a [Bound<'py, PyString>],
+}
+
+/// A registered field variant of a template (or of the location's `%s` callsite).
+struct Variant {
+    mask: usize,
+    extras: Box<[Py<PyString>]>,
+    id: u32,
+}
+
+impl Variant {
+    fn is(&self, sig: &Sig<'_, '_>) -> bool {
+        self.mask == sig.mask
+            && self.extras.len() == sig.extras.len()
+            && self
+                .extras
+                .iter()
+                .zip(sig.extras)
+                .all(|(a, b)| same_str(a.bind(b.py()), b))
+    }
+}
+
 struct Loc {
     levelno: i64,
     lineno: i64,
@@ -362,7 +522,7 @@ struct Loc {
     path: Py<PyString>,
     func: Py<PyString>,
     /// The `%s` callsite per field variant (messages formatted here).
-    plain: [u32; VARIANTS],
+    plain: Vec<Variant>,
     templates: Vec<Tmpl>,
 }
 
@@ -372,7 +532,7 @@ struct Tmpl {
     /// `None`: a template the drain cannot render (format here).
     holes: Option<Arc<[Hole]>>,
     /// The template's callsite per field variant.
-    ids: [u32; VARIANTS],
+    ids: Vec<Variant>,
 }
 
 fn same_str(a: &Bound<'_, PyString>, b: &Bound<'_, PyString>) -> bool {
@@ -388,6 +548,36 @@ impl Loc {
             && same_str(self.func.bind(py), &k.func)
             && same_str(self.path.bind(py), &k.path)
     }
+
+    fn place(&self, py: Python<'_>) -> Place<'static> {
+        Place {
+            levelno: self.levelno,
+            lineno: self.lineno,
+            name: Cow::Owned(self.name.bind(py).to_string_lossy().into_owned()),
+            path: Cow::Owned(self.path.bind(py).to_string_lossy().into_owned()),
+            func: Cow::Owned(self.func.bind(py).to_string_lossy().into_owned()),
+        }
+    }
+}
+
+/// The fast path's key: the calling code object, the calling instruction in it (which
+/// determines the line), the level and the logger's name (by address: [`Cache::keep`] holds
+/// them, so an address cannot be reused while cached).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct CodeKey {
+    code: usize,
+    lasti: i64,
+    level: i64,
+    name: usize,
+}
+
+/// Where a [`CodeKey`] leads.
+#[derive(Clone, Copy)]
+enum CodeLoc {
+    /// A frame of `logging` or `ringlog` itself: the caller is further out.
+    Internal,
+    /// `Cache::locs[hash][index]`.
+    At(u64, usize),
 }
 
 /// The per-process callsite cache.
@@ -396,14 +586,18 @@ struct Cache {
     locs: HashMap<u64, Vec<Loc>, BuildHasherDefault<PreHashed>>,
     n_locs: usize,
     n_templates: usize,
+    /// The fast path's index into `locs`.
+    by_code: HashMap<CodeKey, CodeLoc, BuildHasherDefault<Fx>>,
+    /// The code objects and names whose addresses are `by_code`'s keys.
+    keep: Vec<Py<PyAny>>,
 }
 
-/// The location's entry in `locs`, inserted if there is room.
-fn find_loc<'c>(
-    locs: &'c mut HashMap<u64, Vec<Loc>, BuildHasherDefault<PreHashed>>,
+/// The location's entry in `locs` (its hash and index), inserted if there is room.
+fn find_loc(
+    locs: &mut HashMap<u64, Vec<Loc>, BuildHasherDefault<PreHashed>>,
     n_locs: &mut usize,
     k: &LocKey<'_>,
-) -> Option<&'c mut Loc> {
+) -> Option<(u64, usize)> {
     let bucket = locs.entry(k.hash).or_default();
     let i = match bucket.iter().position(|l| l.is(k)) {
         Some(i) => i,
@@ -414,7 +608,7 @@ fn find_loc<'c>(
                 name: k.name.clone().unbind(),
                 path: k.path.clone().unbind(),
                 func: k.func.clone().unbind(),
-                plain: [UNSET; VARIANTS],
+                plain: Vec::new(),
                 templates: Vec::new(),
             });
             *n_locs += 1;
@@ -422,7 +616,7 @@ fn find_loc<'c>(
         }
         None => return None,
     };
-    Some(&mut bucket[i])
+    Some((k.hash, i))
 }
 
 /// The pid of this process, cached (a `getpid` system call costs more than a log call) and
@@ -557,15 +751,30 @@ fn fit(text: &str, room: usize) -> Cow<'_, str> {
 }
 
 /// A record's fields (see the crate docs), in the order of [`field_names`].
-struct Fields<'a> {
+struct Fields<'a, 'py> {
     levelname: Option<Cow<'a, str>>,
     exc_text: Option<Cow<'a, str>>,
     stack_info: Option<Cow<'a, str>>,
     /// `process` and `thread`, for records made elsewhere.
     foreign: Option<(Option<i64>, Option<u64>)>,
+    /// `threadName`, `processName`, `taskName` (each only when the mask has its bit).
+    names: [Option<Bound<'py, PyString>>; 3],
+    /// The `extra` values.
+    extras: Slots<'py>,
 }
 
-impl Fields<'_> {
+/// The mask bits of [`Fields::names`], in order.
+const NAME_BITS: [usize; 3] = [THREAD_NAME, PROCESS_NAME, TASK_NAME];
+
+impl Fields<'_, '_> {
+    fn name_mask(&self) -> usize {
+        self.names
+            .iter()
+            .zip(NAME_BITS)
+            .filter(|(n, _)| n.is_some())
+            .fold(0, |m, (_, b)| m | b)
+    }
+
     /// Encodes the fields after `used` bytes of arguments, into a record of at most `budget`
     /// payload bytes: a traceback or stack too long for the record loses its middle rather
     /// than its end.
@@ -578,6 +787,14 @@ impl Fields<'_> {
         if self.foreign.is_some() {
             used += 2 * 9;
         }
+        let names: [Option<Cow<'_, str>>; 3] = [0, 1, 2].map(|i| {
+            self.names[i].as_ref().map(|s| {
+                s.to_str()
+                    .map_or_else(|_| s.to_string_lossy(), Cow::Borrowed)
+            })
+        });
+        used += names.iter().flatten().map(|s| str_len(s)).sum::<usize>();
+        used += self.extras.encoded_len();
         let room = budget.saturating_sub(used);
         let (exc, stack) = match (&self.exc_text, &self.stack_info) {
             (Some(x), Some(s)) if str_len(x) + str_len(s) > room => {
@@ -608,6 +825,181 @@ impl Fields<'_> {
                 None => e.none(),
             }
         }
+        for n in names.iter().flatten() {
+            e.str(n);
+        }
+        self.extras.encode(e);
+    }
+}
+
+/// A record attribute that names a thread or process, as a field: `None` for `None` and for
+/// `default` (`MainThread`, `MainProcess`: what most records would repeat).
+fn name_field<'py>(v: Bound<'py, PyAny>, default: &str) -> PyResult<Option<Bound<'py, PyString>>> {
+    if v.is_none() {
+        return Ok(None);
+    }
+    let s = as_pystr(v)?;
+    Ok((s.to_str().ok() != Some(default)).then_some(s))
+}
+
+/// What the native side needs from the interpreter, looked up once per `Sink`.
+struct Interp {
+    logging: Py<PyModule>,
+    current_thread: Py<PyAny>,
+    /// `threading._active` (ident -> `Thread`), if it is a dict.
+    active: Option<Py<PyDict>>,
+    sys_modules: Py<PyAny>,
+    frame_type: Py<PyAny>,
+    /// The attributes of a plain `LogRecord` (and those formatters add): the others are
+    /// `extra` fields.
+    standard: Py<PyFrozenSet>,
+    /// `len(LogRecord(...).__dict__)`: a record with no more attributes has no extras.
+    standard_len: usize,
+    /// Python 3.12 or later: records have `taskName`.
+    has_task_name: bool,
+    /// Source files whose frames are not the caller's (`logging`'s, `ringlog`'s).
+    internal_files: Vec<String>,
+}
+
+impl Interp {
+    fn new(py: Python<'_>, internal_files: Vec<String>) -> PyResult<Interp> {
+        let logging = py.import("logging")?;
+        let record = logging.getattr("LogRecord")?.call1((
+            "",
+            0,
+            "",
+            0,
+            "",
+            PyTuple::empty(py),
+            py.None(),
+        ))?;
+        let dict = record.getattr("__dict__")?.cast_into::<PyDict>()?;
+        let standard_len = dict.len();
+        let keys = PyList::empty(py);
+        for k in dict.keys() {
+            keys.append(k)?;
+        }
+        for k in ["message", "asctime", "taskName"] {
+            keys.append(k)?;
+        }
+        let threading = py.import("threading")?;
+        Ok(Interp {
+            current_thread: threading.getattr("current_thread")?.unbind(),
+            active: threading
+                .getattr("_active")
+                .ok()
+                .and_then(|a| a.cast_into::<PyDict>().ok())
+                .map(Bound::unbind),
+            sys_modules: py.import("sys")?.getattr("modules")?.unbind(),
+            frame_type: py.import("types")?.getattr("FrameType")?.unbind(),
+            standard: PyFrozenSet::new(py, keys.iter())?.unbind(),
+            standard_len,
+            has_task_name: py.version_info() >= (3, 12),
+            internal_files,
+            logging: logging.unbind(),
+        })
+    }
+
+    /// `logging`'s switch `flag` (`logThreads`...), true if missing.
+    fn flag(&self, py: Python<'_>, flag: &Bound<'_, PyString>) -> bool {
+        self.logging
+            .bind(py)
+            .getattr(flag)
+            .and_then(|v| v.is_truthy())
+            .unwrap_or(true)
+    }
+
+    /// The name of the asyncio task running this code, as `LogRecord` finds it (3.12), or
+    /// `None`.
+    fn task_name<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyString>> {
+        let asyncio = self
+            .sys_modules
+            .bind(py)
+            .get_item(intern!(py, "asyncio"))
+            .ok()?;
+        let running = asyncio
+            .call_method0(intern!(py, "_get_running_loop"))
+            .ok()?;
+        if running.is_none() {
+            return None;
+        }
+        let task = asyncio
+            .call_method1(intern!(py, "current_task"), (running,))
+            .ok()?;
+        if task.is_none() {
+            return None;
+        }
+        let name = task.call_method0(intern!(py, "get_name")).ok()?;
+        as_pystr(name).ok()
+    }
+
+    /// `threadName`, `processName` and `taskName` of a record made now, by this thread, as
+    /// `LogRecord.__init__` sets them.
+    fn names_now<'py>(&self, py: Python<'py>) -> PyResult<[Option<Bound<'py, PyString>>; 3]> {
+        let thread = if self.flag(py, intern!(py, "logThreads")) {
+            name_field(self.thread_name(py)?, "MainThread")?
+        } else {
+            None
+        };
+        let process = if self.flag(py, intern!(py, "logMultiprocessing")) {
+            match self.process_name(py) {
+                Some(n) => name_field(n, "MainProcess")?,
+                None => None,
+            }
+        } else {
+            None
+        };
+        let task = if !self.has_task_name || self.flag(py, intern!(py, "logAsyncioTasks")) {
+            self.task_name(py)
+        } else {
+            None
+        };
+        Ok([thread, process, task])
+    }
+
+    /// `threading.current_thread().name`. What `current_thread()` does, without its two
+    /// Python calls (a fifth of the fast path's time): the `Thread` registered for this
+    /// thread's ident, and its `_name`, which the `name` property returns.
+    fn thread_name<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(active) = &self.active {
+            if let Ok(Some(t)) = active.bind(py).get_item(my_thread()) {
+                if let Ok(name) = t.getattr(intern!(py, "_name")) {
+                    return Ok(name);
+                }
+            }
+        }
+        let t = self.current_thread.bind(py).call0()?;
+        t.getattr(intern!(py, "name"))
+    }
+
+    /// `multiprocessing.current_process().name` if `multiprocessing` is imported (what
+    /// `LogRecord` does), read as `current_process()` and `name` read it.
+    fn process_name<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyAny>> {
+        let modules = self.sys_modules.bind(py);
+        let mp = modules.get_item(intern!(py, "multiprocessing")).ok()?;
+        if let Ok(process) = modules.get_item(intern!(py, "multiprocessing.process")) {
+            if let Ok(name) = process
+                .getattr(intern!(py, "_current_process"))
+                .and_then(|p| p.getattr(intern!(py, "_name")))
+            {
+                return Some(name);
+            }
+        }
+        mp.call_method0(intern!(py, "current_process"))
+            .and_then(|p| p.getattr(intern!(py, "name")))
+            .ok()
+    }
+
+    /// Whether a frame of code from `file` belongs to `logging` or `ringlog` (what
+    /// `logging`'s `findCaller` skips).
+    fn is_internal(&self, file: &str) -> bool {
+        self.internal_files.iter().any(|f| f == file)
+            || (file.contains("importlib") && file.contains("_bootstrap"))
+    }
+
+    /// Whether `key` may be an `extra` key (`makeRecord` raises for the others).
+    fn is_extra_key(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
+        Ok(!self.standard.bind(py).contains(key)?)
     }
 }
 
@@ -621,20 +1013,24 @@ pub struct Sink {
     cache: Mutex<Cache>,
     /// `logging.Formatter.formatException` (or the handler's formatter's).
     format_exception: Mutex<Py<PyAny>>,
+    interp: Interp,
 }
 
 #[pymethods]
 impl Sink {
     /// Opens (or creates) the ring `ring` (a name under /dev/shm or a path). `policy` is
-    /// "block", "drop" or a number of seconds to wait at most.
+    /// "block", "drop" or a number of seconds to wait at most. `internal_files`: the source
+    /// files whose frames the fast path skips to find the caller (`logging`'s, `ringlog`'s).
     #[new]
-    #[pyo3(signature = (ring, policy, format_exception, slot_count=None, slot_size=None))]
+    #[pyo3(signature = (ring, policy, format_exception, slot_count=None, slot_size=None, internal_files=Vec::new()))]
     fn new(
+        py: Python<'_>,
         ring: &str,
         policy: &Bound<'_, PyAny>,
         format_exception: Py<PyAny>,
         slot_count: Option<u64>,
         slot_size: Option<u32>,
+        internal_files: Vec<String>,
     ) -> PyResult<Self> {
         let policy = if let Ok(p) = policy.extract::<String>() {
             match p.as_str() {
@@ -678,6 +1074,7 @@ impl Sink {
             logger,
             cache: Mutex::new(Cache::default()),
             format_exception: Mutex::new(format_exception),
+            interp: Interp::new(py, internal_files)?,
         })
     }
 
@@ -716,24 +1113,13 @@ impl Sink {
             Some(n) => n,
             None => levelno.extract()?,
         };
-        let key = {
-            let lineno = as_i64(&rec.get_opt(intern!(py, "lineno"))).unwrap_or(0);
-            let name = as_pystr(rec.get(intern!(py, "name"))?)?;
-            let path = as_pystr(rec.get(intern!(py, "pathname"))?)?;
-            let func = as_pystr(rec.get_opt(intern!(py, "funcName")))?;
-            let mut h = (name.hash()? as u64).rotate_left(5) ^ path.hash()? as u64;
-            h = h.rotate_left(5) ^ func.hash()? as u64;
-            h = h.rotate_left(5) ^ lineno as u64;
-            h = (h.rotate_left(5) ^ levelno as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            LocKey {
-                levelno,
-                lineno,
-                name,
-                path,
-                func,
-                hash: h,
-            }
-        };
+        let key = LocKey::new(
+            levelno,
+            as_i64(&rec.get_opt(intern!(py, "lineno"))).unwrap_or(0),
+            as_pystr(rec.get(intern!(py, "name"))?)?,
+            as_pystr(rec.get(intern!(py, "pathname"))?)?,
+            as_pystr(rec.get_opt(intern!(py, "funcName")))?,
+        )?;
 
         // Fields.
         let mut mask = 0;
@@ -771,19 +1157,44 @@ impl Sink {
         {
             mask |= FOREIGN;
         }
+        let task = if self.interp.has_task_name {
+            let t = rec.get_opt(intern!(py, "taskName"));
+            if t.is_none() {
+                None
+            } else {
+                Some(as_pystr(t)?)
+            }
+        } else if mask & FOREIGN == 0 {
+            // Before 3.12 records have no taskName: the task is the one running now (this
+            // record was just made by this thread).
+            self.interp.task_name(py)
+        } else {
+            None
+        };
+        let names = [
+            name_field(rec.get_opt(intern!(py, "threadName")), "MainThread")?,
+            name_field(rec.get_opt(intern!(py, "processName")), "MainProcess")?,
+            task,
+        ];
+        let (extra_names, extras) = self.record_extras(record)?;
         let levelname = if needs_levelname(levelno) {
             Some(as_pystr(rec.get_opt(intern!(py, "levelname")))?)
         } else {
             None
         };
-        let level = level_of(levelno);
         let fields = Fields {
             levelname: levelname.as_ref().map(|s| s.to_string_lossy()),
             exc_text: exc_text.as_ref().map(|s| s.to_string_lossy()),
             stack_info: stack_info.as_ref().map(|s| s.to_string_lossy()),
             foreign: (mask & FOREIGN != 0).then_some((process_v, thread_v)),
+            names,
+            extras,
         };
-        let budget = self.budget;
+        let sig = Sig {
+            mask: mask | fields.name_mask(),
+            extras: &extra_names,
+        };
+        let level = level_of(levelno);
 
         // The message: deferred if possible.
         let msg = rec.get(intern!(py, "msg"))?;
@@ -794,11 +1205,8 @@ impl Sink {
                 if !tuple.is_empty() {
                     let msg = msg.cast::<PyString>()?;
                     let mut slots = Slots::default();
-                    if let Some(id) = self.deferred(&key, msg, tuple, mask, &mut slots)? {
-                        self.logger.log_with_id(id, level, |e| {
-                            slots.encode(e);
-                            fields.encode(e, e.len(), budget);
-                        });
+                    if let Some(id) = self.deferred(&key, msg, tuple, &sig, &mut slots)? {
+                        self.write(py, id, level, &slots, &fields);
                         return Ok(());
                     }
                 }
@@ -811,19 +1219,236 @@ impl Sink {
         } else {
             as_pystr(record.call_method0(intern!(py, "getMessage"))?)?
         };
-        let message = message.to_string_lossy();
-        let id = self.plain_id(&key, mask);
-        // A full callsite table gives callsite 0, whose first argument is the message.
-        let id = if id == FAILED { 0 } else { id };
-        self.logger.log_with_id(id, level, |e| {
-            e.str(&message);
-            fields.encode(e, e.len(), budget);
-        });
+        let id = self.plain_id(&key, &sig);
+        self.write_plain(py, id, level, &message, &fields);
         Ok(())
+    }
+
+    /// The fast path of `ringlog.install()`'s loggers: writes the record `logger.log(levelno,
+    /// msg, *args, extra=extra)` called from `frame` (`sys._getframe(1)` in the logging
+    /// method) would make, without making it. Returns false, having written nothing, when the
+    /// record needs the full path: a custom level, a `msg` that is not a `str`, arguments the
+    /// drain cannot render, an `extra` that `makeRecord` would reject, a busy or full cache.
+    /// Raises what an argument's `__str__`/`__repr__` raise (the caller then takes the full
+    /// path, whose handler reports it).
+    #[pyo3(signature = (levelno, name, msg, args, frame, extra=None))]
+    fn log_fast(
+        &self,
+        levelno: i64,
+        name: &Bound<'_, PyString>,
+        msg: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        frame: &Bound<'_, PyAny>,
+        extra: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        let py = msg.py();
+        if needs_levelname(levelno) || !msg.is_exact_instance_of::<PyString>() {
+            return Ok(false);
+        }
+        let msg = msg.cast::<PyString>()?;
+        let mut extra_names = Vec::new();
+        let mut extras = Slots::default();
+        if let Some(extra) = extra.filter(|e| !e.is_none()) {
+            let Ok(extra) = extra.cast::<PyDict>() else {
+                return Ok(false);
+            };
+            for (k, v) in extra.iter() {
+                if !k.is_exact_instance_of::<PyString>() || !self.interp.is_extra_key(py, &k)? {
+                    return Ok(false);
+                }
+                extra_names.push(k.cast_into::<PyString>()?);
+                extras.push(prep(Hole::Str, v)?.unwrap_or(Slot::None));
+            }
+        }
+        let fields = Fields {
+            levelname: None,
+            exc_text: None,
+            stack_info: None,
+            foreign: None,
+            names: self.interp.names_now(py)?,
+            extras,
+        };
+        let sig = Sig {
+            mask: fields.name_mask(),
+            extras: &extra_names,
+        };
+        let level = level_of(levelno);
+
+        let Ok(mut guard) = self.cache.try_lock() else {
+            return Ok(false);
+        };
+        let Some((h, i)) = self.locate(&mut guard, levelno, name, frame)? else {
+            return Ok(false);
+        };
+        let Cache {
+            locs, n_templates, ..
+        } = &mut *guard;
+        let loc = &mut locs.get_mut(&h).expect("located")[i];
+        if args.is_empty() {
+            // As getMessage: no `%` processing without arguments.
+            let id = self.plain_in(py, loc, &sig);
+            drop(guard);
+            self.write_plain(py, id, level, msg, &fields);
+            return Ok(true);
+        }
+        let Some((holes, id)) = self.template_in(loc, n_templates, msg, &sig)? else {
+            return Ok(false);
+        };
+        drop(guard);
+        if holes.len() != args.len() || id == FAILED {
+            return Ok(false);
+        }
+        let mut slots = Slots::default();
+        for (hole, arg) in holes.iter().zip(args.iter()) {
+            match prep(*hole, arg)? {
+                Some(s) => slots.push(s),
+                None => return Ok(false),
+            }
+        }
+        self.write(py, id, level, &slots, &fields);
+        Ok(true)
     }
 }
 
 impl Sink {
+    /// Writes a record with deferred arguments.
+    fn write(
+        &self,
+        py: Python<'_>,
+        id: u32,
+        level: Level,
+        slots: &Slots<'_>,
+        fields: &Fields<'_, '_>,
+    ) {
+        let budget = self.budget;
+        self.logger.log_with_id_waiting(
+            id,
+            level,
+            |e| {
+                slots.encode(e);
+                fields.encode(e, e.len(), budget);
+            },
+            // A full ring: other Python threads run while this one waits for room.
+            |wait| py.detach(wait),
+        );
+    }
+
+    /// Writes a record whose message is formatted (a `%s` callsite).
+    fn write_plain(
+        &self,
+        py: Python<'_>,
+        id: u32,
+        level: Level,
+        message: &Bound<'_, PyString>,
+        fields: &Fields<'_, '_>,
+    ) {
+        let budget = self.budget;
+        let message = message.to_string_lossy();
+        // A full callsite table gives callsite 0, whose first argument is the message.
+        let id = if id == FAILED { 0 } else { id };
+        self.logger.log_with_id_waiting(
+            id,
+            level,
+            |e| {
+                e.str(&message);
+                fields.encode(e, e.len(), budget);
+            },
+            |wait| py.detach(wait),
+        );
+    }
+
+    /// The `extra` attributes of `record` (those a plain `LogRecord` lacks), names and
+    /// values.
+    #[allow(clippy::type_complexity)]
+    fn record_extras<'py>(
+        &self,
+        record: &Bound<'py, PyAny>,
+    ) -> PyResult<(Vec<Bound<'py, PyString>>, Slots<'py>)> {
+        let py = record.py();
+        let mut names = Vec::new();
+        let mut values = Slots::default();
+        let Ok(dict) = record.getattr(intern!(py, "__dict__")) else {
+            return Ok((names, values));
+        };
+        let Ok(dict) = dict.cast_into::<PyDict>() else {
+            return Ok((names, values));
+        };
+        if dict.len() <= self.interp.standard_len {
+            return Ok((names, values));
+        }
+        for (k, v) in dict.iter() {
+            if self.interp.is_extra_key(py, &k)? {
+                names.push(as_pystr(k)?);
+                values.push(prep(Hole::Str, v)?.unwrap_or(Slot::None));
+            }
+        }
+        Ok((names, values))
+    }
+
+    /// The location of the code calling the logger (`frame`, or further out past `logging`'s
+    /// and `ringlog`'s own frames) in the cache: `None` if it is full or there is no caller.
+    fn locate(
+        &self,
+        cache: &mut Cache,
+        levelno: i64,
+        name: &Bound<'_, PyString>,
+        frame: &Bound<'_, PyAny>,
+    ) -> PyResult<Option<(u64, usize)>> {
+        let py = name.py();
+        let mut frame = frame.clone();
+        loop {
+            if !frame.is_exact_instance(self.interp.frame_type.bind(py)) {
+                return Ok(None);
+            }
+            // SAFETY: `frame` is a live frame object (its type was checked just above) and we
+            // hold the GIL; PyFrame_GetCode returns a new (non-NULL) reference, which the Bound
+            // takes over.
+            let code = unsafe {
+                Bound::from_owned_ptr(py, ffi::PyFrame_GetCode(frame.as_ptr().cast()).cast())
+            };
+            // The instruction, not the line: a frame computes its line number by walking the
+            // code's line table, which cost more than the rest of this lookup (measured).
+            let Some(lasti) = as_i64(&frame.getattr(intern!(py, "f_lasti"))?) else {
+                return Ok(None);
+            };
+            let key = CodeKey {
+                code: code.as_ptr() as usize,
+                lasti,
+                level: levelno,
+                name: name.as_ptr() as usize,
+            };
+            let found = match cache.by_code.get(&key) {
+                Some(found) => *found,
+                None => {
+                    // SAFETY: as above.
+                    let line = unsafe { ffi::PyFrame_GetLineNumber(frame.as_ptr().cast()) };
+                    let file = as_pystr(code.getattr(intern!(py, "co_filename"))?)?;
+                    let found = if self.interp.is_internal(&file.to_string_lossy()) {
+                        CodeLoc::Internal
+                    } else {
+                        let func = as_pystr(code.getattr(intern!(py, "co_name"))?)?;
+                        let k = LocKey::new(levelno, line as i64, name.clone(), file, func)?;
+                        let Cache { locs, n_locs, .. } = &mut *cache;
+                        match find_loc(locs, n_locs, &k) {
+                            Some((h, i)) => CodeLoc::At(h, i),
+                            None => return Ok(None),
+                        }
+                    };
+                    if cache.by_code.len() < MAX_LOCATIONS {
+                        cache.by_code.insert(key, found);
+                        cache.keep.push(code.clone().into_any().unbind());
+                        cache.keep.push(name.clone().into_any().unbind());
+                    }
+                    found
+                }
+            };
+            match found {
+                CodeLoc::At(h, i) => return Ok(Some((h, i))),
+                CodeLoc::Internal => frame = frame.getattr(intern!(py, "f_back"))?,
+            }
+        }
+    }
+
     /// The template's callsite, with the arguments prepared into `slots`; `None` to format
     /// the message here. (`slots` is the caller's so that it is not moved around.)
     fn deferred<'py>(
@@ -831,10 +1456,28 @@ impl Sink {
         key: &LocKey<'py>,
         msg: &Bound<'py, PyString>,
         args: &Bound<'py, PyTuple>,
-        mask: usize,
+        sig: &Sig<'_, 'py>,
         slots: &mut Slots<'py>,
     ) -> PyResult<Option<u32>> {
-        let Some((holes, id)) = self.template(key, msg, mask)? else {
+        let found = match self.cache.try_lock() {
+            Ok(mut guard) => {
+                let Cache {
+                    locs,
+                    n_locs,
+                    n_templates,
+                    ..
+                } = &mut *guard;
+                match find_loc(locs, n_locs, key) {
+                    Some((h, i)) => {
+                        let loc = &mut locs.get_mut(&h).expect("found")[i];
+                        self.template_in(loc, n_templates, msg, sig)?
+                    }
+                    None => self.template_uncached(key, msg, sig),
+                }
+            }
+            Err(_) => self.template_uncached(key, msg, sig),
+        };
+        let Some((holes, id)) = found else {
             return Ok(None);
         };
         if holes.len() != args.len() || id == FAILED {
@@ -849,26 +1492,16 @@ impl Sink {
         Ok(Some(id))
     }
 
-    /// The template's holes and callsite id (registered on first use); `None` if the drain
-    /// cannot render the template.
-    fn template(
+    /// The template's holes and callsite id at `loc` (registered on first use); `None` if the
+    /// drain cannot render the template.
+    fn template_in(
         &self,
-        key: &LocKey<'_>,
+        loc: &mut Loc,
+        n_templates: &mut usize,
         msg: &Bound<'_, PyString>,
-        mask: usize,
+        sig: &Sig<'_, '_>,
     ) -> PyResult<Option<(Arc<[Hole]>, u32)>> {
         let hash = msg.hash()?;
-        let Ok(mut guard) = self.cache.try_lock() else {
-            return Ok(self.template_uncached(key, msg, mask));
-        };
-        let Cache {
-            locs,
-            n_locs,
-            n_templates,
-        } = &mut *guard;
-        let Some(loc) = find_loc(locs, n_locs, key) else {
-            return Ok(self.template_uncached(key, msg, mask));
-        };
         let py = msg.py();
         let i = match loc
             .templates
@@ -883,7 +1516,7 @@ impl Sink {
                     hash,
                     msg: msg.clone().unbind(),
                     holes: msg.to_str().ok().and_then(plan_holes),
-                    ids: [UNSET; VARIANTS],
+                    ids: Vec::new(),
                 });
                 *n_templates += 1;
                 loc.templates.len() - 1
@@ -892,63 +1525,89 @@ impl Sink {
             // here rather than fill the segment's callsite table with them.
             None => return Ok(None),
         };
-        let t = &mut loc.templates[i];
-        let Some(holes) = t.holes.clone() else {
+        let Some(holes) = loc.templates[i].holes.clone() else {
             return Ok(None);
         };
-        if t.ids[mask] == UNSET {
-            t.ids[mask] = self.register(key, FormatStyle::Percent, &msg.to_string_lossy(), mask);
-        }
-        Ok(Some((holes, t.ids[mask])))
+        let id = match find_variant(&loc.templates[i].ids, sig) {
+            Some(id) => id,
+            None => {
+                let id = self.register(&loc.place(py), &msg.to_string_lossy(), sig);
+                add_variant(&mut loc.templates[i].ids, sig, id);
+                id
+            }
+        };
+        Ok(Some((holes, id)))
     }
 
     fn template_uncached(
         &self,
         key: &LocKey<'_>,
         msg: &Bound<'_, PyString>,
-        mask: usize,
+        sig: &Sig<'_, '_>,
     ) -> Option<(Arc<[Hole]>, u32)> {
         let holes = plan_holes(msg.to_str().ok()?)?;
-        let id = self.register(key, FormatStyle::Percent, &msg.to_string_lossy(), mask);
+        let id = self.register(&key.place(), &msg.to_string_lossy(), sig);
         Some((holes, id))
     }
 
-    /// The location's `%s` callsite (for messages formatted here).
-    fn plain_id(&self, key: &LocKey<'_>, mask: usize) -> u32 {
-        if let Ok(mut guard) = self.cache.try_lock() {
-            let Cache { locs, n_locs, .. } = &mut *guard;
-            if let Some(loc) = find_loc(locs, n_locs, key) {
-                if loc.plain[mask] == UNSET {
-                    loc.plain[mask] = self.register(key, FormatStyle::Percent, "%s", mask);
-                }
-                return loc.plain[mask];
+    /// The `%s` callsite at `loc` (for messages formatted here).
+    fn plain_in(&self, py: Python<'_>, loc: &mut Loc, sig: &Sig<'_, '_>) -> u32 {
+        match find_variant(&loc.plain, sig) {
+            Some(id) => id,
+            None => {
+                let id = self.register(&loc.place(py), "%s", sig);
+                add_variant(&mut loc.plain, sig, id);
+                id
             }
         }
-        self.register(key, FormatStyle::Percent, "%s", mask)
     }
 
-    fn register(&self, key: &LocKey<'_>, style: FormatStyle, format: &str, mask: usize) -> u32 {
-        let (name, path, func) = (
-            key.name.to_string_lossy(),
-            key.path.to_string_lossy(),
-            key.func.to_string_lossy(),
-        );
+    /// The location's `%s` callsite (for messages formatted here).
+    fn plain_id(&self, key: &LocKey<'_>, sig: &Sig<'_, '_>) -> u32 {
+        if let Ok(mut guard) = self.cache.try_lock() {
+            let Cache { locs, n_locs, .. } = &mut *guard;
+            if let Some((h, i)) = find_loc(locs, n_locs, key) {
+                return self.plain_in(key.name.py(), &mut locs.get_mut(&h).expect("found")[i], sig);
+            }
+        }
+        self.register(&key.place(), "%s", sig)
+    }
+
+    fn register(&self, place: &Place<'_>, format: &str, sig: &Sig<'_, '_>) -> u32 {
+        let extras: Vec<Cow<'_, str>> = sig.extras.iter().map(|s| s.to_string_lossy()).collect();
         let desc = CallsiteDesc {
-            level: level_of(key.levelno),
-            style,
-            line: u32::try_from(key.lineno).unwrap_or(0),
-            target: &name,
+            level: level_of(place.levelno),
+            style: FormatStyle::Percent,
+            line: u32::try_from(place.lineno).unwrap_or(0),
+            target: &place.name,
             // Python callsites keep the function name (`funcName`) where Rust ones keep the
             // module path: the module is the file's stem, already in `file`.
-            module: &func,
-            file: &path,
+            module: &place.func,
+            file: &place.path,
             format,
-            fields: field_names(needs_levelname(key.levelno), mask),
+            fields: field_names(needs_levelname(place.levelno), sig.mask, &extras),
         };
         match self.logger.register_callsite(&desc) {
             Ok(id) if id < FAILED => id,
             _ => FAILED,
         }
+    }
+}
+
+/// The callsite of `sig` among `variants`, if registered.
+fn find_variant(variants: &[Variant], sig: &Sig<'_, '_>) -> Option<u32> {
+    variants.iter().find(|v| v.is(sig)).map(|v| v.id)
+}
+
+/// Caches `id` (even a failed registration, so that it is not retried on every call) as the
+/// callsite of `sig`, if there is room.
+fn add_variant(variants: &mut Vec<Variant>, sig: &Sig<'_, '_>, id: u32) {
+    if variants.len() < MAX_VARIANTS {
+        variants.push(Variant {
+            mask: sig.mask,
+            extras: sig.extras.iter().map(|s| s.clone().unbind()).collect(),
+            id,
+        });
     }
 }
 
@@ -988,11 +1647,20 @@ fn format_percent(
     Ok(Some(out))
 }
 
+/// Runs the `ringdrain` command line (`args`: the arguments after the program name) and
+/// returns its exit status; the `ringdrain` command of the Python package. The GIL is released
+/// while the drain runs.
+#[pyfunction]
+fn drain_main(py: Python<'_>, args: Vec<std::ffi::OsString>) -> i32 {
+    py.detach(|| ringdrain::main_with_args(args))
+}
+
 /// The `ringlog._native` module.
 #[pymodule(name = "_native")]
 fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Sink>()?;
     m.add_function(wrap_pyfunction!(format_percent, m)?)?;
+    m.add_function(wrap_pyfunction!(drain_main, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -12,10 +12,12 @@ import ringlog
 import workers
 
 
-@pytest.fixture
+@pytest.fixture(params=["full", "fast"])
 def logger(ring, request):
+    """A logger whose only handler is a ringlog.Handler: a plain ``logging.Logger`` (the full
+    path), and one of ``ringlog.install()``'s class (the fast path where it applies)."""
     handler = ringlog.Handler(ring, slot_count=4096)
-    log = workers.setup_logger("test." + request.node.name, handler)
+    log = workers.setup_logger("test." + request.node.name, handler, fast=request.param == "fast")
     yield log
     log.handlers.clear()
 
@@ -45,7 +47,7 @@ def test_levels_map_to_ringlog_levels_and_others_keep_their_name(logger, drain_o
         ("info", "at 25", {"levelname": "Level 25"}),
         ("warn", "at 30", {}),
         ("error", "at 40", {}),
-        ("error", "at 50", {"levelname": "CRITICAL"}),
+        ("critical", "at 50", {}),
     ]
 
 
@@ -184,7 +186,8 @@ def test_a_record_made_elsewhere_carries_its_process_and_thread(logger, drain_on
     logger.info("local %s", "call")
     a, b, c = drain_once()
     assert a["msg"] == "from thread"
-    assert a["fields"] == {"process": os.getpid(), "thread": made[0].thread}
+    assert a["fields"] == {"process": os.getpid(), "thread": made[0].thread,
+                           "threadName": made[0].threadName}
     assert b["msg"] == "from far"
     assert b["fields"]["process"] == 1
     assert c["fields"] == {}

@@ -17,6 +17,9 @@ import ringlog
 import workers
 
 ID = re.compile(r"^#(\d+)\.(\d+) ")
+LOG_VARIED_LINE = next(
+    n for n, line in enumerate(open(workers.__file__), 1) if "logger.log(level, msg, *args)" in line
+)
 # A test that could hang (a deadlocked child) fails after this long instead.
 TIMEOUT = 240
 
@@ -58,13 +61,18 @@ def check_numbered(records, target, workers_n, per_worker):
     return seen
 
 
-def test_four_spawned_processes_log_200k_varied_records_each_exactly_once_and_exact(ring, drain):
+@pytest.mark.parametrize("install", [False, True], ids=["full-path", "installed"])
+def test_four_spawned_processes_log_200k_varied_records_each_exactly_once_and_exact(
+    ring, drain, install
+):
     per_worker = 50_000
     # The test creates a small ring (4 MiB) so the producers wrap it many times over.
     ringlog.Handler(ring, slot_count=1 << 16)
     d = drain()
     ctx = multiprocessing.get_context("spawn")
-    pids = run_processes(ctx, workers.log_varied, [(ring, w, per_worker) for w in range(4)])
+    pids = run_processes(
+        ctx, workers.log_varied, [(ring, w, per_worker, install) for w in range(4)]
+    )
     records = d.stop()
     parsed = []
     for line in records:
@@ -73,7 +81,7 @@ def test_four_spawned_processes_log_200k_varied_records_each_exactly_once_and_ex
     seen = by_id(parsed, "w")
     assert len(seen) == 4 * per_worker, "records lost: %d of %d" % (len(seen), 4 * per_worker)
     levels = {logging.DEBUG: "debug", logging.INFO: "info", 25: "info", logging.WARNING: "warn",
-              logging.ERROR: "error", logging.CRITICAL: "error"}
+              logging.ERROR: "error", logging.CRITICAL: "critical"}
     for w in range(4):
         rng = random.Random(w)
         for i in range(per_worker):
@@ -83,7 +91,19 @@ def test_four_spawned_processes_log_200k_varied_records_each_exactly_once_and_ex
             assert rec["msg"] == want, "record %d.%d: %r %% %r" % (w, i, msg, args)
             assert rec["level"] == levels[level]
             assert rec["pid"] == pids[w]
-    assert [r for r in parsed if r["target"] != "w"] == [], "the drain reported losses"
+    # A producer descheduled between claiming a slot and owning it (a heavily loaded machine)
+    # has its claim revoked after the grace period and simply claims again: the drain notes
+    # the skipped claim, yet no record is lost (every one is checked above). Any other notice
+    # is a loss.
+    notices = [r for r in parsed if r["target"] != "w"]
+    assert [r for r in notices
+            if not r["msg"].startswith("skipped a claim its producer never filled")] == [], \
+        "the drain reported losses"
+    # Both paths name the same caller: the one logger.log line of workers.log_varied.
+    assert {(r["file"], r["line"]) for r in seen.values()} == {(workers.__file__, LOG_VARIED_LINE)}
+    names = {r["pid"]: r["fields"].get("processName") for r in seen.values()}
+    assert len(set(names.values())) == 4
+    assert all(n.startswith("SpawnProcess-") for n in names.values()), names
 
 
 def test_a_handler_made_before_fork_works_in_children_while_another_thread_logs(ring, drain):

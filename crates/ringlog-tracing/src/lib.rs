@@ -227,7 +227,7 @@ pub fn to_level(level: &tracing_core::Level) -> Level {
 fn to_level_filter(level: Option<Level>) -> LevelFilter {
     match level {
         None => LevelFilter::OFF,
-        Some(Level::Error) => LevelFilter::ERROR,
+        Some(Level::Critical | Level::Error) => LevelFilter::ERROR,
         Some(Level::Warn) => LevelFilter::WARN,
         Some(Level::Info) => LevelFilter::INFO,
         Some(Level::Debug) => LevelFilter::DEBUG,

@@ -49,10 +49,19 @@ const _: () = {
     assert!(core::mem::offset_of!(RecordHeader, flags) == 23);
 };
 
-/// Log levels, most severe first (the numeric order the filter compares).
+/// Log levels. `Level as u8` is the wire value; the filter compares [`Level::verbosity`], and
+/// the order (`Ord`) is most severe first.
+///
+/// `Critical` came last (Python's `CRITICAL`), so it has the next free wire value (6) and
+/// segments written before it still decode as they did; a filter treats it as `Error` (a filter
+/// at `error` lets it through, and there is no filter level above `error`). The text format
+/// prints it `CRIT` (five columns, like `WARN`), JSON and logfmt `critical`, syslog severity 2,
+/// OTLP severity number 21.
 #[repr(u8)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Level {
+    /// Something failed and the program may not go on (Python's `CRITICAL`).
+    Critical = 6,
     /// Something failed.
     Error = 1,
     /// Something is wrong but work goes on.
@@ -66,7 +75,8 @@ pub enum Level {
 }
 
 impl Level {
-    /// All levels, most severe first.
+    /// The levels a filter can be set to, most severe first (`Critical` passes where `Error`
+    /// does, see [`Level::verbosity`]).
     pub const ALL: [Level; 5] = [
         Level::Error,
         Level::Warn,
@@ -83,13 +93,33 @@ impl Level {
             3 => Level::Info,
             4 => Level::Debug,
             5 => Level::Trace,
+            6 => Level::Critical,
             _ => return None,
         })
+    }
+
+    /// What a filter compares: 1 (`Critical` and `Error`) to 5 (`Trace`); a record passes a
+    /// filter whose most verbose level has a verbosity at least this. 0 is "off" to filters.
+    #[inline(always)]
+    pub const fn verbosity(self) -> u8 {
+        match self {
+            Level::Critical => 1,
+            l => l as u8,
+        }
+    }
+
+    /// Severity rank for ordering: 0 (`Critical`) to 5 (`Trace`).
+    const fn rank(self) -> u8 {
+        match self {
+            Level::Critical => 0,
+            l => l as u8,
+        }
     }
 
     /// Upper-case name, as the text format prints it.
     pub fn as_str(self) -> &'static str {
         match self {
+            Level::Critical => "CRIT",
             Level::Error => "ERROR",
             Level::Warn => "WARN",
             Level::Info => "INFO",
@@ -101,12 +131,26 @@ impl Level {
     /// Lower-case name, as JSON and logfmt print it.
     pub fn as_lower_str(self) -> &'static str {
         match self {
+            Level::Critical => "critical",
             Level::Error => "error",
             Level::Warn => "warn",
             Level::Info => "info",
             Level::Debug => "debug",
             Level::Trace => "trace",
         }
+    }
+}
+
+impl PartialOrd for Level {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Level {
+    /// Most severe first: `Critical < Error < Warn < Info < Debug < Trace`.
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        self.rank().cmp(&other.rank())
     }
 }
 
@@ -118,13 +162,14 @@ impl core::fmt::Display for Level {
 
 /// A level name that did not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown log level {0:?} (expected error, warn, info, debug or trace)")]
+#[error("unknown log level {0:?} (expected critical, error, warn, info, debug or trace)")]
 pub struct ParseLevelError(pub String);
 
 impl core::str::FromStr for Level {
     type Err = ParseLevelError;
     fn from_str(s: &str) -> Result<Level, ParseLevelError> {
         Ok(match s.to_ascii_lowercase().as_str() {
+            "critical" | "crit" => Level::Critical,
             "error" => Level::Error,
             "warn" | "warning" => Level::Warn,
             "info" => Level::Info,
@@ -132,5 +177,31 @@ impl core::str::FromStr for Level {
             "trace" => Level::Trace,
             _ => return Err(ParseLevelError(s.to_string())),
         })
+    }
+}
+
+#[cfg(test)]
+mod level_tests {
+    use super::Level;
+
+    #[test]
+    fn critical_is_the_most_severe_level_and_filters_as_error() {
+        let mut all = vec![Level::Trace, Level::Critical, Level::Info, Level::Error];
+        all.sort();
+        assert_eq!(
+            all,
+            [Level::Critical, Level::Error, Level::Info, Level::Trace]
+        );
+        assert_eq!(Level::Critical.verbosity(), Level::Error.verbosity());
+        assert_eq!(Level::from_u8(Level::Critical as u8), Some(Level::Critical));
+        assert_eq!(
+            Level::Critical as u8,
+            6,
+            "the wire value of a level never changes"
+        );
+        assert_eq!(Level::from_u8(7), None);
+        assert_eq!("CRITICAL".parse::<Level>(), Ok(Level::Critical));
+        assert_eq!(format!("[{:<5}]", Level::Critical), "[CRIT ]");
+        assert_eq!(Level::Critical.as_lower_str(), "critical");
     }
 }

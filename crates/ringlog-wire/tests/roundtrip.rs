@@ -527,7 +527,7 @@ fn a_record_header_is_these_24_bytes() {
     assert_eq!(decode_record(&b).unwrap().header, h);
     b[22] = 0;
     assert_eq!(decode_record(&b), Err(DecodeError::Corrupt("bad level")));
-    b[22] = 6;
+    b[22] = 7; // 6 is Level::Critical
     assert_eq!(decode_record(&b), Err(DecodeError::Corrupt("bad level")));
     b[22] = 2;
     b[23] = 2;

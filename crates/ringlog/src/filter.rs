@@ -39,13 +39,13 @@ use core::str::FromStr;
 
 use crate::Level;
 
-/// `Level as u8` for "nothing": lower than every level.
+/// [`Level::verbosity`] for "nothing": lower than every level.
 const OFF: u8 = 0;
 
 /// A parsed set of filter directives (see the [module docs](self)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Directives {
-    /// Most verbose level for targets no directive names (`Level as u8`; 0 is off).
+    /// Most verbose level for targets no directive names ([`Level::verbosity`]; 0 is off).
     default: u8,
     /// `(target, most verbose level)`, longest target first so the first match is the most
     /// specific one.
@@ -89,7 +89,7 @@ impl Directives {
 
     /// Whether a record of `level` from `target` passes.
     pub fn enabled(&self, target: &str, level: Level) -> bool {
-        (level as u8) <= self.max_for(target)
+        level.verbosity() <= self.max_for(target)
     }
 
     /// The most verbose level any target may log (`None`: everything is off). Bridges give it
@@ -104,7 +104,7 @@ impl Directives {
         Level::from_u8(max)
     }
 
-    /// The most verbose level `target` may log (`Level as u8`, 0 for off).
+    /// The most verbose level `target` may log ([`Level::verbosity`], 0 for off).
     fn max_for(&self, target: &str) -> u8 {
         for (t, level) in &self.targets {
             if covers(t, target) {
@@ -139,7 +139,7 @@ fn covers(prefix: &str, target: &str) -> bool {
 }
 
 fn level_u8(level: Option<Level>) -> u8 {
-    level.map_or(OFF, |l| l as u8)
+    level.map_or(OFF, Level::verbosity)
 }
 
 fn level_name(v: u8) -> &'static str {
@@ -151,7 +151,7 @@ fn parse_level(s: &str) -> Option<u8> {
     if s.eq_ignore_ascii_case("off") {
         return Some(OFF);
     }
-    s.parse::<Level>().ok().map(|l| l as u8)
+    s.parse::<Level>().ok().map(Level::verbosity)
 }
 
 /// A directive string that did not parse: names the offending directive.
@@ -305,6 +305,16 @@ mod tests {
 
     fn kind(s: &str) -> ParseDirectivesErrorKind {
         s.parse::<Directives>().unwrap_err().kind
+    }
+
+    #[test]
+    fn critical_passes_where_error_does_and_is_a_filter_level_like_error() {
+        let d = parse("warn,quiet=error,silent=off");
+        assert!(d.enabled("app", Level::Critical));
+        assert!(d.enabled("quiet", Level::Critical));
+        assert!(!d.enabled("quiet", Level::Warn));
+        assert!(!d.enabled("silent", Level::Critical));
+        assert_eq!(parse("critical"), parse("error"));
     }
 
     #[test]

@@ -314,7 +314,7 @@ impl LoggerBuilder {
         }
         let level = match &self.directives {
             Some(d) => d.max_level().map_or(0, |l| l as u8),
-            None => self.level as u8,
+            None => self.level.verbosity(),
         };
         let (segment, _) = Segment::create_or_open(&path, &self.config)?;
         segment.attach_producer(pid);
@@ -346,7 +346,7 @@ pub struct Logger {
 
 #[derive(Debug)]
 struct Inner {
-    /// Most verbose enabled level (`Level as u8`; 0 disables everything). Relaxed: a filter.
+    /// Most verbose enabled level ([`Level::verbosity`]; 0 disables everything). Relaxed: a filter.
     level: AtomicU8,
     /// Pid that last registered in the segment's producer table (changes after fork).
     attached_pid: AtomicU32,
@@ -396,7 +396,7 @@ impl Logger {
     #[inline(always)]
     pub fn enabled(&self, level: Level) -> bool {
         // SYNC: Relaxed; a filter setting, no data depends on it.
-        level as u8 <= self.inner.level.load(Ordering::Relaxed)
+        level.verbosity() <= self.inner.level.load(Ordering::Relaxed)
     }
 
     /// The most verbose level any target may log (`None`: logging is off).
@@ -423,7 +423,7 @@ impl Logger {
 
     /// Changes the level filter at run time (`None` turns logging off); drops any directives.
     pub fn set_level(&self, level: Option<Level>) {
-        self.set_filter(None, level.map_or(0, |l| l as u8));
+        self.set_filter(None, level.map_or(0, Level::verbosity));
     }
 
     /// Changes the per-target directives at run time.
@@ -471,7 +471,24 @@ impl Logger {
     #[inline]
     pub fn log_with_id(&self, id: u32, level: Level, encode: impl FnOnce(&mut Encoder<'_>)) {
         if self.enabled(level) {
-            self.write(id, level, encode)
+            self.write(id, level, encode, |wait| wait())
+        }
+    }
+
+    /// [`Logger::log_with_id`] for a binding whose caller holds a lock it must let go of while
+    /// a full ring makes it wait (Python's GIL): when the policy waits, the wait runs inside
+    /// `around_wait`, which must call the closure it is given (once). Not called when the ring
+    /// has room, nor under [`Policy::Drop`].
+    #[inline]
+    pub fn log_with_id_waiting(
+        &self,
+        id: u32,
+        level: Level,
+        encode: impl FnOnce(&mut Encoder<'_>),
+        around_wait: impl FnOnce(&mut (dyn FnMut() + Send)),
+    ) {
+        if self.enabled(level) {
+            self.write(id, level, encode, around_wait)
         }
     }
 
@@ -490,18 +507,23 @@ impl Logger {
             Some(v) => v,
             None => self.register_static(cs, level, key),
         };
-        if level as u8 > max {
+        if level.verbosity() > max {
             return; // a per-target directive filters this callsite out
         }
         if id == 0 {
             // The callsite table is full: send the format string as the message so nothing is
             // lost (the drain shows the arguments as fields).
-            return self.write(0, level, |e| {
-                e.str(cs.format());
-                encode(e)
-            });
+            return self.write(
+                0,
+                level,
+                |e| {
+                    e.str(cs.format());
+                    encode(e)
+                },
+                |wait| wait(),
+            );
         }
-        self.write(id, level, encode)
+        self.write(id, level, encode, |wait| wait())
     }
 
     #[cold]
@@ -527,7 +549,13 @@ impl Logger {
     }
 
     #[inline(always)]
-    fn write(&self, callsite: u32, level: Level, encode: impl FnOnce(&mut Encoder<'_>)) {
+    fn write(
+        &self,
+        callsite: u32,
+        level: Level,
+        encode: impl FnOnce(&mut Encoder<'_>),
+        around_wait: impl FnOnce(&mut (dyn FnMut() + Send)),
+    ) {
         let inner = &*self.inner;
         let timestamp = clock::now_raw(inner.clock);
         let pid = ids::pid();
@@ -576,7 +604,15 @@ impl Logger {
         let ring = inner.segment.ring();
         match ring.push(record, pid, &inner.read_cache) {
             Ok(_) => {}
-            Err(e) => self.full(record, pid, e),
+            Err(e) if matches!(inner.policy, Policy::Drop) => self.full(record, pid, e),
+            Err(e) => {
+                let mut first = Some(e);
+                around_wait(&mut || {
+                    if let Some(e) = first.take() {
+                        self.full(record, pid, e)
+                    }
+                })
+            }
         }
     }
 

@@ -19,19 +19,28 @@ reproduce exactly (mapping arguments, a non-str ``msg``, ``%c``, ``*`` widths, a
 would reject) are formatted with ``record.getMessage()`` in the calling process instead, so
 errors are reported by ``Handler.handleError`` just as with any other handler. Tracebacks
 (``exc_info``) and ``stack_info`` are formatted here and sent as the fields ``exc_text`` and
-``stack_info``.
+``stack_info``. ``extra={...}`` attributes become fields (int, float, bool, str, bytes and None
+in binary, other values as their ``str()``), as do ``threadName`` (unless ``MainThread``),
+``processName`` (unless ``MainProcess``) and ``taskName`` (inside an asyncio task).
+
+``ringlog.install()`` (once, early) lets loggers whose only output is a ``ringlog.Handler`` skip
+``logging``'s record machinery: see its docs.
 """
 
+import itertools
 import logging
 import os
 import sys
+import warnings
 
 from ._native import Sink, __version__, format_percent
 
-__all__ = ["Handler", "format_percent", "__version__"]
+__all__ = ["Handler", "install", "format_percent", "__version__"]
 
 _PY312 = sys.version_info >= (3, 12)
 _DEFAULT_FORMATTER = logging.Formatter()
+# Frames of these files are not the caller's (what logging.Logger.findCaller skips, plus ours).
+_INTERNAL_FILES = (logging._srcfile, os.path.normcase(__file__))
 
 
 class Handler(logging.Handler):
@@ -44,11 +53,13 @@ class Handler(logging.Handler):
     ``policy``: what a full ring does to the logging call. ``"block"`` (default) waits for the
     drain, so nothing is lost, but never forever: with no live drain the record is dropped and
     counted. ``"drop"`` never waits (drops are counted and the drain reports them). A number
-    waits at most that many seconds. While it waits, the calling thread keeps the GIL.
+    waits at most that many seconds. Waiting releases the GIL, so other threads run meanwhile;
+    in an event loop every wait stalls the loop, so give it a bound there (``policy=0.05``: at
+    most 50 ms per record, then the record is dropped and counted).
 
     Thread and fork safety: ``emit`` may be called from any thread at once (the ring is
-    lock-free and the native part runs under the GIL without releasing it), so ``handle`` does
-    not take the handler's lock; the lock still exists for ``logging``'s own use and is reset
+    lock-free and the native part holds no lock while it could wait), so ``handle`` does not
+    take the handler's lock; the lock still exists for ``logging``'s own use and is reset
     in forked children by ``logging`` as for every handler. A handler created before ``fork()``
     keeps working in the child. Handlers pickle as their settings (``ring``, ``level``,
     ``policy``), so one can be passed to ``spawn``/``forkserver`` processes, where it opens the
@@ -61,9 +72,22 @@ class Handler(logging.Handler):
         self.policy = policy
         self._sizes = (slot_count, slot_size)
         self._sink = Sink(
-            self.ring, policy, _DEFAULT_FORMATTER.formatException, slot_count, slot_size
+            self.ring,
+            policy,
+            _DEFAULT_FORMATTER.formatException,
+            slot_count,
+            slot_size,
+            [f for f in _INTERNAL_FILES if f],
         )
         self._emit = self._sink.emit
+
+    def __setattr__(self, name, value):
+        # What install()'s fast path relies on: it is recomputed when these change.
+        if name == "filters" and type(value) is list:
+            value = _WatchedList(value)
+        if name in ("level", "filters"):
+            _changed()
+        object.__setattr__(self, name, value)
 
     @property
     def path(self):
@@ -121,3 +145,296 @@ class Handler(logging.Handler):
     def __repr__(self):
         level = logging.getLevelName(self.level)
         return "<%s %s (%s)>" % (self.__class__.__name__, self.ring, level)
+
+
+# --- install(): the fast path ------------------------------------------------------------------
+#
+# A logger of install()'s class checks, on each call past the level check, whether its only
+# output is one ringlog.Handler (no filters on it or on the logger, no other handler on the
+# propagation path, a plain record factory). If so, the call goes straight to the handler's
+# native `log_fast` with the caller's frame: no LogRecord, no findCaller, no handler lock. The
+# answer is cached per logger with the generation number it was computed at; every change that
+# could alter it (handlers, filters, propagate, parent, handler levels, the record factory,
+# logging's own _clear_cache on level changes) takes a new generation number.
+
+_generations = itertools.count(1)
+_gen = [0]
+
+
+def _changed():
+    # next() on a count is atomic under the GIL: each change takes a number no cached route
+    # has, so a route computed concurrently with a change is recomputed on the next call.
+    _gen[0] = next(_generations)
+
+
+class _WatchedList(list):
+    """A logger's or handler's ``handlers``/``filters`` list: changing it invalidates the fast
+    path's cached routes."""
+
+    __slots__ = ()
+
+    def _wrap(name):
+        method = getattr(list, name)
+
+        def changed(self, *args):
+            r = method(self, *args)
+            _changed()
+            return r
+
+        changed.__name__ = name
+        return changed
+
+    for _name in ("__setitem__", "__delitem__", "__iadd__", "__imul__", "append", "extend",
+                  "insert", "remove", "pop", "clear", "sort", "reverse"):
+        locals()[_name] = _wrap(_name)
+    del _name, _wrap
+
+    def __reduce__(self):
+        return (list, (list(self),))
+
+
+# The logger methods the fast path replaces; a base class that overrides any of these (or the
+# methods the full path runs) keeps the full path.
+_PATH_METHODS = ("findCaller", "makeRecord", "_log", "handle", "callHandlers", "isEnabledFor",
+                 "debug", "info", "warning", "error", "critical", "log", "fatal", "warn")
+_NO_ROUTE = (None, None, 0)
+_getframe = sys._getframe
+
+
+def _is_internal_frame(frame):
+    filename = os.path.normcase(frame.f_code.co_filename)
+    return filename in _INTERNAL_FILES or ("importlib" in filename and "_bootstrap" in filename)
+
+
+def _fast_method(level, name):
+    def method(self, msg, *args, **kwargs):
+        if self.disabled:
+            return
+        enabled = self._cache.get(level)
+        if enabled is None:
+            enabled = self.isEnabledFor(level)
+        if not enabled:
+            return
+        r = self._ringlog
+        if r[0] != _gen[0]:
+            r = self._ringlog_route()
+        fast = r[1]
+        if fast is not None:
+            if level < r[2]:
+                return  # below the handler's level: the full path would write nothing
+            try:
+                if not kwargs:
+                    if fast(level, self.name, msg, args, _getframe(1)):
+                        return
+                elif len(kwargs) == 1 and "extra" in kwargs:
+                    if fast(level, self.name, msg, args, _getframe(1), kwargs["extra"]):
+                        return
+            except Exception:
+                pass  # the full path raises it again, and its handler reports it
+        self._log(level, msg, args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = getattr(logging.Logger, name).__doc__
+    return method
+
+
+class _FastLogger:
+    """Mixed into the logger class by install(): see ``install``."""
+
+    _ringlog = (-1, None, 0)
+
+    def __setattr__(self, name, value):
+        if name in ("handlers", "filters") and type(value) is list:
+            value = _WatchedList(value)
+        if name in ("handlers", "filters", "propagate", "parent"):
+            _changed()
+        object.__setattr__(self, name, value)
+
+    def _ringlog_route(self):
+        """(generation, fast function or None, handler level), computed now and cached."""
+        gen = _gen[0]
+        fast, level = None, 0
+        if not self.filters and type(self)._ringlog_plain:
+            found = []
+            c = self
+            while c:
+                if not isinstance(c, _FastLogger):
+                    found = None  # a logger install() does not watch: the full path
+                    break
+                found.extend(c.handlers)
+                if not c.propagate:
+                    break
+                c = c.parent
+            if found and len(found) == 1:
+                h = found[0]
+                if (isinstance(h, Handler) and not h.filters
+                        and type(h).handle is Handler.handle and type(h).emit is Handler.emit
+                        and logging.getLogRecordFactory() is logging.LogRecord):
+                    fast, level = h._sink.log_fast, h.level
+        r = self._ringlog = (gen, fast, level)
+        return r
+
+    debug = _fast_method(logging.DEBUG, "debug")
+    info = _fast_method(logging.INFO, "info")
+    warning = _fast_method(logging.WARNING, "warning")
+    error = _fast_method(logging.ERROR, "error")
+    critical = _fast_method(logging.CRITICAL, "critical")
+    fatal = critical
+
+    def log(self, level, msg, *args, **kwargs):
+        """As ``logging.Logger.log``."""
+        if not isinstance(level, int):
+            if logging.raiseExceptions:
+                raise TypeError("level must be an integer")
+            return
+        if self.disabled:
+            return
+        enabled = self._cache.get(level)
+        if enabled is None:
+            enabled = self.isEnabledFor(level)
+        if not enabled:
+            return
+        r = self._ringlog
+        if r[0] != _gen[0]:
+            r = self._ringlog_route()
+        fast = r[1]
+        if fast is not None:
+            if level < r[2]:
+                return
+            try:
+                if not kwargs:
+                    if fast(level, self.name, msg, args, _getframe(1)):
+                        return
+                elif len(kwargs) == 1 and "extra" in kwargs:
+                    if fast(level, self.name, msg, args, _getframe(1), kwargs["extra"]):
+                        return
+            except Exception:
+                pass
+        self._log(level, msg, args, **kwargs)
+
+    def findCaller(self, stack_info=False, stacklevel=1):
+        """As ``logging.Logger.findCaller`` (Python 3.11+), also skipping ringlog's frames."""
+        f = _getframe(0)
+        while stacklevel > 0:
+            next_f = f.f_back
+            if next_f is None:
+                break
+            f = next_f
+            if not _is_internal_frame(f):
+                stacklevel -= 1
+        co = f.f_code
+        sinfo = None
+        if stack_info:
+            import io
+            import traceback
+
+            with io.StringIO() as sio:
+                sio.write("Stack (most recent call last):\n")
+                traceback.print_stack(f, file=sio)
+                sinfo = sio.getvalue()
+                if sinfo[-1] == "\n":
+                    sinfo = sinfo[:-1]
+        return co.co_filename, f.f_lineno, co.co_name, sinfo
+
+
+_fast_classes = {}
+
+
+def _fast_class(base):
+    """``base`` with the fast path mixed in; ``None`` if ``base`` changes the logging path."""
+    if issubclass(base, _FastLogger):
+        return base
+    if base in _fast_classes:
+        return _fast_classes[base]
+    std = logging.RootLogger if issubclass(base, logging.RootLogger) else logging.Logger
+    for name in _PATH_METHODS:
+        if getattr(base, name) is not getattr(std, name):
+            return None
+    cls = _fast_classes[base] = type(
+        "Ringlog" + base.__name__, (_FastLogger, base), {"__module__": __name__, "_ringlog_plain": True}
+    )
+    return cls
+
+
+def _watch(logger, cls):
+    logger.__class__ = cls
+    # Through __setattr__: the lists become watched ones, and the generation moves.
+    logger.handlers = list(logger.handlers)
+    logger.filters = list(logger.filters)
+
+
+_installed = []
+
+
+def install():
+    """Switches on the fast path for loggers whose only output is a ``ringlog.Handler``.
+
+    Call it once per process, early (before loggers are made is best; existing loggers of the
+    plain ``logging.Logger`` class and the root logger are converted too). It sets a
+    ``logging.Logger`` subclass as the logger class (``logging.setLoggerClass``). For a logger
+    of that class, when the record would reach exactly one handler on its propagation path,
+    that handler is a ``ringlog.Handler`` with no filters, the logger has no filters and the
+    record factory is ``LogRecord``, a ``debug``/``info``/``warning``/``error``/``critical``/
+    ``log`` call without keyword arguments other than ``extra`` goes from the level check
+    straight into the ring: no ``LogRecord`` is made, the caller's file, line and function are
+    read from its frame (and its callsite id cached per code location, natively). The record
+    in the log file is identical to the one the full path writes. Anything else (another
+    handler or a filter anywhere on the path, ``exc_info``, ``stack_info``, ``stacklevel``,
+    custom levels, a message the drain cannot render) takes the full ``logging`` path. Changes
+    made later (handlers, filters, levels, ``propagate``) are taken into account on the next
+    call.
+
+    If another logger class that changes how records are made was set (it overrides
+    ``makeRecord``, ``_log``, ``handle``...), ``install()`` warns and changes nothing.
+    Calling it again is harmless.
+    """
+    with _logging_lock():
+        if _installed:
+            return
+        cls = _fast_class(logging.getLoggerClass())
+        if cls is None:
+            warnings.warn(
+                "ringlog.install(): the logger class %r changes how records are made; the fast"
+                " path stays off" % logging.getLoggerClass(), RuntimeWarning, stacklevel=2)
+            return
+        root_cls = _fast_class(type(logging.root))
+        logging.setLoggerClass(cls)
+        if root_cls is not None:
+            _watch(logging.root, root_cls)
+        manager = logging.Logger.manager
+        for logger in list(manager.loggerDict.values()):
+            if type(logger) is logging.Logger:
+                _watch(logger, cls)
+        clear_cache = manager._clear_cache
+
+        def _clear_cache():
+            clear_cache()
+            _changed()
+
+        manager._clear_cache = _clear_cache
+        set_factory = logging.setLogRecordFactory
+
+        def setLogRecordFactory(factory):
+            set_factory(factory)
+            _changed()
+
+        setLogRecordFactory.__doc__ = set_factory.__doc__
+        logging.setLogRecordFactory = setLogRecordFactory
+        _installed.append(cls)
+        _changed()
+
+
+class _logging_lock:
+    """logging's module lock, as a context manager on every supported Python."""
+
+    def __enter__(self):
+        if hasattr(logging, "_acquireLock"):
+            logging._acquireLock()
+        else:  # 3.13+
+            logging._lock.acquire()
+
+    def __exit__(self, *exc):
+        if hasattr(logging, "_releaseLock"):
+            logging._releaseLock()
+        else:
+            logging._lock.release()
