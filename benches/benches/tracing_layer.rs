@@ -16,6 +16,22 @@
 //!   ringlog's `Block`).
 //! * `tracing_layer/fmt_nonblocking_lossy`: the same in `non_blocking`'s default lossy mode.
 //!
+//!
+//! The bridge's cost against its framework's floor and against the native macro, one event
+//! `info!(id = i, lat = i as f64 / 4.0, worker = w, "request served")` (issue 15's goal:
+//! RingLayer <= no-op Layer + 1.3x native), all producer-only (rings emptied untimed between
+//! bursts, as above):
+//!
+//! * `tracing_layer/noop_layer`: `Registry` + a `Layer` whose `on_event` does nothing (the
+//!   cost of `tracing` itself).
+//! * `tracing_layer/ring_layer_producer_only`: see above.
+//! * `tracing_layer/native_macro`: `ringlog::info!(logger: l, "request served", id = i, ...)`.
+//! * `tracing_layer/log_noop`: `log::info!(id = i, ...; "request served")` into a no-op
+//!   `log::Log`.
+//! * `tracing_layer/log_ring`: the same into `ringlog_log::RingLog`. `log` takes one global
+//!   logger per process, so both log rows go through one installed switch (one relaxed load
+//!   picks the target; the same cost in both rows).
+//!
 //! After each case the file's lines are counted against the calls made (printed on stderr).
 //!
 //! `cargo bench -p ringlog-benches --bench tracing_layer`
@@ -24,7 +40,7 @@ use std::fs::File;
 use std::hint::black_box;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -53,6 +69,170 @@ fn report(name: &str, path: &Path, calls: u64) {
 fn event(i: u64, worker: &str) {
     let lat = i as f64 / 4.0;
     tracing::info!(i = black_box(i), lat, worker, "request served");
+}
+
+/// Issue 15's event through `tracing`.
+#[inline(always)]
+fn event_15(i: u64, w: &str) {
+    tracing::info!(
+        id = black_box(i),
+        lat = i as f64 / 4.0,
+        worker = w,
+        "request served"
+    );
+}
+
+/// The same values through the native macro.
+#[inline(always)]
+fn native_15(l: &Logger, i: u64, w: &str) {
+    ringlog::info!(logger: l, "request served", id = black_box(i), lat = i as f64 / 4.0, worker = w);
+}
+
+/// The same values through `log`.
+#[inline(always)]
+fn log_15(i: u64, w: &str) {
+    log::info!(id = black_box(i), lat = i as f64 / 4.0, worker = w; "request served");
+}
+
+/// A `tracing` layer that does nothing with events.
+struct NoopLayer;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for NoopLayer {
+    fn on_event(&self, e: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        black_box(e);
+    }
+}
+
+/// Whether the installed `log` logger forwards to the ring (else it does nothing).
+static LOG_TO_RING: AtomicBool = AtomicBool::new(false);
+
+/// The one `log` logger of the process: a no-op or a `RingLog`, by `LOG_TO_RING`.
+struct LogSwitch(ringlog_log::RingLog);
+
+impl log::Log for LogSwitch {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        // SYNC: Relaxed; set by the bench thread itself between rows.
+        !LOG_TO_RING.load(Ordering::Relaxed) || self.0.enabled(m)
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        // SYNC: Relaxed; see `enabled`.
+        if LOG_TO_RING.load(Ordering::Relaxed) {
+            self.0.log(r)
+        } else {
+            black_box(r);
+        }
+    }
+    fn flush(&self) {}
+}
+
+fn producer_logger(dir: &tempfile::TempDir) -> Logger {
+    Logger::builder()
+        .path(dir.path().join("ring"))
+        .slot_count(SLOTS)
+        .level(Level::Info)
+        .policy(Policy::Block)
+        .open()
+        .expect("open ring")
+}
+
+/// Times `f(i)` in bursts of at most half the ring, emptying it (untimed) before each.
+fn bursts(c: &mut Criterion, name: &str, logger: &Logger, mut f: impl FnMut(u64)) {
+    let mut reader = Reader::new(logger.segment().acquire_drain().expect("no other drain"));
+    let mut i = 0u64;
+    let mut g = c.benchmark_group("tracing_layer");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(BURST);
+                empty(&mut reader);
+                let t = Instant::now();
+                for _ in 0..n {
+                    f(i);
+                    i += 1;
+                }
+                total += t.elapsed();
+                left -= n;
+            }
+            total
+        })
+    });
+    g.finish();
+    assert_eq!(
+        logger.stats().dropped,
+        0,
+        "{name}: the ring filled during the bench"
+    );
+    assert!(
+        logger.segment().callsites().count() > 0,
+        "{name}: nothing was logged"
+    );
+}
+
+fn noop_layer(c: &mut Criterion) {
+    let worker = black_box(String::from("p0-t0"));
+    let mut i = 0u64;
+    let mut g = c.benchmark_group("tracing_layer");
+    g.throughput(Throughput::Elements(1));
+    let subscriber = tracing_subscriber::registry().with(NoopLayer);
+    tracing::subscriber::with_default(subscriber, || {
+        g.bench_function("noop_layer", |b| {
+            b.iter(|| {
+                event_15(i, &worker);
+                i += 1;
+            })
+        });
+    });
+    g.finish();
+}
+
+fn ring_layer_15(c: &mut Criterion) {
+    let dir = tempfile::tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .expect("temp dir");
+    let logger = producer_logger(&dir);
+    let worker = black_box(String::from("p0-t0"));
+    let subscriber = tracing_subscriber::registry().with(RingLayer::new(logger.clone()));
+    tracing::subscriber::with_default(subscriber, || {
+        bursts(c, "ring_layer_issue15", &logger, |i| event_15(i, &worker));
+    });
+}
+
+fn native_macro(c: &mut Criterion) {
+    let dir = tempfile::tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .expect("temp dir");
+    let logger = producer_logger(&dir);
+    let worker = black_box(String::from("p0-t0"));
+    bursts(c, "native_macro", &logger, |i| {
+        native_15(&logger, i, &worker)
+    });
+}
+
+fn log_rows(c: &mut Criterion) {
+    let dir = tempfile::tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .expect("temp dir");
+    let logger = producer_logger(&dir);
+    let switch = LogSwitch(ringlog_log::RingLog::new(logger.clone()));
+    log::set_logger(Box::leak(Box::new(switch))).expect("the bench installs the only logger");
+    log::set_max_level(log::LevelFilter::Info);
+    let worker = black_box(String::from("p0-t0"));
+    let mut i = 0u64;
+    let mut g = c.benchmark_group("tracing_layer");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("log_noop", |b| {
+        b.iter(|| {
+            log_15(i, &worker);
+            i += 1;
+        })
+    });
+    g.finish();
+    // SYNC: Relaxed; read by this thread only.
+    LOG_TO_RING.store(true, Ordering::Relaxed);
+    bursts(c, "log_ring", &logger, |i| log_15(i, &worker));
 }
 
 fn ring_case(c: &mut Criterion, name: &str, spans: bool) {
@@ -224,6 +404,7 @@ criterion_group! {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_millis(1500))
         .sample_size(20);
-    targets = ring_layer_producer_only, ring_layer, ring_layer_in_spans, fmt_blocking, fmt_lossy
+    targets = noop_layer, ring_layer_15, native_macro, log_rows, ring_layer_producer_only,
+        ring_layer, ring_layer_in_spans, fmt_blocking, fmt_lossy
 }
 criterion_main!(benches);

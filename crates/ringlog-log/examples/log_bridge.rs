@@ -5,12 +5,12 @@
 //! cargo run -p ringdrain -- cat /tmp/x.ring
 //! ```
 //!
-//! The level filter comes from `RUST_LOG` (default `info,log_bridge::db=debug`).
+//! The level filter comes from `RINGLOG_LOG` or `RUST_LOG` (default `info,log_bridge::db=debug,hyper=warn`), through
+//! `LoggerBuilder::from_env`.
 
 use std::process::ExitCode;
 
-use ringlog::{Level, Logger};
-use ringlog_log::Directives;
+use ringlog::Logger;
 
 mod db {
     pub fn query(table: &str, rows: u64) {
@@ -28,21 +28,27 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let directives = match Directives::from_env_or("RUST_LOG", "info,log_bridge::db=debug") {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("log_bridge: RUST_LOG: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let logger = match Logger::builder().ring(&ring).level(Level::Trace).open() {
-        Ok(l) => l,
-        Err(e) => {
+    // Defaults, which RINGLOG_LOG or RUST_LOG replace (`from_env`); then the ring given here.
+    let builder = Logger::builder()
+        .directives(
+            "info,log_bridge::db=debug,hyper=warn"
+                .parse()
+                .expect("default directives"),
+        )
+        .from_env()
+        .map(|b| b.ring(&ring));
+    let logger = match builder.map(|b| b.open()) {
+        Ok(Ok(l)) => l,
+        Ok(Err(e)) => {
             eprintln!("log_bridge: cannot open ring {ring}: {e}");
             return ExitCode::FAILURE;
         }
+        Err(e) => {
+            eprintln!("log_bridge: {e}");
+            return ExitCode::from(2);
+        }
     };
-    if let Err(e) = ringlog_log::init(logger, directives) {
+    if let Err(e) = ringlog_log::init(logger) {
         eprintln!("log_bridge: {e}");
         return ExitCode::FAILURE;
     }
@@ -57,5 +63,7 @@ fn main() -> ExitCode {
     log::warn!(peer:% = peer, retries = 3; "slow upstream");
     log::error!(code = 503; "giving up");
     log::debug!("not recorded: the default level is info");
+    log::info!(target: "hyper::proto", "not recorded: hyper is at warn");
+    log::warn!(target: "hyper::proto", "recorded: a warning from hyper");
     ExitCode::SUCCESS
 }

@@ -15,8 +15,30 @@
 //! * Key-values (`info!(user = "ada", ms = 1.5; "done")`) become ringlog fields: integers,
 //!   floats, bools, chars and strings in binary, anything else formatted with `Display`.
 //!
-//! Records are filtered twice: by the [`Directives`] (`RUST_LOG` syntax, per target) and by
-//! the [`Logger`]'s own level.
+//! # Filtering
+//!
+//! Records are filtered by the [`Logger`]'s filter, the one it was built with
+//! ([`LoggerBuilder::from_env`](ringlog::LoggerBuilder::from_env) reads `RINGLOG_LOG`, else
+//! `RUST_LOG`; or [`LoggerBuilder::directives`](ringlog::LoggerBuilder::directives)), exactly as
+//! the native macros do: `RUST_LOG=info,hyper=warn` keeps hyper's `info!` out of the ring.
+//! The verdict for a target (the most verbose level it may log) is cached in a small lock-free
+//! map keyed by the target string, under the logger's [`filter_key`](Logger::filter_key), so
+//! the steady state hashes the target and compares, instead of matching directive strings; a
+//! filter change ([`Logger::set_directives`]) makes each target recompute once. [`init`] also
+//! sets `log::set_max_level` from the filter, so calls more verbose than every directive cost
+//! `log` one compare. [`RingLog::with_directives`] narrows the filter further.
+//!
+//! Matching, compared with `env_logger`:
+//!
+//! | | ringlog | `env_logger` |
+//! |---|---|---|
+//! | target match | longest directive target that is the record's target or a `::`-separated prefix of it (`hyper` covers `hyper::proto`, not `hyperx`) | longest directive name that is a plain string prefix (`hyper` also covers `hyperx`) |
+//! | same target twice | the later one wins | the later one wins |
+//! | bare `TARGET` | every level | every level |
+//! | only targets named | every other target off | every other target off |
+//! | level names | case-insensitive, plus `off` | the same |
+//! | `/regex` message filter | rejected with an error | filters messages by regex |
+//! | changed at run time | [`Logger::set_directives`] (raise `log::set_max_level` too if it gets more verbose) | no |
 //!
 //! Limits: the id cache holds 4096 call sites; past that (or with targets built at run time,
 //! each of which is a call site of its own) a call registers its callsite every time, which
@@ -25,37 +47,38 @@
 //!
 //! | item | what it is |
 //! |---|---|
-//! | [`init`] | installs a [`RingLog`] as the global `log` logger and sets `log`'s max level |
+//! | [`init`] | installs a [`RingLog`] as the global `log` logger and sets `log`'s max level (a second call fails) |
 //! | [`RingLog`] | the `log::Log` implementation (usable without installing it) |
 //! | [`Directives`] | re-export of [`ringlog::filter::Directives`] |
 //!
 //! # Example
 //!
 //! ```
-//! use ringlog::Level;
-//! use ringlog_log::Directives;
-//!
 //! let dir = tempfile::tempdir().unwrap();
 //! let logger = ringlog::Logger::builder()
 //!     .path(dir.path().join("app.ring"))
 //!     .slot_count(1024)
-//!     .level(Level::Trace)
+//!     // In a service: `.from_env()?` (RUST_LOG / RINGLOG_LOG).
+//!     .directives("info,my_app::db=debug,hyper=warn".parse().unwrap())
 //!     .open()
 //!     .unwrap();
-//! let directives: Directives = "info,my_app::db=debug".parse().unwrap();
-//! ringlog_log::init(logger, directives).unwrap();
+//! ringlog_log::init(logger.clone()).unwrap();
+//! assert!(ringlog_log::init(logger).is_err(), "once per process");
 //!
 //! log::info!("service started");                        // no formatting here
 //! log::warn!("request {} took {} ms", 7, 12.5);          // formatted here (slow path)
 //! log::info!(user = "ada", rows = 1200; "query done");   // fields: user=ada rows=1200
 //! log::debug!("not recorded: the default is info");
+//! log::info!(target: "hyper::proto", "not recorded: hyper is at warn");
+//! log::debug!(target: "my_app::db", "recorded: my_app::db is at debug");
 //! ```
 //!
-//! Then `ringdrain cat <ring>` shows the three records.
+//! Then `ringdrain cat <ring>` shows the four records.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks, missing_docs)]
 
 use core::mem::MaybeUninit;
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use log::kv::{self, Key, Source, Value, VisitSource};
 use ringlog::{Encoder, Level, Logger};
@@ -65,14 +88,21 @@ use ringlog::bridge::{Got, Hash, IdCache, StackStr};
 
 pub use ringlog::filter::Directives;
 
-/// Installs a [`RingLog`] writing to `logger` as the process's `log` logger and sets
-/// `log::set_max_level` to the most verbose level both `directives` and the logger's current
-/// level allow (so disabled calls cost `log` one compare). If you later raise the logger's
-/// level with [`Logger::set_level`], raise `log::set_max_level` too.
+/// Installs a [`RingLog`] writing to `logger`, filtered by the logger's own directives (see
+/// [Filtering](crate#filtering)), as the process's `log` logger, and sets `log::set_max_level`
+/// to the most verbose level the filter allows (so disabled calls cost `log` one compare). If
+/// you later make the logger's filter more verbose ([`Logger::set_directives`],
+/// [`Logger::set_level`]), raise `log::set_max_level` too.
 ///
-/// Fails if a `log` logger is already installed (the `RingLog` is then leaked; it is small).
-pub fn init(logger: Logger, directives: Directives) -> Result<(), log::SetLoggerError> {
-    let ring = RingLog::new(logger, directives);
+/// Fails if a `log` logger is already installed, for instance by an earlier `init` (the
+/// `RingLog` is then leaked; it is small).
+pub fn init(logger: Logger) -> Result<(), log::SetLoggerError> {
+    install(RingLog::new(logger))
+}
+
+/// Installs `ring` as the process's `log` logger, as [`init`] does (for a [`RingLog`] built
+/// with [`RingLog::with_directives`]).
+pub fn install(ring: RingLog) -> Result<(), log::SetLoggerError> {
     let max = ring.max_level();
     log::set_logger(Box::leak(Box::new(ring)))?;
     log::set_max_level(max);
@@ -82,27 +112,41 @@ pub fn init(logger: Logger, directives: Directives) -> Result<(), log::SetLogger
 /// The `log::Log` implementation: see the [crate docs](crate).
 pub struct RingLog {
     logger: Logger,
-    directives: Directives,
+    /// Extra directives narrowing the logger's filter ([`RingLog::with_directives`]).
+    extra: Option<Directives>,
     sites: IdCache<Site>,
+    targets: IdCache<Target>,
 }
 
 impl core::fmt::Debug for RingLog {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("RingLog")
             .field("logger", &self.logger)
-            .field("directives", &self.directives.to_string())
+            .field("extra", &self.extra.as_ref().map(|d| d.to_string()))
             .finish_non_exhaustive()
     }
 }
 
+/// Slots of the per-target verdict cache (targets are few: usually module paths).
+const TARGET_SLOTS: usize = 1024;
+
 impl RingLog {
-    /// A backend writing to `logger`, filtered by `directives` (and the logger's level).
-    pub fn new(logger: Logger, directives: Directives) -> Self {
+    /// A backend writing to `logger`, filtered by the logger's directives (else its level).
+    pub fn new(logger: Logger) -> Self {
         RingLog {
             logger,
-            directives,
+            extra: None,
             sites: IdCache::new(ringlog::bridge::SLOTS),
+            targets: IdCache::new(TARGET_SLOTS),
         }
+    }
+
+    /// Narrows the filter with `directives`: a record passes only if both the logger's filter
+    /// and `directives` let it through. Usually not needed: build the logger with the
+    /// directives instead (`LoggerBuilder::directives`, `LoggerBuilder::from_env`).
+    pub fn with_directives(mut self, directives: Directives) -> Self {
+        self.extra = Some(directives);
+        self
     }
 
     /// The logger records go to.
@@ -110,27 +154,74 @@ impl RingLog {
         &self.logger
     }
 
-    /// The filter.
-    pub fn directives(&self) -> &Directives {
-        &self.directives
+    /// The extra directives from [`RingLog::with_directives`], if any.
+    pub fn directives(&self) -> Option<&Directives> {
+        self.extra.as_ref()
     }
 
-    /// The most verbose level that can pass both the directives and the logger's current level.
+    /// The most verbose level that can pass the logger's current filter (and the extra
+    /// directives).
     pub fn max_level(&self) -> log::LevelFilter {
-        let logger_max = Level::ALL
-            .iter()
-            .rev()
-            .copied()
-            .find(|l| self.logger.enabled(*l));
-        match (self.directives.max_level(), logger_max) {
-            (Some(d), Some(l)) => to_level_filter(d.min(l)),
+        let extra = self
+            .extra
+            .as_ref()
+            .map_or(Some(Level::Trace), |d| d.max_level());
+        match (self.logger.max_level(), extra) {
+            (Some(l), Some(d)) => to_level_filter(d.min(l)),
             _ => log::LevelFilter::Off,
         }
     }
 
     #[inline]
     fn passes(&self, level: Level, target: &str) -> bool {
-        self.logger.enabled(level) && self.directives.enabled(target, level)
+        self.logger.enabled(level) && level as u8 <= self.target_max(target)
+    }
+
+    /// The most verbose level `target` may log (`Level as u8`, 0 for off), cached per target.
+    #[inline]
+    fn target_max(&self, target: &str) -> u8 {
+        let key = self.logger.filter_key();
+        let hash = Hash::new().str(target).finish();
+        let make = || Target {
+            name: target.into(),
+            verdict: AtomicU32::new(0),
+        };
+        match self
+            .targets
+            .get_or_insert_with(hash, |t| *t.name == *target, make)
+        {
+            Got::Cached(t) => {
+                // SYNC: Relaxed; see `Target::verdict`.
+                let v = t.verdict.load(Ordering::Relaxed);
+                if v >> 8 == key {
+                    return v as u8;
+                }
+                let max = self.resolve(target);
+                // SYNC: Relaxed; see `Target::verdict`.
+                t.verdict.store(key << 8 | max as u32, Ordering::Relaxed);
+                max
+            }
+            // The cache is full near this hash: match the directives every time.
+            Got::Uncached(_) => self.resolve(target),
+        }
+    }
+
+    /// The verdict for `target`, from the directives (the slow path).
+    #[cold]
+    fn resolve(&self, target: &str) -> u8 {
+        let logger = self.logger.max_level_for(target);
+        let extra = match &self.extra {
+            None => Some(Level::Trace),
+            Some(d) => Level::ALL
+                .iter()
+                .rev()
+                .copied()
+                .find(|l| d.enabled(target, *l)),
+        };
+        match (logger, extra) {
+            (Some(l), Some(d)) => l.min(d) as u8,
+            _ => 0,
+        }
     }
 
     /// The callsite id for `record` (0 if the segment's table is full: the drain then shows the
@@ -194,6 +285,16 @@ fn to_level_filter(level: Level) -> log::LevelFilter {
         Level::Debug => log::LevelFilter::Debug,
         Level::Trace => log::LevelFilter::Trace,
     }
+}
+
+/// A target's cached filter verdict.
+struct Target {
+    name: Box<str>,
+    /// `filter_key << 8 | max_level` (`Level as u8`, 0 for off) as computed under the logger's
+    /// `filter_key` (24 bits, never 0; so 0 here means "not computed"). Relaxed: one
+    /// self-contained word, nothing else is published through it; a thread that misses a new
+    /// value recomputes the same verdict.
+    verdict: AtomicU32,
 }
 
 /// The static description of the call being made, borrowed from the record.

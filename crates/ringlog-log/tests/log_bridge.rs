@@ -12,7 +12,7 @@ use bridge::{drain, logger};
 use log::{Log, Record};
 use ringdrain::format::Format;
 use ringlog::{Level, Logger};
-use ringlog_log::{Directives, RingLog};
+use ringlog_log::RingLog;
 use ringlog_testkit::lines::{json_lines, text_body};
 use ringlog_testkit::TestDir;
 use serde_json::Value as Json;
@@ -52,16 +52,15 @@ fn emit() {
 fn log_macros_come_out_of_ringdrain_with_level_target_message_and_fields() {
     let dir = TestDir::new();
     let ring = dir.join("app.ring");
-    let logger = logger(&ring, Level::Trace);
-    let directives: Directives = "info,log_bridge::db=debug,noisy=off".parse().unwrap();
-    ringlog_log::init(logger.clone(), directives).expect("install the logger");
+    let logger = logger_with(&ring, "info,log_bridge::db=debug,noisy=off");
+    ringlog_log::init(logger.clone()).expect("install the logger");
 
     assert_eq!(log::max_level(), log::LevelFilter::Debug);
     assert!(log::log_enabled!(target: "log_bridge::db", log::Level::Debug));
     assert!(!log::log_enabled!(log::Level::Debug));
     assert!(!log::log_enabled!(target: "noisy", log::Level::Error));
     assert!(
-        ringlog_log::init(logger.clone(), Directives::default()).is_err(),
+        ringlog_log::init(logger.clone()).is_err(),
         "a second install is refused"
     );
 
@@ -141,14 +140,80 @@ fn record_at<'a>(
         .build()
 }
 
+/// A ring of 4096 slots at `ring` filtered by `directives` (as `RUST_LOG` would give them).
+fn logger_with(ring: &std::path::Path, directives: &str) -> Logger {
+    Logger::builder()
+        .path(ring)
+        .slot_count(1 << 12)
+        .directives(directives.parse().expect("directives"))
+        .open()
+        .expect("open ring")
+}
+
+fn log_at(rl: &RingLog, level: log::Level, target: &str, message: &str) {
+    rl.log(&record_at(
+        level,
+        target,
+        1,
+        format_args!("{message}"),
+        &[] as &[(&str, i32); 0],
+    ));
+}
+
+#[test]
+fn the_loggers_directives_quiet_one_target_and_open_up_another() {
+    let dir = TestDir::new();
+    let ring = dir.join("r.ring");
+    let rl = RingLog::new(logger_with(&ring, "info,hyper=warn,app::db=trace"));
+    assert_eq!(rl.max_level(), log::LevelFilter::Trace);
+    let meta = |level, target| log::Metadata::builder().level(level).target(target).build();
+    assert!(!rl.enabled(&meta(log::Level::Info, "hyper::proto")));
+    assert!(rl.enabled(&meta(log::Level::Trace, "app::db::pool")));
+    // Twice each: the second call uses the cached verdict.
+    for _ in 0..2 {
+        log_at(&rl, log::Level::Info, "hyper::proto", "hyper info, quiet");
+        log_at(&rl, log::Level::Warn, "hyper::proto", "hyper warn");
+        log_at(&rl, log::Level::Info, "hyperx", "hyperx info");
+        log_at(&rl, log::Level::Trace, "app::db::pool", "db trace");
+        log_at(&rl, log::Level::Debug, "app::http", "http debug, quiet");
+        log_at(&rl, log::Level::Info, "app::http", "http info");
+    }
+    let lines = drain(&ring, Format::Text, "out.log");
+    let bodies: Vec<&str> = lines
+        .iter()
+        .zip(["WARN", "INFO", "TRACE", "INFO"].iter().cycle())
+        .map(|(l, level)| text_body(l, level))
+        .collect();
+    let once = [
+        "hyper::proto: hyper warn",
+        "hyperx: hyperx info",
+        "app::db::pool: db trace",
+        "app::http: http info",
+    ];
+    assert_eq!(bodies, [once, once].concat(), "{lines:#?}");
+}
+
+#[test]
+fn a_filter_change_at_run_time_reaches_cached_targets() {
+    let dir = TestDir::new();
+    let ring = dir.join("r.ring");
+    let rl = RingLog::new(logger_with(&ring, "info"));
+    log_at(&rl, log::Level::Info, "app", "before");
+    rl.logger()
+        .set_directives("info,app=off".parse().expect("directives"));
+    log_at(&rl, log::Level::Info, "app", "after, quiet");
+    log_at(&rl, log::Level::Info, "other", "other");
+    let lines = drain(&ring, Format::Text, "out.log");
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert_eq!(text_body(&lines[0], "INFO"), "app: before");
+    assert_eq!(text_body(&lines[1], "INFO"), "other: other");
+}
+
 #[test]
 fn long_formatted_messages_are_cut_at_512_bytes_with_a_mark() {
     let dir = TestDir::new();
     let ring = dir.join("r.ring");
-    let rl = RingLog::new(
-        logger(&ring, Level::Trace),
-        Directives::new(Some(Level::Trace)),
-    );
+    let rl = RingLog::new(logger(&ring, Level::Trace));
     let long = "ab".repeat(1000);
     rl.log(&record_at(
         log::Level::Info,
@@ -170,10 +235,7 @@ fn long_formatted_messages_are_cut_at_512_bytes_with_a_mark() {
 fn one_site_with_different_key_sets_gets_a_callsite_for_each() {
     let dir = TestDir::new();
     let ring = dir.join("r.ring");
-    let rl = RingLog::new(
-        logger(&ring, Level::Trace),
-        Directives::new(Some(Level::Info)),
-    );
+    let rl = RingLog::new(logger(&ring, Level::Info));
     for _ in 0..3 {
         rl.log(&record_at(
             log::Level::Info,
@@ -217,7 +279,7 @@ fn directives_and_the_logger_level_both_filter() {
         .level(Level::Info)
         .open()
         .unwrap();
-    let rl = RingLog::new(logger, "warn,app::db=trace".parse().unwrap());
+    let rl = RingLog::new(logger).with_directives("warn,app::db=trace".parse().unwrap());
     assert_eq!(rl.max_level(), log::LevelFilter::Info, "the logger caps it");
     let meta = |level, target| log::Metadata::builder().level(level).target(target).build();
     assert!(rl.enabled(&meta(log::Level::Info, "app::db::pool")));
@@ -263,7 +325,7 @@ fn a_full_callsite_table_still_delivers_every_record() {
         })
         .open()
         .unwrap();
-    let rl = RingLog::new(logger, Directives::new(Some(Level::Info)));
+    let rl = RingLog::new(logger);
     let n = 300;
     for line in 0..n {
         rl.log(&record_at(
@@ -302,10 +364,7 @@ fn a_full_callsite_table_still_delivers_every_record() {
 fn threads_logging_at_once_lose_nothing() {
     let dir = TestDir::new();
     let ring = dir.join("r.ring");
-    let rl = RingLog::new(
-        logger(&ring, Level::Trace),
-        Directives::new(Some(Level::Info)),
-    );
+    let rl = RingLog::new(logger(&ring, Level::Info));
     let per = 400u64;
     std::thread::scope(|s| {
         for t in 0..4u64 {

@@ -5,12 +5,13 @@
 //! cargo run -p ringdrain -- cat /tmp/x.ring
 //! ```
 //!
-//! The filter comes from `RUST_LOG` (default `info,tracing_bridge::db=debug`).
+//! The filter comes from `RINGLOG_LOG` or `RUST_LOG` (default `info,tracing_bridge::db=debug,hyper=warn`), through
+//! `LoggerBuilder::from_env`.
 
 use std::process::ExitCode;
 
-use ringlog::{Level, Logger};
-use ringlog_tracing::{Directives, RingLayer};
+use ringlog::Logger;
+use ringlog_tracing::RingLayer;
 use tracing_subscriber::layer::SubscriberExt;
 
 mod db {
@@ -30,28 +31,35 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let directives = match Directives::from_env_or("RUST_LOG", "info,tracing_bridge::db=debug") {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("tracing_bridge: RUST_LOG: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let logger = match Logger::builder().ring(&ring).level(Level::Trace).open() {
-        Ok(l) => l,
-        Err(e) => {
+    // Defaults, which RINGLOG_LOG or RUST_LOG replace (`from_env`); then the ring given here.
+    let builder = Logger::builder()
+        .directives(
+            "info,tracing_bridge::db=debug,hyper=warn"
+                .parse()
+                .expect("default directives"),
+        )
+        .from_env()
+        .map(|b| b.ring(&ring));
+    let logger = match builder.map(|b| b.open()) {
+        Ok(Ok(l)) => l,
+        Ok(Err(e)) => {
             eprintln!("tracing_bridge: cannot open ring {ring}: {e}");
             return ExitCode::FAILURE;
         }
+        Err(e) => {
+            eprintln!("tracing_bridge: {e}");
+            return ExitCode::from(2);
+        }
     };
-    let subscriber =
-        tracing_subscriber::registry().with(RingLayer::new(logger).with_directives(directives));
+    let subscriber = tracing_subscriber::registry().with(RingLayer::new(logger));
     if let Err(e) = tracing::subscriber::set_global_default(subscriber) {
         eprintln!("tracing_bridge: {e}");
         return ExitCode::FAILURE;
     }
 
     tracing::info!("service started");
+    tracing::info!(target: "hyper::proto", "not recorded: hyper is at warn");
+    tracing::warn!(target: "hyper::proto", "recorded: a warning from hyper");
     for i in 0..3u64 {
         let span = tracing::info_span!("request", id = i, user = tracing::field::Empty);
         let _enter = span.enter();

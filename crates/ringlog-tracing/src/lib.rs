@@ -21,9 +21,34 @@
 //! | [`DirectivesFilter`] | a per-layer filter from `RUST_LOG`-style [`Directives`] |
 //! | [`to_level`] | `tracing`'s levels to ringlog's |
 //!
-//! Events are also filtered by the [`Logger`]'s own level. Events that `tracing-log` converts
-//! from `log` records share one callsite per level, so their real target travels in the
-//! `log.target` field; use `ringlog-log` for `log` records instead.
+//! # Filtering
+//!
+//! The layer applies the [`Logger`]'s filter, the one it was built with
+//! ([`LoggerBuilder::from_env`](ringlog::LoggerBuilder::from_env) reads `RINGLOG_LOG`, else
+//! `RUST_LOG`; or [`LoggerBuilder::directives`](ringlog::LoggerBuilder::directives)), exactly as
+//! the native macros do: `RUST_LOG=info,hyper=warn` keeps hyper's `info!` out of the ring. The
+//! verdict (the most verbose level the event's target may log) is cached per `tracing`
+//! callsite beside its ringlog callsite ids, under the logger's
+//! [`filter_key`](Logger::filter_key), and recomputed when the filter changes
+//! ([`Logger::set_directives`], [`Logger::set_level`]). The filter is this layer's alone: the
+//! layer never tells `tracing` a callsite is disabled, so the other layers of the same
+//! subscriber still see every event (a filtered event costs this layer a callsite lookup and a
+//! compare). [`RingLayer::with_directives`] narrows it further with a per-layer filter.
+//!
+//! Matching, compared with `env_logger` (and `tracing-subscriber`'s `EnvFilter`):
+//!
+//! | | ringlog | `env_logger` |
+//! |---|---|---|
+//! | target match | longest directive target that is the event target or a `::`-separated prefix of it (`hyper` covers `hyper::proto`, not `hyperx`) | longest directive name that is a plain string prefix (`hyper` also covers `hyperx`) |
+//! | same target twice | the later one wins | the later one wins |
+//! | bare `TARGET` | every level | every level |
+//! | only targets named | every other target off | every other target off |
+//! | level names | case-insensitive, plus `off` | the same |
+//! | `/regex`, `target[span{field}]=level` | rejected with an error | `env_logger` filters messages by regex; `EnvFilter` matches spans |
+//!
+//! Events that `tracing-log` converts from `log` records share one callsite per level, so their
+//! real target travels in the `log.target` field and the filter sees `log`; use `ringlog-log`
+//! for `log` records instead.
 //!
 //! # Example
 //!
@@ -36,17 +61,19 @@
 //! let logger = ringlog::Logger::builder()
 //!     .path(dir.path().join("app.ring"))
 //!     .slot_count(1024)
-//!     .level(Level::Debug)
+//!     // In a service: `.from_env()?` (RUST_LOG / RINGLOG_LOG).
+//!     .directives("info,my_app::db=debug,hyper=warn".parse().unwrap())
 //!     .open()
 //!     .unwrap();
-//! let layer = RingLayer::new(logger).with_directives("info,my_app::db=debug".parse().unwrap());
-//! let subscriber = tracing_subscriber::registry().with(layer);
+//! let subscriber = tracing_subscriber::registry().with(RingLayer::new(logger));
 //!
 //! tracing::subscriber::with_default(subscriber, || {
 //!     let span = tracing::info_span!("request", id = 7u64);
 //!     let _guard = span.enter();
 //!     tracing::info!(status = 200u16, ms = 1.5, "served");
 //!     // ringdrain: "<ts> INFO  [pid:tid] <target>: served status=200 ms=1.5 spans=request{id=7}"
+//!     tracing::info!(target: "hyper::proto", "not recorded: hyper is at warn");
+//!     tracing::debug!(target: "my_app::db", "recorded: my_app::db is at debug");
 //! });
 //! ```
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -54,6 +81,7 @@
 
 use core::fmt::{self, Write as _};
 use core::mem::MaybeUninit;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use ringlog::{Encoder, Level, Logger};
 use ringlog_wire::callsite::{CallsiteDesc, FormatStyle};
@@ -88,7 +116,8 @@ impl fmt::Debug for RingLayer {
 }
 
 impl RingLayer {
-    /// A layer writing to `logger`.
+    /// A layer writing to `logger`, filtered by the logger's own directives (see
+    /// [Filtering](crate#filtering)).
     pub fn new(logger: Logger) -> Self {
         RingLayer {
             logger,
@@ -101,8 +130,11 @@ impl RingLayer {
         &self.logger
     }
 
-    /// This layer behind a per-layer [`DirectivesFilter`]: events and spans the directives
-    /// disable never reach it, while other layers of the subscriber still see them.
+    /// This layer behind an extra per-layer [`DirectivesFilter`]: events and spans those
+    /// directives disable never reach it, while other layers of the subscriber still see them.
+    /// The logger's own directives still apply too, so an event is recorded only if both let
+    /// it through. Usually not needed any more: build the logger with the directives instead
+    /// (`LoggerBuilder::directives`, `LoggerBuilder::from_env`).
     pub fn with_directives<S>(
         self,
         directives: Directives,
@@ -117,11 +149,8 @@ impl RingLayer {
         let callsite = md.callsite();
         let mut h = Hash::new();
         core::hash::Hash::hash(&callsite, &mut h);
-        self.sites.get_or_insert_with(
-            h.finish(),
-            |s| s.callsite == callsite,
-            || Site::register(&self.logger, md),
-        )
+        self.sites
+            .get_or_insert_with(h.finish(), |s| s.callsite == callsite, || Site::new(md))
     }
 
     /// Writes the event's span scope, root first, into `out`; false if the event is outside
@@ -159,7 +188,9 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if !self.logger.enabled(to_level(attrs.metadata().level())) {
+        let md = attrs.metadata();
+        // Spans are rarer than events: the uncached check is enough here.
+        if !self.logger.enabled_for(md.target(), to_level(md.level())) {
             return;
         }
         let Some(span) = ctx.span(id) else {
@@ -192,14 +223,14 @@ where
             Got::Cached(s) => *s,
             Got::Uncached(s) => s,
         };
+        if level as u8 > site.max_level(&self.logger, md.target()) {
+            return; // the logger's directives filter this target at this level
+        }
+        let (plain, with_spans) = site.ids(&self.logger, md);
         let mut spans_buf = MaybeUninit::uninit();
         let mut spans = StackStr::new(&mut spans_buf);
         let in_spans = self.scope(event, &ctx, &mut spans);
-        let id = if in_spans {
-            site.with_spans
-        } else {
-            site.plain
-        };
+        let id = if in_spans { with_spans } else { plain };
         self.logger.log_with_id(id, level, |e| {
             if id == 0 && site.message.is_none() {
                 // No callsite (the table is full): the first argument is the message.
@@ -281,13 +312,21 @@ impl<S> Filter<S> for DirectivesFilter {
 /// A span's formatted fields (`k=v k2="s"`), kept in its extensions.
 struct SpanFields(String);
 
-/// A registered event callsite.
+/// An event callsite seen by the layer: its filter verdict and (once an event passed) its
+/// ringlog callsite ids.
 struct Site {
     callsite: Identifier,
-    /// Callsite id without the `spans` field (0: the table was full).
-    plain: u32,
-    /// Callsite id with the `spans` field last.
-    with_spans: u32,
+    /// `filter_key << 8 | max_level`: the most verbose level (`Level as u8`, 0 for off) the
+    /// logger's filter allows for this callsite's target, computed under the logger's
+    /// `filter_key` (24 bits, never 0; so 0 here means "not computed"). Relaxed: one
+    /// self-contained word, no other data is published through it; a thread that misses a new
+    /// value recomputes the same verdict.
+    verdict: AtomicU32,
+    /// `1 << 63 | plain << 32 | with_spans` once registered (0: not yet). `plain` is the
+    /// callsite id without the `spans` field, `with_spans` the one with `spans` last; either
+    /// is 0 if the segment's table was full. Registered on the first event that passes the
+    /// filter, so filtered-out callsites take no room in the segment's table.
+    ids: AtomicU64,
     /// Index of the `message` field, if the callsite has one.
     message: Option<usize>,
     /// Number of fields in the callsite's field set (the message included).
@@ -295,8 +334,66 @@ struct Site {
 }
 
 impl Site {
-    fn register(logger: &Logger, md: &'static Metadata<'static>) -> Site {
-        let message = md.fields().field("message").map(|f| f.index());
+    fn new(md: &'static Metadata<'static>) -> Site {
+        Site {
+            callsite: md.callsite(),
+            verdict: AtomicU32::new(0),
+            ids: AtomicU64::new(0),
+            message: md.fields().field("message").map(|f| f.index()),
+            fields: md.fields().len(),
+        }
+    }
+
+    /// The most verbose level `target` may log (`Level as u8`, 0 for off), cached.
+    #[inline(always)]
+    fn max_level(&self, logger: &Logger, target: &str) -> u8 {
+        let key = logger.filter_key();
+        // SYNC: Relaxed; see the field docs.
+        let v = self.verdict.load(Ordering::Relaxed);
+        if v >> 8 == key {
+            return v as u8;
+        }
+        self.resolve(logger, target, key)
+    }
+
+    #[cold]
+    fn resolve(&self, logger: &Logger, target: &str, key: u32) -> u8 {
+        // `key` was read before the filter: if the filter changes meanwhile, the key changes
+        // too and the next event recomputes.
+        let max = logger.max_level_for(target).map_or(0, |l| l as u8);
+        // SYNC: Relaxed; see the field docs.
+        self.verdict.store(key << 8 | max as u32, Ordering::Relaxed);
+        max
+    }
+
+    /// The ringlog callsite ids `(plain, with_spans)`, registered on first use.
+    #[inline(always)]
+    fn ids(&self, logger: &Logger, md: &'static Metadata<'static>) -> (u32, u32) {
+        // SYNC: Acquire; pairs with the Release store in `register`, so a thread that sees the
+        // ids also sees the segment's table entries they name.
+        let mut v = self.ids.load(Ordering::Acquire);
+        if v == 0 {
+            v = self.register(logger, md);
+        }
+        ((v >> 32) as u32 & 0x7FFF_FFFF, v as u32)
+    }
+
+    #[cold]
+    fn register(&self, logger: &Logger, md: &'static Metadata<'static>) -> u64 {
+        let (plain, with_spans) = Site::register_ids(logger, md, self.message);
+        let v = 1 << 63 | (plain as u64) << 32 | with_spans as u64;
+        // Two threads racing here register the same descriptions (the table deduplicates by
+        // content) and store the same word.
+        // SYNC: Release; pairs with the Acquire load in `ids`.
+        self.ids.store(v, Ordering::Release);
+        v
+    }
+
+    fn register_ids(
+        logger: &Logger,
+        md: &'static Metadata<'static>,
+        message: Option<usize>,
+    ) -> (u32, u32) {
         let mut names: Vec<&str> = md
             .fields()
             .iter()
@@ -321,13 +418,7 @@ impl Site {
         names.push(SPANS_FIELD);
         desc.fields = names;
         let with_spans = logger.register_callsite(&desc).unwrap_or(0);
-        Site {
-            callsite: md.callsite(),
-            plain,
-            with_spans,
-            message,
-            fields: md.fields().len(),
-        }
+        (plain, with_spans)
     }
 }
 

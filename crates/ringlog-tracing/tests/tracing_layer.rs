@@ -189,6 +189,90 @@ fn directives_filter_this_layer_only() {
     );
 }
 
+/// A ring of 4096 slots at `ring` filtered by `directives` (as `RUST_LOG` would give them).
+fn logger_with(ring: &std::path::Path, directives: &str) -> ringlog::Logger {
+    ringlog::Logger::builder()
+        .path(ring)
+        .slot_count(1 << 12)
+        .directives(directives.parse().expect("directives"))
+        .open()
+        .expect("open ring")
+}
+
+#[test]
+fn the_loggers_directives_quiet_one_target_and_open_up_another_for_this_layer_only() {
+    let dir = TestDir::new();
+    let ring = dir.join("r.ring");
+    let seen = Arc::new(AtomicUsize::new(0));
+    let subscriber = tracing_subscriber::registry()
+        .with(RingLayer::new(logger_with(
+            &ring,
+            "info,hyper=warn,app::db=trace",
+        )))
+        .with(Counter(seen.clone()));
+    tracing::subscriber::with_default(subscriber, || {
+        // Twice each: the second time uses the verdict cached at the callsite.
+        for _ in 0..2 {
+            tracing::info!(target: "hyper::proto", "hyper info, quiet");
+            tracing::warn!(target: "hyper::proto", "hyper warn");
+            tracing::info!(target: "hyperx", "hyperx info");
+            tracing::trace!(target: "app::db::pool", n = 3u64, "db trace");
+            tracing::debug!(target: "app::http", "http debug, quiet");
+            tracing::info!(target: "app::http", "http info");
+        }
+        let span = tracing::debug_span!(target: "app::http", "quiet_span", x = 1u64);
+        let _g = span.enter();
+        tracing::info!(target: "app::http", "in a span the filter hides");
+    });
+    // SYNC: Relaxed; the events were dispatched on this thread.
+    assert_eq!(
+        seen.load(Ordering::Relaxed),
+        13,
+        "the counting layer sees every event, filtered or not"
+    );
+    let lines = drain(&ring, Format::Text, "out.log");
+    let mut bodies = Vec::new();
+    for (line, level) in lines.iter().zip(
+        ["WARN", "INFO", "TRACE", "INFO"]
+            .iter()
+            .cycle()
+            .take(8)
+            .chain(["INFO"].iter()),
+    ) {
+        bodies.push(text_body(line, level));
+    }
+    let once = [
+        "hyper::proto: hyper warn",
+        "hyperx: hyperx info",
+        "app::db::pool: db trace n=3",
+        "app::http: http info",
+    ];
+    let mut want: Vec<&str> = [once, once].concat();
+    want.push("app::http: in a span the filter hides");
+    assert_eq!(lines.len(), want.len(), "{lines:#?}");
+    assert_eq!(bodies, want, "{lines:#?}");
+}
+
+#[test]
+fn a_filter_change_at_run_time_reaches_cached_callsites() {
+    let dir = TestDir::new();
+    let ring = dir.join("r.ring");
+    let logger = logger_with(&ring, "info");
+    let subscriber = tracing_subscriber::registry().with(RingLayer::new(logger.clone()));
+    let event = |n: u64| tracing::info!(target: "app", n, "event");
+    tracing::subscriber::with_default(subscriber, || {
+        event(1);
+        logger.set_directives("info,app=off".parse().expect("directives"));
+        event(2);
+        logger.set_directives("warn,app=debug".parse().expect("directives"));
+        event(3);
+    });
+    let lines = drain(&ring, Format::Text, "out.log");
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert_eq!(text_body(&lines[0], "INFO"), "app: event n=1");
+    assert_eq!(text_body(&lines[1], "INFO"), "app: event n=3");
+}
+
 #[test]
 fn two_ring_layers_in_one_subscriber_both_record_spans() {
     let dir = TestDir::new();

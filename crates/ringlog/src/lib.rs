@@ -416,6 +416,28 @@ impl Logger {
             .read(|d| d.is_none_or(|d| d.enabled(target, level)))
     }
 
+    /// The most verbose level a record from `target` may have (its directives, else its
+    /// level; `None`: nothing from `target` passes). Bridges cache the answer under
+    /// [`Logger::filter_key`].
+    pub fn max_level_for(&self, target: &str) -> Option<Level> {
+        Level::ALL
+            .iter()
+            .rev()
+            .copied()
+            .find(|l| self.enabled_for(target, *l))
+    }
+
+    /// A number (24 bits, never 0, unique in this process) that changes whenever this
+    /// logger's filter changes (`set_level`, `set_directives`): a bridge caches a per-target
+    /// verdict next to the key it was computed under and recomputes it when the key differs.
+    /// Read the key before computing the verdict, so a change racing the computation makes the
+    /// cached verdict stale rather than wrong forever.
+    #[inline(always)]
+    pub fn filter_key(&self) -> u32 {
+        // SYNC: Relaxed; see `set_filter` (the filter is advisory).
+        self.inner.key.load(Ordering::Relaxed)
+    }
+
     /// The logger's directives, if it has any (bridges can adopt them).
     pub fn directives(&self) -> Option<filter::Directives> {
         self.inner.directives.read(|d| d.cloned())
