@@ -191,6 +191,58 @@ fn the_last_lines_before_a_producer_crash_are_drained() {
 
 // ---------------------------------------------------------------- full ring
 
+/// Stores `seq` as the sequence word of slot `index` of the ring at `path`, as a stray write
+/// by a buggy or hostile co-producer would.
+fn scribble_seq(path: &Path, index: usize, seq: ringlog_wire::ring::Seq) {
+    use ringlog_wire::ring::Slots;
+    let seg = ringlog_segment::Segment::open(path, &Default::default()).unwrap();
+    let ring = seg.ring();
+    // SYNC: Relaxed; damage has no ordering to keep.
+    ring.slots()
+        .seq(index)
+        .store(seq.0, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[test]
+fn damaged_slot_words_cost_block_producers_nothing_and_are_reported() {
+    use ringlog_wire::ring::Seq;
+    let e = TestDir::new();
+    let drain = ring_with_drain(&e, 64, &[]);
+    // Slots of lap 0 ahead of everyone, damaged in ways no legal transition produces: a free
+    // word with stray pid bits, free with a stray span, "being written by init" (pid 1 never
+    // dies), and being written in a lap that is not the slot's.
+    scribble_seq(&e.ring(), 10, Seq(7));
+    scribble_seq(&e.ring(), 20, Seq(3 << 26));
+    scribble_seq(&e.ring(), 30, Seq::writing(0, 1, 1));
+    scribble_seq(&e.ring(), 40, Seq::writing(5, 1, std::process::id()));
+    let ps: Vec<Proc> = (0..2)
+        .map(|k| producer(&e.ring(), &["load", &format!("w{k}"), "3000", "block"]))
+        .collect();
+    for p in ps {
+        // The watchdog fails the test if the damage wedges the ring (the Block producers hang).
+        p.expect_success(PATIENCE);
+    }
+    drain.stop();
+    let (by_worker, other) = split_log(&e.out_text());
+    for k in 0..2 {
+        let w = format!("w{k}");
+        assert_eq!(assert_prefix(&w, &by_worker[&w]), 3000);
+    }
+    let damaged = other
+        .iter()
+        .filter(|l| l.contains("skipped damaged record"))
+        .count();
+    assert_eq!(damaged, 4, "one notice per damaged slot: {other:?}");
+    let seg = ringlog_segment::Segment::open(&e.ring(), &Default::default()).unwrap();
+    // SYNC: Relaxed; reading a counter after everyone stopped.
+    let corrupt = seg
+        .shared()
+        .counters
+        .corrupt
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(corrupt, 4);
+}
+
 #[test]
 fn block_on_a_tiny_ring_loses_nothing() {
     let e = TestDir::new();

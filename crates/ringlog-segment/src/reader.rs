@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use ringlog_wire::callsite::decode_callsite;
 use ringlog_wire::clock::Calibration;
 use ringlog_wire::decode::{decode_record, RecordRef};
-use ringlog_wire::ring::{Consumer, Next, RawSlots, Stall};
+use ringlog_wire::ring::{Consumer, Next, RawSlots, Seq, Stall};
 use ringlog_wire::view::OwnedRecord;
 
 use crate::{pid_alive, DrainLease, Segment};
@@ -281,13 +281,36 @@ impl<'s> Reader<'s> {
                     pid: None,
                 })
             }
-            Stall::Writing { pid, span, .. } => {
+            Stall::Writing { pos, pid, span } => {
                 if now.duration_since(st.last_check) < self.policy.liveness_interval
                     && waited < self.policy.liveness_interval
                 {
                     return None;
                 }
                 st.last_check = now;
+                if !self.segment.may_be_producer(pid) {
+                    // An owner no producer can be (pid 0 or 1, or absent from a producer table
+                    // with room): the word is damage, whatever process that pid names now.
+                    // Skipped as one damaged slot after the grace period, never with its span:
+                    // the span is as untrusted as the pid, and freeing the slots after it could
+                    // free records other producers are writing.
+                    if waited < self.policy.grace {
+                        return None;
+                    }
+                    self.stall = None;
+                    let seq = Seq::writing(self.consumer.ring().lap(pos), span, pid);
+                    // SAFETY: no producer owns this slot: every producer attaches to the table
+                    // before it writes, pid 1 is init and pid 0 no process, so the word was
+                    // written by damage (RELIABILITY.md, "Trust model"); it stayed unchanged
+                    // for the grace period. The CAS in `abandon` changes nothing if it moved.
+                    if !unsafe { self.consumer.abandon(Stall::Corrupt { pos, seq }) } {
+                        return None;
+                    }
+                    self.count_corrupt();
+                    return Some(Lost::Corrupt {
+                        reason: format!("slot owned by a pid no producer has ({seq:?})"),
+                    });
+                }
                 if pid_alive(pid) {
                     return None; // slow but alive: never torn, never overwritten
                 }
