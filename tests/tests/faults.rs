@@ -243,6 +243,60 @@ fn damaged_slot_words_cost_block_producers_nothing_and_are_reported() {
     assert_eq!(corrupt, 4);
 }
 
+/// Sets the claim cursor of the ring at `path` to its read cursor plus `ahead`.
+fn scribble_claim(path: &Path, ahead: u64) {
+    let seg = ringlog_segment::Segment::open(path, &Default::default()).unwrap();
+    let c = &seg.shared().cursors;
+    // SYNC: Relaxed; damage has no ordering to keep.
+    let read = c.read.load(std::sync::atomic::Ordering::Relaxed);
+    c.claim
+        .store(read + ahead, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[test]
+fn a_bogus_claim_cursor_is_reported_once_recovered_and_never_chased_at_shutdown() {
+    let e = TestDir::new();
+    let drain = ring_with_drain(&e, 1024, &[]);
+    run_producer(&e.ring(), &["load", "before", "100"]);
+    wait_for_text(&e.out(), "request 99 served in 24.75 us by before");
+    // A producer that opened the ring before the damage holds a claim while it happens.
+    let slow = producer(&e.ring(), &["slow-claim", "400"]);
+    let seg = ringlog_segment::Segment::open(&e.ring(), &Default::default()).unwrap();
+    wait_until("the slow producer claims", PATIENCE, || {
+        // SYNC: Relaxed; a test's poll.
+        seg.shared()
+            .cursors
+            .claim
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 100
+    });
+    scribble_claim(&e.ring(), 1_000_000_000_000);
+    // The drain recovers: the held claim is revoked, the producer claims again and is drained.
+    slow.expect_success(PATIENCE);
+    let expected = format!(
+        "raw record from slow-claim with payload {}",
+        "x".repeat(150)
+    );
+    wait_for_text(&e.out(), &expected);
+    // New producers open the recovered ring, and Block producers get room (watchdog).
+    run_producer(&e.ring(), &["load", "after", "100", "block"]);
+    wait_for_text(&e.out(), "request 99 served in 24.75 us by after");
+    // Damaged again, then asked to stop: shutdown must not chase the bogus cursor.
+    scribble_claim(&e.ring(), 1_000_000_000_000);
+    drain.stop();
+    let (by_worker, other) = split_log(&e.out_text());
+    assert_eq!(assert_prefix("before", &by_worker["before"]), 100);
+    assert_eq!(assert_prefix("after", &by_worker["after"]), 100);
+    let reports = other.iter().filter(|l| l.contains("claim cursor")).count();
+    assert!(
+        (1..=2).contains(&reports),
+        "one report per damage: {other:?}"
+    );
+    // Unclaimed positions up to read + slots are revoked: bounded by the ring, not the cursor.
+    let skipped = notice_sum(&other, "never filled", "slots");
+    assert!(skipped <= 2 * 1024, "{skipped} slots skipped");
+}
+
 #[test]
 fn block_on_a_tiny_ring_loses_nothing() {
     let e = TestDir::new();

@@ -258,6 +258,9 @@ impl<'s> Reader<'s> {
         let counters = &self.segment.shared().counters;
         match stall {
             Stall::Unowned { pos } => {
+                if let Some(lost) = self.check_claim() {
+                    return Some(lost);
+                }
                 // Revoking an unowned claim is always safe (a living producer simply claims
                 // again). Wait out the grace period, except within an episode: once a claim
                 // timed out, the other claims made before that moment that are still unowned
@@ -353,6 +356,59 @@ impl<'s> Reader<'s> {
                 })
             }
         }
+    }
+
+    /// The claim cursor, bounded by the geometry: at most `read + slots`, which every producer
+    /// keeps to. Where the drain must stop when asked to finish (shutdown, `--once`): it never
+    /// chases a damaged cursor.
+    pub fn claim_bound(&self) -> u64 {
+        // SYNC: Relaxed; a bound only, records are read through their sequence words.
+        let claim = self.segment.shared().cursors.claim.load(Ordering::Relaxed);
+        claim.min(
+            self.read_cursor()
+                .saturating_add(self.consumer.ring().capacity()),
+        )
+    }
+
+    /// Our read cursor: every position below it is released.
+    fn read_cursor(&self) -> u64 {
+        self.consumer.position() - self.consumer.unreleased()
+    }
+
+    /// Checks the claim cursor against the read cursor and the geometry (`claim <= read +
+    /// slots`). A claim past that is damage: no producer can claim there, and every position
+    /// up to it would look like an unowned claim to revoke, while producers see a full ring
+    /// forever. It is reset to `read + slots` (the unclaimed positions below are then revoked
+    /// as unowned claims, which is always safe: at most one ring's worth), counted, and
+    /// reported once per damage.
+    ///
+    /// Called only at an unowned claim, never on the fast path: a bogus claim cursor always
+    /// shows there first, since the drain reads the claim cursor nowhere else.
+    fn check_claim(&mut self) -> Option<Lost> {
+        let bound = self
+            .read_cursor()
+            .saturating_add(self.consumer.ring().capacity());
+        let claim = &self.segment.shared().cursors.claim;
+        // SYNC: Relaxed; only compared with the geometry. A producer racing the reset below
+        // makes the CAS fail and we look again at the next stall.
+        let seen = claim.load(Ordering::Relaxed);
+        if seen <= bound {
+            return None;
+        }
+        // SYNC: Relaxed; the claim cursor carries no data (see Ring::claim_positions).
+        claim
+            .compare_exchange(seen, bound, Ordering::Relaxed, Ordering::Relaxed)
+            .ok()?;
+        self.episode_end = self.episode_end.min(bound);
+        self.stall = None;
+        self.count_corrupt();
+        Some(Lost::Corrupt {
+            reason: format!(
+                "claim cursor {seen} beyond read cursor {} + {} slots; reset to {bound}",
+                self.read_cursor(),
+                self.consumer.ring().capacity()
+            ),
+        })
     }
 
     fn count_corrupt(&self) {
