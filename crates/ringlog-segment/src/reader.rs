@@ -174,6 +174,12 @@ impl<'s> Reader<'s> {
         self.calibration = c;
     }
 
+    /// The cache of resolved (and bad) callsites; its bad-id part is capped
+    /// ([`CallsiteCache::BAD_CAP`]) and counts its evictions.
+    pub fn callsite_cache(&self) -> &CallsiteCache {
+        &self.callsites
+    }
+
     /// Next ring position to read.
     pub fn position(&self) -> u64 {
         self.consumer.position()
@@ -446,15 +452,35 @@ impl<'s> Reader<'s> {
 }
 
 /// Resolved callsites of one segment, validated once and cached.
+///
+/// Good ids are bounded by the callsite table's size; bad ids come from record bytes any
+/// producer writes, so their cache is capped at [`CallsiteCache::BAD_CAP`] entries (an id
+/// evicted is simply validated again when it comes back) and evictions are counted.
 #[derive(Debug, Default)]
 pub struct CallsiteCache {
     /// Indexed by `id / 8` (ids are 8-aligned table offsets).
     by_slot: Vec<Option<Arc<CallsiteInfo>>>,
+    /// Ids that did not resolve, with the reason; at most `BAD_CAP` entries.
     bad: std::collections::HashMap<u32, String>,
+    /// Entries evicted from `bad` to keep it at its cap.
+    bad_evicted: u64,
     scratch: Vec<u8>,
 }
 
 impl CallsiteCache {
+    /// The most bad callsite ids remembered.
+    pub const BAD_CAP: usize = 1024;
+
+    /// Bad ids remembered now (at most [`Self::BAD_CAP`]).
+    pub fn bad_len(&self) -> usize {
+        self.bad.len()
+    }
+
+    /// Bad ids forgotten to keep the cache at its cap.
+    pub fn bad_evicted(&self) -> u64 {
+        self.bad_evicted
+    }
+
     /// Resolves `id` in `segment`'s table: `Ok(None)` for id 0, `Err` with the reason for an id
     /// that does not resolve (unknown, damaged).
     pub fn resolve(&mut self, segment: &Segment, id: u32) -> Result<Option<&CallsiteInfo>, &str> {
@@ -484,6 +510,13 @@ impl CallsiteCache {
                     self.by_slot[slot] = Some(Arc::new(info));
                 }
                 Err(e) => {
+                    if self.bad.len() >= Self::BAD_CAP {
+                        // Any entry will do: an evicted id is only validated again.
+                        if let Some(&old) = self.bad.keys().next() {
+                            self.bad.remove(&old);
+                            self.bad_evicted += 1;
+                        }
+                    }
                     self.bad.insert(id, e.to_string());
                     return Err(self
                         .bad
@@ -494,5 +527,35 @@ impl CallsiteCache {
             }
         }
         Ok(self.by_slot[slot].as_deref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SegmentConfig;
+
+    #[test]
+    fn a_million_distinct_bad_callsite_ids_leave_the_cache_at_its_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = SegmentConfig {
+            slot_count: 1024,
+            ..SegmentConfig::default()
+        };
+        let (seg, _) = Segment::create_or_open(&dir.path().join("r"), &config).unwrap();
+        let mut cache = CallsiteCache::default();
+        for k in 0..1_000_000u32 {
+            // Far past the table's end: none of them resolves.
+            let id = u32::MAX - 8 * k;
+            assert!(cache.resolve(&seg, id).is_err());
+        }
+        assert_eq!(cache.bad_len(), CallsiteCache::BAD_CAP);
+        assert_eq!(
+            cache.bad_evicted(),
+            1_000_000 - CallsiteCache::BAD_CAP as u64
+        );
+        // A remembered id still resolves to its reason.
+        let last = u32::MAX - 8 * 999_999;
+        assert!(cache.resolve(&seg, last).unwrap_err().contains("callsite"));
     }
 }
