@@ -298,6 +298,37 @@ fn a_bogus_claim_cursor_is_reported_once_recovered_and_never_chased_at_shutdown(
 }
 
 #[test]
+fn a_forged_checkpoint_never_cuts_lines_the_drain_cannot_prove_it_wrote() {
+    use std::os::unix::fs::MetadataExt;
+    use std::sync::atomic::Ordering::{Relaxed, Release};
+    let e = TestDir::new();
+    create_ring(&e.ring(), 1024);
+    run_producer(&e.ring(), &["load", "first", "1000"]);
+    drain_once(&e.ring(), &e.out(), &[]);
+    run_producer(&e.ring(), &["load", "late", "5"]);
+    // A checkpoint no drain wrote: a batch "in flight" to this very file, starting at byte 0
+    // and twice the file's length, so the file looks like a batch cut short.
+    let meta = std::fs::metadata(e.out()).unwrap();
+    let seg = ringlog_segment::Segment::open(&e.ring(), &Default::default()).unwrap();
+    let d = &seg.shared().drain;
+    // SYNC: Relaxed stores published by the Release of `pending`, as the drain's own are.
+    let read = seg.shared().cursors.read.load(Relaxed);
+    d.pending_end.store(read + 1, Relaxed);
+    d.out_dev.store(meta.dev(), Relaxed);
+    d.out_ino.store(meta.ino(), Relaxed);
+    d.out_len_before.store(0, Relaxed);
+    d.out_batch_len.store(2 * meta.len(), Relaxed);
+    d.out_batch_hash.store(0x1234_5678, Relaxed);
+    // SYNC: Release; as in checkpoint::begin.
+    d.pending.store(1, Release);
+    drop(seg);
+    drain_once(&e.ring(), &e.out(), &[]);
+    let (by_worker, _) = split_log(&e.out_text());
+    assert_eq!(assert_prefix("first", &by_worker["first"]), 1000);
+    assert_eq!(assert_prefix("late", &by_worker["late"]), 5);
+}
+
+#[test]
 fn block_on_a_tiny_ring_loses_nothing() {
     let e = TestDir::new();
     let drain = ring_with_drain(&e, 64, &[]);
