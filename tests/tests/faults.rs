@@ -191,6 +191,143 @@ fn the_last_lines_before_a_producer_crash_are_drained() {
 
 // ---------------------------------------------------------------- full ring
 
+/// Stores `seq` as the sequence word of slot `index` of the ring at `path`, as a stray write
+/// by a buggy or hostile co-producer would.
+fn scribble_seq(path: &Path, index: usize, seq: ringlog_wire::ring::Seq) {
+    use ringlog_wire::ring::Slots;
+    let seg = ringlog_segment::Segment::open(path, &Default::default()).unwrap();
+    let ring = seg.ring();
+    // SYNC: Relaxed; damage has no ordering to keep.
+    ring.slots()
+        .seq(index)
+        .store(seq.0, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[test]
+fn damaged_slot_words_cost_block_producers_nothing_and_are_reported() {
+    use ringlog_wire::ring::Seq;
+    let e = TestDir::new();
+    let drain = ring_with_drain(&e, 64, &[]);
+    // Slots of lap 0 ahead of everyone, damaged in ways no legal transition produces: a free
+    // word with stray pid bits, free with a stray span, "being written by init" (pid 1 never
+    // dies), and being written in a lap that is not the slot's.
+    scribble_seq(&e.ring(), 10, Seq(7));
+    scribble_seq(&e.ring(), 20, Seq(3 << 26));
+    scribble_seq(&e.ring(), 30, Seq::writing(0, 1, 1));
+    scribble_seq(&e.ring(), 40, Seq::writing(5, 1, std::process::id()));
+    let ps: Vec<Proc> = (0..2)
+        .map(|k| producer(&e.ring(), &["load", &format!("w{k}"), "3000", "block"]))
+        .collect();
+    for p in ps {
+        // The watchdog fails the test if the damage wedges the ring (the Block producers hang).
+        p.expect_success(PATIENCE);
+    }
+    drain.stop();
+    let (by_worker, other) = split_log(&e.out_text());
+    for k in 0..2 {
+        let w = format!("w{k}");
+        assert_eq!(assert_prefix(&w, &by_worker[&w]), 3000);
+    }
+    let damaged = other
+        .iter()
+        .filter(|l| l.contains("skipped damaged record"))
+        .count();
+    assert_eq!(damaged, 4, "one notice per damaged slot: {other:?}");
+    let seg = ringlog_segment::Segment::open(&e.ring(), &Default::default()).unwrap();
+    // SYNC: Relaxed; reading a counter after everyone stopped.
+    let corrupt = seg
+        .shared()
+        .counters
+        .corrupt
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(corrupt, 4);
+}
+
+/// Sets the claim cursor of the ring at `path` to its read cursor plus `ahead`.
+fn scribble_claim(path: &Path, ahead: u64) {
+    let seg = ringlog_segment::Segment::open(path, &Default::default()).unwrap();
+    let c = &seg.shared().cursors;
+    // SYNC: Relaxed; damage has no ordering to keep.
+    let read = c.read.load(std::sync::atomic::Ordering::Relaxed);
+    c.claim
+        .store(read + ahead, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[test]
+fn a_bogus_claim_cursor_is_reported_once_recovered_and_never_chased_at_shutdown() {
+    let e = TestDir::new();
+    let drain = ring_with_drain(&e, 1024, &[]);
+    run_producer(&e.ring(), &["load", "before", "100"]);
+    wait_for_text(&e.out(), "request 99 served in 24.75 us by before");
+    // A producer that opened the ring before the damage holds a claim while it happens.
+    let slow = producer(&e.ring(), &["slow-claim", "400"]);
+    let seg = ringlog_segment::Segment::open(&e.ring(), &Default::default()).unwrap();
+    wait_until("the slow producer claims", PATIENCE, || {
+        // SYNC: Relaxed; a test's poll.
+        seg.shared()
+            .cursors
+            .claim
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 100
+    });
+    scribble_claim(&e.ring(), 1_000_000_000_000);
+    // The drain recovers: the held claim is revoked, the producer claims again and is drained.
+    slow.expect_success(PATIENCE);
+    let expected = format!(
+        "raw record from slow-claim with payload {}",
+        "x".repeat(150)
+    );
+    wait_for_text(&e.out(), &expected);
+    // New producers open the recovered ring, and Block producers get room (watchdog).
+    run_producer(&e.ring(), &["load", "after", "100", "block"]);
+    wait_for_text(&e.out(), "request 99 served in 24.75 us by after");
+    // Damaged again, then asked to stop: shutdown must not chase the bogus cursor.
+    scribble_claim(&e.ring(), 1_000_000_000_000);
+    drain.stop();
+    let (by_worker, other) = split_log(&e.out_text());
+    assert_eq!(assert_prefix("before", &by_worker["before"]), 100);
+    assert_eq!(assert_prefix("after", &by_worker["after"]), 100);
+    let reports = other.iter().filter(|l| l.contains("claim cursor")).count();
+    assert!(
+        (1..=2).contains(&reports),
+        "one report per damage: {other:?}"
+    );
+    // Unclaimed positions up to read + slots are revoked: bounded by the ring, not the cursor.
+    let skipped = notice_sum(&other, "never filled", "slots");
+    assert!(skipped <= 2 * 1024, "{skipped} slots skipped");
+}
+
+#[test]
+fn a_forged_checkpoint_never_cuts_lines_the_drain_cannot_prove_it_wrote() {
+    use std::os::unix::fs::MetadataExt;
+    use std::sync::atomic::Ordering::{Relaxed, Release};
+    let e = TestDir::new();
+    create_ring(&e.ring(), 1024);
+    run_producer(&e.ring(), &["load", "first", "1000"]);
+    drain_once(&e.ring(), &e.out(), &[]);
+    run_producer(&e.ring(), &["load", "late", "5"]);
+    // A checkpoint no drain wrote: a batch "in flight" to this very file, starting at byte 0
+    // and twice the file's length, so the file looks like a batch cut short.
+    let meta = std::fs::metadata(e.out()).unwrap();
+    let seg = ringlog_segment::Segment::open(&e.ring(), &Default::default()).unwrap();
+    let d = &seg.shared().drain;
+    // SYNC: Relaxed stores published by the Release of `pending`, as the drain's own are.
+    let read = seg.shared().cursors.read.load(Relaxed);
+    d.pending_end.store(read + 1, Relaxed);
+    d.out_dev.store(meta.dev(), Relaxed);
+    d.out_ino.store(meta.ino(), Relaxed);
+    d.out_len_before.store(0, Relaxed);
+    d.out_batch_len.store(2 * meta.len(), Relaxed);
+    d.out_batch_hash.store(0x1234_5678, Relaxed);
+    // SYNC: Release; as in checkpoint::begin.
+    d.pending.store(1, Release);
+    drop(seg);
+    drain_once(&e.ring(), &e.out(), &[]);
+    let (by_worker, _) = split_log(&e.out_text());
+    assert_eq!(assert_prefix("first", &by_worker["first"]), 1000);
+    assert_eq!(assert_prefix("late", &by_worker["late"]), 5);
+}
+
 #[test]
 fn block_on_a_tiny_ring_loses_nothing() {
     let e = TestDir::new();

@@ -26,9 +26,31 @@ use crate::sink::{FileId, Sink};
 /// Bytes at the end of a batch whose hash identifies it.
 const TAIL: usize = 256;
 
+/// Most bytes at the start of a batch its head hash covers.
+const HEAD: usize = 4096;
+
 /// Hash of the last [`TAIL`] bytes of `batch` (cheap, and enough to recognise our own batch).
 pub fn tail_hash(batch: &[u8]) -> u64 {
     fnv1a64(&batch[batch.len().saturating_sub(TAIL)..])
+}
+
+/// Hash of the head of `bytes`: up to and including its first newline, within the first
+/// [`HEAD`] bytes (all of them if there is no newline there). Computed over a batch when it
+/// is begun and over the file's bytes from `out_len_before` at reconciliation: equal only if
+/// the file holds at least the batch's first line, as the drain wrote it.
+pub fn head_hash(bytes: &[u8]) -> u64 {
+    let head = &bytes[..bytes.len().min(HEAD)];
+    let end = head
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(head.len(), |i| i + 1);
+    fnv1a64(&head[..end])
+}
+
+/// The checkpoint's `out_batch_hash`: the head hash's low 32 bits above the tail hash's, so
+/// a complete batch (tail) and a batch cut short (head) can each be proven ours.
+fn batch_hash(batch: &[u8]) -> u64 {
+    (head_hash(batch) << 32) | (tail_hash(batch) & 0xFFFF_FFFF)
 }
 
 /// Records a batch about to be written.
@@ -43,7 +65,7 @@ pub fn begin(seg: &Segment, end: u64, file: Option<(FileId, u64)>, batch: &[u8])
     d.out_ino.store(id.ino, Ordering::Relaxed);
     d.out_len_before.store(len, Ordering::Relaxed);
     d.out_batch_len.store(batch.len() as u64, Ordering::Relaxed);
-    d.out_batch_hash.store(tail_hash(batch), Ordering::Relaxed);
+    d.out_batch_hash.store(batch_hash(batch), Ordering::Relaxed);
     // SYNC: Release; pairs with the Acquire load in `reconcile`.
     d.pending.store(1, Ordering::Release);
 }
@@ -104,20 +126,33 @@ pub fn reconcile(
     } else {
         match sink {
             Sink::File(f) if f.id() == id => {
+                // Nothing in the segment may authorise destroying bytes: the file is cut
+                // back only over a tail whose head hash proves the drain wrote it, and
+                // anything that does not add up (a length beyond the file, a hash that does
+                // not match: a forged, stale or copied checkpoint) means "append and warn".
                 let len = f.len();
+                let batch_end = before.checked_add(batch_len);
                 if len == before {
                     Reconciled::Rewrite
-                } else if len < before {
+                } else if len < before || batch_end.is_none() {
                     Reconciled::Unverifiable
-                } else if len < before + batch_len {
-                    f.truncate(before)?;
-                    Reconciled::CutBack {
-                        bytes: len - before,
+                } else if batch_end.is_some_and(|end| len < end) {
+                    let head_len = ((len - before) as usize).min(HEAD);
+                    let head = f.read_at(before, head_len)?;
+                    // A write cut shorter than the batch's first line proves nothing: the
+                    // torn bytes stay and the batch is written again after them.
+                    if (head_hash(&head) & 0xFFFF_FFFF) == hash >> 32 {
+                        f.truncate(before)?;
+                        Reconciled::CutBack {
+                            bytes: len - before,
+                        }
+                    } else {
+                        Reconciled::Unverifiable
                     }
                 } else {
                     let tail_len = (batch_len as usize).min(TAIL);
                     let tail = f.read_at(before + batch_len - tail_len as u64, tail_len)?;
-                    if fnv1a64(&tail) == hash {
+                    if fnv1a64(&tail) & 0xFFFF_FFFF == hash & 0xFFFF_FFFF {
                         let start = reader.position();
                         while reader.position() < end {
                             let r = reader.poll(1, |_| {});

@@ -225,9 +225,10 @@ struct Source<'s> {
 }
 
 impl Source<'_> {
+    /// Where to finish: the claim cursor, bounded by the geometry so a damaged cursor is
+    /// never chased (`Reader::claim_bound`).
     fn claim(&self) -> u64 {
-        // SYNC: Relaxed; a bound for finishing, records are read through their sequence words.
-        self.seg.shared().cursors.claim.load(Ordering::Relaxed)
+        self.reader.claim_bound()
     }
 }
 

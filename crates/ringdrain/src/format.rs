@@ -377,8 +377,16 @@ fn json_head(out: &mut Vec<u8>, level: Level, pid: u32, tid: u32, target: &str) 
     json_str(out, target);
 }
 
-/// Escapes control characters and backslashes so a text line stays one line.
+/// Escapes control characters and backslashes so a text line stays one line, and C1 controls
+/// and bidirectional formatting characters (U+202E and kin) so a line shows on a terminal as
+/// it was logged, not reordered by the text it carries.
 struct TextEsc<'a>(&'a mut Vec<u8>);
+
+/// C1 controls (U+0080..U+009F) and the bidi formatting characters: marks (U+061C, U+200E,
+/// U+200F), embeddings and overrides (U+202A..U+202E), isolates (U+2066..U+2069).
+fn is_invisible_control(c: char) -> bool {
+    matches!(c as u32, 0x80..=0x9f | 0x61c | 0x200e | 0x200f | 0x202a..=0x202e | 0x2066..=0x2069)
+}
 
 impl Out for TextEsc<'_> {
     fn push_verbatim(&mut self, s: &str) {
@@ -387,7 +395,12 @@ impl Out for TextEsc<'_> {
 
     fn push_str(&mut self, s: &str) {
         let b = s.as_bytes();
-        if !b.iter().any(|&c| c < 0x20 || c == 0x7f) {
+        // Lead bytes of every character escaped below: ASCII controls, 0xC2 (C1), 0xD8
+        // (U+061C), 0xE2 (U+2000..U+2FFF); anything else is copied as it is.
+        if !b
+            .iter()
+            .any(|&c| c < 0x20 || c == 0x7f || c == 0xc2 || c == 0xd8 || c == 0xe2)
+        {
             return self.0.extend_from_slice(b);
         }
         for c in s.chars() {
@@ -398,6 +411,9 @@ impl Out for TextEsc<'_> {
                 c if (c as u32) < 0x20 || c as u32 == 0x7f => self
                     .0
                     .extend_from_slice(format!("\\x{:02x}", c as u32).as_bytes()),
+                c if is_invisible_control(c) => self
+                    .0
+                    .extend_from_slice(format!("\\u{{{:x}}}", c as u32).as_bytes()),
                 c => self
                     .0
                     .extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
@@ -526,4 +542,33 @@ fn logfmt_value(out: &mut Vec<u8>, s: &str) {
         }
     }
     out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &str) -> String {
+        let mut out = Vec::new();
+        TextEsc(&mut out).push_str(s);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn bidi_and_c1_controls_are_escaped_in_text_output() {
+        assert_eq!(
+            text("user\u{202e}gnp.exe"),
+            "user\\u{202e}gnp.exe",
+            "a right-to-left override must not reorder the line on a terminal"
+        );
+        for c in [
+            '\u{202a}', '\u{2066}', '\u{2069}', '\u{200f}', '\u{61c}', '\u{85}',
+        ] {
+            let escaped = text(&format!("a{c}b"));
+            assert!(!escaped.contains(c), "{c:?} passed through raw");
+            assert!(escaped.contains("\\u{"), "{escaped}");
+        }
+        // Ordinary text, including other non-ASCII, stays as it is.
+        assert_eq!(text("héllo — ✓ 日本"), "héllo — ✓ 日本");
+    }
 }

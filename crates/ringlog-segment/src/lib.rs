@@ -557,13 +557,19 @@ impl Segment {
         if table.iter().any(|p| p.load(Ordering::Relaxed) == pid) {
             return;
         }
-        for p in table.iter() {
-            let cur = p.load(Ordering::Relaxed);
-            if (cur == 0 || !pid_alive(cur))
-                && p.compare_exchange(cur, pid, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_ok()
-            {
-                return;
+        // Empty entries first: a dead producer's entry is reused only when none is left, so
+        // the drain still finds a producer that died mid-record listed (`may_be_producer`)
+        // and reports its record as abandoned rather than as damage.
+        for reuse_dead in [false, true] {
+            for p in table.iter() {
+                let cur = p.load(Ordering::Relaxed);
+                let free = cur == 0 || (reuse_dead && !pid_alive(cur));
+                if free
+                    && p.compare_exchange(cur, pid, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    return;
+                }
             }
         }
     }
@@ -574,6 +580,31 @@ impl Segment {
             // SYNC: Relaxed; advisory table (see attach_producer).
             let _ = p.compare_exchange(pid, 0, Ordering::Relaxed, Ordering::Relaxed);
         }
+    }
+
+    /// Whether `pid` may own a slot: not pid 0 (no process) or 1 (init never logs here), and
+    /// listed in the producer table, which every producer joins before it writes. When the
+    /// table has no room (every entry a live pid), an unlisted pid may be a producer that could
+    /// not join, so it is given the benefit of the doubt.
+    pub fn may_be_producer(&self, pid: u32) -> bool {
+        if pid <= 1 {
+            return false;
+        }
+        let table = &self.shared().producers;
+        // SYNC: Relaxed; advisory table (see attach_producer). A producer's own store of its
+        // pid happens before its ownership CAS in program order, and the drain reads the slot
+        // word (Acquire) that the CAS wrote before asking, so a real owner is found listed.
+        let mut full = true;
+        for p in table.iter() {
+            let cur = p.load(Ordering::Relaxed);
+            if cur == pid {
+                return true;
+            }
+            if cur == 0 || !pid_alive(cur) {
+                full = false;
+            }
+        }
+        full
     }
 
     /// Pids in the producer table that are still alive.

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use ringlog_wire::callsite::decode_callsite;
 use ringlog_wire::clock::Calibration;
 use ringlog_wire::decode::{decode_record, RecordRef};
-use ringlog_wire::ring::{Consumer, Next, RawSlots, Stall};
+use ringlog_wire::ring::{Consumer, Next, RawSlots, Seq, Stall};
 use ringlog_wire::view::OwnedRecord;
 
 use crate::{pid_alive, DrainLease, Segment};
@@ -174,6 +174,12 @@ impl<'s> Reader<'s> {
         self.calibration = c;
     }
 
+    /// The cache of resolved (and bad) callsites; its bad-id part is capped
+    /// ([`CallsiteCache::BAD_CAP`]) and counts its evictions.
+    pub fn callsite_cache(&self) -> &CallsiteCache {
+        &self.callsites
+    }
+
     /// Next ring position to read.
     pub fn position(&self) -> u64 {
         self.consumer.position()
@@ -258,6 +264,9 @@ impl<'s> Reader<'s> {
         let counters = &self.segment.shared().counters;
         match stall {
             Stall::Unowned { pos } => {
+                if let Some(lost) = self.check_claim() {
+                    return Some(lost);
+                }
                 // Revoking an unowned claim is always safe (a living producer simply claims
                 // again). Wait out the grace period, except within an episode: once a claim
                 // timed out, the other claims made before that moment that are still unowned
@@ -281,13 +290,36 @@ impl<'s> Reader<'s> {
                     pid: None,
                 })
             }
-            Stall::Writing { pid, span, .. } => {
+            Stall::Writing { pos, pid, span } => {
                 if now.duration_since(st.last_check) < self.policy.liveness_interval
                     && waited < self.policy.liveness_interval
                 {
                     return None;
                 }
                 st.last_check = now;
+                if !self.segment.may_be_producer(pid) {
+                    // An owner no producer can be (pid 0 or 1, or absent from a producer table
+                    // with room): the word is damage, whatever process that pid names now.
+                    // Skipped as one damaged slot after the grace period, never with its span:
+                    // the span is as untrusted as the pid, and freeing the slots after it could
+                    // free records other producers are writing.
+                    if waited < self.policy.grace {
+                        return None;
+                    }
+                    self.stall = None;
+                    let seq = Seq::writing(self.consumer.ring().lap(pos), span, pid);
+                    // SAFETY: no producer owns this slot: every producer attaches to the table
+                    // before it writes, pid 1 is init and pid 0 no process, so the word was
+                    // written by damage (RELIABILITY.md, "Trust model"); it stayed unchanged
+                    // for the grace period. The CAS in `abandon` changes nothing if it moved.
+                    if !unsafe { self.consumer.abandon(Stall::Corrupt { pos, seq }) } {
+                        return None;
+                    }
+                    self.count_corrupt();
+                    return Some(Lost::Corrupt {
+                        reason: format!("slot owned by a pid no producer has ({seq:?})"),
+                    });
+                }
                 if pid_alive(pid) {
                     return None; // slow but alive: never torn, never overwritten
                 }
@@ -332,6 +364,59 @@ impl<'s> Reader<'s> {
         }
     }
 
+    /// The claim cursor, bounded by the geometry: at most `read + slots`, which every producer
+    /// keeps to. Where the drain must stop when asked to finish (shutdown, `--once`): it never
+    /// chases a damaged cursor.
+    pub fn claim_bound(&self) -> u64 {
+        // SYNC: Relaxed; a bound only, records are read through their sequence words.
+        let claim = self.segment.shared().cursors.claim.load(Ordering::Relaxed);
+        claim.min(
+            self.read_cursor()
+                .saturating_add(self.consumer.ring().capacity()),
+        )
+    }
+
+    /// Our read cursor: every position below it is released.
+    fn read_cursor(&self) -> u64 {
+        self.consumer.position() - self.consumer.unreleased()
+    }
+
+    /// Checks the claim cursor against the read cursor and the geometry (`claim <= read +
+    /// slots`). A claim past that is damage: no producer can claim there, and every position
+    /// up to it would look like an unowned claim to revoke, while producers see a full ring
+    /// forever. It is reset to `read + slots` (the unclaimed positions below are then revoked
+    /// as unowned claims, which is always safe: at most one ring's worth), counted, and
+    /// reported once per damage.
+    ///
+    /// Called only at an unowned claim, never on the fast path: a bogus claim cursor always
+    /// shows there first, since the drain reads the claim cursor nowhere else.
+    fn check_claim(&mut self) -> Option<Lost> {
+        let bound = self
+            .read_cursor()
+            .saturating_add(self.consumer.ring().capacity());
+        let claim = &self.segment.shared().cursors.claim;
+        // SYNC: Relaxed; only compared with the geometry. A producer racing the reset below
+        // makes the CAS fail and we look again at the next stall.
+        let seen = claim.load(Ordering::Relaxed);
+        if seen <= bound {
+            return None;
+        }
+        // SYNC: Relaxed; the claim cursor carries no data (see Ring::claim_positions).
+        claim
+            .compare_exchange(seen, bound, Ordering::Relaxed, Ordering::Relaxed)
+            .ok()?;
+        self.episode_end = self.episode_end.min(bound);
+        self.stall = None;
+        self.count_corrupt();
+        Some(Lost::Corrupt {
+            reason: format!(
+                "claim cursor {seen} beyond read cursor {} + {} slots; reset to {bound}",
+                self.read_cursor(),
+                self.consumer.ring().capacity()
+            ),
+        })
+    }
+
     fn count_corrupt(&self) {
         // SYNC: Relaxed; a statistic.
         self.segment
@@ -367,15 +452,35 @@ impl<'s> Reader<'s> {
 }
 
 /// Resolved callsites of one segment, validated once and cached.
+///
+/// Good ids are bounded by the callsite table's size; bad ids come from record bytes any
+/// producer writes, so their cache is capped at [`CallsiteCache::BAD_CAP`] entries (an id
+/// evicted is simply validated again when it comes back) and evictions are counted.
 #[derive(Debug, Default)]
 pub struct CallsiteCache {
     /// Indexed by `id / 8` (ids are 8-aligned table offsets).
     by_slot: Vec<Option<Arc<CallsiteInfo>>>,
+    /// Ids that did not resolve, with the reason; at most `BAD_CAP` entries.
     bad: std::collections::HashMap<u32, String>,
+    /// Entries evicted from `bad` to keep it at its cap.
+    bad_evicted: u64,
     scratch: Vec<u8>,
 }
 
 impl CallsiteCache {
+    /// The most bad callsite ids remembered.
+    pub const BAD_CAP: usize = 1024;
+
+    /// Bad ids remembered now (at most [`Self::BAD_CAP`]).
+    pub fn bad_len(&self) -> usize {
+        self.bad.len()
+    }
+
+    /// Bad ids forgotten to keep the cache at its cap.
+    pub fn bad_evicted(&self) -> u64 {
+        self.bad_evicted
+    }
+
     /// Resolves `id` in `segment`'s table: `Ok(None)` for id 0, `Err` with the reason for an id
     /// that does not resolve (unknown, damaged).
     pub fn resolve(&mut self, segment: &Segment, id: u32) -> Result<Option<&CallsiteInfo>, &str> {
@@ -405,6 +510,13 @@ impl CallsiteCache {
                     self.by_slot[slot] = Some(Arc::new(info));
                 }
                 Err(e) => {
+                    if self.bad.len() >= Self::BAD_CAP {
+                        // Any entry will do: an evicted id is only validated again.
+                        if let Some(&old) = self.bad.keys().next() {
+                            self.bad.remove(&old);
+                            self.bad_evicted += 1;
+                        }
+                    }
                     self.bad.insert(id, e.to_string());
                     return Err(self
                         .bad
@@ -415,5 +527,35 @@ impl CallsiteCache {
             }
         }
         Ok(self.by_slot[slot].as_deref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SegmentConfig;
+
+    #[test]
+    fn a_million_distinct_bad_callsite_ids_leave_the_cache_at_its_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = SegmentConfig {
+            slot_count: 1024,
+            ..SegmentConfig::default()
+        };
+        let (seg, _) = Segment::create_or_open(&dir.path().join("r"), &config).unwrap();
+        let mut cache = CallsiteCache::default();
+        for k in 0..1_000_000u32 {
+            // Far past the table's end: none of them resolves.
+            let id = u32::MAX - 8 * k;
+            assert!(cache.resolve(&seg, id).is_err());
+        }
+        assert_eq!(cache.bad_len(), CallsiteCache::BAD_CAP);
+        assert_eq!(
+            cache.bad_evicted(),
+            1_000_000 - CallsiteCache::BAD_CAP as u64
+        );
+        // A remembered id still resolves to its reason.
+        let last = u32::MAX - 8 * 999_999;
+        assert!(cache.resolve(&seg, last).unwrap_err().contains("callsite"));
     }
 }

@@ -153,7 +153,8 @@ pub struct DrainState {
     pub out_len_before: AtomicU64,
     /// Checkpoint: bytes of the pending batch.
     pub out_batch_len: AtomicU64,
-    /// Checkpoint: a 64-bit hash of the pending batch's bytes.
+    /// Checkpoint: hashes of the pending batch: bits 63..32 its head's (up to its first
+    /// newline), bits 31..0 its last 256 bytes' (the drain's `checkpoint` module).
     pub out_batch_hash: AtomicU64,
 }
 

@@ -481,7 +481,9 @@ impl<'a, S: Slots> Ring<'a, S> {
         (pos & self.mask) as usize
     }
 
-    fn lap(&self, pos: u64) -> u32 {
+    /// The lap of position `pos` (`pos >> log2(slots)`, wrapping `u32`): what a sequence word
+    /// at `pos` must carry to belong to it.
+    pub fn lap(&self, pos: u64) -> u32 {
         (pos >> self.shift) as u32
     }
 
@@ -927,6 +929,11 @@ impl<'a, S: Slots> Consumer<'a, S> {
                 let claim = ring.cursors.claim.load(Ordering::Relaxed);
                 if claim <= pos {
                     Next::Empty
+                } else if seq != Seq::free(lap) {
+                    // Free with span or pid bits: no transition writes that (`Seq::free` is
+                    // the only free word), so it is damage, never a claim to wait on. (Revoking
+                    // it could never succeed: the revoke CAS expects the exact free word.)
+                    Next::Stalled(Stall::Corrupt { pos, seq })
                 } else {
                     Next::Stalled(Stall::Unowned { pos })
                 }
