@@ -117,7 +117,13 @@ fn main() {
                         }
                         Err(Revoked) => {
                             println!("revoked");
-                            ring.push(&record, pid, &cache).expect("push");
+                            // Claim again as a Block producer would: a drain busy recovering
+                            // the ring may not have freed room yet.
+                            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+                            while let Err(e) = ring.push(&record, pid, &cache) {
+                                assert!(std::time::Instant::now() < deadline, "push: {e}");
+                                std::thread::sleep(Duration::from_millis(1));
+                            }
                         }
                     }
                 }
