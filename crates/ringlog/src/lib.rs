@@ -9,6 +9,7 @@
 //! | item | what it is |
 //! |---|---|
 //! | [`Logger`] | a handle to a segment: cheap to clone, `Send + Sync`, survives `fork()` |
+//! | [`init`], [`global`] | the process-wide logger the macros use when called without a handle |
 //! | [`LoggerBuilder`] | ring name or path, level, [`Policy`], sizes |
 //! | [`info!`], [`warn!`], [`error!`], [`debug!`], [`trace!`], [`log!`] | the macros |
 //! | [`Policy`] | what to do when the ring is full |
