@@ -128,18 +128,29 @@ pub struct Spec {
     pub ty: Type,
 }
 
+impl Spec {
+    /// The spec of a bare `{}`.
+    pub const DISPLAY: Spec = Spec {
+        fill: ' ',
+        align: None,
+        plus: false,
+        alternate: false,
+        zero: false,
+        width: 0,
+        precision: None,
+        ty: Type::Display,
+    };
+
+    /// The spec of a bare `{:?}`.
+    pub const DEBUG: Spec = Spec {
+        ty: Type::Debug,
+        ..Spec::DISPLAY
+    };
+}
+
 impl Default for Spec {
     fn default() -> Self {
-        Spec {
-            fill: ' ',
-            align: None,
-            plus: false,
-            alternate: false,
-            zero: false,
-            width: 0,
-            precision: None,
-            ty: Type::Display,
-        }
+        Spec::DISPLAY
     }
 }
 

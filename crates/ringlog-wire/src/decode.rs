@@ -630,8 +630,8 @@ impl Template {
                 // Text the producer formatted (a type that is not `Encode`) was formatted with
                 // this hole's own spec, as `format!` would: it is written as it is.
                 Piece::Hole { .. } if matches!(arg, Arg::Display(_)) => write_display(out, arg),
-                Piece::Hole { spec, .. } if *spec == DISPLAY => write_display(out, arg),
-                Piece::Hole { spec, .. } if *spec == DEBUG => write_debug(out, arg),
+                Piece::Hole { spec, .. } if *spec == Spec::DISPLAY => write_display(out, arg),
+                Piece::Hole { spec, .. } if *spec == Spec::DEBUG => write_debug(out, arg),
                 Piece::Hole { spec, .. } => write_with_spec(out, arg, spec),
                 Piece::Percent { spec, .. } => pyfmt::write_arg(out, spec, arg),
                 Piece::Lit { .. } | Piece::Bad | Piece::Named { .. } => {}
@@ -640,22 +640,6 @@ impl Template {
         r
     }
 }
-
-const DISPLAY: Spec = Spec {
-    fill: ' ',
-    align: None,
-    plus: false,
-    alternate: false,
-    zero: false,
-    width: 0,
-    precision: None,
-    ty: Type::Display,
-};
-
-const DEBUG: Spec = Spec {
-    ty: Type::Debug,
-    ..DISPLAY
-};
 
 fn is_verbatim(s: &str) -> bool {
     s.bytes()
