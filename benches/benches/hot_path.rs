@@ -7,8 +7,8 @@
 //!   After each burst the slots are warm in this core's cache: this is the producer alone.
 //! * `hot_path/info_1_thread_global`: the same through the global logger (`ringlog::init`,
 //!   `info!("...")` without a handle): the global path's extra load, measured beside the handle.
-//! * `hot_path/info_2_threads`: two threads log at once into the same ring (claim-cursor
-//!   contention), emptied the same way between bursts; one iteration = one call on each thread.
+//! * `hot_path/info_2_threads`: two threads log at once into the same ring (each into a lane
+//!   of its own), emptied the same way between bursts; one iteration = one call on each thread.
 //! * `hot_path/info_1_thread_live_drain`: one thread while a drain thread consumes
 //!   concurrently ([`ringlog_benches::drain::Drain`]: `Reader` + release, heartbeat kept). Slots
 //!   move between cores; if the drain is slower than the producer the ring fills and the
@@ -212,12 +212,7 @@ fn debug_disabled(c: &mut Criterion) {
     g.finish();
     assert_nothing_dropped(&log);
     // SYNC: Relaxed; a statistic.
-    let claimed = log
-        .segment()
-        .shared()
-        .cursors
-        .claim
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let claimed = log.segment().backlog();
     assert_eq!(claimed, 0, "a disabled level wrote records");
 }
 

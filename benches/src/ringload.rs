@@ -98,8 +98,11 @@ pub struct Config {
     pub policy: PolicyArg,
     /// One JSON object instead of text (`--json`).
     pub json: bool,
-    /// Slots for a ring this run creates (`--slot-count`); an existing ring keeps its size.
+    /// Slots per lane for a ring this run creates (`--slot-count`); an existing ring keeps its
+    /// size.
     pub slot_count: Option<u64>,
+    /// Lanes for a ring this run creates (`--lanes`).
+    pub lanes: Option<u32>,
     /// Calls per timed batch (`--batch`).
     pub batch: u32,
     /// Run an in-process drain in the parent (`--drain`).
@@ -147,6 +150,9 @@ fn open_logger(cfg: &Config, ring: &str) -> anyhow::Result<Logger> {
     let mut b = Logger::builder().ring(ring).policy(cfg.policy.policy());
     if let Some(n) = cfg.slot_count {
         b = b.slot_count(n);
+    }
+    if let Some(n) = cfg.lanes {
+        b = b.lanes(n);
     }
     b.open().with_context(|| format!("cannot open ring {ring}"))
 }
@@ -376,17 +382,15 @@ fn run_parent(cfg: &Config) -> anyhow::Result<()> {
         .to_str()
         .ok_or_else(|| anyhow!("ring path {} is not UTF-8", path.display()))?
         .to_string();
-    let total = cfg.procs as u64 * cfg.threads as u64 * cfg.records;
+    // Each thread writes into a lane of its own (while there are lanes to go round).
     let capacity = seg.header().slot_count;
-    let shared = seg.shared();
-    // SYNC: Relaxed; a report of the backlog, nothing depends on it.
-    let backlog =
-        shared.cursors.claim.load(Ordering::Relaxed) - shared.cursors.read.load(Ordering::Relaxed);
-    if !cfg.drain && !log.drain_alive() && backlog + total > capacity {
+    let backlog = seg.backlog();
+    if !cfg.drain && !log.drain_alive() && cfg.records > capacity {
         eprintln!(
-            "ringload: warning: no drain is attached and the ring ({capacity} slots, {backlog} \
-             unread) cannot hold {total} records; once it fills they are dropped \
-             (attach ringdrain, pass --drain, or raise --slot-count)"
+            "ringload: warning: no drain is attached and a thread's lane ({capacity} slots, \
+             {backlog} unread in the ring) cannot hold {} records; once it fills they are \
+             dropped (attach ringdrain, pass --drain, or raise --slot-count)",
+            cfg.records
         );
     }
     let dropped_before = log.stats().dropped;
@@ -439,6 +443,9 @@ fn child_args(cfg: &Config, ring: &str, p: u32) -> Vec<String> {
     ];
     if let Some(n) = cfg.slot_count {
         a.extend(["--slot-count".to_string(), n.to_string()]);
+    }
+    if let Some(n) = cfg.lanes {
+        a.extend(["--lanes".to_string(), n.to_string()]);
     }
     a
 }

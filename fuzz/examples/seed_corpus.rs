@@ -381,6 +381,8 @@ fn small_geometry() -> Geometry {
     Geometry {
         slot_size: 64,
         slot_count: 4,
+        lane_count: 2,
+        producer_slots: 16,
         callsite_size: 4096,
         callsite_index_slots: 256,
         max_span: 2,
@@ -419,8 +421,8 @@ fn segment_seeds() {
     x.ready = 0;
     write(t, "not-ready", &header_page(&x));
     let mut x = h;
-    x.version = 2;
-    write(t, "version-2", &header_page(&x));
+    x.version = 1;
+    write(t, "version-1", &header_page(&x));
     let mut x = h;
     x.version = layout::VERSION.swap_bytes();
     write(t, "foreign-byte-order", &header_page(&x));
@@ -439,6 +441,8 @@ fn segment_seeds() {
     let big = ready(Geometry {
         slot_size: 65536,
         slot_count: 1 << 32,
+        lane_count: 4096,
+        producer_slots: 1 << 20,
         callsite_size: 1 << 20,
         callsite_index_slots: 8192,
         max_span: 15,
@@ -453,6 +457,8 @@ fn segment_seeds() {
     let config = SegmentConfig {
         slot_size: 64,
         slot_count: 4,
+        lanes: 2,
+        producer_slots: 16,
         callsite_bytes: 4096,
         callsite_index_slots: 256,
         max_span: 2,
@@ -482,16 +488,20 @@ fn segment_seeds() {
         e.str("select 1");
         e.f64(0.5);
     });
-    seg.ring()
+    seg.lane(1)
+        .ring()
         .push(&rec, 4242, &std::sync::atomic::AtomicU64::new(0))
         .unwrap();
     drop(seg);
     let real = std::fs::read(&path).unwrap();
     write(t, "real-segment", &real);
-    // The same segment with its claim cursor (first field of SharedState) damaged.
+    // The same segment with lane 1's claim cursor damaged.
+    let h: SegmentHeader = bytemuck::pod_read_unaligned(&real[..layout::SHARED_OFFSET]);
+    let claim = h.lane_table_offset as usize
+        + layout::LANE_HEADER_SIZE as usize
+        + core::mem::offset_of!(layout::LaneHeader, cursors);
     let mut damaged = real;
-    damaged[layout::SHARED_OFFSET..layout::SHARED_OFFSET + 8]
-        .copy_from_slice(&u64::MAX.to_ne_bytes());
+    damaged[claim..claim + 8].copy_from_slice(&u64::MAX.to_ne_bytes());
     write(t, "real-segment-corrupt-cursors", &damaged);
 }
 

@@ -49,7 +49,10 @@ pub fn check_segment_open(data: &[u8]) {
     match (Segment::open(file.path(), &config), expected) {
         (Ok(seg), Ok(h)) => {
             assert_eq!(*seg.header(), h);
-            assert_eq!(seg.ring().capacity(), h.slot_count);
+            assert_eq!(seg.lane_count(), h.lane_count as usize);
+            for i in 0..seg.lane_count() {
+                assert_eq!(seg.lane(i).ring().capacity(), h.slot_count);
+            }
             let _ = seg.calibration();
             let table = seg.callsites();
             assert!(table.used() <= h.callsite_size);
@@ -61,7 +64,7 @@ pub fn check_segment_open(data: &[u8]) {
             }
         }
         (Err(OpenError::Layout { source, .. }), Err(e)) => assert_eq!(source, e),
-        // Past the header, `Segment::map` also refuses ring cursors that contradict each other.
+        // Past the header, `Segment::map` also refuses lane cursors that contradict each other.
         (
             Err(OpenError::CorruptCursors {
                 claim, read, slots, ..

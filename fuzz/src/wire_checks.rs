@@ -414,11 +414,26 @@ fn check_valid_header(h: &SegmentHeader, file_len: u64) {
     assert!(h.slot_size.is_power_of_two() && h.slot_size >= layout::MIN_SLOT_SIZE);
     assert!(h.slot_count.is_power_of_two() && h.slot_count >= layout::MIN_SLOT_COUNT);
     assert!((1..=15).contains(&h.max_span) && h.max_span as u64 <= (h.slot_count / 2).max(1));
-    assert_eq!(h.callsite_offset, layout::HEADER_SIZE);
-    assert_eq!(h.ring_offset % 4096, 0, "ring is page aligned");
+    // The regions, in order, page aligned, inside the file (Segment::map's contract).
+    assert!((1..=layout::MAX_LANES).contains(&h.lane_count));
+    assert_eq!(h.control_offset, layout::CONTROL_OFFSET);
+    assert_eq!(h.producers_offset, layout::PRODUCERS_OFFSET);
+    assert!(h.producers_offset + h.producer_slots as u64 * 4 <= h.lane_table_offset);
+    assert!(
+        h.lane_table_offset + h.lane_count as u64 * layout::LANE_HEADER_SIZE <= h.callsite_offset
+    );
+    for off in [
+        h.lane_table_offset,
+        h.callsite_offset,
+        h.ring_offset,
+        h.lane_stride,
+    ] {
+        assert_eq!(off % 4096, 0, "regions are page aligned");
+    }
     assert!(h.callsite_offset + h.callsite_size <= h.ring_offset);
+    assert!(h.lane_stride >= h.slot_size as u64 * h.slot_count);
     assert_eq!(
-        h.ring_offset + h.slot_size as u64 * h.slot_count,
+        h.ring_offset + h.lane_stride * h.lane_count as u64,
         h.total_size
     );
     assert!(h.callsite_index_slots.is_power_of_two());

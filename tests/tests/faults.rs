@@ -40,11 +40,14 @@ fn drain_once(ring: &Path, out: &Path, extra: &[&str]) {
         .expect_success();
 }
 
-/// Creates the ring with `slots` slots before anyone else does.
+/// Creates the ring with one lane of `slots` slots before anyone else does. One lane: these
+/// tests put several producers through the same ring protocol (a lane shared by every thread,
+/// as when more threads log than there are lanes) and damage it where they all write.
 fn create_ring(ring: &Path, slots: u64) {
     ringlog::Logger::builder()
         .path(ring)
         .slot_count(slots)
+        .lanes(1)
         .open()
         .expect("create ring");
 }
@@ -196,7 +199,7 @@ fn the_last_lines_before_a_producer_crash_are_drained() {
 fn scribble_seq(path: &Path, index: usize, seq: ringlog_wire::ring::Seq) {
     use ringlog_wire::ring::Slots;
     let seg = ringlog_segment::Segment::open(path, &Default::default()).unwrap();
-    let ring = seg.ring();
+    let ring = seg.lane(0).ring();
     // SYNC: Relaxed; damage has no ordering to keep.
     ring.slots()
         .seq(index)
@@ -246,7 +249,7 @@ fn damaged_slot_words_cost_block_producers_nothing_and_are_reported() {
 /// Sets the claim cursor of the ring at `path` to its read cursor plus `ahead`.
 fn scribble_claim(path: &Path, ahead: u64) {
     let seg = ringlog_segment::Segment::open(path, &Default::default()).unwrap();
-    let c = &seg.shared().cursors;
+    let c = &seg.lane(0).header().cursors;
     // SYNC: Relaxed; damage has no ordering to keep.
     let read = c.read.load(std::sync::atomic::Ordering::Relaxed);
     c.claim
@@ -264,7 +267,8 @@ fn a_bogus_claim_cursor_is_reported_once_recovered_and_never_chased_at_shutdown(
     let seg = ringlog_segment::Segment::open(&e.ring(), &Default::default()).unwrap();
     wait_until("the slow producer claims", PATIENCE, || {
         // SYNC: Relaxed; a test's poll.
-        seg.shared()
+        seg.lane(0)
+            .header()
             .cursors
             .claim
             .load(std::sync::atomic::Ordering::Relaxed)
@@ -312,8 +316,9 @@ fn a_forged_checkpoint_never_cuts_lines_the_drain_cannot_prove_it_wrote() {
     let seg = ringlog_segment::Segment::open(&e.ring(), &Default::default()).unwrap();
     let d = &seg.shared().drain;
     // SYNC: Relaxed stores published by the Release of `pending`, as the drain's own are.
-    let read = seg.shared().cursors.read.load(Relaxed);
-    d.pending_end.store(read + 1, Relaxed);
+    let lane = seg.lane(0).header();
+    let read = lane.cursors.read.load(Relaxed);
+    lane.pending_end.store(read + 1, Relaxed);
     d.out_dev.store(meta.dev(), Relaxed);
     d.out_ino.store(meta.ino(), Relaxed);
     d.out_len_before.store(0, Relaxed);
@@ -472,24 +477,34 @@ fn a_full_disk_keeps_records_in_the_ring_until_space_returns() {
 // ---------------------------------------------------------------- hostile bytes
 
 #[test]
-fn a_segment_from_a_newer_version_is_refused_clearly() {
-    let e = TestDir::new();
-    create_ring(&e.ring(), 64);
-    let mut bytes = std::fs::read(e.ring()).unwrap();
-    bytes[8..12].copy_from_slice(&2u32.to_ne_bytes());
-    std::fs::write(e.ring(), &bytes).unwrap();
-    let out = Drain::command()
-        .args(["--once", "--ring"])
-        .arg(e.ring())
-        .arg("--out")
-        .arg(e.out())
-        // 65 (EX_DATAERR): restarting cannot help, the unit does not restart on it.
-        .expect_code(65);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("segment layout version 2, this build reads version 1"),
-        "{err}"
-    );
+fn a_segment_of_another_layout_version_is_refused_clearly() {
+    // Version 1 is the single shared ring of the first release; 3 a future one.
+    for version in [1u32, 3] {
+        let e = TestDir::new();
+        create_ring(&e.ring(), 64);
+        let mut bytes = std::fs::read(e.ring()).unwrap();
+        bytes[8..12].copy_from_slice(&version.to_ne_bytes());
+        std::fs::write(e.ring(), &bytes).unwrap();
+        let out = Drain::command()
+            .args(["--once", "--ring"])
+            .arg(e.ring())
+            .arg("--out")
+            .arg(e.out())
+            // 65 (EX_DATAERR): restarting cannot help, the unit does not restart on it.
+            .expect_code(65);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!(
+                "segment layout version {version}, this build reads version 2"
+            )),
+            "{err}"
+        );
+        // A producer is refused with the same words.
+        let said = producer(&e.ring(), &["load", "w", "1"]).finish(PATIENCE);
+        assert_eq!(said.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&said.stderr);
+        assert!(err.contains(&format!("layout version {version}")), "{err}");
+    }
 }
 
 // ---------------------------------------------------------------- security
@@ -637,10 +652,10 @@ fn random_damage_to_a_segment_never_panics_the_drain() {
         let mut bytes = pristine.clone();
         let region = rng.range(0, 4);
         let (lo, hi) = match region {
-            0 => (0, 128),                      // geometry header
-            1 => (128, 4096),                   // cursors, counters, drain state
-            2 => (4096, seg_len - 256 * 64),    // callsite table
-            _ => (seg_len - 256 * 64, seg_len), // ring slots
+            0 => (0, 256),                      // geometry header
+            1 => (256, 4096),                   // counters, drain state
+            2 => (4096, seg_len - 256 * 64),    // control, producer and lane tables, callsites
+            _ => (seg_len - 256 * 64, seg_len), // the lane's slots
         };
         for _ in 0..rng.range(1, 16) {
             let at = rng.range(lo, hi) as usize;

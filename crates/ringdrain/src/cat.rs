@@ -2,8 +2,9 @@
 //! printing records as they are committed, alongside the running drain (like `tail -f` or
 //! `journalctl -f`).
 //!
-//! The view starts at the drain's read cursor (what is not yet drained) and walks towards the
-//! claim cursor with a [`Peeker`]. Following, it waits at a slot still being written and
+//! The view starts at each lane's read cursor (what is not yet drained) and walks towards its
+//! claim cursor with a [`Peeker`] per lane; each pass over the lanes is shown in timestamp
+//! order. Following, it waits at a slot still being written and
 //! polls every 100 us or less when idle, so it normally shows a record before the drain has
 //! written and freed it. A freed slot can no longer be read safely (a producer may be reusing
 //! it), so if the drain frees slots before the view has shown them (a burst, a slow
@@ -67,85 +68,100 @@ pub fn run(ring: &str, opts: &CatOptions) -> anyhow::Result<ExitCode> {
     let seg = crate::metrics::open_ring(ring)?;
     let mut fmt = Formatter::new(opts.format, seg.calibration());
     let mut cache = CallsiteCache::default();
-    let mut peeker = Peeker::new(seg.ring());
-    if opts.follow {
-        peeker = peeker.following();
-    }
+    let mut peekers = (0..seg.lane_count())
+        .map(|i| {
+            let p = Peeker::new(seg.lane(i).ring());
+            if opts.follow {
+                p.following()
+            } else {
+                p
+            }
+        })
+        .collect::<Vec<_>>();
     let max_level = opts.level.map(LevelArg::level);
+    // One pass's records: their bytes, and (timestamp, start, end) of each.
     let mut buf = Vec::new();
+    let mut pass: Vec<(u64, usize, usize)> = Vec::new();
     let mut out = Vec::with_capacity(1 << 16);
     let stdout = std::io::stdout();
     let mut lock = stdout.lock();
     let mut idle_rounds = 0u32;
-    // Slots the drain freed before this view showed them, not yet reported.
-    let mut skipped = 0u64;
-    let report = |skipped: &mut u64| {
-        if *skipped > 0 {
-            eprintln!(
-                "ringdrain: cat: skipped {skipped} slots the drain freed before this view showed them (they are in the drain's output)"
-            );
-            *skipped = 0;
-        }
-    };
     let mut anchor_at = Instant::now();
     loop {
         buf.clear();
-        let before = peeker.position();
-        match peeker.next(&mut buf) {
-            Peek::End => {
-                report(&mut skipped);
-                if let Err(e) = lock.write_all(&out).and_then(|()| lock.flush()) {
-                    return quiet_on_broken_pipe(e);
+        pass.clear();
+        // Slots the drain freed before this view showed them, in this pass.
+        let mut skipped = 0u64;
+        for peeker in &mut peekers {
+            // A bounded share per lane and pass, so a busy lane does not starve the others.
+            for _ in 0..4096 {
+                let before = peeker.position();
+                let start = buf.len();
+                match peeker.next(&mut buf) {
+                    Peek::End => break,
+                    Peek::Gap => {}
+                    Peek::Overtaken => {
+                        if opts.follow {
+                            skipped += peeker.position().saturating_sub(before);
+                        }
+                    }
+                    Peek::Record { .. } => {
+                        let ts = decode_record(&buf[start..]).map_or(0, |r| r.header.timestamp);
+                        pass.push((ts, start, buf.len()));
+                    }
                 }
-                out.clear();
-                if !opts.follow {
-                    break;
-                }
-                // Spin briefly, then sleep up to 100 us: the drain frees what it has written,
-                // and what it frees before we look is lost to this view.
-                idle_rounds = idle_rounds.saturating_add(1);
-                if idle_rounds < 64 {
-                    std::thread::yield_now();
-                } else {
-                    std::thread::sleep(Duration::from_micros(100));
-                }
-                if anchor_at.elapsed() >= Duration::from_secs(1) {
-                    // Keep timestamps right over a long follow (as the drain does).
-                    anchor_at = Instant::now();
-                    let c = fmt.calibration().reanchor(
-                        ringlog_segment::clock::now_raw(seg.clock_kind()),
-                        ringlog_segment::clock::unix_ns(),
-                    );
-                    fmt.set_calibration(c);
-                }
-                continue;
-            }
-            Peek::Gap => continue,
-            Peek::Overtaken => {
-                if opts.follow {
-                    skipped += peeker.position().saturating_sub(before);
-                }
-                continue;
-            }
-            Peek::Record { .. } if skipped > 0 => {
-                // Say so before the next line, in order with it.
-                if let Err(e) = lock.write_all(&out).and_then(|()| lock.flush()) {
-                    return quiet_on_broken_pipe(e);
-                }
-                out.clear();
-                report(&mut skipped);
-                show(&mut fmt, &mut out, &mut cache, &seg, &buf, max_level, opts);
-            }
-            Peek::Record { .. } => {
-                show(&mut fmt, &mut out, &mut cache, &seg, &buf, max_level, opts)
             }
         }
-        idle_rounds = 0;
-        if out.len() >= 1 << 15 {
-            if let Err(e) = lock.write_all(&out) {
-                return quiet_on_broken_pipe(e);
+        if skipped > 0 {
+            eprintln!(
+                "ringdrain: cat: skipped {skipped} slots the drain freed before this view showed them (they are in the drain's output)"
+            );
+        }
+        pass.sort_by_key(|&(ts, start, _)| (ts, start));
+        for &(_, start, end) in &pass {
+            show(
+                &mut fmt,
+                &mut out,
+                &mut cache,
+                &seg,
+                &buf[start..end],
+                max_level,
+                opts,
+            );
+            if out.len() >= 1 << 15 {
+                if let Err(e) = lock.write_all(&out) {
+                    return quiet_on_broken_pipe(e);
+                }
+                out.clear();
             }
-            out.clear();
+        }
+        if let Err(e) = lock.write_all(&out).and_then(|()| lock.flush()) {
+            return quiet_on_broken_pipe(e);
+        }
+        out.clear();
+        if !pass.is_empty() {
+            idle_rounds = 0;
+            continue;
+        }
+        if !opts.follow {
+            break;
+        }
+        // Spin briefly, then sleep up to 100 us: the drain frees what it has written, and
+        // what it frees before we look is lost to this view.
+        idle_rounds = idle_rounds.saturating_add(1);
+        if idle_rounds < 64 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        if anchor_at.elapsed() >= Duration::from_secs(1) {
+            // Keep timestamps right over a long follow (as the drain does).
+            anchor_at = Instant::now();
+            let c = fmt.calibration().reanchor(
+                ringlog_segment::clock::now_raw(seg.clock_kind()),
+                ringlog_segment::clock::unix_ns(),
+            );
+            fmt.set_calibration(c);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -3,10 +3,11 @@
 //! A batch's records stay in the ring until the batch is written. Around each write the drain
 //! keeps a checkpoint in the segment's `DrainState`:
 //!
-//! 1. `begin`: store where the batch ends in the ring, the output file's identity and length,
-//!    the batch's length and a hash of its tail; then `pending = 1` (Release).
+//! 1. `begin`: store where the batch ends in each lane (the lane's `pending_end`), the output
+//!    file's identity and length, the batch's length and a hash of its tail; then `pending = 1`
+//!    (Release).
 //! 2. write the batch to the file (whole, or the file is cut back).
-//! 3. release the batch's slots and publish the read cursor.
+//! 3. release the batch's slots and publish each lane's read cursor.
 //! 4. `finish`: `pending = 0` (Release).
 //!
 //! A drain killed anywhere leaves one of these states, which [`reconcile`] resolves at start-up:
@@ -17,7 +18,7 @@
 
 use std::sync::atomic::Ordering;
 
-use ringlog_segment::reader::Reader;
+use ringlog_segment::reader::{Positions, Reader};
 use ringlog_segment::Segment;
 use ringlog_wire::callsite::fnv1a64;
 
@@ -54,13 +55,15 @@ fn batch_hash(batch: &[u8]) -> u64 {
 }
 
 /// Records a batch about to be written.
-pub fn begin(seg: &Segment, end: u64, file: Option<(FileId, u64)>, batch: &[u8]) {
+pub fn begin(seg: &Segment, end: &Positions, file: Option<(FileId, u64)>, batch: &[u8]) {
     let d = &seg.shared().drain;
     let (id, len) = file.unwrap_or((FileId { dev: 0, ino: 0 }, 0));
     // SYNC: Relaxed stores, published by the Release store of `pending` below; a restarted
     // drain reads them after its Acquire load of `pending` (and after the AcqRel CAS that
     // attached it, which pairs with this drain's detach or is ordered by its death).
-    d.pending_end.store(end, Ordering::Relaxed);
+    for (i, &e) in end.0.iter().enumerate() {
+        seg.lane(i).header().pending_end.store(e, Ordering::Relaxed);
+    }
     d.out_dev.store(id.dev, Ordering::Relaxed);
     d.out_ino.store(id.ino, Ordering::Relaxed);
     d.out_len_before.store(len, Ordering::Relaxed);
@@ -113,7 +116,11 @@ pub fn reconcile(
         return Ok(Reconciled::Clean);
     }
     // SYNC: Relaxed loads, ordered by the Acquire above.
-    let end = d.pending_end.load(Ordering::Relaxed);
+    let end = Positions(
+        (0..seg.lane_count())
+            .map(|i| seg.lane(i).header().pending_end.load(Ordering::Relaxed))
+            .collect(),
+    );
     let id = FileId {
         dev: d.out_dev.load(Ordering::Relaxed),
         ino: d.out_ino.load(Ordering::Relaxed),
@@ -121,7 +128,7 @@ pub fn reconcile(
     let before = d.out_len_before.load(Ordering::Relaxed);
     let batch_len = d.out_batch_len.load(Ordering::Relaxed);
     let hash = d.out_batch_hash.load(Ordering::Relaxed);
-    let result = if reader.position() >= end {
+    let result = if reader.reached(&end) {
         Reconciled::AlreadyReleased
     } else {
         match sink {
@@ -153,19 +160,11 @@ pub fn reconcile(
                     let tail_len = (batch_len as usize).min(TAIL);
                     let tail = f.read_at(before + batch_len - tail_len as u64, tail_len)?;
                     if fnv1a64(&tail) & 0xFFFF_FFFF == hash & 0xFFFF_FFFF {
-                        let start = reader.position();
-                        while reader.position() < end {
-                            let r = reader.poll(1, |_| {});
-                            if r.idle || (r.stalled && r.events == 0) {
-                                // The ring no longer holds what the checkpoint says (it was
-                                // damaged): stop skipping rather than wait forever.
-                                break;
-                            }
-                        }
+                        // Stops early at a lane that no longer holds what the checkpoint
+                        // says (it was damaged) rather than wait forever.
+                        let positions = reader.skip_to(&end);
                         reader.release();
-                        Reconciled::Skipped {
-                            positions: reader.position() - start,
-                        }
+                        Reconciled::Skipped { positions }
                     } else {
                         Reconciled::Unverifiable
                     }

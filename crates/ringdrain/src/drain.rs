@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use ringlog_segment::reader::{Event, Lost, PollResult, Reader, StallPolicy};
+use ringlog_segment::reader::{Event, Lost, PollResult, Positions, Reader, StallPolicy};
 use ringlog_segment::{clock, DrainLease, Segment, SegmentConfig};
 use ringlog_wire::record::Level;
 
@@ -214,7 +214,7 @@ struct Source<'s> {
     /// One formatter per output.
     fmts: Vec<Formatter>,
     /// Position to stop at (`--once`, or after a stop signal).
-    finish_at: Option<u64>,
+    finish_at: Option<Positions>,
     stalled_since: Option<Instant>,
     /// Finished (reached `finish_at`, or gave up on a stalled producer while finishing).
     done: bool,
@@ -225,10 +225,10 @@ struct Source<'s> {
 }
 
 impl Source<'_> {
-    /// Where to finish: the claim cursor, bounded by the geometry so a damaged cursor is
-    /// never chased (`Reader::claim_bound`).
-    fn claim(&self) -> u64 {
-        self.reader.claim_bound()
+    /// Where to finish: each lane's claim cursor, bounded by the geometry so a damaged cursor
+    /// is never chased (`Reader::claim_bounds`).
+    fn claim(&self) -> Positions {
+        self.reader.claim_bounds()
     }
 }
 
@@ -340,7 +340,8 @@ fn drain_loop(
             }
             if src
                 .finish_at
-                .is_some_and(|end| src.reader.position() >= end)
+                .as_ref()
+                .is_some_and(|end| src.reader.reached(end))
                 && src.reader.unreleased() == 0
             {
                 src.done = true;
@@ -453,7 +454,7 @@ fn drain_loop(
                         "ringdrain: a living producer has held a record open in {} for {:?}; exiting with it still in the ring (position {})",
                         src.seg.path().display(),
                         since.elapsed(),
-                        src.reader.position()
+                        src.reader.positions().total()
                     );
                     src.done = true;
                 }
@@ -599,7 +600,7 @@ fn commit(
             let res = sink.prepare(out.len() as u64).and_then(|file| {
                 if i == last {
                     for src in sources.iter().filter(|s| s.in_batch) {
-                        checkpoint::begin(src.seg, src.reader.position(), file, out);
+                        checkpoint::begin(src.seg, &src.reader.positions(), file, out);
                     }
                 }
                 sink.write_batch(out)

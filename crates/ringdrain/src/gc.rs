@@ -34,12 +34,15 @@ fn busy(seg: &Segment) -> Option<String> {
     if drain != 0 && pid_alive(drain) {
         return Some(format!("a drain is attached (pid {drain})"));
     }
-    let c = &seg.shared().cursors;
-    // SYNC: Acquire on read pairs with the drain's Release; claim Relaxed (a count).
-    let read = c.read.load(Ordering::Acquire);
-    let claim = c.claim.load(Ordering::Relaxed);
-    if claim != read {
-        return Some(format!("{} undrained slot(s)", claim.wrapping_sub(read)));
+    let unlisted = seg.producers_unlisted();
+    if unlisted > 0 {
+        return Some(format!(
+            "{unlisted} producer process(es) found the producer table full and are not listed, so their liveness is unknown"
+        ));
+    }
+    let backlog = seg.backlog();
+    if backlog != 0 {
+        return Some(format!("{backlog} undrained slot(s)"));
     }
     None
 }

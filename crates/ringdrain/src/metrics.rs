@@ -69,6 +69,17 @@ pub struct RingSample {
     pub producers: usize,
 }
 
+/// The sum of one cursor over every lane (Relaxed: a statistical snapshot).
+pub fn lanes_sum(
+    seg: &Segment,
+    cursor: impl Fn(&ringlog_wire::ring::RingCursors) -> &std::sync::atomic::AtomicU64,
+) -> u64 {
+    (0..seg.lane_count())
+        // SYNC: Relaxed; a statistic.
+        .map(|i| cursor(&seg.lane(i).header().cursors).load(Ordering::Relaxed))
+        .sum()
+}
+
 impl RingSample {
     /// Reads `seg`'s counters.
     pub fn read(seg: &Segment) -> RingSample {
@@ -79,9 +90,9 @@ impl RingSample {
         let drain_pid = d.pid.load(Ordering::Relaxed);
         RingSample {
             ring: seg.path().display().to_string(),
-            slots: seg.header().slot_count,
-            claimed: sh.cursors.claim.load(Ordering::Relaxed),
-            released: sh.cursors.read.load(Ordering::Relaxed),
+            slots: seg.header().slot_count * seg.lane_count() as u64,
+            claimed: lanes_sum(seg, |c| &c.claim),
+            released: lanes_sum(seg, |c| &c.read),
             drained: d.consumed.load(Ordering::Relaxed),
             dropped: c.dropped.load(Ordering::Relaxed),
             abandoned: c.abandoned.load(Ordering::Relaxed),

@@ -26,8 +26,8 @@ fn sample(seg: &Segment) -> Sample {
     let s = seg.shared();
     // SYNC: Relaxed; a statistical snapshot.
     Sample {
-        claim: s.cursors.claim.load(Ordering::Relaxed),
-        read: s.cursors.read.load(Ordering::Relaxed),
+        claim: crate::metrics::lanes_sum(seg, |c| &c.claim),
+        read: crate::metrics::lanes_sum(seg, |c| &c.read),
         consumed: s.drain.consumed.load(Ordering::Relaxed),
     }
 }

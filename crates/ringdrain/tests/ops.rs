@@ -513,7 +513,11 @@ fn stats_prometheus_exposition_parses_and_counts_the_records() {
         107.0
     );
     assert_eq!(sample(&scrape, "ringlog_ring_fill_slots", "ring", r), 7.0);
-    assert_eq!(sample(&scrape, "ringlog_ring_slots", "ring", r), 4096.0);
+    assert_eq!(
+        sample(&scrape, "ringlog_ring_slots", "ring", r),
+        32.0 * 4096.0,
+        "32 lanes of 4096 slots"
+    );
     assert_eq!(
         sample(&scrape, "ringlog_ring_dropped_records_total", "ring", r),
         0.0

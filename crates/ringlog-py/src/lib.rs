@@ -1067,6 +1067,7 @@ impl Sink {
             path: logger.segment().path().display().to_string(),
             budget: logger
                 .segment()
+                .lane(0)
                 .ring()
                 .max_record_len()
                 .min(ringlog::MAX_RECORD)

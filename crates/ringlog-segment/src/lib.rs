@@ -2,14 +2,15 @@
 //! shared by producers (`ringlog`) and the drain (`ringdrain`).
 //!
 //! A segment is a file (by default `/dev/shm/ringlog-<name>`) holding the header page, the
-//! callsite table and the ring ([`ringlog_wire::layout`]). [`Segment::create_or_open`] lets any
+//! producer and lane tables, the callsite table and the lanes ([`ringlog_wire::layout`]). [`Segment::create_or_open`] lets any
 //! number of processes start at once: a creator initialises the segment under a temporary name
 //! and `link`s it into place, so no one ever maps a half-initialised segment; the others open
 //! and validate what is there. [`Segment::open`] never creates.
 //!
 //! | type | what it is |
 //! |---|---|
-//! | [`Segment`] | a mapped, validated segment and its views (ring, callsites, shared state) |
+//! | [`Segment`] | a mapped, validated segment and its views (lanes, callsites, shared state) |
+//! | [`Lane`] | one lane: its owner word, its ring, its checkpoint end |
 //! | [`SegmentConfig`] | sizes, permissions and clock for a new segment |
 //! | [`OpenError`] | everything that can go wrong, each with a clear message |
 //! | [`DrainLease`] | the one right to consume a ring ([`Segment::acquire_drain`]) |
@@ -19,10 +20,11 @@
 //! use ringlog_segment::{Segment, SegmentConfig};
 //! let dir = tempfile::tempdir().unwrap();
 //! let path = dir.path().join("demo.ring");
-//! let config = SegmentConfig { slot_count: 1024, ..SegmentConfig::default() };
+//! let config = SegmentConfig { slot_count: 1024, lanes: 4, ..SegmentConfig::default() };
 //! let (seg, created) = Segment::create_or_open(&path, &config).unwrap();
 //! assert!(created);
-//! assert_eq!(seg.ring().capacity(), 1024);
+//! assert_eq!(seg.lane_count(), 4);
+//! assert_eq!(seg.lane(0).ring().capacity(), 1024);
 //! let again = Segment::open(&path, &config).unwrap();
 //! assert_eq!(again.header().slot_count, 1024);
 //! ```
@@ -38,13 +40,13 @@ use std::io;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use memmap2::{MmapMut, MmapOptions};
 use ringlog_wire::callsite::CallsiteTable;
 use ringlog_wire::clock::{Calibration, ClockKind};
-use ringlog_wire::layout::{self, Geometry, LayoutError, SegmentHeader, SharedState};
+use ringlog_wire::layout::{self, Geometry, LaneHeader, LayoutError, SegmentHeader, SharedState};
 use ringlog_wire::ring::{RawSlots, Ring};
 use rustix::fs::{Mode, OFlags};
 
@@ -61,8 +63,13 @@ pub const NAME_PREFIX: &str = "ringlog-";
 pub struct SegmentConfig {
     /// Bytes per slot (power of two, 64..=65536). Default 64.
     pub slot_size: u32,
-    /// Slots in the ring (power of two). Default 2^20 (64 MiB with 64-byte slots).
+    /// Slots in each lane (power of two). Default 2^13 (512 KiB with 64-byte slots).
     pub slot_count: u64,
+    /// Lanes (1..=4096): threads that each hold a lane never contend. Default 32 (so the
+    /// default segment is 16 MiB of lanes, well inside a container's 64 MiB `/dev/shm`).
+    pub lanes: u32,
+    /// Producer-table entries (processes attached at once). Default 4096.
+    pub producer_slots: u32,
     /// Bytes of the callsite table (multiple of 4096). Default 1 MiB.
     pub callsite_bytes: u64,
     /// Callsite index slots (power of two). Default 8192.
@@ -89,7 +96,9 @@ impl Default for SegmentConfig {
     fn default() -> Self {
         SegmentConfig {
             slot_size: 64,
-            slot_count: 1 << 20,
+            slot_count: 1 << 13,
+            lanes: 32,
+            producer_slots: 4096,
             callsite_bytes: 1 << 20,
             callsite_index_slots: 8192,
             max_span: 15,
@@ -108,6 +117,8 @@ impl SegmentConfig {
         Geometry {
             slot_size: self.slot_size,
             slot_count: self.slot_count,
+            lane_count: self.lanes,
+            producer_slots: self.producer_slots,
             callsite_size: self.callsite_bytes,
             callsite_index_slots: self.callsite_index_slots,
             max_span: self.max_span.min((self.slot_count / 2).max(1) as u32),
@@ -152,11 +163,13 @@ pub enum OpenError {
         #[source]
         source: LayoutError,
     },
-    /// The ring's cursors contradict each other (damaged header).
-    #[error("{path}: ring cursors are inconsistent (claim {claim}, read {read}, {slots} slots); the segment is damaged: remove it and let it be recreated")]
+    /// A lane's cursors contradict each other (damaged lane table).
+    #[error("{path}: the cursors of lane {lane} are inconsistent (claim {claim}, read {read}, {slots} slots); the segment is damaged: remove it and let it be recreated")]
     CorruptCursors {
         /// The segment.
         path: PathBuf,
+        /// The lane.
+        lane: u32,
         /// Claim cursor.
         claim: u64,
         /// Read cursor.
@@ -228,9 +241,9 @@ pub struct Segment {
     _file: File,
     path: PathBuf,
     header: SegmentHeader,
-    /// The ring region of `map`. Private and only lent out for a borrow of the segment (by
-    /// [`Segment::ring`]), so the `'static` is never observable: no slot handle outlives `map`.
-    slots: RawSlots<'static>,
+    /// Each lane's slots in `map`. Private and only lent out for a borrow of the segment (by
+    /// [`Segment::lane`]), so the `'static` is never observable: no slot handle outlives `map`.
+    lanes: Box<[RawSlots<'static>]>,
 }
 
 impl Segment {
@@ -323,12 +336,12 @@ impl Segment {
         // crate only accesses it through atomics and raw byte copies, never through references
         // to non-atomic data that another process may write. (A hostile process that truncates
         // the file can still make accesses fault: shared memory cannot protect against that.)
-        // MAP_POPULATE: fault the whole segment in now, so the first pass of the ring costs a
-        // producer no page faults (they showed as microsecond spikes in the tail latency).
+        // No MAP_POPULATE: a process faults in only what it touches (the header page, the
+        // tables it reads, and the lanes its threads take, which `Lane::prefault` populates when
+        // a thread takes one), so opening a segment costs the same whatever its size.
         let mut map = unsafe {
             MmapOptions::new()
                 .len(header.total_size as usize)
-                .populate()
                 .map_mut(&file)
         }
         .map_err(|e| OpenError::io("mmap", path, e))?;
@@ -346,44 +359,54 @@ impl Segment {
             });
         }
         let base = NonNull::new(map.as_mut_ptr()).expect("mmap never returns null");
-        // SAFETY: the ring region [ring_offset, total_size) is inside the mapping (validated),
-        // page aligned, slot_size is a power of two >= 64 and slot_count a power of two. The
-        // mapping lives as long as the `Segment` that owns both (moving the `Segment` does not
-        // move the mapping), and the `'static` view is private: `ring()` lends it only for a
-        // borrow of the segment.
-        let slots = unsafe {
-            RawSlots::new(
-                base.add(header.ring_offset as usize),
-                header.slot_size as usize,
-                header.slot_count,
-            )
-        };
+        let lanes = (0..header.lane_count as u64)
+            .map(|i| {
+                // SAFETY: lane i's slots [ring_offset + i * stride, + slot_size * slot_count)
+                // are inside the mapping (validated: total = ring_offset + lanes * stride and
+                // stride >= slot_size * slot_count), page aligned; slot_size is a power of two
+                // >= 64 and slot_count a power of two. The mapping lives as long as the
+                // `Segment` that owns both (moving the `Segment` does not move the mapping), and
+                // the `'static` view is private: `lane()` lends it only for a borrow of the
+                // segment.
+                unsafe {
+                    RawSlots::new(
+                        base.add((header.ring_offset + i * header.lane_stride) as usize),
+                        header.slot_size as usize,
+                        header.slot_count,
+                    )
+                }
+            })
+            .collect();
         let seg = Segment {
             map,
             _file: file,
             path: path.to_path_buf(),
             header,
-            slots,
+            lanes,
         };
         seg.check_cursors()?;
         Ok(seg)
     }
 
-    /// Checks that `read <= claim <= read + slots`, which every producer and drain maintain; a
-    /// violation means the header was damaged.
+    /// Checks that `read <= claim <= read + slots` in every lane, which every producer and
+    /// drain maintain; a violation means the lane table was damaged.
     pub fn check_cursors(&self) -> Result<(), OpenError> {
-        let c = &self.shared().cursors;
-        // SYNC: Acquire on read (pairs with the drain's Release) before Relaxed on claim: claim
-        // only grows, so a claim loaded after read is never below it in a healthy segment.
-        let read = c.read.load(Ordering::Acquire);
-        let claim = c.claim.load(Ordering::Relaxed);
-        if claim < read || claim - read > self.header.slot_count {
-            return Err(OpenError::CorruptCursors {
-                path: self.path.clone(),
-                claim,
-                read,
-                slots: self.header.slot_count,
-            });
+        for i in 0..self.lane_count() {
+            let c = &self.lane(i).header().cursors;
+            // SYNC: Acquire on read (pairs with the drain's Release) before Relaxed on claim:
+            // claim only grows, so a claim loaded after read is never below it in a healthy
+            // segment.
+            let read = c.read.load(Ordering::Acquire);
+            let claim = c.claim.load(Ordering::Relaxed);
+            if claim < read || claim - read > self.header.slot_count {
+                return Err(OpenError::CorruptCursors {
+                    path: self.path.clone(),
+                    lane: i as u32,
+                    claim,
+                    read,
+                    slots: self.header.slot_count,
+                });
+            }
         }
         Ok(())
     }
@@ -508,18 +531,39 @@ impl Segment {
         unsafe { &*(self.map.as_ptr().add(layout::SHARED_OFFSET) as *const SharedState) }
     }
 
-    /// The ring, borrowed from the segment: neither it nor its slots can outlive the mapping.
+    /// Number of lanes.
+    pub fn lane_count(&self) -> usize {
+        self.lanes.len()
+    }
+
+    /// Lane `index` (taken modulo the lane count), borrowed from the segment: neither it nor
+    /// its ring or slots can outlive the mapping.
     ///
     /// ```compile_fail,E0505
     /// # use ringlog_segment::{Segment, SegmentConfig};
     /// # let dir = tempfile::tempdir().unwrap();
     /// # let (seg, _) = Segment::create_or_open(&dir.path().join("r"), &SegmentConfig::default()).unwrap();
-    /// let ring = seg.ring();
+    /// let ring = seg.lane(0).ring();
     /// drop(seg); // error[E0505]: cannot move out of `seg` because it is borrowed
     /// ring.capacity();
     /// ```
-    pub fn ring(&self) -> Ring<'_, RawSlots<'_>> {
-        Ring::new(&self.shared().cursors, &self.slots, self.header.max_span)
+    #[inline]
+    pub fn lane(&self, index: usize) -> Lane<'_> {
+        let index = index % self.lanes.len();
+        let off =
+            self.header.lane_table_offset as usize + index * layout::LANE_HEADER_SIZE as usize;
+        // SAFETY: the lane table [lane_table_offset, + lanes * LANE_HEADER_SIZE) is inside the
+        // mapping (validated geometry), page aligned, so entry `index` is aligned for
+        // LaneHeader (alignment <= 128 divides its size); LaneHeader is only atomics and
+        // padding, valid for any bytes another process may have written.
+        let header = unsafe { &*(self.map.as_ptr().add(off) as *const LaneHeader) };
+        Lane {
+            index,
+            header,
+            slots: &self.lanes[index],
+            max_span: self.header.max_span,
+            segment: self,
+        }
     }
 
     /// The callsite table.
@@ -549,11 +593,25 @@ impl Segment {
         ClockKind::from_u32(self.header.clock_kind).unwrap_or(ClockKind::Realtime)
     }
 
-    /// Records this process as a producer (for `stats` and `gc`); idempotent.
+    /// The producer table: pids of attached producer processes (0: free entry).
+    pub fn producers(&self) -> &[AtomicU32] {
+        // SAFETY: the table [producers_offset, + producer_slots * 4) is inside the mapping
+        // (validated geometry) and page aligned; AtomicU32 is valid for any bytes.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.map.as_ptr().add(self.header.producers_offset as usize) as *const AtomicU32,
+                self.header.producer_slots as usize,
+            )
+        }
+    }
+
+    /// Records this process as a producer (for `stats` and `gc`); idempotent. A process that
+    /// finds no room is counted in `producers_unlisted` (and `gc` then refuses to judge the
+    /// segment unused).
     pub fn attach_producer(&self, pid: u32) {
-        let table = &self.shared().producers;
+        let table = self.producers();
         // SYNC: Relaxed throughout: the table is advisory (stats, gc), not a synchronisation
-        // point; gc additionally requires an empty ring before removing anything.
+        // point; gc additionally requires empty lanes before removing anything.
         if table.iter().any(|p| p.load(Ordering::Relaxed) == pid) {
             return;
         }
@@ -572,50 +630,144 @@ impl Segment {
                 }
             }
         }
+        // SYNC: Relaxed; a counter read by gc and stats.
+        self.shared()
+            .counters
+            .producers_unlisted
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Removes this process from the producer table.
     pub fn detach_producer(&self, pid: u32) {
-        for p in self.shared().producers.iter() {
+        for p in self.producers().iter() {
             // SYNC: Relaxed; advisory table (see attach_producer).
             let _ = p.compare_exchange(pid, 0, Ordering::Relaxed, Ordering::Relaxed);
         }
     }
 
+    /// Whether some producer process could not join the producer table (it was full).
+    pub fn producers_unlisted(&self) -> u64 {
+        // SYNC: Relaxed; a counter.
+        self.shared()
+            .counters
+            .producers_unlisted
+            .load(Ordering::Relaxed)
+    }
+
     /// Whether `pid` may own a slot: not pid 0 (no process) or 1 (init never logs here), and
-    /// listed in the producer table, which every producer joins before it writes. When the
-    /// table has no room (every entry a live pid), an unlisted pid may be a producer that could
-    /// not join, so it is given the benefit of the doubt.
+    /// listed in the producer table, which every producer joins before it writes. If some
+    /// producer ever found the table full, an unlisted pid may be one that could not join,
+    /// so it is given the benefit of the doubt.
     pub fn may_be_producer(&self, pid: u32) -> bool {
         if pid <= 1 {
             return false;
         }
-        let table = &self.shared().producers;
         // SYNC: Relaxed; advisory table (see attach_producer). A producer's own store of its
         // pid happens before its ownership CAS in program order, and the drain reads the slot
         // word (Acquire) that the CAS wrote before asking, so a real owner is found listed.
-        let mut full = true;
-        for p in table.iter() {
-            let cur = p.load(Ordering::Relaxed);
-            if cur == pid {
-                return true;
-            }
-            if cur == 0 || !pid_alive(cur) {
-                full = false;
-            }
-        }
-        full
+        self.producers()
+            .iter()
+            .any(|p| p.load(Ordering::Relaxed) == pid)
+            || self.producers_unlisted() > 0
     }
 
     /// Pids in the producer table that are still alive.
     pub fn live_producers(&self) -> Vec<u32> {
-        self.shared()
-            .producers
+        self.producers()
             .iter()
             // SYNC: Relaxed; advisory table.
             .map(|p| p.load(Ordering::Relaxed))
             .filter(|&p| p != 0 && pid_alive(p))
             .collect()
+    }
+
+    /// Positions claimed but not yet consumed, over all lanes (for `stats` and `gc`).
+    pub fn backlog(&self) -> u64 {
+        (0..self.lane_count())
+            .map(|i| {
+                let c = &self.lane(i).header().cursors;
+                // SYNC: Relaxed; a statistic.
+                let claim = c.claim.load(Ordering::Relaxed);
+                let read = c.read.load(Ordering::Relaxed);
+                claim.saturating_sub(read)
+            })
+            .sum()
+    }
+}
+
+/// One lane of a segment: a ring of its own, held by one thread at a time (see
+/// ARCHITECTURE.md, "Lanes"). Borrowed from its [`Segment`].
+#[derive(Debug, Clone, Copy)]
+pub struct Lane<'s> {
+    index: usize,
+    header: &'s LaneHeader,
+    slots: &'s RawSlots<'s>,
+    max_span: u32,
+    segment: &'s Segment,
+}
+
+impl<'s> Lane<'s> {
+    /// The lane's index.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The lane's shared words.
+    pub fn header(&self) -> &'s LaneHeader {
+        self.header
+    }
+
+    /// The lane's owner word ([`layout::lane_owner`], 0: free).
+    pub fn owner(&self) -> &'s AtomicU64 {
+        &self.header.owner
+    }
+
+    /// The lane's ring.
+    #[inline]
+    pub fn ring(&self) -> Ring<'s, RawSlots<'s>> {
+        Ring::new(&self.header.cursors, self.slots, self.max_span)
+    }
+
+    /// Takes the lane for thread `tid` of process `pid` if nobody holds it.
+    pub fn try_take(&self, pid: u32, tid: u32) -> bool {
+        // SYNC: Acquire on success; pairs with the Release store that gave the lane back
+        // (`give_back`, or the drain's reclaim), so this holder sees the previous holder's
+        // claims. Relaxed on failure: we then touch nothing of the lane.
+        self.header
+            .owner
+            .compare_exchange(
+                0,
+                layout::lane_owner(pid, tid),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+    }
+
+    /// Gives the lane back if thread `tid` of process `pid` holds it.
+    pub fn give_back(&self, pid: u32, tid: u32) {
+        // SYNC: Release; pairs with the Acquire of the next `try_take`. Relaxed on failure:
+        // someone else holds it (the drain reclaimed it from a process it judged dead), so it
+        // is not ours to give.
+        let _ = self.header.owner.compare_exchange(
+            layout::lane_owner(pid, tid),
+            0,
+            Ordering::Release,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Faults the lane's slots in now (writable), so the thread that just took it does not
+    /// take a page fault on each new page of its first lap. Best effort: a kernel without
+    /// `MADV_POPULATE_WRITE` (before Linux 5.14) faults pages in as they are written.
+    pub fn prefault(&self) {
+        let h = &self.segment.header;
+        let off = h.ring_offset + self.index as u64 * h.lane_stride;
+        let _ = self.segment.map.advise_range(
+            memmap2::Advice::PopulateWrite,
+            off as usize,
+            h.lane_stride as usize,
+        );
     }
 }
 

@@ -1,27 +1,45 @@
-//! The consuming reader both `ringdrain` and tests build on: walks committed records in order,
-//! resolves their callsites (cached, validated), and deals with stalls the way the crash rules
-//! say: a claim nobody owns is revoked after a grace period, a record whose owner died is
-//! abandoned, damaged slots are skipped after a grace period; every loss is reported as an
-//! [`Event::Lost`] and counted in the segment. A living producer is never abandoned.
+//! The consuming reader both `ringdrain` and tests build on: walks the committed records of
+//! every lane, merges them into timestamp order, resolves their callsites (cached, validated),
+//! and deals with stalls the way the crash rules say: a claim nobody owns is revoked after a
+//! grace period, a record whose owner died is abandoned, damaged slots are skipped after a
+//! grace period; every loss is reported as an [`Event::Lost`] and counted in the segment. A
+//! living producer is never abandoned, and a lane whose producer is stuck holds back only its
+//! own records.
+//!
+//! # The merge
+//!
+//! Each lane is read in position order into a queue; records leave the queues smallest
+//! timestamp first, but only up to a *horizon*: the clock reading taken before the lanes were
+//! scanned, lowered to the last moment each lane with a record still being written was seen
+//! with nothing in flight (that record may be older than anything queued), and to the newest
+//! queued record of a lane whose queue is full (its unread records are newer than that). So
+//! records of different lanes come out in timestamp order, with two edges (ARCHITECTURE.md,
+//! "Lanes"): a lane whose record stays unfinished longer than [`StallPolicy::merge_window`]
+//! stops holding the others back, and its record is written when it is finished, after records
+//! stamped later; and a producer descheduled between reading the clock and claiming its slot
+//! (a few instructions) can land after records stamped just after its own. Within a lane (a
+//! thread's records, while it holds its lane) the order is exact.
 //!
 //! A reader is built from the segment's [`DrainLease`] and owns it, so there is never more than
-//! one per ring (see [`crate::lease`]).
+//! one per segment (see [`crate::lease`]).
 //!
 //! Records are handed out borrowed ([`Event::Record`]) for the drain's zero-allocation path, or
-//! owned ([`Reader::read_owned`]) for tests and tools. Nothing is freed in the ring until
-//! [`Reader::release`]: call it once what was read is safely written.
+//! owned ([`Reader::read_owned`]) for tests and tools. Nothing is freed in a lane until
+//! [`Reader::release`]: call it once what was handed out is safely written.
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ringlog_wire::callsite::decode_callsite;
-use ringlog_wire::clock::Calibration;
+use ringlog_wire::clock::{Calibration, ClockKind};
 use ringlog_wire::decode::{decode_record, RecordRef};
+use ringlog_wire::layout::owner_pid;
 use ringlog_wire::ring::{Consumer, Next, RawSlots, Seq, Stall};
 use ringlog_wire::view::OwnedRecord;
 
-use crate::{pid_alive, DrainLease, Segment};
+use crate::{pid_alive, DrainLease, Lane, Segment};
 
 /// A resolved callsite, owned by the reader's cache: the wire crate's decoded
 /// [`Callsite`](ringlog_wire::view::Callsite), its template bound to its fields.
@@ -64,13 +82,13 @@ pub enum Event<'a> {
 pub struct PollResult {
     /// Events delivered.
     pub events: usize,
-    /// The ring is empty up to the claim cursor.
+    /// Every lane is empty up to its claim cursor and nothing is held back.
     pub idle: bool,
-    /// Waiting on a stalled slot (a slow or dead producer).
+    /// Waiting on a stalled slot (a slow or dead producer) in some lane.
     pub stalled: bool,
 }
 
-/// Timing of stall handling.
+/// Timing of stall handling and of the lane merge.
 #[derive(Debug, Clone, Copy)]
 pub struct StallPolicy {
     /// How long a claim may stay unowned before it is revoked, and a damaged slot before it is
@@ -78,6 +96,9 @@ pub struct StallPolicy {
     pub grace: Duration,
     /// How often the owner of a stalled record is checked for life. Default 10 ms.
     pub liveness_interval: Duration,
+    /// How long a lane with a record being written holds back other lanes' newer records
+    /// (see the module docs). Default 20 ms.
+    pub merge_window: Duration,
 }
 
 impl Default for StallPolicy {
@@ -85,6 +106,7 @@ impl Default for StallPolicy {
         StallPolicy {
             grace: Duration::from_millis(100),
             liveness_interval: Duration::from_millis(10),
+            merge_window: Duration::from_millis(20),
         }
     }
 }
@@ -96,26 +118,91 @@ struct StallState {
     last_check: Instant,
 }
 
-/// The consuming reader: the one consumer of a ring, built from (and owning) its
-/// [`DrainLease`].
+/// Per-lane positions: where each lane's reading stands (see [`Reader::positions`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Positions(pub Vec<u64>);
+
+impl Positions {
+    /// Sum over the lanes (for messages and statistics).
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+}
+
+/// An item queued from a lane, waiting for the merge.
+#[derive(Debug)]
+enum Queued {
+    /// A record: raw timestamp, its bytes in the lane's buffer, the position after it.
+    Record {
+        ts: u64,
+        start: usize,
+        end: usize,
+        next: u64,
+    },
+    /// A loss at this point of the lane; `ts` keeps it in lane order.
+    Lost { ts: u64, lost: Lost, next: u64 },
+}
+
+impl Queued {
+    fn ts(&self) -> u64 {
+        match self {
+            Queued::Record { ts, .. } | Queued::Lost { ts, .. } => *ts,
+        }
+    }
+}
+
+/// Where a lane's scan ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LaneState {
+    /// Read up to its claim cursor.
+    Clear,
+    /// Stopped at a record being written (or a claim not yet owned).
+    Pending,
+    /// Stopped because its queue is full; more is committed.
+    More,
+}
+
+/// One lane's consumer and merge queue.
+#[derive(Debug)]
+struct LaneReader<'s> {
+    lane: Lane<'s>,
+    consumer: Consumer<'s, RawSlots<'s>>,
+    /// Bytes of the queued records.
+    buf: Vec<u8>,
+    queue: VecDeque<Queued>,
+    /// Position after everything handed out (release goes up to here).
+    emitted: u64,
+    /// Timestamp of the newest queued or handed-out record (losses take it).
+    last_ts: u64,
+    state: LaneState,
+    /// Raw clock reading of the last scan that found nothing in flight (0: never).
+    clear_at: u64,
+    /// When the lane was first seen stopped at the record it is stopped at now.
+    pending_since: Option<Instant>,
+    stall: Option<StallState>,
+    /// The claim cursor when an unowned claim or damaged slot last timed out: later ones
+    /// below it go without another grace period.
+    episode_end: u64,
+    /// When the lane's owner was last checked for life (to give back a dead process's lane).
+    owner_checked: Option<Instant>,
+}
+
+/// The consuming reader: the one consumer of every lane of a segment, built from (and owning)
+/// its [`DrainLease`].
 #[derive(Debug)]
 pub struct Reader<'s> {
     segment: &'s Segment,
-    consumer: Consumer<'s, RawSlots<'s>>,
-    /// The right to consume; released when the reader is dropped (after `consumer`).
+    lanes: Vec<LaneReader<'s>>,
+    /// The right to consume; released when the reader is dropped (after the lanes).
     lease: DrainLease<'s>,
     calibration: Calibration,
+    clock: ClockKind,
     policy: StallPolicy,
     callsites: CallsiteCache,
-    buf: Vec<u8>,
-    stall: Option<StallState>,
-    /// The claim cursor when an unowned claim last timed out: unowned claims below it are
-    /// revoked without another grace period.
-    episode_end: u64,
 }
 
 impl<'s> Reader<'s> {
-    /// The leased segment's reader, starting at its read cursor.
+    /// The leased segment's reader, starting at each lane's read cursor.
     ///
     /// ```
     /// use ringlog_segment::{Segment, SegmentConfig};
@@ -130,24 +217,43 @@ impl<'s> Reader<'s> {
     /// ```
     pub fn new(lease: DrainLease<'s>) -> Self {
         let segment = lease.segment();
-        // SAFETY: `lease` is the segment's only drain lease (a CAS on `drain.pid` that refuses
-        // while a living process holds it), and this reader owns it for as long as the
-        // consumer exists; this crate builds a `Consumer` nowhere else.
-        let consumer = unsafe { Consumer::new(segment.ring()) };
+        let lanes = (0..segment.lane_count())
+            .map(|i| {
+                let lane = segment.lane(i);
+                // SAFETY: `lease` is the segment's only drain lease (a CAS on `drain.pid` that
+                // refuses while a living process holds it), and this reader owns it for as
+                // long as the consumers exist; this crate builds a `Consumer` nowhere else,
+                // and builds one per lane.
+                let consumer = unsafe { Consumer::new(lane.ring()) };
+                let at = consumer.position();
+                LaneReader {
+                    lane,
+                    consumer,
+                    buf: Vec::new(),
+                    queue: VecDeque::new(),
+                    emitted: at,
+                    last_ts: 0,
+                    state: LaneState::Clear,
+                    clear_at: 0,
+                    pending_since: None,
+                    stall: None,
+                    episode_end: 0,
+                    owner_checked: None,
+                }
+            })
+            .collect();
         Reader {
             segment,
-            consumer,
+            lanes,
             lease,
             calibration: segment.calibration(),
+            clock: segment.clock_kind(),
             policy: StallPolicy::default(),
             callsites: CallsiteCache::default(),
-            buf: Vec::with_capacity(4096),
-            stall: None,
-            episode_end: 0,
         }
     }
 
-    /// Sets the stall timing.
+    /// Sets the stall and merge timing.
     pub fn with_policy(mut self, policy: StallPolicy) -> Self {
         self.policy = policy;
         self
@@ -180,20 +286,33 @@ impl<'s> Reader<'s> {
         &self.callsites
     }
 
-    /// Next ring position to read.
-    pub fn position(&self) -> u64 {
-        self.consumer.position()
+    /// Per lane, the position after everything handed out so far.
+    pub fn positions(&self) -> Positions {
+        Positions(self.lanes.iter().map(|l| l.emitted).collect())
     }
 
-    /// Positions read but not yet released.
+    /// Per lane, the read cursor: everything below it is released.
+    pub fn released(&self) -> Positions {
+        Positions(self.lanes.iter().map(|l| l.read_cursor()).collect())
+    }
+
+    /// Whether everything below `end` (per lane) has been handed out.
+    pub fn reached(&self, end: &Positions) -> bool {
+        self.lanes.iter().zip(&end.0).all(|(l, &e)| l.emitted >= e)
+    }
+
+    /// Positions handed out but not yet released, over all lanes.
     pub fn unreleased(&self) -> u64 {
-        self.consumer.unreleased()
+        self.lanes.iter().map(|l| l.emitted - l.read_cursor()).sum()
     }
 
-    /// Frees everything read so far and publishes the read cursor.
+    /// Frees everything handed out so far and publishes each lane's read cursor.
     pub fn release(&mut self) {
-        let n = self.consumer.unreleased();
-        self.consumer.release();
+        let mut n = 0;
+        for l in &mut self.lanes {
+            n += l.emitted - l.read_cursor();
+            l.consumer.release_to(l.emitted);
+        }
         // SYNC: Relaxed; a statistic for `stats`.
         self.segment
             .shared()
@@ -202,53 +321,288 @@ impl<'s> Reader<'s> {
             .fetch_add(n, Ordering::Relaxed);
     }
 
-    /// Reads up to `max` events, calling `f` for each. Does not release.
+    /// Per lane, the claim cursor bounded by the geometry: at most `read + slots`, which every
+    /// producer keeps to. Where the drain must stop when asked to finish (shutdown, `--once`):
+    /// it never chases a damaged cursor.
+    pub fn claim_bounds(&self) -> Positions {
+        Positions(
+            self.lanes
+                .iter()
+                .map(|l| {
+                    // SYNC: Relaxed; a bound only, records are read through their sequence
+                    // words.
+                    let claim = l.lane.header().cursors.claim.load(Ordering::Relaxed);
+                    claim.min(l.read_cursor().saturating_add(l.consumer.ring().capacity()))
+                })
+                .collect(),
+        )
+    }
+
+    /// Reads and hands out (without writing anything) the records of each lane below `end`,
+    /// as far as they are committed: the start-up skip over a batch a previous drain wrote
+    /// but did not release. Stops at a lane that is idle or stalled before `end` (the segment
+    /// no longer holds what the checkpoint says). Returns the positions skipped.
+    pub fn skip_to(&mut self, end: &Positions) -> u64 {
+        let mut skipped = 0;
+        let mut scratch = Vec::new();
+        for (l, &e) in self.lanes.iter_mut().zip(&end.0) {
+            debug_assert!(l.queue.is_empty());
+            let start = l.emitted;
+            while l.consumer.position() < e {
+                scratch.clear();
+                match l.consumer.next(&mut scratch) {
+                    Next::Record { .. } | Next::Skipped => {}
+                    Next::Empty | Next::Stalled(_) => break,
+                }
+            }
+            l.emitted = l.consumer.position();
+            skipped += l.emitted - start;
+        }
+        skipped
+    }
+
+    /// Reads up to `max` events, calling `f` for each, merged across lanes in timestamp order
+    /// (see the module docs). Does not release.
     pub fn poll(&mut self, max: usize, mut f: impl FnMut(Event<'_>)) -> PollResult {
         let mut r = PollResult::default();
+        let max = max.max(1);
+        // The horizon starts at the clock before any lane is scanned: a record claimed after
+        // a lane's scan was stamped after this reading.
+        let t0 = crate::clock::now_raw(self.clock);
+        let now = Instant::now();
+        let mut horizon = t0;
+        let (segment, policy, clock) = (self.segment, self.policy, self.clock);
+        for l in &mut self.lanes {
+            l.fill(segment, &policy, clock, max, t0, now);
+            match l.state {
+                LaneState::Clear => {}
+                LaneState::More => horizon = horizon.min(l.last_ts),
+                LaneState::Pending => {
+                    r.stalled = true;
+                    let since = *l.pending_since.get_or_insert(now);
+                    if now.duration_since(since) < policy.merge_window {
+                        horizon = horizon.min(l.clear_at);
+                    }
+                }
+            }
+        }
+        // Hand out queued items, smallest timestamp first (lane order on ties), up to the
+        // horizon.
         while r.events < max {
-            self.buf.clear();
-            match self.consumer.next(&mut self.buf) {
-                Next::Record { .. } => {
-                    self.stall = None;
-                    r.events += 1;
-                    match decode_record(&self.buf) {
+            let mut best: Option<(u64, usize)> = None;
+            for (i, l) in self.lanes.iter().enumerate() {
+                if let Some(q) = l.queue.front() {
+                    let ts = q.ts();
+                    if ts <= horizon && best.is_none_or(|(b, _)| ts < b) {
+                        best = Some((ts, i));
+                    }
+                }
+            }
+            let Some((_, i)) = best else { break };
+            let l = &mut self.lanes[i];
+            let item = l.queue.pop_front().expect("front seen above");
+            r.events += 1;
+            match item {
+                Queued::Record {
+                    start, end, next, ..
+                } => {
+                    l.emitted = next;
+                    match decode_record(&l.buf[start..end]) {
                         Ok(record) => {
                             let id = record.header.callsite;
                             let callsite = self.callsites.resolve(self.segment, id);
                             f(Event::Record { record, callsite });
                         }
                         Err(e) => {
-                            self.count_corrupt();
+                            count_corrupt(self.segment);
                             f(Event::Lost(Lost::Corrupt {
                                 reason: e.to_string(),
                             }));
                         }
                     }
                 }
-                Next::Skipped => self.stall = None,
+                Queued::Lost { lost, next, .. } => {
+                    l.emitted = next;
+                    f(Event::Lost(lost));
+                }
+            }
+            if l.queue.is_empty() {
+                // Everything read is handed out; skipped positions after the last item too.
+                l.emitted = l.consumer.position();
+                l.buf.clear();
+            }
+        }
+        r.idle = self
+            .lanes
+            .iter()
+            .all(|l| l.state == LaneState::Clear && l.queue.is_empty());
+        r
+    }
+
+    /// Reads everything committed until every lane is idle (or `timeout` passes while
+    /// stalled), decodes it into owned records, and releases. Losses are returned beside the
+    /// records.
+    pub fn read_owned(&mut self, timeout: Duration) -> (Vec<OwnedRecord>, Vec<Lost>) {
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        let mut lost = Vec::new();
+        let cal = self.calibration;
+        loop {
+            let r = self.poll(4096, |ev| match ev {
+                Event::Record { record, callsite } => {
+                    out.push(OwnedRecord::decode(&record, callsite, &cal));
+                }
+                Event::Lost(l) => lost.push(l),
+            });
+            self.release();
+            if r.idle || Instant::now() >= deadline {
+                return (out, lost);
+            }
+            if r.events == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+}
+
+fn count_corrupt(segment: &Segment) {
+    // SYNC: Relaxed; a statistic.
+    segment
+        .shared()
+        .counters
+        .corrupt
+        .fetch_add(1, Ordering::Relaxed);
+}
+
+impl<'s> LaneReader<'s> {
+    /// Our read cursor: every position below it is released.
+    fn read_cursor(&self) -> u64 {
+        self.consumer.position() - self.consumer.unreleased()
+    }
+
+    /// Reads the lane's committed records into its queue (up to `max` queued), resolving
+    /// stalls as the crash rules say; sets `state`.
+    #[allow(clippy::too_many_arguments)]
+    fn fill(
+        &mut self,
+        segment: &Segment,
+        policy: &StallPolicy,
+        clock: ClockKind,
+        max: usize,
+        t0: u64,
+        now: Instant,
+    ) {
+        if self.queue.is_empty() && !self.buf.is_empty() {
+            self.buf.clear();
+        }
+        let now_raw = crate::clock::now_raw(clock);
+        loop {
+            if self.queue.len() >= max {
+                self.state = LaneState::More;
+                return;
+            }
+            let start = self.buf.len();
+            match self.consumer.next(&mut self.buf) {
+                Next::Record { .. } => {
+                    self.stall = None;
+                    self.pending_since = None;
+                    let end = self.buf.len();
+                    let next = self.consumer.position();
+                    match decode_record(&self.buf[start..end]) {
+                        Ok(rec) => {
+                            // The merge key: the record's stamp, but never later than now (it
+                            // is committed, so it was stamped before we read it: a damaged
+                            // stamp from the far future must not hold everything back), and
+                            // never earlier than the lane's previous record (a lane's records
+                            // are in its holder's time order; a clock that stepped back still
+                            // keeps them in lane order).
+                            let ts = rec.header.timestamp.min(now_raw).max(self.last_ts);
+                            self.last_ts = ts;
+                            self.queue.push_back(Queued::Record {
+                                ts,
+                                start,
+                                end,
+                                next,
+                            });
+                        }
+                        Err(e) => {
+                            self.buf.truncate(start);
+                            count_corrupt(segment);
+                            self.push_lost(
+                                Lost::Corrupt {
+                                    reason: e.to_string(),
+                                },
+                                next,
+                            );
+                        }
+                    }
+                }
+                Next::Skipped => {
+                    self.stall = None;
+                    self.pending_since = None;
+                }
                 Next::Empty => {
                     self.stall = None;
-                    r.idle = true;
-                    return r;
+                    self.pending_since = None;
+                    self.clear_at = t0;
+                    self.state = LaneState::Clear;
+                    self.maybe_reclaim(policy, now);
+                    return;
                 }
-                Next::Stalled(stall) => match self.handle_stall(stall) {
+                Next::Stalled(stall) => match self.handle_stall(segment, policy, stall, now) {
                     Some(lost) => {
-                        r.events += 1;
-                        f(Event::Lost(lost));
+                        self.pending_since = None;
+                        let next = self.consumer.position();
+                        self.push_lost(lost, next);
                     }
                     None => {
-                        r.stalled = true;
-                        return r;
+                        self.state = LaneState::Pending;
+                        return;
                     }
                 },
             }
         }
-        r
+    }
+
+    fn push_lost(&mut self, lost: Lost, next: u64) {
+        self.queue.push_back(Queued::Lost {
+            ts: self.last_ts,
+            lost,
+            next,
+        });
+    }
+
+    /// Gives back the lane of a process that died holding it (nothing in flight: the lane is
+    /// read to its claim cursor). Checked at most every 100 ms per lane.
+    fn maybe_reclaim(&mut self, policy: &StallPolicy, now: Instant) {
+        let every = policy.liveness_interval * 10;
+        if self
+            .owner_checked
+            .is_some_and(|t| now.duration_since(t) < every)
+        {
+            return;
+        }
+        self.owner_checked = Some(now);
+        let owner = self.lane.owner();
+        // SYNC: Relaxed; only decides whether to look closer. The CAS below is what counts.
+        let held = owner.load(Ordering::Relaxed);
+        if held == 0 || pid_alive(owner_pid(held)) {
+            return;
+        }
+        // SYNC: Release; pairs with the Acquire of the next `Lane::try_take`, carrying our
+        // reads of the lane (a dead process writes nothing more, so nothing else is to be
+        // ordered). Fails harmlessly if the word changed.
+        let _ = owner.compare_exchange(held, 0, Ordering::Release, Ordering::Relaxed);
     }
 
     /// Decides what to do about a stall: `Some` if the reader moved past it.
-    fn handle_stall(&mut self, stall: Stall) -> Option<Lost> {
-        let now = Instant::now();
+    fn handle_stall(
+        &mut self,
+        segment: &Segment,
+        policy: &StallPolicy,
+        stall: Stall,
+        now: Instant,
+    ) -> Option<Lost> {
         let pos = match stall {
             Stall::Unowned { pos } | Stall::Writing { pos, .. } | Stall::Corrupt { pos, .. } => pos,
         };
@@ -261,10 +615,11 @@ impl<'s> Reader<'s> {
         }
         let st = self.stall.as_mut().expect("set above");
         let waited = now.duration_since(st.since);
-        let counters = &self.segment.shared().counters;
+        let counters = &segment.shared().counters;
+        let claim = &self.lane.header().cursors.claim;
         match stall {
             Stall::Unowned { pos } => {
-                if let Some(lost) = self.check_claim() {
+                if let Some(lost) = self.check_claim(segment) {
                     return Some(lost);
                 }
                 // Revoking an unowned claim is always safe (a living producer simply claims
@@ -273,11 +628,11 @@ impl<'s> Reader<'s> {
                 // when we reach them belong to the same dead producer (or to ones descheduled
                 // for as long), so they go at once.
                 if pos >= self.episode_end {
-                    if waited < self.policy.grace {
+                    if waited < policy.grace {
                         return None;
                     }
                     // SYNC: Relaxed; only bounds the episode (see above).
-                    self.episode_end = self.segment.shared().cursors.claim.load(Ordering::Relaxed);
+                    self.episode_end = claim.load(Ordering::Relaxed);
                 }
                 self.stall = None;
                 if !self.consumer.revoke(pos) {
@@ -291,31 +646,32 @@ impl<'s> Reader<'s> {
                 })
             }
             Stall::Writing { pos, pid, span } => {
-                if now.duration_since(st.last_check) < self.policy.liveness_interval
-                    && waited < self.policy.liveness_interval
+                if now.duration_since(st.last_check) < policy.liveness_interval
+                    && waited < policy.liveness_interval
                 {
                     return None;
                 }
                 st.last_check = now;
-                if !self.segment.may_be_producer(pid) {
+                if !segment.may_be_producer(pid) {
                     // An owner no producer can be (pid 0 or 1, or absent from a producer table
-                    // with room): the word is damage, whatever process that pid names now.
-                    // Skipped as one damaged slot after the grace period, never with its span:
-                    // the span is as untrusted as the pid, and freeing the slots after it could
-                    // free records other producers are writing.
-                    if waited < self.policy.grace {
+                    // every producer joined): the word is damage, whatever process that pid
+                    // names now. Skipped as one damaged slot after the grace period, never with
+                    // its span: the span is as untrusted as the pid, and freeing the slots
+                    // after it could free records other producers are writing.
+                    if waited < policy.grace {
                         return None;
                     }
                     self.stall = None;
                     let seq = Seq::writing(self.consumer.ring().lap(pos), span, pid);
                     // SAFETY: no producer owns this slot: every producer attaches to the table
-                    // before it writes, pid 1 is init and pid 0 no process, so the word was
-                    // written by damage (RELIABILITY.md, "Trust model"); it stayed unchanged
-                    // for the grace period. The CAS in `abandon` changes nothing if it moved.
+                    // before it writes (or is counted as unlisted, which makes every pid
+                    // plausible), pid 1 is init and pid 0 no process, so the word was written
+                    // by damage (RELIABILITY.md, "Trust model"); it stayed unchanged for the
+                    // grace period. The CAS in `abandon` changes nothing if it moved.
                     if !unsafe { self.consumer.abandon(Stall::Corrupt { pos, seq }) } {
                         return None;
                     }
-                    self.count_corrupt();
+                    count_corrupt(segment);
                     return Some(Lost::Corrupt {
                         reason: format!("slot owned by a pid no producer has ({seq:?})"),
                     });
@@ -343,11 +699,11 @@ impl<'s> Reader<'s> {
                 // reader never races a writer on a word it misread; later damaged slots of the
                 // same episode go at once.
                 if pos >= self.episode_end {
-                    if waited < self.policy.grace {
+                    if waited < policy.grace {
                         return None;
                     }
                     // SYNC: Relaxed; only bounds the episode.
-                    self.episode_end = self.segment.shared().cursors.claim.load(Ordering::Relaxed);
+                    self.episode_end = claim.load(Ordering::Relaxed);
                 }
                 self.stall = None;
                 // SAFETY: the word is damage, not a producer's: no valid state looks like it,
@@ -356,7 +712,7 @@ impl<'s> Reader<'s> {
                 if !unsafe { self.consumer.abandon(stall) } {
                     return None;
                 }
-                self.count_corrupt();
+                count_corrupt(segment);
                 Some(Lost::Corrupt {
                     reason: format!("damaged slot sequence word {seq:?}"),
                 })
@@ -364,37 +720,19 @@ impl<'s> Reader<'s> {
         }
     }
 
-    /// The claim cursor, bounded by the geometry: at most `read + slots`, which every producer
-    /// keeps to. Where the drain must stop when asked to finish (shutdown, `--once`): it never
-    /// chases a damaged cursor.
-    pub fn claim_bound(&self) -> u64 {
-        // SYNC: Relaxed; a bound only, records are read through their sequence words.
-        let claim = self.segment.shared().cursors.claim.load(Ordering::Relaxed);
-        claim.min(
-            self.read_cursor()
-                .saturating_add(self.consumer.ring().capacity()),
-        )
-    }
-
-    /// Our read cursor: every position below it is released.
-    fn read_cursor(&self) -> u64 {
-        self.consumer.position() - self.consumer.unreleased()
-    }
-
-    /// Checks the claim cursor against the read cursor and the geometry (`claim <= read +
-    /// slots`). A claim past that is damage: no producer can claim there, and every position
-    /// up to it would look like an unowned claim to revoke, while producers see a full ring
-    /// forever. It is reset to `read + slots` (the unclaimed positions below are then revoked
-    /// as unowned claims, which is always safe: at most one ring's worth), counted, and
-    /// reported once per damage.
+    /// Checks the lane's claim cursor against its read cursor and the geometry (`claim <=
+    /// read + slots`). A claim past that is damage: no producer can claim there, and every
+    /// position up to it would look like an unowned claim to revoke, while the lane's holder
+    /// sees a full lane forever. It is reset to `read + slots` (the unclaimed positions below
+    /// are then revoked as unowned claims, which is always safe: at most one lane's worth),
+    /// counted, and reported once per damage.
     ///
     /// Called only at an unowned claim, never on the fast path: a bogus claim cursor always
     /// shows there first, since the drain reads the claim cursor nowhere else.
-    fn check_claim(&mut self) -> Option<Lost> {
-        let bound = self
-            .read_cursor()
-            .saturating_add(self.consumer.ring().capacity());
-        let claim = &self.segment.shared().cursors.claim;
+    fn check_claim(&mut self, segment: &Segment) -> Option<Lost> {
+        let capacity = self.consumer.ring().capacity();
+        let bound = self.read_cursor().saturating_add(capacity);
+        let claim = &self.lane.header().cursors.claim;
         // SYNC: Relaxed; only compared with the geometry. A producer racing the reset below
         // makes the CAS fail and we look again at the next stall.
         let seen = claim.load(Ordering::Relaxed);
@@ -407,47 +745,14 @@ impl<'s> Reader<'s> {
             .ok()?;
         self.episode_end = self.episode_end.min(bound);
         self.stall = None;
-        self.count_corrupt();
+        count_corrupt(segment);
         Some(Lost::Corrupt {
             reason: format!(
-                "claim cursor {seen} beyond read cursor {} + {} slots; reset to {bound}",
+                "claim cursor {seen} of lane {} beyond read cursor {} + {capacity} slots; reset to {bound}",
+                self.lane.index(),
                 self.read_cursor(),
-                self.consumer.ring().capacity()
             ),
         })
-    }
-
-    fn count_corrupt(&self) {
-        // SYNC: Relaxed; a statistic.
-        self.segment
-            .shared()
-            .counters
-            .corrupt
-            .fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Reads everything committed until the ring is idle (or `timeout` passes while stalled),
-    /// decodes it into owned records, and releases. Losses are returned beside the records.
-    pub fn read_owned(&mut self, timeout: Duration) -> (Vec<OwnedRecord>, Vec<Lost>) {
-        let deadline = Instant::now() + timeout;
-        let mut out = Vec::new();
-        let mut lost = Vec::new();
-        let cal = self.calibration;
-        loop {
-            let r = self.poll(4096, |ev| match ev {
-                Event::Record { record, callsite } => {
-                    out.push(OwnedRecord::decode(&record, callsite, &cal));
-                }
-                Event::Lost(l) => lost.push(l),
-            });
-            self.release();
-            if r.idle || Instant::now() >= deadline {
-                return (out, lost);
-            }
-            if r.stalled {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
     }
 }
 
@@ -534,6 +839,137 @@ impl CallsiteCache {
 mod tests {
     use super::*;
     use crate::SegmentConfig;
+    use ringlog_wire::record::{Level, RecordHeader};
+    use std::sync::atomic::AtomicU64;
+
+    fn lanes(dir: &tempfile::TempDir, lanes: u32) -> Segment {
+        let config = SegmentConfig {
+            slot_count: 64,
+            lanes,
+            ..SegmentConfig::default()
+        };
+        let seg = Segment::create_or_open(&dir.path().join("r"), &config)
+            .unwrap()
+            .0;
+        // As every producer does before it writes (the drain judges owners by the table).
+        seg.attach_producer(std::process::id());
+        seg
+    }
+
+    /// A record with no callsite stamped `ts` whose tid field says where it came from.
+    fn record(ts: u64, tag: u32) -> Vec<u8> {
+        let header = RecordHeader {
+            timestamp: ts,
+            callsite: 0,
+            pid: std::process::id(),
+            tid: tag,
+            len: 0,
+            level: Level::Info as u8,
+            flags: 0,
+        };
+        bytemuck::bytes_of(&header).to_vec()
+    }
+
+    fn push(seg: &Segment, lane: usize, ts: u64, tag: u32) {
+        let cache = AtomicU64::new(0);
+        seg.lane(lane)
+            .ring()
+            .push(&record(ts, tag), std::process::id(), &cache)
+            .unwrap();
+    }
+
+    fn tags(reader: &mut Reader<'_>) -> Vec<u32> {
+        let mut out = Vec::new();
+        reader.poll(1000, |ev| match ev {
+            Event::Record { record, .. } => out.push(record.header.tid),
+            Event::Lost(l) => panic!("lost {l:?}"),
+        });
+        out
+    }
+
+    #[test]
+    fn lanes_are_merged_in_timestamp_order_and_each_lane_keeps_its_own_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = lanes(&dir, 3);
+        // Stamps in the past (raw readings of the segment's clock from before now).
+        let base = crate::clock::now_raw(seg.clock_kind()) - 1000;
+        for (lane, stamps) in [(0, [1, 4, 7]), (1, [2, 5, 8]), (2, [3, 6, 9])] {
+            for ts in stamps {
+                push(&seg, lane, base + ts, ts as u32);
+            }
+        }
+        // A lane whose clock stepped back keeps its own order: 10 then 9.5 comes out after 10.
+        push(&seg, 0, base + 10, 10);
+        push(&seg, 0, base + 9, 11);
+        let mut reader = seg.acquire_drain().unwrap().reader();
+        assert_eq!(tags(&mut reader), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+        reader.release();
+        assert_eq!(reader.unreleased(), 0);
+        assert_eq!(reader.positions().total(), 11);
+    }
+
+    #[test]
+    fn a_lane_with_a_record_in_flight_holds_back_newer_records_only_for_the_merge_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = lanes(&dir, 2);
+        let before = crate::clock::now_raw(seg.clock_kind());
+        let mut reader = seg
+            .acquire_drain()
+            .unwrap()
+            .reader()
+            .with_policy(StallPolicy {
+                merge_window: Duration::from_millis(300),
+                ..StallPolicy::default()
+            });
+        // Both lanes seen clear once.
+        assert!(tags(&mut reader).is_empty());
+        // Lane 0: a record claimed and owned, not committed (a producer mid-record).
+        let cache = AtomicU64::new(0);
+        let ring0 = seg.lane(0).ring();
+        let owned = ring0
+            .claim(1, &cache)
+            .unwrap()
+            .own(std::process::id())
+            .unwrap();
+        // Lane 1: a record stamped before lane 0 was last seen clear (it goes out at once),
+        // then one stamped now, after that (held while lane 0's record may be older).
+        push(&seg, 1, before, 1);
+        push(&seg, 1, crate::clock::now_raw(seg.clock_kind()), 2);
+        let started = Instant::now();
+        assert_eq!(
+            tags(&mut reader),
+            [1],
+            "only what is older than the record in flight"
+        );
+        // The held record goes out once the window has passed, without lane 0.
+        let mut got = Vec::new();
+        while got.is_empty() {
+            got = tags(&mut reader);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert_eq!(got, [2]);
+        drop(owned); // publishes a skip: nothing more to read
+        assert!(tags(&mut reader).is_empty());
+    }
+
+    #[test]
+    fn a_damaged_stamp_from_the_far_future_holds_nothing_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = lanes(&dir, 2);
+        let now = crate::clock::now_raw(seg.clock_kind());
+        push(&seg, 0, u64::MAX, 1);
+        push(&seg, 0, now - 10, 2);
+        push(&seg, 1, now - 5, 3);
+        let mut reader = seg.acquire_drain().unwrap().reader();
+        let mut got = tags(&mut reader);
+        got.extend(tags(&mut reader));
+        // Lane 0 stays in its own order (the bad stamp counts as "now"), lane 1 merges in.
+        assert_eq!(got.len(), 3);
+        let p1 = got.iter().position(|&t| t == 1).unwrap();
+        let p2 = got.iter().position(|&t| t == 2).unwrap();
+        assert!(p1 < p2, "{got:?}");
+    }
 
     #[test]
     fn a_million_distinct_bad_callsite_ids_leave_the_cache_at_its_cap() {

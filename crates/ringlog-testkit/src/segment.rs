@@ -60,13 +60,14 @@ pub fn patient_reader(lease: DrainLease<'_>) -> Reader<'_> {
     Reader::new(lease).with_policy(StallPolicy {
         grace: Duration::from_secs(600),
         liveness_interval: Duration::from_millis(10),
+        ..StallPolicy::default()
     })
 }
 
 /// Reads as the drain holding `lease` while producers run: polls a [`patient_reader`], keeps
 /// the heartbeat fresh and hands every event to `on_event`, until `finished()` (asked before
 /// each poll) said the producers are done and the ring was then found empty. Returns the
-/// reader; its position tells how many slots were consumed.
+/// reader; its positions tell how many slots were consumed.
 pub fn read_while_producing<'s>(
     lease: DrainLease<'s>,
     mut finished: impl FnMut() -> bool,

@@ -1,25 +1,32 @@
-//! The segment's layout: a header page, the callsite table, then the ring.
+//! The segment's layout (version 2): a header page, a control page, the producer table, the
+//! lane table, the callsite table, then the lanes.
 //!
 //! ```text
-//! offset                 size                       contents
-//! 0                      128                        SegmentHeader: magic, version, geometry, clock
-//! 128                    < 4096 - 128               SharedState: cursors, counters, drain state,
-//!                                                   producer table (each group on its own line)
-//! 4096                   callsite_size              callsite table (see `callsite`)
-//! 4096 + callsite_size   slot_size * slot_count     the ring (see `ring`), page aligned
+//! offset               size                           contents
+//! 0                    256                            SegmentHeader: magic, version, geometry, clock
+//! 256                  < 4096 - 256                   SharedState: counters, drain state
+//! 4096                 4096                           control page (zero: reserved for run-time control)
+//! 8192                 producer_slots * 4 (paged)     producer table: pids of attached processes
+//! lane_table_offset    lane_count * LaneHeader        per lane: owner, cursors, checkpoint end
+//! callsite_offset      callsite_size                  callsite table (see `callsite`)
+//! ring_offset          lane_count * lane_stride       the lanes' slots (see `ring`), each page aligned
 //! ```
+//!
+//! Every lane is a ring of its own (`ring`'s protocol, unchanged), with its own cursors. A
+//! thread takes a lane for itself through the lane's owner word, so producers normally never
+//! touch a cache line another producer writes; see ARCHITECTURE.md, "Lanes".
 //!
 //! All integers are in host byte order: a segment is a local shared-memory object. A segment from
 //! a host of the other byte order is recognised by its byte-swapped version and refused.
 //!
 //! # What forces a layout-version bump
 //!
-//! Any change to: the offsets or meaning of a `SegmentHeader` or `SharedState` field; the
-//! sequence-word encoding or slot layout (`ring`); the record header (`record`); argument tags
-//! (`args`; adding a new tag is compatible only for drains that already reject unknown tags
-//! gracefully, which ours do, so a new tag is a minor bump at most); the callsite entry or index
-//! encoding (`callsite`). Adding a field in reserved space that old readers may ignore is not a
-//! bump.
+//! Any change to: the offsets or meaning of a `SegmentHeader`, `SharedState` or `LaneHeader`
+//! field; the sequence-word encoding or slot layout (`ring`); the record header (`record`);
+//! argument tags (`args`; adding a new tag is compatible only for drains that already reject
+//! unknown tags gracefully, which ours do, so a new tag is a minor bump at most); the callsite
+//! entry or index encoding (`callsite`). Adding a field in reserved space that old readers may
+//! ignore is not a bump. Version 1 (one shared ring) is refused with both versions named.
 
 use bytemuck::{Pod, Zeroable};
 use core::sync::atomic::{AtomicU32, AtomicU64};
@@ -32,31 +39,39 @@ use crate::ring::{RingCursors, MAX_SPAN};
 /// First bytes of every segment.
 pub const MAGIC: [u8; 8] = *b"RINGLOG\0";
 /// Layout version this code reads and writes.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Value of `SegmentHeader::ready` once the creator finished initialising.
 pub const READY: u32 = 0x5245_4459; // "REDY"
 /// Size of the header page (and alignment of the regions after it).
 pub const HEADER_SIZE: u64 = 4096;
 /// Offset of [`SharedState`].
-pub const SHARED_OFFSET: usize = 128;
-/// Producer table entries (processes attached at once, for stats and gc).
-pub const MAX_PRODUCERS: usize = 256;
+pub const SHARED_OFFSET: usize = 256;
+/// Offset of the control page (run-time control; zero until used).
+pub const CONTROL_OFFSET: u64 = HEADER_SIZE;
+/// Size of the control page.
+pub const CONTROL_SIZE: u64 = 4096;
+/// Offset of the producer table.
+pub const PRODUCERS_OFFSET: u64 = CONTROL_OFFSET + CONTROL_SIZE;
+/// Most producer-table entries a segment may have.
+pub const MAX_PRODUCER_SLOTS: u32 = 1 << 20;
+/// Most lanes a segment may have.
+pub const MAX_LANES: u32 = 4096;
 /// Smallest slot size (room for the sequence word, a record header and some arguments).
 pub const MIN_SLOT_SIZE: u32 = 64;
 /// Largest slot size.
 pub const MAX_SLOT_SIZE: u32 = 65536;
-/// Smallest ring.
+/// Smallest lane.
 pub const MIN_SLOT_COUNT: u64 = 2;
-/// Largest ring (2^32 slots).
+/// Largest lane (2^32 slots).
 pub const MAX_SLOT_COUNT: u64 = 1 << 32;
 
-/// The immutable first 128 bytes of a segment, written once by its creator.
+/// The immutable first 256 bytes of a segment, written once by its creator.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
 pub struct SegmentHeader {
     /// [`MAGIC`].
     pub magic: [u8; 8],
-    /// [`VERSION`].
+    /// [`VERSION`] (at offset 8 in every version, so any reader can name it).
     pub version: u32,
     /// [`READY`] once initialised (stored last, with Release).
     pub ready: u32,
@@ -64,13 +79,13 @@ pub struct SegmentHeader {
     pub header_size: u32,
     /// Bytes per slot (power of two, 64..=65536).
     pub slot_size: u32,
-    /// Slots in the ring (power of two).
+    /// Slots in each lane (power of two).
     pub slot_count: u64,
     /// Offset of the callsite table.
     pub callsite_offset: u64,
     /// Size of the callsite table.
     pub callsite_size: u64,
-    /// Offset of the ring (page aligned).
+    /// Offset of the first lane's slots (page aligned).
     pub ring_offset: u64,
     /// Total segment size.
     pub total_size: u64,
@@ -92,8 +107,22 @@ pub struct SegmentHeader {
     pub callsite_index_slots: u32,
     /// Most slots one record may span (1..=15).
     pub max_span: u32,
+    /// Number of lanes (1..=[`MAX_LANES`]).
+    pub lane_count: u32,
+    /// Offset of the lane table ([`LaneHeader`] per lane).
+    pub lane_table_offset: u64,
+    /// Bytes from one lane's slots to the next's (the lane's bytes rounded up to a page).
+    pub lane_stride: u64,
+    /// Offset of the control page.
+    pub control_offset: u64,
+    /// Offset of the producer table.
+    pub producers_offset: u64,
+    /// Entries in the producer table.
+    pub producer_slots: u32,
     /// Reserved, zero.
-    pub reserved: [u32; 3],
+    pub reserved0: u32,
+    /// Reserved, zero.
+    pub reserved: [u64; 12],
 }
 
 const _: () = {
@@ -104,6 +133,8 @@ const _: () = {
     assert!(core::mem::offset_of!(SegmentHeader, clock_kind) == 64);
     assert!(core::mem::offset_of!(SegmentHeader, clock_raw0) == 72);
     assert!(core::mem::offset_of!(SegmentHeader, max_span) == 112);
+    assert!(core::mem::offset_of!(SegmentHeader, lane_count) == 116);
+    assert!(core::mem::offset_of!(SegmentHeader, lane_table_offset) == 120);
 };
 
 /// Loss and damage counters, shared by everyone.
@@ -121,9 +152,13 @@ pub struct Counters {
     pub corrupt: AtomicU64,
     /// Records written with their arguments cut to fit.
     pub truncated: AtomicU64,
+    /// Producer processes that found the producer table full when they attached (`gc` then
+    /// refuses to judge the segment unused).
+    pub producers_unlisted: AtomicU64,
 }
 
-/// The drain's state, including its checkpoint (see `ringdrain`'s checkpoint module).
+/// The drain's state, including its checkpoint (see `ringdrain`'s checkpoint module). The
+/// checkpoint's per-lane batch ends are in each [`LaneHeader::pending_end`].
 #[repr(C)]
 #[derive(Debug, Default)]
 pub struct DrainState {
@@ -143,8 +178,8 @@ pub struct DrainState {
     pub reported_corrupt: AtomicU64,
     /// Checkpoint: 1 while a batch is being written, else 0.
     pub pending: AtomicU64,
-    /// Checkpoint: ring position the pending batch ends at.
-    pub pending_end: AtomicU64,
+    /// Reserved (the single ring's batch end in version 1; lanes keep their own).
+    pub reserved: AtomicU64,
     /// Checkpoint: output file device.
     pub out_dev: AtomicU64,
     /// Checkpoint: output file inode.
@@ -162,21 +197,50 @@ pub struct DrainState {
 #[repr(C)]
 #[derive(Debug)]
 pub struct SharedState {
-    /// The ring's cursors.
-    pub cursors: RingCursors,
     /// Loss counters.
     pub counters: CachePadded<Counters>,
     /// Drain state and checkpoint.
     pub drain: CachePadded<DrainState>,
-    /// Pids of attached producer processes (0: free entry).
-    pub producers: CachePadded<[AtomicU32; MAX_PRODUCERS]>,
 }
 
 #[cfg(not(loom))]
 const _: () = {
     assert!(SHARED_OFFSET + core::mem::size_of::<SharedState>() <= HEADER_SIZE as usize);
-    assert!(core::mem::align_of::<SharedState>() <= 4096);
+    assert!(core::mem::align_of::<SharedState>() <= SHARED_OFFSET);
 };
+
+/// One lane's shared words, each group on its own cache line.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct LaneHeader {
+    /// Who holds the lane: [`lane_owner`]`(pid, tid)`, or 0 when free. Taken with a CAS from 0;
+    /// given back by its holder (a store of 0), or by the drain once the holder's process is
+    /// dead. Holding a lane is what keeps producers apart; the ring protocol inside the lane
+    /// stays correct for any number of writers, so a lane is never unsafe to share.
+    pub owner: CachePadded<AtomicU64>,
+    /// The lane's cursors (see `ring`).
+    pub cursors: RingCursors,
+    /// Checkpoint: where the drain's pending batch ends in this lane (drain only).
+    pub pending_end: CachePadded<AtomicU64>,
+}
+
+/// The owner word of a lane held by thread `tid` of process `pid`.
+pub const fn lane_owner(pid: u32, tid: u32) -> u64 {
+    (pid as u64) << 32 | tid as u64
+}
+
+/// The pid in a lane owner word.
+pub const fn owner_pid(owner: u64) -> u32 {
+    (owner >> 32) as u32
+}
+
+/// The tid in a lane owner word.
+pub const fn owner_tid(owner: u64) -> u32 {
+    owner as u32
+}
+
+/// Bytes of the lane table entry of one lane.
+pub const LANE_HEADER_SIZE: u64 = core::mem::size_of::<LaneHeader>() as u64;
 
 /// Cache-line padding used by [`SharedState`] on this host.
 pub const LINE_SIZE: u32 = core::mem::align_of::<CachePadded<u8>>() as u32;
@@ -225,14 +289,23 @@ pub enum LayoutError {
 pub struct Geometry {
     /// Bytes per slot.
     pub slot_size: u32,
-    /// Slots.
+    /// Slots per lane.
     pub slot_count: u64,
+    /// Lanes.
+    pub lane_count: u32,
+    /// Producer-table entries.
+    pub producer_slots: u32,
     /// Callsite table bytes.
     pub callsite_size: u64,
     /// Callsite index slots.
     pub callsite_index_slots: u32,
     /// Most slots per record.
     pub max_span: u32,
+}
+
+fn page_up(n: u64) -> Option<u64> {
+    n.checked_add(HEADER_SIZE - 1)
+        .map(|n| n & !(HEADER_SIZE - 1))
 }
 
 impl Geometry {
@@ -249,7 +322,15 @@ impl Geometry {
             || !(MIN_SLOT_COUNT..=MAX_SLOT_COUNT).contains(&g.slot_count)
         {
             return Err(LayoutError::BadGeometry(
-                "slot count must be a power of two from 2 to 2^32",
+                "slots per lane must be a power of two from 2 to 2^32",
+            ));
+        }
+        if g.lane_count == 0 || g.lane_count > MAX_LANES {
+            return Err(LayoutError::BadGeometry("lane count must be 1..=4096"));
+        }
+        if g.producer_slots == 0 || g.producer_slots > MAX_PRODUCER_SLOTS {
+            return Err(LayoutError::BadGeometry(
+                "producer table must have 1..=2^20 entries",
             ));
         }
         if !g.callsite_index_slots.is_power_of_two() {
@@ -269,16 +350,26 @@ impl Geometry {
         if g.max_span == 0 || g.max_span > MAX_SPAN || g.max_span as u64 > (g.slot_count / 2).max(1)
         {
             return Err(LayoutError::BadGeometry(
-                "max span must be 1..=15 and at most half the ring",
+                "max span must be 1..=15 and at most half a lane",
             ));
         }
-        let ring_bytes = (g.slot_size as u64)
+        let overflow = LayoutError::BadGeometry("segment size overflows");
+        let lane_bytes = (g.slot_size as u64)
             .checked_mul(g.slot_count)
-            .ok_or(LayoutError::BadGeometry("ring size overflows"))?;
-        let ring_offset = HEADER_SIZE + g.callsite_size;
-        let total = ring_offset
-            .checked_add(ring_bytes)
-            .ok_or(LayoutError::BadGeometry("segment size overflows"))?;
+            .ok_or(overflow.clone())?;
+        let lane_stride = page_up(lane_bytes).ok_or(overflow.clone())?;
+        let producers_bytes = page_up(g.producer_slots as u64 * 4).ok_or(overflow.clone())?;
+        let lane_table_offset = PRODUCERS_OFFSET + producers_bytes;
+        let lane_table_bytes =
+            page_up(g.lane_count as u64 * LANE_HEADER_SIZE).ok_or(overflow.clone())?;
+        let callsite_offset = lane_table_offset + lane_table_bytes;
+        let ring_offset = callsite_offset
+            .checked_add(g.callsite_size)
+            .ok_or(overflow.clone())?;
+        let total = lane_stride
+            .checked_mul(g.lane_count as u64)
+            .and_then(|b| b.checked_add(ring_offset))
+            .ok_or(overflow)?;
         Ok(SegmentHeader {
             magic: MAGIC,
             version: VERSION,
@@ -286,7 +377,7 @@ impl Geometry {
             header_size: HEADER_SIZE as u32,
             slot_size: g.slot_size,
             slot_count: g.slot_count,
-            callsite_offset: HEADER_SIZE,
+            callsite_offset,
             callsite_size: g.callsite_size,
             ring_offset,
             total_size: total,
@@ -299,7 +390,14 @@ impl Geometry {
             creator_pid: 0,
             callsite_index_slots: g.callsite_index_slots,
             max_span: g.max_span,
-            reserved: [0; 3],
+            lane_count: g.lane_count,
+            lane_table_offset,
+            lane_stride,
+            control_offset: CONTROL_OFFSET,
+            producers_offset: PRODUCERS_OFFSET,
+            producer_slots: g.producer_slots,
+            reserved0: 0,
+            reserved: [0; 12],
         })
     }
 }
@@ -307,22 +405,26 @@ impl Geometry {
 /// Validates a segment's first bytes (`bytes`, at least the header) against a file of
 /// `file_len` bytes. Never panics, whatever the bytes.
 pub fn validate(bytes: &[u8], file_len: u64) -> Result<SegmentHeader, LayoutError> {
+    // The version sits at offset 8 in every layout: check it before anything whose size or
+    // place changed between versions, so an old segment is named as such. (Every version's
+    // header page is 4096 bytes, so an old segment always has the bytes we read.)
     if bytes.len() < SHARED_OFFSET || file_len < HEADER_SIZE {
         return Err(LayoutError::TooSmall { len: file_len });
     }
-    let h: SegmentHeader = bytemuck::pod_read_unaligned(&bytes[..SHARED_OFFSET]);
-    if h.magic != MAGIC {
+    if bytes[..8] != MAGIC {
         return Err(LayoutError::NotASegment);
     }
-    if h.version != VERSION {
-        if h.version.swap_bytes() == VERSION {
+    let version = u32::from_ne_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    if version != VERSION {
+        if version.swap_bytes() == VERSION {
             return Err(LayoutError::ForeignByteOrder);
         }
         return Err(LayoutError::VersionMismatch {
-            found: h.version,
+            found: version,
             expected: VERSION,
         });
     }
+    let h: SegmentHeader = bytemuck::pod_read_unaligned(&bytes[..SHARED_OFFSET]);
     if h.ready != READY {
         return Err(LayoutError::NotReady);
     }
@@ -334,6 +436,8 @@ pub fn validate(bytes: &[u8], file_len: u64) -> Result<SegmentHeader, LayoutErro
     let expect = Geometry {
         slot_size: h.slot_size,
         slot_count: h.slot_count,
+        lane_count: h.lane_count,
+        producer_slots: h.producer_slots,
         callsite_size: h.callsite_size,
         callsite_index_slots: h.callsite_index_slots,
         max_span: h.max_span,
@@ -343,6 +447,10 @@ pub fn validate(bytes: &[u8], file_len: u64) -> Result<SegmentHeader, LayoutErro
         || h.callsite_offset != expect.callsite_offset
         || h.ring_offset != expect.ring_offset
         || h.total_size != expect.total_size
+        || h.lane_table_offset != expect.lane_table_offset
+        || h.lane_stride != expect.lane_stride
+        || h.control_offset != expect.control_offset
+        || h.producers_offset != expect.producers_offset
     {
         return Err(LayoutError::BadGeometry("region offsets are inconsistent"));
     }
@@ -369,10 +477,30 @@ mod tests {
         Geometry {
             slot_size: 64,
             slot_count: 1024,
+            lane_count: 4,
+            producer_slots: 1024,
             callsite_size: 65536,
             callsite_index_slots: 1024,
             max_span: 15,
         }
+    }
+
+    #[test]
+    fn regions_are_page_aligned_and_in_order() {
+        let h = geometry().header().unwrap();
+        assert_eq!(h.control_offset, 4096);
+        assert_eq!(h.producers_offset, 8192);
+        for off in [
+            h.lane_table_offset,
+            h.callsite_offset,
+            h.ring_offset,
+            h.lane_stride,
+        ] {
+            assert_eq!(off % 4096, 0, "{h:?}");
+        }
+        assert!(h.producers_offset + 1024 * 4 <= h.lane_table_offset);
+        assert!(h.lane_table_offset + 4 * LANE_HEADER_SIZE <= h.callsite_offset);
+        assert_eq!(h.total_size, h.ring_offset + 4 * h.lane_stride);
     }
 
     fn valid_bytes() -> Vec<u8> {
@@ -395,24 +523,34 @@ mod tests {
     #[test]
     fn a_valid_header_validates() {
         let b = valid_bytes();
-        let h = validate(&b, 4096 + 65536 + 64 * 1024).unwrap();
+        let len = geometry().header().unwrap().total_size;
+        let h = validate(&b, len).unwrap();
+        assert_eq!(h.lane_count, 4);
         assert_eq!(h.slot_count, 1024);
     }
 
     #[test]
     fn each_kind_of_damage_has_its_own_error() {
-        let len = 4096 + 65536 + 64 * 1024;
+        let len = geometry().header().unwrap().total_size;
         let mut b = valid_bytes();
         b[0] = b'X';
         assert_eq!(validate(&b, len), Err(LayoutError::NotASegment));
         let mut b = valid_bytes();
-        b[8..12].copy_from_slice(&2u32.to_ne_bytes());
+        b[8..12].copy_from_slice(&1u32.to_ne_bytes());
         assert_eq!(
             validate(&b, len),
             Err(LayoutError::VersionMismatch {
-                found: 2,
-                expected: 1
+                found: 1,
+                expected: 2
             })
+        );
+        assert_eq!(
+            LayoutError::VersionMismatch {
+                found: 1,
+                expected: 2
+            }
+            .to_string(),
+            "segment layout version 1, this build reads version 2"
         );
         let mut b = valid_bytes();
         b[8..12].copy_from_slice(&VERSION.swap_bytes().to_ne_bytes());

@@ -1076,8 +1076,16 @@ impl<'a, S: Slots> Consumer<'a, S> {
     /// Frees every slot read so far for its next lap and publishes the read cursor. Call it
     /// once what was read is safely in the output.
     pub fn release(&mut self) {
+        self.release_to(self.pos)
+    }
+
+    /// Frees the slots read so far below `end` (clamped to what was read) and publishes the
+    /// read cursor there: a drain that read ahead of what it wrote (the lane merge holds
+    /// records back) releases only what is written.
+    pub fn release_to(&mut self, end: u64) {
+        let end = end.clamp(self.released, self.pos);
         let ring = self.ring;
-        for p in self.released..self.pos {
+        for p in self.released..end {
             let index = ring.index(p);
             let lap = ring.lap(p);
             let slot = ring.slots.seq(index);
@@ -1089,10 +1097,10 @@ impl<'a, S: Slots> Consumer<'a, S> {
                 slot.store(Seq::free(lap.wrapping_add(1)).0, Ordering::Release);
             }
         }
-        self.released = self.pos;
+        self.released = end;
         // SYNC: Release; pairs with the producers' Acquire load in Ring::claim: every slot
         // below this is free for its next lap and our reads of it are done.
-        ring.cursors.read.store(self.pos, Ordering::Release);
+        ring.cursors.read.store(end, Ordering::Release);
     }
 }
 

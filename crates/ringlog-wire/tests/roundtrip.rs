@@ -470,6 +470,8 @@ fn valid_header_bytes() -> Vec<u8> {
     let mut h = Geometry {
         slot_size: 64,
         slot_count: 1024,
+        lane_count: 1,
+        producer_slots: 1024,
         callsite_size: 65536,
         callsite_index_slots: 1024,
         max_span: 15,
@@ -484,7 +486,9 @@ fn valid_header_bytes() -> Vec<u8> {
 #[test]
 fn a_valid_header_validates_and_fails_exactly_when_the_file_is_one_byte_short() {
     let bytes = valid_header_bytes();
-    let total = 4096 + 65536 + 64 * 1024;
+    // Header page, control page, producer table (1024 x 4 bytes), lane table (one page),
+    // callsite table, one lane.
+    let total = 4096 + 4096 + 4096 + 4096 + 65536 + 64 * 1024;
     assert_eq!(layout::validate(&bytes, total).unwrap().total_size, total);
     assert_eq!(
         layout::validate(&bytes, total - 1),

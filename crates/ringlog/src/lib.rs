@@ -42,6 +42,7 @@ pub mod bridge;
 pub mod filter;
 mod global;
 mod ids;
+mod lanes;
 mod macros;
 
 use std::mem::MaybeUninit;
@@ -50,7 +51,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_utils::Backoff;
+use crossbeam_utils::{Backoff, CachePadded};
 use ringlog_segment::{clock, OpenError, Segment, SegmentConfig};
 use ringlog_wire::clock::ClockKind;
 use ringlog_wire::record::{RecordHeader, FLAG_TRUNCATED, RECORD_HEADER_LEN};
@@ -256,9 +257,16 @@ impl LoggerBuilder {
         self
     }
 
-    /// Slots for a ring this call creates (power of two, default 2^20).
+    /// Slots in each lane of a ring this call creates (power of two, default 2^13).
     pub fn slot_count(mut self, slots: u64) -> Self {
         self.config.slot_count = slots;
+        self
+    }
+
+    /// Lanes of a ring this call creates (1..=4096, default 32): threads that each hold a lane
+    /// never contend (see ARCHITECTURE.md, "Lanes").
+    pub fn lanes(mut self, lanes: u32) -> Self {
+        self.config.lanes = lanes;
         self
     }
 
@@ -319,7 +327,8 @@ impl LoggerBuilder {
         };
         let (segment, _) = Segment::create_or_open(&path, &self.config)?;
         segment.attach_producer(pid);
-        let max_record = segment.ring().max_record_len().min(MAX_RECORD);
+        let max_record = segment.lane(0).ring().max_record_len().min(MAX_RECORD);
+        let lane_count = segment.lane_count();
         let clock = segment.clock_kind();
         Ok(Logger {
             inner: Arc::new(Inner {
@@ -327,7 +336,10 @@ impl LoggerBuilder {
                 attached_pid: AtomicU32::new(pid),
                 key: AtomicU32::new(next_key()),
                 directives: FilterCell::new(self.directives),
-                read_cache: AtomicU64::new(0),
+                read_cache: (0..lane_count)
+                    .map(|_| CachePadded::new(AtomicU64::new(0)))
+                    .collect(),
+                lanes: lanes::Lanes::new(lane_count),
                 policy: self.policy,
                 stale_after: self.stale_after,
                 clock,
@@ -346,7 +358,7 @@ pub struct Logger {
 }
 
 #[derive(Debug)]
-struct Inner {
+pub(crate) struct Inner {
     /// Most verbose enabled level ([`Level::verbosity`]; 0 disables everything). Relaxed: a filter.
     level: AtomicU8,
     /// Pid that last registered in the segment's producer table (changes after fork).
@@ -357,13 +369,29 @@ struct Inner {
     /// Per-target directives (None: only the global level). Read without a lock on a log
     /// call's cold path, so a forked child never inherits a lock held by another thread.
     directives: FilterCell,
-    /// This process's copy of the drain's read cursor (see `Ring::claim`).
-    read_cache: AtomicU64,
+    /// This process's copy of each lane's read cursor (see `Ring::claim`).
+    read_cache: Box<[CachePadded<AtomicU64>]>,
+    /// Which lanes this process's threads hold (see `lanes`).
+    lanes: lanes::Lanes,
     policy: Policy,
     stale_after: Duration,
     clock: ClockKind,
     max_record: usize,
     segment: Segment,
+}
+
+impl Inner {
+    pub(crate) fn segment(&self) -> &Segment {
+        &self.segment
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // No handle is left, so no thread writes through this logger any more: give back the
+        // lanes its threads took (threads still running find their cache entries dead).
+        self.lanes.give_back_all(&self.segment, ids::pid());
+    }
 }
 
 /// Counters a producer can read.
@@ -376,7 +404,8 @@ pub struct ProducerStats {
 }
 
 impl Logger {
-    /// A builder with defaults (level `Info`, policy `Block`, 64-byte slots, 64 MiB ring).
+    /// A builder with defaults (level `Info`, policy `Block`, 64-byte slots, 32 lanes of 8192
+    /// slots: a 16 MiB ring).
     pub fn builder() -> LoggerBuilder {
         LoggerBuilder {
             path: None,
@@ -580,7 +609,6 @@ impl Logger {
         around_wait: impl FnOnce(&mut (dyn FnMut() + Send)),
     ) {
         let inner = &*self.inner;
-        let timestamp = clock::now_raw(inner.clock);
         let pid = ids::pid();
         // SYNC: Relaxed; only detects that this is a forked child (a new pid) to re-register.
         if inner.attached_pid.load(Ordering::Relaxed) != pid {
@@ -592,8 +620,11 @@ impl Logger {
             encode(&mut enc);
             (enc.len(), enc.truncated())
         };
+        // The clock is read as late as possible, just before the record is pushed: the drain
+        // merges lanes by timestamp, and a record stamped long before its slot is claimed can
+        // land after records stamped later (the reader's module docs).
         let header = RecordHeader {
-            timestamp,
+            timestamp: clock::now_raw(inner.clock),
             callsite,
             pid,
             tid: ids::tid(),
@@ -624,18 +655,26 @@ impl Logger {
                 .truncated
                 .fetch_add(1, Ordering::Relaxed);
         }
-        let ring = inner.segment.ring();
-        match ring.push(record, pid, &inner.read_cache) {
+        let tid = header.tid;
+        let pick = inner.lanes.pick(&self.inner, &inner.segment, pid, tid);
+        let lane = pick.lane();
+        let ring = inner.segment.lane(lane).ring();
+        match ring.push(record, pid, &inner.read_cache[lane]) {
             Ok(_) => {}
-            Err(e) if matches!(inner.policy, Policy::Drop) => self.full(record, pid, e),
+            Err(e) if matches!(inner.policy, Policy::Drop) => self.full(record, pid, lane, e),
             Err(e) => {
                 let mut first = Some(e);
                 around_wait(&mut || {
                     if let Some(e) = first.take() {
-                        self.full(record, pid, e)
+                        self.full(record, pid, lane, e)
                     }
                 })
             }
+        }
+        if let lanes::Pick::Borrowed(lane) = pick {
+            inner
+                .lanes
+                .give_back_borrowed(&inner.segment, lane, pid, tid);
         }
     }
 
@@ -649,9 +688,9 @@ impl Logger {
     /// The ring was full: wait per policy, then push or drop.
     #[cold]
     #[inline(never)]
-    fn full(&self, record: &[u8], pid: u32, first: PushError) {
+    fn full(&self, record: &[u8], pid: u32, lane: usize, first: PushError) {
         let inner = &*self.inner;
-        let ring = inner.segment.ring();
+        let ring = inner.segment.lane(lane).ring();
         let deadline = match inner.policy {
             Policy::Drop => return self.drop_record(),
             Policy::Block => None,
@@ -669,7 +708,7 @@ impl Logger {
         let started = Instant::now();
         let mut checked = started;
         loop {
-            match ring.push(record, pid, &inner.read_cache) {
+            match ring.push(record, pid, &inner.read_cache[lane]) {
                 Ok(_) => return,
                 Err(PushError::TooLarge { .. }) => return self.drop_record(),
                 Err(PushError::Full { .. }) => {}

@@ -64,8 +64,7 @@ fn a_forked_child_logs_with_its_own_pid_and_tid_and_the_parent_keeps_its_own() {
     // The child registered itself as a producer when it first logged.
     let producers: Vec<u32> = log
         .segment()
-        .shared()
-        .producers
+        .producers()
         .iter()
         .map(|p| p.load(std::sync::atomic::Ordering::Relaxed))
         .collect();

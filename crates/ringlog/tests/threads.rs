@@ -62,7 +62,7 @@ fn disabled_levels_write_nothing_and_do_not_evaluate_their_arguments() {
     info!(log, "info {}", arg());
     ringlog::debug!(log, "debug {}", arg());
     ringlog::trace!(log, "trace {}", arg(), k = arg());
-    let claim = || log.segment().shared().cursors.claim.load(Ordering::Relaxed);
+    let claim = || log.segment().backlog();
     assert_eq!(claim(), 0, "nothing was claimed");
     assert_eq!(
         log.segment().callsites().count(),
@@ -105,24 +105,21 @@ fn drop_policy_on_a_full_ring_counts_every_record_it_did_not_write() {
         .open()
         .unwrap();
     let (threads, n) = (3, 1000);
-    // Nobody drains: the first 16 records fill the ring and every later one is dropped.
+    // Nobody drains: each thread holds a lane of its own, whose first 16 records fill it;
+    // every later one is dropped.
     log_from_threads(&log, threads, n);
     let per_thread = read_indices(&log, threads);
     let read: u64 = per_thread.iter().map(|v| v.len() as u64).sum();
-    assert_eq!(read, 16, "the ring holds exactly its capacity");
+    assert_eq!(read, threads * 16, "each lane holds exactly its capacity");
     assert_eq!(
         log.stats().dropped,
         threads * n - read,
         "read + dropped == attempted"
     );
     for (t, idx) in per_thread.iter().enumerate() {
-        // Once the ring is full it stays full, so what a thread got in is a prefix of its
-        // records, in order.
-        assert_eq!(
-            *idx,
-            (0..idx.len() as u64).collect::<Vec<_>>(),
-            "thread {t}"
-        );
+        // Once a lane is full it stays full, so what a thread got in is a prefix of its
+        // records, in order: exactly its lane's capacity.
+        assert_eq!(*idx, (0..16).collect::<Vec<_>>(), "thread {t}");
     }
     // The segment remembers when dropping started, for the drain's report.
     assert_ne!(
@@ -152,8 +149,9 @@ fn block_policy_with_no_drain_attached_drops_and_counts_instead_of_hanging() {
     log_from_threads(&log, 2, 100);
     let per_thread = read_indices(&log, 2);
     let read: u64 = per_thread.iter().map(|v| v.len() as u64).sum();
-    assert_eq!(read, 16);
-    assert_eq!(log.stats().dropped, 200 - 16);
+    // One lane of 16 slots per thread.
+    assert_eq!(read, 2 * 16);
+    assert_eq!(log.stats().dropped, 200 - 2 * 16);
 }
 
 #[test]
@@ -256,7 +254,7 @@ fn four_threads_records_arrive_once_each_in_order_with_exact_values_while_read_c
     );
     assert_eq!(log.stats().dropped, 0);
     assert_eq!(
-        reader.position(),
+        reader.positions().total(),
         THREADS * PER_THREAD,
         "one slot per record, none skipped"
     );

@@ -10,6 +10,9 @@
 //!   slow MS                             own a slot, write half, sleep MS, finish and commit
 //!   slow-claim MS                       claim, sleep MS, then try to own (revoked: claim again)
 //! ```
+//!
+//! The raw modes take the first free lane for themselves (as a logging thread would), or share
+//! lane 0 if every lane is held.
 
 use std::mem::MaybeUninit;
 use std::time::Duration;
@@ -78,7 +81,14 @@ fn main() {
         }
         mode @ ("claim-and-die" | "own-and-die" | "slow" | "slow-claim") => {
             let record = raw_record(&log, mode);
-            let ring = log.segment().ring();
+            // Take a lane as a logging thread would (the first free one), or share lane 0
+            // when every lane is held (a one-lane ring with another producer in it).
+            let seg = log.segment();
+            let lane = (0..seg.lane_count())
+                .map(|i| seg.lane(i))
+                .find(|l| l.try_take(std::process::id(), std::process::id()))
+                .unwrap_or_else(|| seg.lane(0));
+            let ring = lane.ring();
             let cache = std::sync::atomic::AtomicU64::new(0);
             let pid = std::process::id();
             let span = ring.span_for(record.len());

@@ -30,9 +30,13 @@ struct Flags {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
-    /// Slots (a power of two) for a ring this run creates; an existing ring keeps its size.
+    /// Slots per lane (a power of two) for a ring this run creates; an existing ring keeps its
+    /// size.
     #[arg(long, value_name = "SLOTS")]
     slot_count: Option<u64>,
+    /// Lanes for a ring this run creates (each thread writes into a lane of its own).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    lanes: Option<u32>,
     /// Calls per timed batch.
     #[arg(long, default_value_t = 64,
           value_parser = clap::value_parser!(u32).range(1..=MAX_BATCH as i64))]
@@ -97,6 +101,7 @@ pub fn parse() -> Invocation {
         },
         json: flags.json,
         slot_count: flags.slot_count,
+        lanes: flags.lanes,
         batch: flags.batch,
         drain: flags.drain,
         per_call: flags.timing == TimingFlag::Both,

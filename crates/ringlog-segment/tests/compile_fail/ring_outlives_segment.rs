@@ -4,7 +4,7 @@ use ringlog_segment::{Segment, SegmentConfig};
 fn main() {
     let dir = tempfile::tempdir().unwrap();
     let (seg, _) = Segment::create_or_open(&dir.path().join("r"), &SegmentConfig::default()).unwrap();
-    let ring = seg.ring();
+    let ring = seg.lane(0).ring();
     drop(seg);
     ring.capacity();
 }

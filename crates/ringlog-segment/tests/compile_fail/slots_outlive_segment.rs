@@ -6,7 +6,7 @@ use ringlog_wire::ring::Slots;
 fn main() {
     let dir = tempfile::tempdir().unwrap();
     let (seg, _) = Segment::create_or_open(&dir.path().join("r"), &SegmentConfig::default()).unwrap();
-    let slots = *seg.ring().slots();
+    let slots = *seg.lane(0).ring().slots();
     drop(seg);
     slots.seq(0);
 }

@@ -1,0 +1,177 @@
+//! Lanes (issue 12): a producer that freezes, mid-record or anywhere, delays nobody else's
+//! records; a process that dies holding lanes gives them back through the drain.
+//!
+//! Freezing is real: `SIGSTOP`, as a cgroup freezer, `docker pause` or a debugger would. Each
+//! test checks causality, never wall-clock time: the other producers' records must be in the
+//! file *while* the frozen one is still stopped.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use ringlog_testkit::segment::wait_attached;
+use ringlog_testkit::{wait_for_text, wait_until, Drain, Proc, TestCommand, TestDir, PATIENCE};
+use ringlog_tests::{assert_prefix, rounds, split_log, Rng};
+
+fn producer(ring: &Path, args: &[&str]) -> Proc {
+    TestCommand::new(ringlog_testkit::bin!("ringlog-test-producer"))
+        .arg(ring)
+        .args(args)
+        .spawn()
+}
+
+/// A ring of 8 lanes of `slots` slots with a drain attached.
+fn ring_with_drain(e: &TestDir, slots: u64) -> Drain {
+    ringlog::Logger::builder()
+        .path(e.ring())
+        .slot_count(slots)
+        .lanes(8)
+        .open()
+        .expect("create ring");
+    let drain = Drain::start(&e.ring(), &e.out(), &["--grace-ms", "50"]);
+    wait_attached(&e.ring());
+    drain
+}
+
+/// Whether process `pid` holds a lane of the ring at `ring` with a record in flight (claimed,
+/// not committed).
+fn has_record_in_flight(ring: &Path, pid: u32) -> bool {
+    let seg = ringlog_segment::Segment::open(ring, &Default::default()).unwrap();
+    (0..seg.lane_count()).any(|i| {
+        let lane = seg.lane(i);
+        let h = lane.header();
+        // SYNC: Relaxed; a test's poll of another process's progress.
+        let owner = h.owner.load(Ordering::Relaxed);
+        let (claim, read) = (
+            h.cursors.claim.load(Ordering::Relaxed),
+            h.cursors.read.load(Ordering::Relaxed),
+        );
+        ringlog_wire::layout::owner_pid(owner) == pid && claim > read
+    })
+}
+
+#[test]
+fn a_producer_frozen_mid_record_delays_no_other_producer() {
+    let e = TestDir::new();
+    let drain = ring_with_drain(&e, 256);
+    // Owns a record in its lane, writes half of it, and is frozen there.
+    let slow = producer(&e.ring(), &["slow", "300"]);
+    wait_until("the slow producer is mid-record", PATIENCE, || {
+        has_record_in_flight(&e.ring(), slow.id())
+    });
+    slow.signal(libc::SIGSTOP);
+    // Another process logs many times its lane's capacity (so the drain must keep freeing its
+    // lane) with Policy::Block: it finishes, and its records reach the file, while the frozen
+    // producer is still stopped.
+    let n = 20_000;
+    producer(&e.ring(), &["load", "other", &n.to_string(), "block"]).expect_success(PATIENCE);
+    wait_for_text(
+        &e.out(),
+        &format!(
+            "request {} served in {} us by other",
+            n - 1,
+            (n - 1) as f64 / 4.0
+        ),
+    );
+    let mut slow = slow;
+    assert!(!slow.has_exited(), "the frozen producer ran on");
+    let expected = format!("raw record from slow with payload {}", "x".repeat(150));
+    assert!(
+        !e.out_text().contains(&expected),
+        "a frozen record was written"
+    );
+    // Thawed, it finishes its record, which arrives whole, once.
+    slow.signal(libc::SIGCONT);
+    slow.expect_success(PATIENCE);
+    wait_for_text(&e.out(), &expected);
+    drain.stop();
+    let text = e.out_text();
+    assert_eq!(text.matches(&expected).count(), 1, "torn or doubled");
+    let (by_worker, _) = split_log(&text);
+    assert_eq!(assert_prefix("other", &by_worker["other"]), n);
+    assert!(
+        !text.contains("abandoned"),
+        "a living producer was abandoned"
+    );
+}
+
+#[test]
+fn producers_stopped_at_random_points_never_hold_back_the_others() {
+    let mut rng = Rng::from_env("random_stop");
+    let n_rounds = rounds(4);
+    for round in 0..n_rounds {
+        let e = TestDir::new();
+        let drain = ring_with_drain(&e, 256);
+        let n = 20_000u64;
+        // Two producers that will be frozen at random points of their run, and one that is not.
+        let frozen: Vec<Proc> = (0..2)
+            .map(|k| {
+                producer(
+                    &e.ring(),
+                    &["load", &format!("f{k}"), &n.to_string(), "block"],
+                )
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(rng.range(0, 30)));
+        for p in &frozen {
+            p.signal(libc::SIGSTOP);
+        }
+        producer(&e.ring(), &["load", "free", &n.to_string(), "block"]).expect_success(PATIENCE);
+        wait_for_text(
+            &e.out(),
+            &format!(
+                "request {} served in {} us by free",
+                n - 1,
+                (n - 1) as f64 / 4.0
+            ),
+        );
+        let mut still_frozen = 0;
+        for mut p in frozen {
+            if !p.has_exited() {
+                still_frozen += 1;
+            }
+            p.signal(libc::SIGCONT);
+            p.expect_success(PATIENCE);
+        }
+        for k in 0..2 {
+            wait_for_text(
+                &e.out(),
+                &format!(
+                    "request {} served in {} us by f{k}",
+                    n - 1,
+                    (n - 1) as f64 / 4.0
+                ),
+            );
+        }
+        drain.stop();
+        let text = e.out_text();
+        let (by_worker, other) = split_log(&text);
+        for w in ["free", "f0", "f1"] {
+            // Every record once, in each producer's order.
+            assert_eq!(assert_prefix(w, &by_worker[w]), n, "round {round}: {w}");
+        }
+        assert!(other.is_empty(), "round {round}: {other:?}");
+        eprintln!("random_stop: round {round}: {still_frozen} producer(s) still frozen when the free one was done");
+    }
+}
+
+#[test]
+fn a_process_that_dies_holding_a_lane_mid_record_gets_it_back_through_the_drain() {
+    let e = TestDir::new();
+    let drain = ring_with_drain(&e, 256);
+    // Takes a lane, owns a record, writes half, and exits without committing.
+    let dead = producer(&e.ring(), &["own-and-die"]);
+    let pid = dead.id();
+    dead.expect_success(PATIENCE);
+    wait_for_text(&e.out(), "abandoned");
+    // The drain abandoned the record and gave the dead process's lane back.
+    let seg = ringlog_segment::Segment::open(&e.ring(), &Default::default()).unwrap();
+    wait_until("the dead process's lane is given back", PATIENCE, || {
+        (0..seg.lane_count()).all(|i| {
+            // SYNC: Relaxed; a test's poll.
+            let owner = seg.lane(i).owner().load(Ordering::Relaxed);
+            ringlog_wire::layout::owner_pid(owner) != pid
+        })
+    });
+    drain.stop();
+}
