@@ -7,9 +7,14 @@
 //! binary (`u64`, `i64`, `f64`, `bool`, `&str`, 128-bit integers, bytes); values recorded with
 //! `?x`/`%x` or as errors are formatted here into a stack buffer (the documented slow path, cut
 //! at 512 bytes with a trailing `…`). The `message` field is the message: `tracing` hands it
-//! over as `fmt::Arguments`, so it is formatted on the caller's thread too (no allocation) and
-//! sent as the one argument of a `{}` callsite; the other fields follow as ringlog fields in
-//! the callsite's order (a field without a value is sent as none).
+//! over only as a value to format (`fmt::Arguments` behind `&dyn Debug`), so the layer
+//! captures the text as the formatter writes it. A message written as one piece of text that
+//! lies in a read-only segment (a string literal: `info!("served")`) becomes the callsite's
+//! own format, registered once, and later events whose message is that same piece send only
+//! their fields; any other message (`info!("x {}", y)`) is formatted on the caller's thread
+//! (no allocation) and sent as the one argument of a `{}` callsite. The other fields follow
+//! as ringlog fields in the callsite's order (a field without a value is sent as none), in
+//! one visit of the values written straight into the record.
 //!
 //! Span context: every span keeps its name and formatted fields (`on_new_span`, `on_record`),
 //! and each event inside spans gets a field `spans` with its scope, root first:
