@@ -505,6 +505,9 @@ struct StaticSite {
     module: &'static str,
     message: Option<&'static str>,
     target: Box<str>,
+    /// The target where it is a string literal (the macros' `module_path!()` or
+    /// `target: "..."`): the same address and length is the same target.
+    static_target: Option<&'static str>,
     keys: Box<[Box<str>]>,
     /// The same names where they are string literals ([`static_text`]): a key at the same
     /// address and length is the same name, so the common case compares no bytes.
@@ -530,6 +533,7 @@ impl StaticSite {
             module: here.module,
             message: here.message,
             target: here.target.into(),
+            static_target: static_text(here.target),
             keys: keys.0.into(),
             verdict: AtomicU32::new(0),
             id: AtomicU64::new(0),
@@ -547,7 +551,10 @@ impl StaticSite {
                 (None, None) => true,
                 _ => false,
             }
-            && *self.target == *here.target
+            && (self
+                .static_target
+                .is_some_and(|t| core::ptr::eq(t, here.target))
+                || *self.target == *here.target)
     }
 
     /// The most verbose level this site's target may log (`Level as u8`, 0 for off).
