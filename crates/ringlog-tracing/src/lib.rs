@@ -716,6 +716,12 @@ impl InOrder<'_, '_, '_> {
         !self.disordered && matches!(self.message, Msg::Pending) && field.index() == 0
     }
 
+    /// Takes the message (field 0, first).
+    fn take_message(&mut self, value: Val<'_>) {
+        self.message = self.message(value);
+        self.next = 1;
+    }
+
     #[inline(always)]
     fn take(&mut self, field: &Field, value: Val<'_>) {
         let i = field.index();
@@ -725,9 +731,7 @@ impl InOrder<'_, '_, '_> {
         }
         if let Msg::Pending = self.message {
             if i == 0 {
-                self.message = self.message(value);
-                self.next = 1;
-                return;
+                return self.take_message(value);
             }
             self.no_message();
         }
@@ -799,16 +803,22 @@ impl Visit for InOrder<'_, '_, '_> {
     fn record_f64(&mut self, f: &Field, v: f64) {
         if self.slot(f) {
             self.e.f64(v)
+        } else if self.is_message(f) {
+            self.take_message(Val::F64(v))
         }
     }
     fn record_i64(&mut self, f: &Field, v: i64) {
         if self.slot(f) {
             self.e.i64(v)
+        } else if self.is_message(f) {
+            self.take_message(Val::I64(v))
         }
     }
     fn record_u64(&mut self, f: &Field, v: u64) {
         if self.slot(f) {
             self.e.u64(v)
+        } else if self.is_message(f) {
+            self.take_message(Val::U64(v))
         }
     }
     fn record_i128(&mut self, f: &Field, v: i128) {
@@ -820,14 +830,15 @@ impl Visit for InOrder<'_, '_, '_> {
     fn record_bool(&mut self, f: &Field, v: bool) {
         if self.slot(f) {
             self.e.bool(v)
+        } else if self.is_message(f) {
+            self.take_message(Val::Bool(v))
         }
     }
     fn record_str(&mut self, f: &Field, v: &str) {
         if self.slot(f) {
             self.e.str(v)
         } else if self.is_message(f) {
-            self.message = self.message(Val::Str(v));
-            self.next = 1;
+            self.take_message(Val::Str(v))
         }
     }
     fn record_bytes(&mut self, f: &Field, v: &[u8]) {

@@ -516,6 +516,7 @@ fn emit_exact() {
             tracing::info!("x {} in a span", y);
         }
         tracing::info!(n = 2u64, "span-less again");
+        tracing::info!(message = 5u64, n = 3u64);
     }
 }
 
@@ -533,6 +534,7 @@ const EXACT: &[(&str, &str)] = &[
     ("INFO", "tracing_layer: in a span n=1 spans=\"req{id=7}\""),
     ("INFO", "tracing_layer: x 42 in a span spans=\"req{id=7}\""),
     ("INFO", "tracing_layer: span-less again n=2"),
+    ("INFO", "tracing_layer: 5 n=3"),
 ];
 
 #[test]

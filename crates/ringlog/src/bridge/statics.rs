@@ -42,6 +42,12 @@ fn in_read_only_segment(addr: usize, len: usize) -> bool {
         found: bool,
     }
 
+    /// `dl_iterate_phdr`'s callback.
+    ///
+    /// # Safety
+    ///
+    /// `info` must point at a valid `dl_phdr_info` and `data` at a `Query` nobody else uses
+    /// during the call (as `dl_iterate_phdr` guarantees for the arguments given below).
     unsafe extern "C" fn visit(
         info: *mut libc::dl_phdr_info,
         _size: libc::size_t,
