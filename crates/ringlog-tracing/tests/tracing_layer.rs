@@ -635,3 +635,77 @@ fn values_out_of_order_after_a_message_first_are_rewritten_in_field_order() {
         "{lines:#?}"
     );
 }
+
+#[test]
+fn a_full_callsite_table_still_delivers_messages_and_values() {
+    let dir = TestDir::new();
+    let ring = dir.join("r.ring");
+    let logger = ringlog::Logger::builder()
+        .path(&ring)
+        .slot_count(1 << 12)
+        .callsite_bytes(4096)
+        .open()
+        .expect("open ring");
+    // Fill the table so that every callsite below gets no id.
+    let mut filled = false;
+    for i in 0..10_000u32 {
+        let desc = ringlog_wire::callsite::CallsiteDesc {
+            level: Level::Info,
+            style: ringlog_wire::callsite::FormatStyle::Literal,
+            line: i,
+            target: "filler",
+            module: "filler",
+            file: "filler.rs",
+            format: "filler",
+            fields: Vec::new(),
+        };
+        if logger.register_callsite(&desc).is_err() {
+            filled = true;
+            break;
+        }
+    }
+    assert!(filled, "the callsite table should have filled");
+    let subscriber = tracing_subscriber::registry().with(RingLayer::new(logger.clone()));
+    let y = 9u64;
+    tracing::subscriber::with_default(subscriber, || {
+        for _ in 0..2 {
+            tracing::info!(n = 1u64, "a literal");
+            tracing::info!(n = 2u64, "x {}", y);
+            tracing::info!(n = 3u64);
+            let span = tracing::info_span!("s", k = 4u64);
+            let _g = span.enter();
+            tracing::info!(n = 5u64, "in a span");
+        }
+    });
+    let json = json_lines(&drain(&ring, Format::Json, "out.json"));
+    assert_eq!(json.len(), 8, "{json:#?}");
+    let values = |j: &serde_json::Value| -> Vec<serde_json::Value> {
+        j["fields"]
+            .as_object()
+            .expect("fields")
+            .values()
+            .cloned()
+            .collect()
+    };
+    for pair in json.chunks(4) {
+        assert_eq!(pair[0]["msg"], "a literal", "{}", pair[0]);
+        assert_eq!(values(&pair[0]), [serde_json::json!(1)], "{}", pair[0]);
+        assert_eq!(pair[1]["msg"], "x 9", "{}", pair[1]);
+        assert_eq!(values(&pair[1]), [serde_json::json!(2)], "{}", pair[1]);
+        // No message field and no callsite: the event's name stands in.
+        let name = pair[2]["msg"].as_str().unwrap_or_default();
+        assert!(
+            name.starts_with("event ") && name.contains("tracing_layer.rs:"),
+            "{}",
+            pair[2]
+        );
+        assert_eq!(values(&pair[2]), [serde_json::json!(3)], "{}", pair[2]);
+        assert_eq!(pair[3]["msg"], "in a span", "{}", pair[3]);
+        assert_eq!(
+            values(&pair[3]),
+            [serde_json::json!(5), serde_json::json!("s{k=4}")],
+            "{}",
+            pair[3]
+        );
+    }
+}
