@@ -3,8 +3,9 @@
 //!
 //! * `tracing_layer/ring_layer`: `Registry` + `RingLayer` into a ring (2^16 slots, policy
 //!   `Block`) while a `ringdrain` drain loop (`ringdrain::drain::run`, text format) runs on a
-//!   thread of its own and writes the file. The caller encodes the fields in binary and formats
-//!   only the message (`fmt::Arguments`, into a stack buffer); the drain does the rest.
+//!   thread of its own and writes the file. The caller encodes the fields in binary; a literal
+//!   message (as here) is recognised and left in the callsite, any other is formatted into a
+//!   stack buffer; the drain does the rest.
 //! * `tracing_layer/ring_layer_producer_only`: the caller's cost alone: no drain runs; the ring
 //!   is emptied with a `Reader` (untimed) before every burst of at most half the ring, as
 //!   `hot_path/info_1_thread` does, so it never fills and no other thread competes.
@@ -33,6 +34,8 @@
 //!   picks the target; the same cost in both rows).
 //!
 //! After each case the file's lines are counted against the calls made (printed on stderr).
+//! The same rows as instruction counts, which the machine's load does not move:
+//! `benches/examples/bridge_loop.rs` under callgrind.
 //!
 //! `cargo bench -p ringlog-benches --bench tracing_layer`
 

@@ -78,13 +78,13 @@
 #![warn(clippy::undocumented_unsafe_blocks, missing_docs)]
 
 use core::mem::MaybeUninit;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use log::kv::{self, Key, Source, Value, VisitSource};
+use log::kv::{self, Key, Source, Value, VisitSource, VisitValue};
 use ringlog::{Encoder, Level, Logger};
 use ringlog_wire::callsite::{CallsiteDesc, FormatStyle};
 
-use ringlog::bridge::{Got, Hash, IdCache, StackStr};
+use ringlog::bridge::{static_text, Got, Hash, IdCache, StackStr};
 
 pub use ringlog::filter::Directives;
 
@@ -115,6 +115,9 @@ pub struct RingLog {
     /// Extra directives narrowing the logger's filter ([`RingLog::with_directives`]).
     extra: Option<Directives>,
     sites: IdCache<Site>,
+    /// Call sites of records whose file and module are `'static` (the `log` macros'), keyed
+    /// by addresses: the fast path.
+    statics: IdCache<StaticSite>,
     targets: IdCache<Target>,
 }
 
@@ -137,6 +140,7 @@ impl RingLog {
             logger,
             extra: None,
             sites: IdCache::new(ringlog::bridge::SLOTS),
+            statics: IdCache::new(ringlog::bridge::SLOTS),
             targets: IdCache::new(TARGET_SLOTS),
         }
     }
@@ -238,6 +242,91 @@ impl RingLog {
     }
 }
 
+impl RingLog {
+    /// The fast path, for records from the `log` macros (file and module `'static`): the call
+    /// site is found by the addresses of its static strings, its line, level and literal
+    /// message, and its target compared by content; the verdict is cached with it. The
+    /// key-value names are checked while the values are encoded (one visit); a record whose
+    /// names differ from the cached ones (a hand-built record reusing a site) starts over on
+    /// the content-keyed path.
+    #[inline]
+    fn log_static(
+        &self,
+        record: &log::Record<'_>,
+        level: Level,
+        message: Option<&'static str>,
+        file: &'static str,
+        module: &'static str,
+    ) {
+        let line = record.line().unwrap_or(0);
+        let target = record.target();
+        let hash = Hash::new()
+            .u64(file.as_ptr() as usize as u64)
+            .u64((line as u64) << 8 | level as u64)
+            .finish();
+        let here = StaticHere {
+            level,
+            line,
+            file,
+            module,
+            target,
+            message,
+        };
+        let got = self.statics.get_or_insert_with(
+            hash,
+            |s| s.is(&here),
+            || StaticSite::new(&here, record.key_values()),
+        );
+        let site = match &got {
+            Got::Cached(s) => *s,
+            Got::Uncached(s) => s,
+        };
+        if level as u8 > site.max_level(self) {
+            return;
+        }
+        self.logger.log_choosing_id(level, |e| {
+            let id = site.id(self);
+            match message {
+                // A literal callsite holds the message; without a callsite it is sent.
+                Some(m) if id == 0 => e.str(m),
+                Some(_) => {}
+                None => e.str(StackStr::new(&mut MaybeUninit::uninit()).display(record.args())),
+            }
+            let mut enc = EncodeChecking {
+                e: &mut *e,
+                site,
+                at: 0,
+                same: true,
+            };
+            let _ = record.key_values().visit(&mut enc);
+            if enc.same && enc.at == site.keys.len() {
+                return id;
+            }
+            e.clear();
+            self.encode_by_content(e, record, level, message)
+        });
+    }
+
+    /// The general path: the callsite found by the record's full contents.
+    fn encode_by_content(
+        &self,
+        e: &mut Encoder<'_>,
+        record: &log::Record<'_>,
+        level: Level,
+        message: Option<&str>,
+    ) -> u32 {
+        let id = self.callsite_id(record, level, message);
+        match message {
+            // A literal callsite holds the message; without a callsite it is sent.
+            Some(m) if id == 0 => e.str(m),
+            Some(_) => {}
+            None => e.str(StackStr::new(&mut MaybeUninit::uninit()).display(record.args())),
+        }
+        let _ = record.key_values().visit(&mut EncodeValues(e));
+        id
+    }
+}
+
 impl log::Log for RingLog {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
         self.passes(to_level(metadata.level()), metadata.target())
@@ -245,20 +334,18 @@ impl log::Log for RingLog {
 
     fn log(&self, record: &log::Record<'_>) {
         let level = to_level(record.level());
-        if !self.passes(level, record.target()) {
+        if !self.logger.enabled(level) {
             return;
         }
         let message = record.args().as_str();
-        let id = self.callsite_id(record, level, message);
-        self.logger.log_with_id(id, level, |e| {
-            match message {
-                // A literal callsite holds the message; without a callsite it is sent.
-                Some(m) if id == 0 => e.str(m),
-                Some(_) => {}
-                None => e.str(StackStr::new(&mut MaybeUninit::uninit()).display(record.args())),
-            }
-            let _ = record.key_values().visit(&mut EncodeValues(e));
-        });
+        if let (Some(file), Some(module)) = (record.file_static(), record.module_path_static()) {
+            return self.log_static(record, level, message, file, module);
+        }
+        if level as u8 > self.target_max(record.target()) {
+            return;
+        }
+        self.logger
+            .log_choosing_id(level, |e| self.encode_by_content(e, record, level, message));
     }
 
     fn flush(&self) {
@@ -399,6 +486,151 @@ impl Site {
     }
 }
 
+/// A call site of the fast path, as the record describes it.
+struct StaticHere<'a> {
+    level: Level,
+    line: u32,
+    file: &'static str,
+    module: &'static str,
+    target: &'a str,
+    message: Option<&'static str>,
+}
+
+/// A fast-path call site: its static description (compared by address), its target (by
+/// content), key names, filter verdict and callsite id.
+struct StaticSite {
+    level: Level,
+    line: u32,
+    file: &'static str,
+    module: &'static str,
+    message: Option<&'static str>,
+    target: Box<str>,
+    /// The target where it is a string literal (the macros' `module_path!()` or
+    /// `target: "..."`): the same address and length is the same target.
+    static_target: Option<&'static str>,
+    keys: Box<[Box<str>]>,
+    /// The same names where they are string literals ([`static_text`]): a key at the same
+    /// address and length is the same name, so the common case compares no bytes.
+    static_keys: Box<[Option<&'static str>]>,
+    /// As [`Target::verdict`], for this site's target.
+    verdict: AtomicU32,
+    /// `1 << 32 | id` once registered (0: not yet); `id` is 0 if the segment's table was
+    /// full. Registered on the first record that passes the filter.
+    id: AtomicU64,
+}
+
+impl StaticSite {
+    fn new(here: &StaticHere<'_>, kvs: &dyn Source) -> StaticSite {
+        let mut keys = CollectKeys(Vec::new());
+        let _ = kvs.visit(&mut keys);
+        let mut statics = StaticKeys(Vec::new());
+        let _ = kvs.visit(&mut statics);
+        StaticSite {
+            static_keys: statics.0.into(),
+            level: here.level,
+            line: here.line,
+            file: here.file,
+            module: here.module,
+            message: here.message,
+            target: here.target.into(),
+            static_target: static_text(here.target),
+            keys: keys.0.into(),
+            verdict: AtomicU32::new(0),
+            id: AtomicU64::new(0),
+        }
+    }
+
+    #[inline(always)]
+    fn is(&self, here: &StaticHere<'_>) -> bool {
+        self.line == here.line
+            && self.level == here.level
+            && core::ptr::eq(self.file, here.file)
+            && core::ptr::eq(self.module, here.module)
+            && match (self.message, here.message) {
+                (Some(a), Some(b)) => core::ptr::eq(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+            && (self
+                .static_target
+                .is_some_and(|t| core::ptr::eq(t, here.target))
+                || *self.target == *here.target)
+    }
+
+    /// The most verbose level this site's target may log (`Level as u8`, 0 for off).
+    #[inline(always)]
+    fn max_level(&self, ring: &RingLog) -> u8 {
+        let key = ring.logger.filter_key();
+        // SYNC: Relaxed; see `Target::verdict`.
+        let v = self.verdict.load(Ordering::Relaxed);
+        if v >> 8 == key {
+            return v as u8;
+        }
+        let max = ring.resolve(&self.target);
+        // SYNC: Relaxed; see `Target::verdict`.
+        self.verdict.store(key << 8 | max as u32, Ordering::Relaxed);
+        max
+    }
+
+    /// The callsite id, registered on first use.
+    #[inline(always)]
+    fn id(&self, ring: &RingLog) -> u32 {
+        // SYNC: Acquire; pairs with the Release store in `register`, so a thread that sees
+        // the id also sees the segment's table entry it names.
+        let v = self.id.load(Ordering::Acquire);
+        if v != 0 {
+            return v as u32;
+        }
+        self.register(ring)
+    }
+
+    #[cold]
+    fn register(&self, ring: &RingLog) -> u32 {
+        let desc = CallsiteDesc {
+            level: self.level,
+            style: match self.message {
+                Some(_) => FormatStyle::Literal,
+                None => FormatStyle::Brace,
+            },
+            line: self.line,
+            target: &self.target,
+            module: self.module,
+            file: self.file,
+            format: self.message.unwrap_or("{}"),
+            fields: self.keys.iter().map(|k| &**k).collect(),
+        };
+        let id = ring.logger.register_callsite(&desc).unwrap_or(0);
+        // Racing threads register the same description (deduplicated by content) and store
+        // the same word.
+        // SYNC: Release; pairs with the Acquire load in `id`.
+        self.id.store(1 << 32 | id as u64, Ordering::Release);
+        id
+    }
+}
+
+/// Encodes each value and checks its key against the cached site's.
+struct EncodeChecking<'e, 'b, 's> {
+    e: &'e mut Encoder<'b>,
+    site: &'s StaticSite,
+    at: usize,
+    same: bool,
+}
+
+impl<'kvs> VisitSource<'kvs> for EncodeChecking<'_, '_, '_> {
+    fn visit_pair(&mut self, key: Key<'kvs>, v: Value<'kvs>) -> Result<(), kv::Error> {
+        let k = key.as_str();
+        let at = self.at;
+        self.same &= match self.site.static_keys.get(at) {
+            Some(Some(lit)) if core::ptr::eq(*lit, k) => true,
+            Some(_) => *self.site.keys[at] == *k,
+            None => false,
+        };
+        self.at += 1;
+        encode_value(self.e, &v);
+        Ok(())
+    }
+}
+
 struct HashKeys(Hash);
 
 impl<'kvs> VisitSource<'kvs> for HashKeys {
@@ -413,6 +645,16 @@ struct CollectKeys(Vec<Box<str>>);
 impl<'kvs> VisitSource<'kvs> for CollectKeys {
     fn visit_pair(&mut self, key: Key<'kvs>, _: Value<'kvs>) -> Result<(), kv::Error> {
         self.0.push(key.as_str().into());
+        Ok(())
+    }
+}
+
+/// Each key name that is a string literal.
+struct StaticKeys(Vec<Option<&'static str>>);
+
+impl<'kvs> VisitSource<'kvs> for StaticKeys {
+    fn visit_pair(&mut self, key: Key<'kvs>, _: Value<'kvs>) -> Result<(), kv::Error> {
+        self.0.push(static_text(key.as_str()));
         Ok(())
     }
 }
@@ -441,26 +683,66 @@ impl<'kvs> VisitSource<'kvs> for EncodeValues<'_, '_> {
     }
 }
 
+/// Encodes one value: one visit of the value, binary where `log` gives a number, bool, char
+/// or borrowed string (integers as `u64` when they are not negative, as before), `Display`
+/// text otherwise.
 fn encode_value(e: &mut Encoder<'_>, v: &Value<'_>) {
-    // Integers first: `to_f64` also accepts small integers.
-    if let Some(x) = v.to_u64() {
-        e.u64(x)
-    } else if let Some(x) = v.to_i64() {
-        e.i64(x)
-    } else if let Some(x) = v.to_f64() {
-        e.f64(x)
-    } else if let Some(x) = v.to_bool() {
-        e.bool(x)
-    } else if let Some(s) = v.to_borrowed_str() {
-        e.str(s)
-    } else if let Some(c) = v.to_char() {
-        e.char(c)
-    } else if let Some(x) = v.to_u128() {
-        e.u128(x)
-    } else if let Some(x) = v.to_i128() {
-        e.i128(x)
-    } else {
+    if v.visit(ValueEncoder(&mut *e, v)).is_err() {
         e.display_str(StackStr::new(&mut MaybeUninit::uninit()).display(v))
+    }
+}
+
+struct ValueEncoder<'e, 'b, 'v, 'w>(&'e mut Encoder<'b>, &'w Value<'v>);
+
+impl<'v> VisitValue<'v> for ValueEncoder<'_, '_, '_, '_> {
+    fn visit_any(&mut self, _: Value<'_>) -> Result<(), kv::Error> {
+        self.0
+            .display_str(StackStr::new(&mut MaybeUninit::uninit()).display(self.1));
+        Ok(())
+    }
+    fn visit_u64(&mut self, v: u64) -> Result<(), kv::Error> {
+        self.0.u64(v);
+        Ok(())
+    }
+    fn visit_i64(&mut self, v: i64) -> Result<(), kv::Error> {
+        match u64::try_from(v) {
+            Ok(u) => self.0.u64(u),
+            Err(_) => self.0.i64(v),
+        }
+        Ok(())
+    }
+    fn visit_u128(&mut self, v: u128) -> Result<(), kv::Error> {
+        match u64::try_from(v) {
+            Ok(u) => self.0.u64(u),
+            Err(_) => self.0.u128(v),
+        }
+        Ok(())
+    }
+    fn visit_i128(&mut self, v: i128) -> Result<(), kv::Error> {
+        if let Ok(u) = u64::try_from(v) {
+            self.0.u64(u)
+        } else if let Ok(i) = i64::try_from(v) {
+            self.0.i64(i)
+        } else {
+            self.0.i128(v)
+        }
+        Ok(())
+    }
+    fn visit_f64(&mut self, v: f64) -> Result<(), kv::Error> {
+        self.0.f64(v);
+        Ok(())
+    }
+    fn visit_bool(&mut self, v: bool) -> Result<(), kv::Error> {
+        self.0.bool(v);
+        Ok(())
+    }
+    fn visit_borrowed_str(&mut self, v: &'v str) -> Result<(), kv::Error> {
+        self.0.str(v);
+        Ok(())
+    }
+    fn visit_char(&mut self, v: char) -> Result<(), kv::Error> {
+        self.0.char(v);
+        Ok(())
     }
 }
 

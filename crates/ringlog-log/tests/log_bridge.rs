@@ -392,3 +392,115 @@ fn threads_logging_at_once_lose_nothing() {
     }
     assert_eq!(seen, [per; 4]);
 }
+
+#[derive(Debug)]
+struct Failure;
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("disk on fire")
+    }
+}
+
+impl std::error::Error for Failure {}
+
+#[test]
+fn literal_and_formatted_messages_and_fields_of_each_type_come_out_exactly() {
+    use log::kv::Value;
+    let dir = TestDir::new();
+    let ring = dir.join("r.ring");
+    let rl = RingLog::new(logger(&ring, Level::Info));
+    let ip = std::net::Ipv4Addr::new(10, 0, 0, 1);
+    let y = 42;
+    let built = String::from("built at run time");
+    let err = Failure;
+    let fields: [(&str, Value<'_>); 12] = [
+        ("u", Value::from(7u64)),
+        ("i", Value::from(-7i64)),
+        ("f", Value::from(2.5f64)),
+        ("b", Value::from(true)),
+        ("s", Value::from("str")),
+        ("c", Value::from('x')),
+        ("big", Value::from(u128::MAX)),
+        ("small", Value::from(i128::MIN)),
+        ("disp", Value::from_display(&ip)),
+        ("dbg", Value::from_debug(&Some(1))),
+        ("err", Value::from_display(&err)),
+        ("owned", Value::from_display(&built)),
+    ];
+    let none: &[(&str, i32)] = &[];
+    // Twice: the first call registers, the second finds the cached site.
+    for _ in 0..2 {
+        rl.log(&record_at(
+            log::Level::Info,
+            "app",
+            1,
+            format_args!("a literal message"),
+            &none,
+        ));
+        rl.log(&record_at(
+            log::Level::Info,
+            "app",
+            2,
+            format_args!("x {y}"),
+            &none,
+        ));
+        rl.log(&record_at(
+            log::Level::Warn,
+            "app",
+            3,
+            format_args!("fields of each type"),
+            &fields,
+        ));
+        rl.log(&record_at(
+            log::Level::Info,
+            "app",
+            4,
+            format_args!("x {} and", y),
+            &[("n", 1)],
+        ));
+    }
+    let lines = drain(&ring, Format::Text, "out.log");
+    let want = [
+        ("INFO", "app: a literal message"),
+        ("INFO", "app: x 42"),
+        (
+            "WARN",
+            "app: fields of each type u=7 i=-7 f=2.5 b=true s=str c=x \
+             big=340282366920938463463374607431768211455 \
+             small=-170141183460469231731687303715884105728 disp=10.0.0.1 dbg=Some(1) \
+             err=\"disk on fire\" owned=\"built at run time\"",
+        ),
+        ("INFO", "app: x 42 and n=1"),
+    ];
+    assert_eq!(lines.len(), 2 * want.len(), "{lines:#?}");
+    for (line, (level, body)) in lines.iter().zip(want.iter().chain(&want)) {
+        assert_eq!(text_body(line, level), *body, "{line}");
+    }
+    // One callsite per call site; the literal messages are the callsites' formats.
+    let table = rl.logger().segment().callsites();
+    assert_eq!(table.count(), 4);
+    let mut formats = Vec::new();
+    for id in table.ids() {
+        let mut buf = Vec::new();
+        table.entry(id, &mut buf).expect("entry");
+        let d = ringlog_wire::callsite::decode_callsite(id, &buf).expect("decode");
+        formats.push((d.format.to_string(), d.style));
+    }
+    use ringlog_wire::callsite::FormatStyle::{Brace, Literal};
+    assert!(
+        formats.contains(&("a literal message".into(), Literal)),
+        "{formats:?}"
+    );
+    assert!(
+        formats.contains(&("fields of each type".into(), Literal)),
+        "{formats:?}"
+    );
+    assert_eq!(
+        formats
+            .iter()
+            .filter(|f| **f == ("{}".into(), Brace))
+            .count(),
+        2
+    );
+}

@@ -7,9 +7,14 @@
 //! binary (`u64`, `i64`, `f64`, `bool`, `&str`, 128-bit integers, bytes); values recorded with
 //! `?x`/`%x` or as errors are formatted here into a stack buffer (the documented slow path, cut
 //! at 512 bytes with a trailing `…`). The `message` field is the message: `tracing` hands it
-//! over as `fmt::Arguments`, so it is formatted on the caller's thread too (no allocation) and
-//! sent as the one argument of a `{}` callsite; the other fields follow as ringlog fields in
-//! the callsite's order (a field without a value is sent as none).
+//! over only as a value to format (`fmt::Arguments` behind `&dyn Debug`), so the layer
+//! captures the text as the formatter writes it. A message written as one piece of text that
+//! lies in a read-only segment (a string literal: `info!("served")`) becomes the callsite's
+//! own format, registered once, and later events whose message is that same piece send only
+//! their fields; any other message (`info!("x {}", y)`) is formatted on the caller's thread
+//! (no allocation) and sent as the one argument of a `{}` callsite. The other fields follow
+//! as ringlog fields in the callsite's order (a field without a value is sent as none), in
+//! one visit of the values written straight into the record.
 //!
 //! Span context: every span keeps its name and formatted fields (`on_new_span`, `on_record`),
 //! and each event inside spans gets a field `spans` with its scope, root first:
@@ -82,10 +87,10 @@
 use core::fmt::{self, Write as _};
 use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 use ringlog::{Encoder, Level, Logger};
 use ringlog_wire::callsite::{CallsiteDesc, FormatStyle};
-use tracing_core::callsite::Identifier;
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::subscriber::Interest;
@@ -94,7 +99,7 @@ use tracing_subscriber::filter::{Filtered, LevelFilter};
 use tracing_subscriber::layer::{Context, Filter, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-use ringlog::bridge::{Got, Hash, IdCache, StackStr};
+use ringlog::bridge::{static_text, Got, Hash, IdCache, StackStr};
 
 pub use ringlog::filter::Directives;
 
@@ -145,12 +150,13 @@ impl RingLayer {
         self.with_filter(DirectivesFilter::new(directives))
     }
 
+    /// The callsite's cached state, keyed by its metadata's address (everything a [`Site`]
+    /// holds derives from the metadata, so two callsites sharing one metadata may share it).
+    #[inline(always)]
     fn site(&self, md: &'static Metadata<'static>) -> Got<'_, Site> {
-        let callsite = md.callsite();
-        let mut h = Hash::new();
-        core::hash::Hash::hash(&callsite, &mut h);
+        let hash = Hash::new().u64(md as *const Metadata<'static> as usize as u64);
         self.sites
-            .get_or_insert_with(h.finish(), |s| s.callsite == callsite, || Site::new(md))
+            .get_or_insert_with(hash.finish(), |s| core::ptr::eq(s.md, md), || Site::new(md))
     }
 
     /// Writes the event's span scope, root first, into `out`; false if the event is outside
@@ -226,20 +232,12 @@ where
         if level as u8 > site.max_level(&self.logger, md.target()) {
             return; // the logger's directives filter this target at this level
         }
-        let (plain, with_spans) = site.ids(&self.logger, md);
         let mut spans_buf = MaybeUninit::uninit();
         let mut spans = StackStr::new(&mut spans_buf);
         let in_spans = self.scope(event, &ctx, &mut spans);
-        let id = if in_spans { with_spans } else { plain };
-        self.logger.log_with_id(id, level, |e| {
-            if id == 0 && site.message.is_none() {
-                // No callsite (the table is full): the first argument is the message.
-                e.str(md.name());
-            }
-            encode_event(e, event, site);
-            if in_spans {
-                e.str(spans.as_str());
-            }
+        let spans = in_spans.then(|| spans.as_str());
+        self.logger.log_choosing_id(level, |e| {
+            encode_event(e, event, md, site, &self.logger, spans)
         });
     }
 }
@@ -315,18 +313,27 @@ struct SpanFields(String);
 /// An event callsite seen by the layer: its filter verdict and (once an event passed) its
 /// ringlog callsite ids.
 struct Site {
-    callsite: Identifier,
+    md: &'static Metadata<'static>,
     /// `filter_key << 8 | max_level`: the most verbose level (`Level as u8`, 0 for off) the
     /// logger's filter allows for this callsite's target, computed under the logger's
     /// `filter_key` (24 bits, never 0; so 0 here means "not computed"). Relaxed: one
     /// self-contained word, no other data is published through it; a thread that misses a new
     /// value recomputes the same verdict.
     verdict: AtomicU32,
-    /// `1 << 63 | plain << 32 | with_spans` once registered (0: not yet). `plain` is the
-    /// callsite id without the `spans` field, `with_spans` the one with `spans` last; either
-    /// is 0 if the segment's table was full. Registered on the first event that passes the
-    /// filter, so filtered-out callsites take no room in the segment's table.
+    /// `1 << 63 | plain << 32 | with_spans` once registered (0: not yet), for records that
+    /// carry the message as their first argument (format `{}`; format `""` if the callsite has
+    /// no `message` field). `plain` is the callsite id without the `spans` field,
+    /// `with_spans` the one with `spans` last; either is 0 if the segment's table was full.
+    /// Registered on the first event that needs them, so filtered-out callsites take no room
+    /// in the segment's table.
     ids: AtomicU64,
+    /// The same for records whose message is [`Site::literal`], which the callsite then holds
+    /// as its format (style `Literal`): the record carries only the fields.
+    literal_ids: AtomicU64,
+    /// The message text of the first event, if it was a string literal (one piece of text in
+    /// a read-only segment: [`static_text`]); decided once. Later events whose message is
+    /// that same piece (same address and length) are sent with [`Site::literal_ids`].
+    literal: OnceLock<Option<&'static str>>,
     /// Index of the `message` field, if the callsite has one.
     message: Option<usize>,
     /// Number of fields in the callsite's field set (the message included).
@@ -336,9 +343,11 @@ struct Site {
 impl Site {
     fn new(md: &'static Metadata<'static>) -> Site {
         Site {
-            callsite: md.callsite(),
+            md,
             verdict: AtomicU32::new(0),
             ids: AtomicU64::new(0),
+            literal_ids: AtomicU64::new(0),
+            literal: OnceLock::new(),
             message: md.fields().field("message").map(|f| f.index()),
             fields: md.fields().len(),
         }
@@ -366,33 +375,64 @@ impl Site {
         max
     }
 
-    /// The ringlog callsite ids `(plain, with_spans)`, registered on first use.
+    /// The callsite id for a record with the message as its first argument (`literal`:
+    /// without it, the callsite holding [`Site::literal`]), with or without the `spans`
+    /// field; registered on first use.
     #[inline(always)]
-    fn ids(&self, logger: &Logger, md: &'static Metadata<'static>) -> (u32, u32) {
+    fn id(
+        &self,
+        logger: &Logger,
+        md: &'static Metadata<'static>,
+        literal: bool,
+        spans: bool,
+    ) -> u32 {
+        let word = if literal {
+            &self.literal_ids
+        } else {
+            &self.ids
+        };
         // SYNC: Acquire; pairs with the Release store in `register`, so a thread that sees the
         // ids also sees the segment's table entries they name.
-        let mut v = self.ids.load(Ordering::Acquire);
+        let mut v = word.load(Ordering::Acquire);
         if v == 0 {
-            v = self.register(logger, md);
+            v = self.register(logger, md, literal);
         }
-        ((v >> 32) as u32 & 0x7FFF_FFFF, v as u32)
+        if spans {
+            v as u32
+        } else {
+            (v >> 32) as u32 & 0x7FFF_FFFF
+        }
     }
 
     #[cold]
-    fn register(&self, logger: &Logger, md: &'static Metadata<'static>) -> u64 {
-        let (plain, with_spans) = Site::register_ids(logger, md, self.message);
+    fn register(&self, logger: &Logger, md: &'static Metadata<'static>, literal: bool) -> u64 {
+        let format = match (self.message, literal) {
+            (None, _) => Some(""),
+            (Some(_), true) => self.literal.get().copied().flatten(),
+            (Some(_), false) => None,
+        };
+        let (plain, with_spans) = Site::register_ids(logger, md, self.message, format);
         let v = 1 << 63 | (plain as u64) << 32 | with_spans as u64;
         // Two threads racing here register the same descriptions (the table deduplicates by
         // content) and store the same word.
-        // SYNC: Release; pairs with the Acquire load in `ids`.
-        self.ids.store(v, Ordering::Release);
+        let word = if literal {
+            &self.literal_ids
+        } else {
+            &self.ids
+        };
+        // SYNC: Release; pairs with the Acquire load in `id`.
+        word.store(v, Ordering::Release);
         v
     }
 
+    /// Registers the callsite without and with `spans`. `format`: the literal text the
+    /// callsite holds (style `Literal`, the record has no message argument), or `None` for a
+    /// `{}` callsite whose first argument is the message.
     fn register_ids(
         logger: &Logger,
         md: &'static Metadata<'static>,
         message: Option<usize>,
+        format: Option<&str>,
     ) -> (u32, u32) {
         let mut names: Vec<&str> = md
             .fields()
@@ -402,16 +442,16 @@ impl Site {
             .collect();
         let mut desc = CallsiteDesc {
             level: to_level(md.level()),
-            style: if message.is_some() {
-                FormatStyle::Brace
-            } else {
+            style: if format.is_some() {
                 FormatStyle::Literal
+            } else {
+                FormatStyle::Brace
             },
             line: md.line().unwrap_or(0),
             target: md.target(),
             module: md.module_path().unwrap_or(""),
             file: md.file().unwrap_or(""),
-            format: if message.is_some() { "{}" } else { "" },
+            format: format.unwrap_or("{}"),
             fields: names.clone(),
         };
         let plain = logger.register_callsite(&desc).unwrap_or(0);
@@ -422,29 +462,65 @@ impl Site {
     }
 }
 
-/// Writes the message (if the callsite has one) and then every other field in field-set order.
-fn encode_event(e: &mut Encoder<'_>, event: &Event<'_>, site: &Site) {
-    // Fast path: `tracing`'s macros record the message first and the fields in order; check
-    // that with a cheap visit (indices only), then encode in one pass.
+/// Writes the event's arguments and returns the callsite id they belong to.
+///
+/// The fast path is one visit of the values, written straight into the record: `tracing`'s
+/// macros record the message first and the other fields in field-set order, so each value is
+/// encoded as it comes, gaps filled with none. A message that is the callsite's literal text
+/// is left out (the callsite holds it); any other message is formatted here (the slow path
+/// the docs name) and sent as the first argument. Values out of order (events built by hand),
+/// a message that is not the first field, or a full callsite table start over in
+/// [`encode_by_index`].
+fn encode_event(
+    e: &mut Encoder<'_>,
+    event: &Event<'_>,
+    md: &'static Metadata<'static>,
+    site: &Site,
+    logger: &Logger,
+    spans: Option<&str>,
+) -> u32 {
     if matches!(site.message, None | Some(0)) {
-        let mut probe = Probe {
+        let mut fast = InOrder {
+            e: &mut *e,
+            site,
             next: 0,
-            ordered: true,
+            message: if site.message.is_some() {
+                Msg::Pending
+            } else {
+                Msg::Absent
+            },
+            disordered: false,
         };
-        event.record(&mut probe);
-        if probe.ordered {
-            let mut direct = Direct {
-                e,
-                next: 0,
-                message: site.message,
-                message_done: site.message.is_none(),
-            };
-            event.record(&mut Fields(&mut direct));
-            direct.finish(site.fields);
-            return;
+        event.record(&mut fast);
+        if !fast.disordered {
+            fast.finish(site.fields);
+            let literal = matches!(fast.message, Msg::Literal);
+            if let Some(s) = spans {
+                e.str(s);
+            }
+            let id = site.id(logger, md, literal, spans.is_some());
+            if id != 0 {
+                return id;
+            }
+            // The table is full: the record must carry the message first after all.
         }
+        e.clear();
     }
-    // Any other order: one visit per position (events built by hand; rare).
+    encode_by_index(e, event, md, site, logger, spans)
+}
+
+/// The slow path: the message (or, with no callsite, the event's name) first, then one visit
+/// per field in field-set order.
+#[cold]
+fn encode_by_index(
+    e: &mut Encoder<'_>,
+    event: &Event<'_>,
+    md: &'static Metadata<'static>,
+    site: &Site,
+    logger: &Logger,
+    spans: Option<&str>,
+) -> u32 {
+    let id = site.id(logger, md, false, spans.is_some());
     if let Some(m) = site.message {
         let mut pick = Pick {
             e: &mut *e,
@@ -456,6 +532,9 @@ fn encode_event(e: &mut Encoder<'_>, event: &Event<'_>, site: &Site) {
         if !pick.found {
             e.str("");
         }
+    } else if id == 0 {
+        // No callsite (the table is full): the first argument is the message.
+        e.str(md.name());
     }
     for i in (0..site.fields).filter(|i| Some(*i) != site.message) {
         let mut pick = Pick {
@@ -469,6 +548,10 @@ fn encode_event(e: &mut Encoder<'_>, event: &Event<'_>, site: &Site) {
             e.none();
         }
     }
+    if let Some(s) = spans {
+        e.str(s);
+    }
+    id
 }
 
 /// One recorded value.
@@ -577,67 +660,231 @@ impl<T: Take> Visit for Fields<T> {
     }
 }
 
-/// Checks that values come in increasing field order (no value is formatted).
-struct Probe {
-    next: usize,
-    ordered: bool,
+/// Where the fast path is with the message.
+#[derive(Clone, Copy)]
+enum Msg {
+    /// The callsite has no `message` field.
+    Absent,
+    /// Not seen yet.
+    Pending,
+    /// The callsite's literal text: not in the record.
+    Literal,
+    /// Written as the first argument.
+    Text,
 }
 
-impl Visit for Probe {
-    fn record_debug(&mut self, f: &Field, _: &dyn fmt::Debug) {
-        self.ordered &= f.index() >= self.next;
-        self.next = f.index() + 1;
-    }
-}
-
-/// Encodes values as they come, filling gaps with none (the fast path: message first or
-/// absent, fields in order).
-struct Direct<'e, 'b> {
+/// The fast path's visitor: encodes values as they come (message first, fields in order),
+/// filling gaps with none; notes values out of order instead of writing them.
+struct InOrder<'e, 'b, 's> {
     e: &'e mut Encoder<'b>,
+    site: &'s Site,
     /// Next field index expected.
     next: usize,
-    /// The message field's index (0 on this path), if any.
-    message: Option<usize>,
-    /// Whether the message (or its absence) is written.
-    message_done: bool,
+    message: Msg,
+    /// A value came out of field order: the caller starts over.
+    disordered: bool,
 }
 
-impl Direct<'_, '_> {
-    fn message_first(&mut self) {
-        if !self.message_done {
-            self.e.str("");
-            self.message_done = true;
+impl InOrder<'_, '_, '_> {
+    /// For a value that is not the message: whether to write it now (the gaps before it are
+    /// filled). False for the message (see [`InOrder::is_message`]) and for a value out of
+    /// order (then `disordered` is set).
+    #[inline(always)]
+    fn slot(&mut self, field: &Field) -> bool {
+        let i = field.index();
+        if i < self.next || self.disordered {
+            self.disordered = true;
+            return false;
         }
-    }
-
-    fn gaps_until(&mut self, end: usize) {
-        for i in self.next..end {
-            if Some(i) != self.message {
-                self.e.none();
+        if let Msg::Pending = self.message {
+            if i == 0 {
+                return false;
             }
+            self.no_message();
         }
-        self.next = self.next.max(end);
+        while self.next < i {
+            self.e.none();
+            self.next += 1;
+        }
+        self.next = i + 1;
+        true
     }
 
-    fn finish(&mut self, fields: usize) {
-        self.message_first();
-        self.gaps_until(fields);
+    /// Whether `field` is the message, arriving first (after [`InOrder::slot`] said no).
+    #[inline(always)]
+    fn is_message(&self, field: &Field) -> bool {
+        !self.disordered && matches!(self.message, Msg::Pending) && field.index() == 0
     }
-}
 
-impl Take for Direct<'_, '_> {
+    /// Takes the message (field 0, first).
+    fn take_message(&mut self, value: Val<'_>) {
+        self.message = self.message(value);
+        self.next = 1;
+    }
+
+    #[inline(always)]
     fn take(&mut self, field: &Field, value: Val<'_>) {
         let i = field.index();
-        if Some(i) == self.message {
-            value.encode_message(self.e);
-            self.message_done = true;
-            self.next = i + 1;
+        if i < self.next || self.disordered {
+            self.disordered = true;
             return;
         }
-        self.message_first();
-        self.gaps_until(i);
+        if let Msg::Pending = self.message {
+            if i == 0 {
+                return self.take_message(value);
+            }
+            self.no_message();
+        }
+        while self.next < i {
+            self.e.none();
+            self.next += 1;
+        }
         value.encode(self.e);
         self.next = i + 1;
+    }
+
+    /// The message is absent: the record carries an empty one.
+    fn no_message(&mut self) {
+        self.e.str("");
+        self.message = Msg::Text;
+        self.next = self.next.max(1);
+    }
+
+    /// Fills the gaps after the last value.
+    fn finish(&mut self, fields: usize) {
+        if let Msg::Pending = self.message {
+            self.no_message();
+        }
+        while self.next < fields {
+            self.e.none();
+            self.next += 1;
+        }
+    }
+
+    /// Formats the message; leaves it out if it is the callsite's literal text.
+    fn message(&mut self, value: Val<'_>) -> Msg {
+        let decided = self.site.literal.get().copied();
+        let mut buf = MaybeUninit::uninit();
+        let mut out = StackStr::new(&mut buf);
+        let mut cap = Capture {
+            out: &mut out,
+            literal: decided.flatten(),
+            pieces: 0,
+            is_literal: false,
+            candidate: None,
+            undecided: decided.is_none(),
+        };
+        let _ = match value {
+            Val::Str(s) => cap.write_str(s),
+            Val::Debug(d) => fmt::write(&mut cap, format_args!("{d:?}")),
+            v => fmt::write(&mut cap, format_args!("{v}")),
+        };
+        let one_piece = cap.pieces == 1;
+        let (hit, candidate) = (cap.is_literal, cap.candidate);
+        if decided.is_none() {
+            // The callsite's first message decides its literal, once (racing threads agree on
+            // whichever is stored first).
+            let first = if one_piece { candidate } else { None };
+            let lit = *self.site.literal.get_or_init(|| first);
+            if let (true, Some(l), Some(c)) = (one_piece, lit, candidate) {
+                if core::ptr::eq(l, c) {
+                    return Msg::Literal;
+                }
+            }
+        } else if one_piece && hit {
+            return Msg::Literal;
+        }
+        self.e.str(out.as_str());
+        Msg::Text
+    }
+}
+
+impl Visit for InOrder<'_, '_, '_> {
+    fn record_f64(&mut self, f: &Field, v: f64) {
+        if self.slot(f) {
+            self.e.f64(v)
+        } else if self.is_message(f) {
+            self.take_message(Val::F64(v))
+        }
+    }
+    fn record_i64(&mut self, f: &Field, v: i64) {
+        if self.slot(f) {
+            self.e.i64(v)
+        } else if self.is_message(f) {
+            self.take_message(Val::I64(v))
+        }
+    }
+    fn record_u64(&mut self, f: &Field, v: u64) {
+        if self.slot(f) {
+            self.e.u64(v)
+        } else if self.is_message(f) {
+            self.take_message(Val::U64(v))
+        }
+    }
+    fn record_i128(&mut self, f: &Field, v: i128) {
+        self.take(f, Val::I128(v))
+    }
+    fn record_u128(&mut self, f: &Field, v: u128) {
+        self.take(f, Val::U128(v))
+    }
+    fn record_bool(&mut self, f: &Field, v: bool) {
+        if self.slot(f) {
+            self.e.bool(v)
+        } else if self.is_message(f) {
+            self.take_message(Val::Bool(v))
+        }
+    }
+    fn record_str(&mut self, f: &Field, v: &str) {
+        if self.slot(f) {
+            self.e.str(v)
+        } else if self.is_message(f) {
+            self.take_message(Val::Str(v))
+        }
+    }
+    fn record_bytes(&mut self, f: &Field, v: &[u8]) {
+        self.take(f, Val::Bytes(v))
+    }
+    fn record_error(&mut self, f: &Field, v: &(dyn std::error::Error + 'static)) {
+        self.take(f, Val::Error(v))
+    }
+    fn record_debug(&mut self, f: &Field, v: &dyn fmt::Debug) {
+        self.take(f, Val::Debug(v))
+    }
+}
+
+/// Receives a message's text as the formatter writes it, noting whether it came as one piece
+/// that is the callsite's literal (then it is not copied) or a string literal at all.
+struct Capture<'o, 'b> {
+    out: &'o mut StackStr<'b>,
+    /// The callsite's literal, if decided and there is one.
+    literal: Option<&'static str>,
+    pieces: u32,
+    /// The first piece is `literal` (same address and length): not copied into `out`.
+    is_literal: bool,
+    /// The first piece as static text, when the callsite's literal is not decided yet.
+    candidate: Option<&'static str>,
+    undecided: bool,
+}
+
+impl fmt::Write for Capture<'_, '_> {
+    #[inline]
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.pieces += 1;
+        if self.pieces == 1 {
+            if self.literal.is_some_and(|l| core::ptr::eq(l, s)) {
+                self.is_literal = true;
+                return Ok(());
+            }
+            if self.undecided {
+                self.candidate = static_text(s);
+            }
+        } else if self.pieces == 2 && self.is_literal {
+            // More text follows: the message is not the literal after all; copy it in.
+            if let Some(l) = self.literal {
+                self.out.write_str(l)?;
+            }
+        }
+        self.out.write_str(s)
     }
 }
 

@@ -327,6 +327,44 @@ mod by_hand {
         Event::dispatch(&META, &fs.value_set(&values));
     }
 
+    pub static CALLSITE_M0: DefaultCallsite = DefaultCallsite::new(&META_M0);
+    pub static META_M0: Metadata<'static> = Metadata::new(
+        "message first",
+        "by_hand",
+        Level::INFO,
+        Some("by_hand.rs"),
+        Some(2),
+        Some("by_hand"),
+        FieldSet::new(&["message", "a", "b"], identify_callsite!(&CALLSITE_M0)),
+        Kind::EVENT,
+    );
+
+    /// A callsite whose message is field 0 (as the macros make it), with values given in
+    /// the order `order` names (`'m'`, `'a'`, `'b'`): the one-visit path starts over when
+    /// they are not in field order.
+    pub fn message_first(order: &str, a: u64, b: &str) {
+        let fs = META_M0.fields();
+        let (fm, fa, fb) = (
+            fs.field("message").unwrap(),
+            fs.field("a").unwrap(),
+            fs.field("b").unwrap(),
+        );
+        let message = format_args!("literal");
+        let mut values: Vec<(&tracing_core::Field, Option<&dyn Value>)> = Vec::new();
+        for c in order.chars() {
+            values.push(match c {
+                'm' => (&fm, Some(&message as &dyn Value)),
+                'a' => (&fa, Some(&a as &dyn Value)),
+                _ => (&fb, Some(&b as &dyn Value)),
+            });
+        }
+        match values.len() {
+            3 => Event::dispatch(&META_M0, &fs.value_set(&[values[0], values[1], values[2]])),
+            2 => Event::dispatch(&META_M0, &fs.value_set(&[values[0], values[1]])),
+            _ => Event::dispatch(&META_M0, &fs.value_set(&[values[0]])),
+        }
+    }
+
     /// Only `a`.
     pub fn only_a(a: u64) {
         let fs = META.fields();
@@ -416,4 +454,258 @@ fn threads_logging_at_once_lose_nothing_and_share_callsites() {
         seen[t as usize] += 1;
     }
     assert_eq!(seen, [per; 4]);
+}
+
+/// The descriptions the segment holds, by message format.
+fn registered(
+    logger: &ringlog::Logger,
+) -> Vec<(String, ringlog_wire::callsite::FormatStyle, Vec<String>)> {
+    let table = logger.segment().callsites();
+    let mut out = Vec::new();
+    for id in table.ids() {
+        let mut buf = Vec::new();
+        table.entry(id, &mut buf).expect("entry");
+        let d = ringlog_wire::callsite::decode_callsite(id, &buf).expect("decode");
+        out.push((
+            d.format.to_string(),
+            d.style,
+            d.fields.iter().map(|f| f.to_string()).collect(),
+        ));
+    }
+    out
+}
+
+#[derive(Debug)]
+struct Failure;
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("disk on fire")
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// Each case twice: the first event decides and registers, the second takes the cached path.
+fn emit_exact() {
+    let y = 42u64;
+    let name = String::from("built at run time");
+    let ip = std::net::Ipv4Addr::new(10, 0, 0, 1);
+    for _ in 0..2 {
+        tracing::info!("a literal message");
+        tracing::info!("x {}", y);
+        tracing::info!("{}", name);
+        tracing::warn!(
+            u = 7u64,
+            i = -7i64,
+            f = 2.5f64,
+            b = true,
+            s = "str",
+            big = u128::MAX,
+            small = i128::MIN,
+            raw = &b"ab"[..],
+            disp = %ip,
+            dbg = ?Some(1),
+            err = &Failure as &(dyn std::error::Error + 'static),
+            "fields of each type"
+        );
+        {
+            let span = tracing::info_span!("req", id = 7u64);
+            let _g = span.enter();
+            tracing::info!(n = 1u64, "in a span");
+            tracing::info!("x {} in a span", y);
+        }
+        tracing::info!(n = 2u64, "span-less again");
+        tracing::info!(message = 5u64, n = 3u64);
+    }
+}
+
+const EXACT: &[(&str, &str)] = &[
+    ("INFO", "tracing_layer: a literal message"),
+    ("INFO", "tracing_layer: x 42"),
+    ("INFO", "tracing_layer: built at run time"),
+    (
+        "WARN",
+        "tracing_layer: fields of each type u=7 i=-7 f=2.5 b=true s=str \
+         big=340282366920938463463374607431768211455 \
+         small=-170141183460469231731687303715884105728 raw=[97, 98] disp=10.0.0.1 \
+         dbg=Some(1) err=\"disk on fire\"",
+    ),
+    ("INFO", "tracing_layer: in a span n=1 spans=\"req{id=7}\""),
+    ("INFO", "tracing_layer: x 42 in a span spans=\"req{id=7}\""),
+    ("INFO", "tracing_layer: span-less again n=2"),
+    ("INFO", "tracing_layer: 5 n=3"),
+];
+
+#[test]
+fn literal_and_formatted_messages_fields_of_each_type_and_spans_come_out_exactly() {
+    let dir = TestDir::new();
+    let ring = dir.join("r.ring");
+    let logger = logger(&ring, Level::Info);
+    let subscriber = tracing_subscriber::registry().with(RingLayer::new(logger.clone()));
+    tracing::subscriber::with_default(subscriber, emit_exact);
+    let lines = drain(&ring, Format::Text, "out.log");
+    let want: Vec<&(&str, &str)> = EXACT.iter().chain(EXACT).collect();
+    assert_eq!(lines.len(), want.len(), "{lines:#?}");
+    for (line, (level, body)) in lines.iter().zip(&want) {
+        assert_eq!(text_body(line, level), *body, "{line}");
+    }
+
+    // The literal messages live in their callsites (style Literal, no message argument);
+    // formatted ones are `{}` callsites whose first argument is the text.
+    use ringlog_wire::callsite::FormatStyle::{Brace, Literal};
+    let sites = registered(&logger);
+    let has = |format: &str, style, fields: &[&str]| {
+        sites
+            .iter()
+            .any(|(f, s, fs)| f == format && *s == style && fs.iter().eq(fields.iter()))
+    };
+    assert!(has("a literal message", Literal, &[]), "{sites:#?}");
+    assert!(has("span-less again", Literal, &["n"]), "{sites:#?}");
+    assert!(has("in a span", Literal, &["n", "spans"]), "{sites:#?}");
+    assert!(has("{}", Brace, &[]), "x {{}} and {{}}: {sites:#?}");
+    assert!(has("{}", Brace, &["spans"]), "{sites:#?}");
+    assert!(
+        !sites
+            .iter()
+            .any(|(f, _, _)| f == "x 42" || f == "built at run time"),
+        "formatted text is never a callsite: {sites:#?}"
+    );
+
+    let json = json_lines(&drain(&ring, Format::Json, "out.json"));
+    assert!(json.is_empty(), "the text drain consumed everything");
+    tracing::subscriber::with_default(
+        tracing_subscriber::registry().with(RingLayer::new(logger.clone())),
+        emit_exact,
+    );
+    let json = json_lines(&drain(&ring, Format::Json, "again.json"));
+    assert_eq!(json.len(), want.len());
+    assert_eq!(json[0]["msg"], "a literal message");
+    assert_eq!(json[1]["msg"], "x 42");
+    let mut fields = json[3]["fields"].clone();
+    let map = fields.as_object_mut().expect("fields");
+    // 128-bit values are JSON numbers beyond what serde_json reads exactly.
+    for k in ["big", "small"] {
+        assert!(
+            map.remove(k).is_some_and(|v| v.is_number()),
+            "{k}: {json:?}"
+        );
+    }
+    assert_eq!(
+        fields,
+        serde_json::json!({
+            "u": 7, "i": -7, "f": 2.5, "b": true, "s": "str",
+            "raw": [97, 98], "disp": "10.0.0.1", "dbg": "Some(1)", "err": "disk on fire"
+        })
+    );
+    assert_eq!(
+        json[4]["fields"],
+        serde_json::json!({"n": 1, "spans": "req{id=7}"})
+    );
+    assert_eq!(json[6]["fields"], serde_json::json!({"n": 2}));
+    assert_eq!(logger.stats().dropped, 0);
+}
+
+#[test]
+fn values_out_of_order_after_a_message_first_are_rewritten_in_field_order() {
+    let dir = TestDir::new();
+    let ring = dir.join("r.ring");
+    let subscriber =
+        tracing_subscriber::registry().with(RingLayer::new(logger(&ring, Level::Info)));
+    tracing::subscriber::with_default(subscriber, || {
+        by_hand::message_first("mab", 1, "in order");
+        by_hand::message_first("bam", 2, "reversed");
+        by_hand::message_first("mb", 3, "a missing");
+        by_hand::message_first("am", 4, "message after a");
+        by_hand::message_first("b", 5, "only b");
+        by_hand::message_first("mab", 6, "in order again");
+    });
+    let lines = drain(&ring, Format::Text, "out.log");
+    let bodies: Vec<&str> = lines.iter().map(|l| text_body(l, "INFO")).collect();
+    assert_eq!(
+        bodies,
+        [
+            "by_hand: literal a=1 b=\"in order\"",
+            "by_hand: literal a=2 b=reversed",
+            "by_hand: literal a=None b=\"a missing\"",
+            "by_hand: literal a=4 b=None",
+            "by_hand: a=None b=\"only b\"",
+            "by_hand: literal a=6 b=\"in order again\"",
+        ],
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn a_full_callsite_table_still_delivers_messages_and_values() {
+    let dir = TestDir::new();
+    let ring = dir.join("r.ring");
+    let logger = ringlog::Logger::builder()
+        .path(&ring)
+        .slot_count(1 << 12)
+        .callsite_bytes(4096)
+        .open()
+        .expect("open ring");
+    // Fill the table so that every callsite below gets no id.
+    let mut filled = false;
+    for i in 0..10_000u32 {
+        let desc = ringlog_wire::callsite::CallsiteDesc {
+            level: Level::Info,
+            style: ringlog_wire::callsite::FormatStyle::Literal,
+            line: i,
+            target: "filler",
+            module: "filler",
+            file: "filler.rs",
+            format: "filler",
+            fields: Vec::new(),
+        };
+        if logger.register_callsite(&desc).is_err() {
+            filled = true;
+            break;
+        }
+    }
+    assert!(filled, "the callsite table should have filled");
+    let subscriber = tracing_subscriber::registry().with(RingLayer::new(logger.clone()));
+    let y = 9u64;
+    tracing::subscriber::with_default(subscriber, || {
+        for _ in 0..2 {
+            tracing::info!(n = 1u64, "a literal");
+            tracing::info!(n = 2u64, "x {}", y);
+            tracing::info!(n = 3u64);
+            let span = tracing::info_span!("s", k = 4u64);
+            let _g = span.enter();
+            tracing::info!(n = 5u64, "in a span");
+        }
+    });
+    let json = json_lines(&drain(&ring, Format::Json, "out.json"));
+    assert_eq!(json.len(), 8, "{json:#?}");
+    let values = |j: &serde_json::Value| -> Vec<serde_json::Value> {
+        j["fields"]
+            .as_object()
+            .expect("fields")
+            .values()
+            .cloned()
+            .collect()
+    };
+    for pair in json.chunks(4) {
+        assert_eq!(pair[0]["msg"], "a literal", "{}", pair[0]);
+        assert_eq!(values(&pair[0]), [serde_json::json!(1)], "{}", pair[0]);
+        assert_eq!(pair[1]["msg"], "x 9", "{}", pair[1]);
+        assert_eq!(values(&pair[1]), [serde_json::json!(2)], "{}", pair[1]);
+        // No message field and no callsite: the event's name stands in.
+        let name = pair[2]["msg"].as_str().unwrap_or_default();
+        assert!(
+            name.starts_with("event ") && name.contains("tracing_layer.rs:"),
+            "{}",
+            pair[2]
+        );
+        assert_eq!(values(&pair[2]), [serde_json::json!(3)], "{}", pair[2]);
+        assert_eq!(pair[3]["msg"], "in a span", "{}", pair[3]);
+        assert_eq!(
+            values(&pair[3]),
+            [serde_json::json!(5), serde_json::json!("s{k=4}")],
+            "{}",
+            pair[3]
+        );
+    }
 }

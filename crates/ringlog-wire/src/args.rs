@@ -89,6 +89,15 @@ impl<'a> Encoder<'a> {
         self.marked = true;
     }
 
+    /// Forgets everything written (and any truncation), as if the encoder were new: for a
+    /// bridge that finds, part-way through, that it must write the arguments in another order.
+    #[inline]
+    pub fn clear(&mut self) {
+        self.len = 0;
+        self.truncated = false;
+        self.marked = false;
+    }
+
     /// The bytes written so far.
     #[inline]
     pub fn as_bytes(&self) -> &[u8] {
@@ -529,6 +538,21 @@ mod tests {
         );
         assert!(t);
         assert_eq!(b, [3, 1, 0, 0, 0]);
+    }
+
+    #[test]
+    fn clear_starts_over_after_a_cut() {
+        let (b, t) = enc(
+            |e| {
+                e.str("too long for five");
+                assert!(e.truncated());
+                e.clear();
+                e.u8(9);
+            },
+            5,
+        );
+        assert!(!t);
+        assert_eq!(b, [1, 9]);
     }
 
     #[test]

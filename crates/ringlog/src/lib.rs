@@ -523,7 +523,25 @@ impl Logger {
     #[inline]
     pub fn log_with_id(&self, id: u32, level: Level, encode: impl FnOnce(&mut Encoder<'_>)) {
         if self.enabled(level) {
-            self.write(id, level, encode, |wait| wait())
+            self.write(
+                level,
+                |e| {
+                    encode(e);
+                    id
+                },
+                |wait| wait(),
+            )
+        }
+    }
+
+    /// [`Logger::log_with_id`] for a bridge that learns which callsite a record belongs to
+    /// while it encodes the arguments (`tracing` hands over the message only as a value to
+    /// visit, so whether it is the callsite's literal text is known during the one visit of
+    /// the fields): `encode` writes the arguments and returns the callsite id.
+    #[inline]
+    pub fn log_choosing_id(&self, level: Level, encode: impl FnOnce(&mut Encoder<'_>) -> u32) {
+        if self.enabled(level) {
+            self.write(level, encode, |wait| wait())
         }
     }
 
@@ -540,7 +558,14 @@ impl Logger {
         around_wait: impl FnOnce(&mut (dyn FnMut() + Send)),
     ) {
         if self.enabled(level) {
-            self.write(id, level, encode, around_wait)
+            self.write(
+                level,
+                |e| {
+                    encode(e);
+                    id
+                },
+                around_wait,
+            )
         }
     }
 
@@ -566,16 +591,23 @@ impl Logger {
             // The callsite table is full: send the format string as the message so nothing is
             // lost (the drain shows the arguments as fields).
             return self.write(
-                0,
                 level,
                 |e| {
                     e.str(cs.format());
-                    encode(e)
+                    encode(e);
+                    0
                 },
                 |wait| wait(),
             );
         }
-        self.write(id, level, encode, |wait| wait())
+        self.write(
+            level,
+            |e| {
+                encode(e);
+                id
+            },
+            |wait| wait(),
+        )
     }
 
     #[cold]
@@ -603,9 +635,8 @@ impl Logger {
     #[inline(always)]
     fn write(
         &self,
-        callsite: u32,
         level: Level,
-        encode: impl FnOnce(&mut Encoder<'_>),
+        encode: impl FnOnce(&mut Encoder<'_>) -> u32,
         around_wait: impl FnOnce(&mut (dyn FnMut() + Send)),
     ) {
         let inner = &*self.inner;
@@ -615,10 +646,10 @@ impl Logger {
             self.reattach(pid);
         }
         let mut buf = [MaybeUninit::<u8>::uninit(); MAX_RECORD];
-        let (len, truncated) = {
+        let (callsite, len, truncated) = {
             let mut enc = Encoder::new(&mut buf[RECORD_HEADER_LEN..inner.max_record]);
-            encode(&mut enc);
-            (enc.len(), enc.truncated())
+            let callsite = encode(&mut enc);
+            (callsite, enc.len(), enc.truncated())
         };
         // The clock is read as late as possible, just before the record is pushed: the drain
         // merges lanes by timestamp, and a record stamped long before its slot is claimed can

@@ -1,0 +1,129 @@
+//! Issue 15's event through each front end in a loop, for instruction counts that the machine's
+//! load does not move:
+//!
+//! ```text
+//! cargo build --release -p ringlog-benches --example bridge_loop
+//! for n in 100000 200000; do
+//!   valgrind --tool=callgrind --callgrind-out-file=cg.$n target/release/examples/bridge_loop ring_layer $n
+//! done
+//! # instructions per call = (total(200000) - total(100000)) / 100000
+//! ```
+//!
+//! `bridge_loop ROW N` runs N calls of one row of `benches/benches/tracing_layer.rs`:
+//! `noop_layer`, `ring_layer`, `ring_layer_in_span`, `native_macro`, `log_noop`, `log_ring`.
+//! The event is `info!(id = i, lat = i as f64 / 4.0, worker = w, "request served")`
+//! (`ring_layer_in_span`: the same inside `request{conn=7}`). The ring is large enough that it
+//! never fills (no drain runs); running N and 2N and subtracting removes the setup.
+
+use std::hint::black_box;
+use std::process::ExitCode;
+
+use ringlog::{Level, Logger, Policy};
+use ringlog_tracing::RingLayer;
+use tracing_subscriber::layer::SubscriberExt;
+
+struct NoopLayer;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for NoopLayer {
+    fn on_event(&self, e: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        black_box(e);
+    }
+}
+
+struct NoopLog;
+
+impl log::Log for NoopLog {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        black_box(r);
+    }
+    fn flush(&self) {}
+}
+
+#[inline(never)]
+fn tracing_loop(n: u64, w: &str) {
+    for i in 0..n {
+        tracing::info!(
+            id = black_box(i),
+            lat = i as f64 / 4.0,
+            worker = w,
+            "request served"
+        );
+    }
+}
+
+#[inline(never)]
+fn log_loop(n: u64, w: &str) {
+    for i in 0..n {
+        log::info!(id = black_box(i), lat = i as f64 / 4.0, worker = w; "request served");
+    }
+}
+
+#[inline(never)]
+fn native_loop(l: &Logger, n: u64, w: &str) {
+    for i in 0..n {
+        ringlog::info!(logger: l, "request served", id = black_box(i), lat = i as f64 / 4.0, worker = w);
+    }
+}
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let (Some(row), Some(n)) = (args.next(), args.next().and_then(|n| n.parse::<u64>().ok()))
+    else {
+        eprintln!("usage: bridge_loop noop_layer|ring_layer|ring_layer_in_span|native_macro|log_noop|log_ring N");
+        return ExitCode::from(2);
+    };
+    let dir = tempfile::tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .expect("temp dir");
+    let logger = || {
+        Logger::builder()
+            .path(dir.path().join("ring"))
+            // Up to two slots per record, and room to spare.
+            .slot_count((2 * n + 64).next_power_of_two())
+            .level(Level::Info)
+            .policy(Policy::Drop)
+            .open()
+            .expect("open ring")
+    };
+    let worker = black_box(String::from("p0-t0"));
+    match row.as_str() {
+        "noop_layer" => {
+            let s = tracing_subscriber::registry().with(NoopLayer);
+            tracing::subscriber::with_default(s, || tracing_loop(n, &worker));
+        }
+        "ring_layer" | "ring_layer_in_span" => {
+            let l = logger();
+            let s = tracing_subscriber::registry().with(RingLayer::new(l.clone()));
+            tracing::subscriber::with_default(s, || {
+                let span = tracing::info_span!("request", conn = 7u64);
+                let _g = (row == "ring_layer_in_span").then(|| span.enter());
+                tracing_loop(n, &worker)
+            });
+            assert_eq!(l.stats().dropped, 0, "the ring filled");
+        }
+        "native_macro" => {
+            let l = logger();
+            native_loop(&l, n, &worker);
+            assert_eq!(l.stats().dropped, 0, "the ring filled");
+        }
+        "log_noop" => {
+            log::set_logger(&NoopLog).expect("first logger");
+            log::set_max_level(log::LevelFilter::Info);
+            log_loop(n, &worker);
+        }
+        "log_ring" => {
+            let l = logger();
+            ringlog_log::init(l.clone()).expect("first logger");
+            log_loop(n, &worker);
+            assert_eq!(l.stats().dropped, 0, "the ring filled");
+        }
+        other => {
+            eprintln!("unknown row {other:?}");
+            return ExitCode::from(2);
+        }
+    }
+    ExitCode::SUCCESS
+}
