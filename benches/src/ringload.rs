@@ -172,6 +172,9 @@ fn run_child(cfg: &Config, p: u32) -> anyhow::Result<()> {
                 let (log, barrier, go) = (&log, &barrier, &go);
                 s.spawn(move || {
                     let worker = format!("p{p}-t{t}");
+                    // Take this thread's lane before the clock starts (a version-1 ring was
+                    // faulted in whole at open, also before it).
+                    log.prepare_thread();
                     barrier.wait();
                     // SYNC: Relaxed; the barrier orders the store before this load.
                     go.load(Ordering::Relaxed)

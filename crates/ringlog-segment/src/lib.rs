@@ -549,7 +549,9 @@ impl Segment {
     /// ```
     #[inline]
     pub fn lane(&self, index: usize) -> Lane<'_> {
-        let index = index % self.lanes.len();
+        let n = self.lanes.len();
+        // The hot path passes an index in range: a compare, not a division.
+        let index = if index < n { index } else { index % n };
         let off =
             self.header.lane_table_offset as usize + index * layout::LANE_HEADER_SIZE as usize;
         // SAFETY: the lane table [lane_table_offset, + lanes * LANE_HEADER_SIZE) is inside the

@@ -199,6 +199,8 @@ pub struct Reader<'s> {
     clock: ClockKind,
     policy: StallPolicy,
     callsites: CallsiteCache,
+    /// Scratch: the lanes with something queued, during a poll.
+    active: Vec<usize>,
 }
 
 impl<'s> Reader<'s> {
@@ -250,6 +252,7 @@ impl<'s> Reader<'s> {
             clock: segment.clock_kind(),
             policy: StallPolicy::default(),
             callsites: CallsiteCache::default(),
+            active: Vec::new(),
         }
     }
 
@@ -387,11 +390,20 @@ impl<'s> Reader<'s> {
             }
         }
         // Hand out queued items, smallest timestamp first (lane order on ties), up to the
-        // horizon.
+        // horizon. Only lanes with something queued are looked at (usually one or a few of
+        // many).
+        self.active.clear();
+        self.active.extend(
+            self.lanes
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| !l.queue.is_empty())
+                .map(|(i, _)| i),
+        );
         while r.events < max {
             let mut best: Option<(u64, usize)> = None;
-            for (i, l) in self.lanes.iter().enumerate() {
-                if let Some(q) = l.queue.front() {
+            for &i in &self.active {
+                if let Some(q) = self.lanes[i].queue.front() {
                     let ts = q.ts();
                     if ts <= horizon && best.is_none_or(|(b, _)| ts < b) {
                         best = Some((ts, i));

@@ -770,6 +770,20 @@ impl Logger {
         }
     }
 
+    /// Takes (and faults in) the calling thread's lane now, so its first log call does not pay
+    /// for it: the Quill-style "preallocate" for a thread that is about to log at full speed.
+    /// Optional: the first call does the same.
+    pub fn prepare_thread(&self) {
+        let inner = &*self.inner;
+        let (pid, tid) = (ids::pid(), ids::tid());
+        if let lanes::Pick::Borrowed(lane) = inner.lanes.pick(&self.inner, &inner.segment, pid, tid)
+        {
+            inner
+                .lanes
+                .give_back_borrowed(&inner.segment, lane, pid, tid);
+        }
+    }
+
     /// Whether a drain is attached with a fresh heartbeat.
     pub fn drain_alive(&self) -> bool {
         let d = &self.inner.segment.shared().drain;

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Issue 12's numbers in one run: ringload producer-side throughput (no drain, the ring holds
+# every record) and batched median per call with an in-process drain, for 1 thread, 2 threads
+# in one process, 2 processes and 8 threads; best of 3 per row.
+#
+#   benches/scripts/lanes.sh [RINGLOAD] [RECORDS]
+#
+# RINGLOAD defaults to target/release/ringload (cargo build --release -p ringlog-benches
+# --bin ringload). To put the version-1 ring beside it in the same run, set RINGLOAD_V1 to a
+# ringload built from a commit before the lanes (e.g. 5565986): it takes a single ring, so it
+# gets one ring as large as all the lanes together.
+set -euo pipefail
+RL=${1:-target/release/ringload}
+N=${2:-1000000}
+SLOTS=$(python3 -c "n=$N; p=1
+while p<n: p*=2
+print(p)")
+run() { # bin label procs threads drain extra...
+  local bin=$1 label=$2 procs=$3 threads=$4 drain=$5; shift 5
+  local best_tp=0 best_med=999999
+  for k in 1 2 3; do
+    local ring=/dev/shm/ringlog-lanes-bench-$$
+    rm -f "$ring"
+    local out
+    out=$("$bin" --ring "$ring" --procs "$procs" --threads "$threads" --records "$N" \
+      --json --timing batched $drain "$@")
+    rm -f "$ring"
+    read -r tp med < <(python3 -c "import json,sys; d=json.loads(sys.argv[1]); print(d['throughput_per_s'], d['batched_ns']['median'])" "$out")
+    best_tp=$(python3 -c "print(max($best_tp,$tp))")
+    best_med=$(python3 -c "print(min($best_med,$med))")
+  done
+  printf '%-8s %-26s %12.2f M/s %9.1f ns\n' "$label" "procs=$procs threads=$threads ${drain:-nodrain}" \
+    "$(python3 -c "print($best_tp/1e6)")" "$best_med"
+}
+echo "records per thread: $N; best of 3 (throughput max, median min)"
+for bin_label in "$RL:v2" ${RINGLOAD_V1:+"$RINGLOAD_V1:v1"}; do
+  bin=${bin_label%:*}; label=${bin_label##*:}
+  if [ "$label" = v1 ]; then size=(--slot-count $((SLOTS * 4))); else size=(--slot-count "$SLOTS" --lanes 4); fi
+  run "$bin" "$label" 1 1 "" "${size[@]}"
+  run "$bin" "$label" 1 2 "" "${size[@]}"
+  run "$bin" "$label" 2 1 "" "${size[@]}"
+  if [ "$label" = v1 ]; then dsize=(--slot-count 65536); else dsize=(--slot-count 8192); fi
+  run "$bin" "$label" 1 1 --drain "${dsize[@]}"
+  run "$bin" "$label" 1 2 --drain "${dsize[@]}"
+  run "$bin" "$label" 2 1 --drain "${dsize[@]}"
+  run "$bin" "$label" 1 8 --drain "${dsize[@]}"
+done
