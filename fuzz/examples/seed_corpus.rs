@@ -469,6 +469,7 @@ fn segment_seeds() {
         file: "src/db.rs",
         format: "query {} took {}",
         fields: vec!["status", "ms"],
+        layout: "",
     };
     let id = table.register(&a).unwrap();
     table
@@ -511,6 +512,7 @@ fn callsite_seeds() {
                 file: "src/db.rs",
                 format: "query {} took {}",
                 fields: vec!["status", "ms"],
+                layout: "",
             },
         ),
         (
@@ -524,6 +526,7 @@ fn callsite_seeds() {
                 file: "/tmp/☃.py",
                 format: "%s took %.2f%%",
                 fields: vec![],
+                layout: "",
             },
         ),
         (
@@ -537,6 +540,7 @@ fn callsite_seeds() {
                 file: "",
                 format: "",
                 fields: vec!["", "x"],
+                layout: "",
             },
         ),
     ];

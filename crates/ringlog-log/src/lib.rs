@@ -367,6 +367,7 @@ impl Site {
             file: here.file,
             format: here.message.unwrap_or("{}"),
             fields: keys.iter().map(|k| &**k).collect(),
+            layout: "",
         };
         Site {
             level: here.level,

@@ -413,6 +413,7 @@ impl Site {
             file: md.file().unwrap_or(""),
             format: if message.is_some() { "{}" } else { "" },
             fields: names.clone(),
+            layout: "",
         };
         let plain = logger.register_callsite(&desc).unwrap_or(0);
         names.push(SPANS_FIELD);
