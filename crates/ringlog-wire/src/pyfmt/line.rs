@@ -34,6 +34,9 @@ const MAGIC: &str = "pyline1";
 const SEP: char = '\0';
 /// Stands for Python's `None` in an encoded layout.
 const NONE: &str = "\u{1}";
+/// Most fields a layout may have: with [`super::MAX_WIDTH`] this bounds a line a hostile
+/// layout can make the drain write (real Formatters have a dozen at most).
+pub const MAX_FIELDS: usize = 64;
 
 /// The Formatter's style.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -391,6 +394,14 @@ impl Layout {
             Style::Brace => parse_brace(fmt)?,
             Style::Dollar => parse_dollar(fmt)?,
         };
+        if pieces
+            .iter()
+            .filter(|p| !matches!(p, Piece::Lit(_)))
+            .count()
+            > MAX_FIELDS
+        {
+            return Err(LayoutError::Malformed("too many fields"));
+        }
         let mut uses = 0;
         let mut extras = Vec::new();
         for p in &pieces {
@@ -1295,6 +1306,28 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Layouts come from shared memory any producer writes: parsing and rendering whatever
+        /// is there never panics.
+        #[test]
+        fn any_layout_parses_or_is_refused_and_renders_without_panic(
+            style in proptest::sample::select(vec!["%", "{", "$"]),
+            fmt in "[%{}$()a-z0-9<>^=+#.,:!_ -]{0,40}",
+            datefmt in proptest::option::of("[%a-zA-Z: -]{0,12}"),
+            msec in proptest::option::of("[%sd0-9,.]{0,8}"),
+        ) {
+            let enc = format!(
+                "pyline1\0{style}\0utc\0{fmt}\0{}\0%H\0{}\0\u{1}",
+                datefmt.as_deref().unwrap_or("\u{1}"),
+                msec.as_deref().unwrap_or("\u{1}"),
+            );
+            if let Ok(l) = Layout::parse(&enc) {
+                let mut s = String::new();
+                l.render(&mut s, &mut rec(), Some("x"), None);
+            }
+        }
+    }
+
     #[test]
     fn what_the_drain_cannot_render_is_refused() {
         let refuse = |style, fmt: &str, datefmt: Option<&str>| {
@@ -1326,5 +1359,7 @@ mod tests {
             Err(LayoutError::Version(_))
         ));
         assert!(Layout::parse("pyline1\0%\0local").is_err());
+        let many = "%(name)s".repeat(MAX_FIELDS + 1);
+        refuse(Style::Percent, &many, None);
     }
 }
