@@ -366,3 +366,21 @@ def test_a_handler_pickles_with_its_formatter(ring):
     h2 = pickle.loads(pickle.dumps(h))
     assert h2.line_mode == "layout"
     assert h2.formatter._fmt == "{levelname} {message}"
+
+
+def test_a_renamed_level_or_switched_off_attributes_make_the_caller_format(ring, drain_once,
+                                                                           monkeypatch):
+    log = workers.setup_logger("renamed", ringlog.Handler(ring, slot_count=4096))
+    handler = log.handlers[0]
+    logging.addLevelName(logging.WARNING, "WARN")
+    try:
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        assert handler.line_mode == "caller"
+        log.warning("renamed")
+    finally:
+        logging.addLevelName(logging.WARNING, "WARNING")
+    monkeypatch.setattr(logging, "logThreads", False)
+    handler.setFormatter(logging.Formatter("%(threadName)s %(message)s"))
+    assert handler.line_mode == "caller"
+    log.warning("no threads")
+    assert drain_once("text") == ["WARN renamed", "None no threads"]

@@ -191,6 +191,7 @@ class Handler(logging.Handler):
 
 # The Formatter methods the drain reproduces; a subclass overriding any of them is run here.
 _FORMATTER_METHODS = ("format", "formatTime", "formatMessage", "usesTime", "formatStack")
+_STD_LEVELS = ((10, "DEBUG"), (20, "INFO"), (30, "WARNING"), (40, "ERROR"), (50, "CRITICAL"))
 _STYLES = {logging.PercentStyle: "%", logging.StrFormatStyle: "{",
            logging.StringTemplateStyle: "$"}
 
@@ -203,6 +204,10 @@ def _layout_settings(fmt):
     for name in _FORMATTER_METHODS:
         if getattr(cls, name, None) is not getattr(logging.Formatter, name):
             return None
+    if not (logging.logThreads and logging.logProcesses and logging.logMultiprocessing):
+        return None  # records then hold None where the drain would write the defaults
+    if any(logging.getLevelName(n) != name for n, name in _STD_LEVELS):
+        return None  # a standard level renamed with addLevelName
     style = getattr(fmt, "_style", None)
     char = _STYLES.get(type(style))
     if char is None or getattr(style, "_defaults", None):
