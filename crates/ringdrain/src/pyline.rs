@@ -16,15 +16,19 @@ use std::collections::HashMap;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use ringlog_wire::args::Arg;
-use ringlog_wire::pyfmt::line::{Attr, Layout, Tm, Values, Zone};
+use ringlog_wire::pyfmt::line::{write_strftime, Attr, Layout, TimePiece, Tm, Values, Zone};
 use ringlog_wire::record::Level;
 use ringlog_wire::view::{Callsite, RecordView};
 
-/// Time zones by layout zone, and the last broken-down second (most lines of a batch share it).
+/// Time zones by layout zone, the last broken-down second and the last formatted time (most
+/// lines of a batch share them), and a reused line buffer.
 #[derive(Debug, Default)]
 pub struct Clock {
     zones: HashMap<Zone, TimeZone>,
     last: Option<(Zone, i64, Tm)>,
+    /// (zone, second, the time format's address and length) and its text.
+    text: Option<(Zone, i64, usize, usize, String)>,
+    line: String,
 }
 
 impl Clock {
@@ -153,6 +157,24 @@ impl Values for RecordValues<'_, '_> {
             .tm(self.zone, self.view.unix_ns.div_euclid(1_000_000_000))
     }
 
+    fn strftime(&mut self, time: &[TimePiece], out: &mut String) {
+        // The layout lives in its callsite, which the reader's cache keeps for the drain's
+        // life: its address identifies the format.
+        let sec = self.view.unix_ns.div_euclid(1_000_000_000);
+        let key = (time.as_ptr() as usize, time.len());
+        if let Some((z, s, p, n, text)) = &self.clock.text {
+            if *s == sec && (*p, *n) == key && z == self.zone {
+                out.push_str(text);
+                return;
+            }
+        }
+        let tm = self.tm();
+        let mut text = String::with_capacity(32);
+        write_strftime(&mut text, time, &tm);
+        out.push_str(&text);
+        self.clock.text = Some((self.zone.clone(), sec, key.0, key.1, text));
+    }
+
     fn get(&mut self, attr: &Attr) -> Arg<'_> {
         let v = self.view;
         let cs = self.cs;
@@ -201,6 +223,8 @@ pub(crate) fn write_line(
     layout: &Layout,
     clock: &mut Clock,
 ) {
+    let mut line = std::mem::take(&mut clock.line);
+    line.clear();
     let mut values = RecordValues {
         view,
         cs,
@@ -213,10 +237,10 @@ pub(crate) fn write_line(
     };
     let exc_text = text("exc_text");
     let stack_info = text("stack_info");
-    let mut line = String::with_capacity(160);
     layout.render(&mut line, &mut values, exc_text, stack_info);
     out.extend_from_slice(line.as_bytes());
     out.push(b'\n');
+    values.clock.line = line;
 }
 
 #[cfg(test)]

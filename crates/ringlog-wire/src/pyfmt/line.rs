@@ -26,7 +26,6 @@
 
 use super::{float_body, write_arg, write_float_repr, Conv, Spec};
 use crate::args::Arg;
-use crate::decode::Out;
 
 /// The first word of an encoded layout (its version).
 const MAGIC: &str = "pyline1";
@@ -302,6 +301,12 @@ pub trait Values {
     fn get(&mut self, attr: &Attr) -> Arg<'_>;
     /// Writes the message (`record.getMessage()`).
     fn message(&mut self, out: &mut String);
+    /// Writes `asctime`'s time with `time` (the layout's `datefmt` or default time format):
+    /// by default [`write_strftime`] of [`Values::tm`]; a caller may cache the text per second.
+    fn strftime(&mut self, time: &[TimePiece], out: &mut String) {
+        let tm = self.tm();
+        write_strftime(out, time, &tm);
+    }
 }
 
 /// A broken-down time, as C's `struct tm` (what `strftime` formats).
@@ -450,14 +455,18 @@ impl Layout {
     /// Writes the line `logging.Formatter.format` returns (without the handler's newline):
     /// the format string filled in, then `exc_text` and `stack_info` (if given and not empty)
     /// each after a newline unless the text so far ends with one.
-    pub fn render<O: Out + ?Sized>(
+    ///
+    /// Appends to `s` (a buffer the caller reuses). The message and `asctime` are written
+    /// straight into it where their spec is a plain `%s`/`{}`/`$`; otherwise once into a
+    /// temporary that every piece naming them shares.
+    pub fn render(
         &self,
-        out: &mut O,
+        s: &mut String,
         v: &mut dyn Values,
         exc_text: Option<&str>,
         stack_info: Option<&str>,
     ) {
-        let mut s = String::with_capacity(128);
+        let start = s.len();
         let mut message: Option<String> = None;
         let mut asctime: Option<String> = None;
         for p in &self.pieces {
@@ -468,6 +477,24 @@ impl Layout {
                 }
                 Piece::Percent(a, _) | Piece::Brace(a, _) | Piece::Plain(a) => (a, p),
             };
+            let plain = match piece {
+                Piece::Percent(_, spec) => *spec == Spec::default(),
+                Piece::Brace(_, spec) => spec.is_plain(),
+                _ => true,
+            };
+            if plain {
+                match attr {
+                    Attr::Message if message.is_none() => {
+                        v.message(s);
+                        continue;
+                    }
+                    Attr::Asctime if asctime.is_none() => {
+                        self.asctime(v, s);
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
             let text: &str;
             let arg = match attr {
                 Attr::Message => {
@@ -479,49 +506,48 @@ impl Layout {
                     Arg::Str(text)
                 }
                 Attr::Asctime => {
-                    text = asctime.get_or_insert_with(|| self.asctime(v));
+                    text = asctime.get_or_insert_with(|| {
+                        let mut t = String::new();
+                        self.asctime(v, &mut t);
+                        t
+                    });
                     Arg::Str(text)
                 }
                 _ => v.get(attr),
             };
             match piece {
-                Piece::Percent(_, spec) => write_arg(&mut s, spec, &arg),
-                Piece::Brace(_, spec) => spec.write(&mut s, &arg),
-                _ => write_arg(&mut s, &Spec::default(), &arg),
+                Piece::Percent(_, spec) => write_arg(s, spec, &arg),
+                Piece::Brace(_, spec) => spec.write(s, &arg),
+                _ => write_arg(s, &Spec::default(), &arg),
             }
         }
         for extra in [exc_text, stack_info].into_iter().flatten() {
             if extra.is_empty() {
                 continue;
             }
-            if !s.ends_with('\n') {
+            if !s[start..].ends_with('\n') {
                 s.push('\n');
             }
             s.push_str(extra);
         }
-        out.push_str(&s);
     }
 
-    /// `Formatter.formatTime(record, datefmt)`.
-    fn asctime(&self, v: &mut dyn Values) -> String {
-        let tm = v.tm();
-        let mut t = String::with_capacity(32);
-        write_strftime(&mut t, &self.time, &tm);
+    /// `Formatter.formatTime(record, datefmt)`, appended to `out`.
+    fn asctime(&self, v: &mut dyn Values, out: &mut String) {
         let Some(msec) = &self.msec else {
-            return t;
+            v.strftime(&self.time, out);
+            return;
         };
+        let mut t = String::with_capacity(32);
+        v.strftime(&self.time, &mut t);
         let msecs = v.get(&Attr::Msecs);
-        let mut s = String::with_capacity(t.len() + 4);
         let mut holes = [Arg::Str(&t), msecs].into_iter();
         for p in msec {
             match p {
-                MsecPiece::Lit(l) => s.push_str(l),
-                MsecPiece::Hole(spec) => {
-                    write_arg(&mut s, spec, &holes.next().unwrap_or(Arg::None))
-                }
+                MsecPiece::Lit(l) => out.push_str(l),
+                MsecPiece::Hole(spec) => write_arg(out, spec, &holes.next().unwrap_or(Arg::None)),
             }
         }
-        s
     }
 }
 
@@ -1128,6 +1154,19 @@ impl BraceSpec {
                 out.push_str(&body);
             }
         }
+    }
+
+    /// The empty spec: `format(value, "")` is `str(value)`.
+    fn is_plain(&self) -> bool {
+        self.fill == ' '
+            && self.align.is_none()
+            && self.sign.is_none()
+            && !self.alt
+            && !self.zero
+            && self.width == 0
+            && self.grouping.is_none()
+            && self.precision.is_none()
+            && self.ty.is_none()
     }
 
     fn sign_of(&self, neg: bool) -> &'static str {
