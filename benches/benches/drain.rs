@@ -58,6 +58,7 @@ fn callsite() -> CallsiteInfo {
             file: "benches/src/ringload.rs",
             format: "request {} served in {} us by {}",
             fields: vec![],
+            layout: "",
         },
     )
 }

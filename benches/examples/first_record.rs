@@ -13,7 +13,9 @@ use ringlog::{info, Logger};
 
 fn main() {
     let ring = std::env::args().nth(1).unwrap_or_else(|| "first".into());
-    let existed = ringlog_segment::resolve(&ring).map(|p| p.exists()).unwrap_or(false);
+    let existed = ringlog_segment::resolve(&ring)
+        .map(|p| p.exists())
+        .unwrap_or(false);
     let t = Instant::now();
     let log = Logger::open(&ring).expect("open ring");
     let opened = t.elapsed();

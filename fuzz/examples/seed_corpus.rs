@@ -475,6 +475,7 @@ fn segment_seeds() {
         file: "src/db.rs",
         format: "query {} took {}",
         fields: vec!["status", "ms"],
+        layout: "",
     };
     let id = table.register(&a).unwrap();
     table
@@ -521,6 +522,7 @@ fn callsite_seeds() {
                 file: "src/db.rs",
                 format: "query {} took {}",
                 fields: vec!["status", "ms"],
+                layout: "",
             },
         ),
         (
@@ -534,6 +536,7 @@ fn callsite_seeds() {
                 file: "/tmp/☃.py",
                 format: "%s took %.2f%%",
                 fields: vec![],
+                layout: "",
             },
         ),
         (
@@ -547,6 +550,7 @@ fn callsite_seeds() {
                 file: "",
                 format: "",
                 fields: vec!["", "x"],
+                layout: "",
             },
         ),
     ];

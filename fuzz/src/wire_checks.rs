@@ -353,6 +353,7 @@ impl OwnedDesc {
             file: &self.file,
             format: &self.format,
             fields: self.fields.iter().map(|s| s.as_str()).collect(),
+            layout: "",
         }
     }
 

@@ -79,6 +79,8 @@ pub struct Formatter {
     prefix_ok: bool,
     /// Pid shown on the drain's own notices.
     notice_pid: u32,
+    /// Time zones for Python line layouts ([`crate::pyline`]).
+    pyclock: crate::pyline::Clock,
 }
 
 impl Formatter {
@@ -92,6 +94,7 @@ impl Formatter {
             prefix: [0; 20],
             prefix_ok: false,
             notice_pid: std::process::id(),
+            pyclock: crate::pyline::Clock::default(),
         }
     }
 
@@ -227,7 +230,15 @@ impl Formatter {
             return;
         }
         match self.format {
-            Format::Text => self.text(out, view),
+            Format::Text => {
+                // A Python handler's Formatter: its own line (JSON and logfmt keep fields).
+                if let Some(cs) = view.callsite() {
+                    if let Some(layout) = cs.layout() {
+                        return crate::pyline::write_line(out, view, cs, layout, &mut self.pyclock);
+                    }
+                }
+                self.text(out, view)
+            }
             Format::Json => self.json(out, view),
             Format::Logfmt => self.logfmt(out, view),
         }

@@ -52,6 +52,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod net;
 pub mod otlp;
+pub mod pyline;
 pub mod rotate;
 pub mod settings;
 pub mod sink;

@@ -47,6 +47,7 @@ fn callsite(format: &str, fields: &[&str]) -> CallsiteInfo {
             file: "src/http.rs",
             format,
             fields: fields.to_vec(),
+            layout: "",
         },
     )
 }

@@ -454,6 +454,7 @@ impl Site {
             file: here.file,
             format: here.message.unwrap_or("{}"),
             fields: keys.iter().map(|k| &**k).collect(),
+            layout: "",
         };
         Site {
             level: here.level,
@@ -598,6 +599,7 @@ impl StaticSite {
             file: self.file,
             format: self.message.unwrap_or("{}"),
             fields: self.keys.iter().map(|k| &**k).collect(),
+            layout: "",
         };
         let id = ring.logger.register_callsite(&desc).unwrap_or(0);
         // Racing threads register the same description (deduplicated by content) and store

@@ -5,7 +5,9 @@ Every setup runs the same workload: P worker processes (spawn), each logging N r
 ``logger.info("request %d served in %.2f us by %s", i, i / 4, worker)``, and is timed until
 every record is in the log file:
 
-* ``ringlog``: ``ringlog.Handler`` in each worker, one ``ringdrain`` (text output);
+* ``ringlog``: ``ringlog.Handler`` in each worker, one ``ringdrain`` (text output); the handler
+  carries the same Formatter as the file handlers, so the drain writes the same lines (its
+  line layout; ``--ringlog-native`` leaves the Formatter off: ringdrain's own text line);
 * ``queue``: the logging cookbook's ``QueueHandler`` in each worker and a ``QueueListener``
   thread in the parent writing a ``FileHandler``;
 * ``file``: a ``FileHandler`` per worker on one shared file (``O_APPEND``); torn and lost lines
@@ -76,9 +78,18 @@ def summarize(times, overhead):
     }
 
 
+# --ringlog-native: ringlog handlers without a Formatter (ringdrain's own text line); passed to
+# the spawned workers through the environment.
+NATIVE_ENV = "RINGLOG_BENCH_NATIVE"
+
+
 def make_handler(kind, arg):
     if kind == "ringlog":
-        return ringlog.Handler(arg)
+        h = ringlog.Handler(arg)
+        if os.environ.get(NATIVE_ENV) != "1":
+            # The same Formatter as the other setups: the drain renders its line layout.
+            h.setFormatter(logging.Formatter(FMT))
+        return h
     if kind == "queue":
         return logging.handlers.QueueHandler(arg)
     h = logging.FileHandler(arg)
@@ -298,7 +309,13 @@ def main():
     ap.add_argument("--ringdrain", default=None, help="ringdrain binary (default: target/release)")
     ap.add_argument("--dir", default=None, help="work directory (default: a temporary one)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--ringlog-native", action="store_true",
+                    help="ringlog handlers without the Formatter (ringdrain's own text line);"
+                         " by default they carry the same Formatter as the other setups, which"
+                         " the drain renders")
     args = ap.parse_args()
+    if args.ringlog_native:
+        os.environ[NATIVE_ENV] = "1"
     root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(root, "target"))
     ringdrain = args.ringdrain or shutil.which("ringdrain") or os.path.join(target, "release", "ringdrain")

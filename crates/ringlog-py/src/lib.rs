@@ -32,6 +32,16 @@
 //!   that most records stay one slot); then the `extra` attributes (those a plain `LogRecord`
 //!   lacks), typed as the arguments are (`str()` of other objects).
 //!
+//! * **The handler's Formatter** ([`Sink::set_layout`]). With a Formatter the drain can
+//!   reproduce, every callsite of the handler carries its line layout
+//!   ([`ringlog_wire::pyfmt::line`]) and the drain writes the Formatter's line; a layout that
+//!   shows `thread` adds that field (`threading.get_ident()`, which the record header's kernel
+//!   tid is not). A record the layout cannot take (a custom level, a missing `extra` attribute
+//!   the Formatter names) and every record of a Formatter the drain cannot reproduce make
+//!   `emit` return false: the Python side then formats the line with the Formatter and calls
+//!   `emit(record, line)`, which sends it under a `%(message)s` layout (no `exc_text` or
+//!   `stack_info` fields: the line has them).
+//!
 //! # The fast path
 //!
 //! [`Sink::log_fast`] takes what a logging call has (level, logger name, `msg`, `args`, `extra`
@@ -74,6 +84,7 @@ use ringlog::{Encoder, Level, Logger, Policy};
 use ringlog_wire::args::Args;
 use ringlog_wire::callsite::{CallsiteDesc, FormatStyle};
 use ringlog_wire::decode::Template;
+use ringlog_wire::pyfmt::line::{self, Attr, Layout};
 use ringlog_wire::pyfmt::{self, Conv};
 use ringlog_wire::record::RECORD_HEADER_LEN;
 
@@ -89,6 +100,12 @@ const THREAD_NAME: usize = 8;
 const PROCESS_NAME: usize = 16;
 /// Field bit: the record carries `taskName` (logged from an asyncio task).
 const TASK_NAME: usize = 32;
+/// Field bit: the record carries `thread` (`threading.get_ident()`) for a line layout that
+/// shows it (a foreign record already carries it with `FOREIGN`).
+const IDENT: usize = 64;
+/// Callsite bit: the message is the handler's finished line (formatted by the caller), so the
+/// callsite's layout is `Sink::verbatim`. Not a field.
+const LINE: usize = 128;
 /// Field variants (bits and `extra` keys) cached per template; more are registered on every
 /// call (correct, slower; the segment's table deduplicates them).
 const MAX_VARIANTS: usize = 64;
@@ -370,6 +387,9 @@ fn field_names<'a>(levelname: bool, mask: usize, extras: &'a [Cow<'a, str>]) -> 
     }
     if mask & FOREIGN != 0 {
         f.push("process");
+        f.push("thread");
+    }
+    if mask & IDENT != 0 {
         f.push("thread");
     }
     if mask & THREAD_NAME != 0 {
@@ -757,6 +777,8 @@ struct Fields<'a, 'py> {
     stack_info: Option<Cow<'a, str>>,
     /// `process` and `thread`, for records made elsewhere.
     foreign: Option<(Option<i64>, Option<u64>)>,
+    /// `thread`, for a layout that shows it (see [`IDENT`]).
+    ident: Option<u64>,
     /// `threadName`, `processName`, `taskName` (each only when the mask has its bit).
     names: [Option<Bound<'py, PyString>>; 3],
     /// The `extra` values.
@@ -786,6 +808,9 @@ impl Fields<'_, '_> {
         }
         if self.foreign.is_some() {
             used += 2 * 9;
+        }
+        if self.ident.is_some() {
+            used += 9;
         }
         let names: [Option<Cow<'_, str>>; 3] = [0, 1, 2].map(|i| {
             self.names[i].as_ref().map(|s| {
@@ -824,6 +849,9 @@ impl Fields<'_, '_> {
                 Some(t) => e.u64(t),
                 None => e.none(),
             }
+        }
+        if let Some(t) = self.ident {
+            e.u64(t);
         }
         for n in names.iter().flatten() {
             e.str(n);
@@ -1014,6 +1042,28 @@ pub struct Sink {
     /// `logging.Formatter.formatException` (or the handler's formatter's).
     format_exception: Mutex<Py<PyAny>>,
     interp: Interp,
+    /// How lines are made: ringlog's text line, the handler's Formatter as a layout, or lines
+    /// formatted by the caller.
+    mode: std::sync::RwLock<Arc<Mode>>,
+    /// The layout of finished lines (`%(message)s`).
+    verbatim: String,
+}
+
+/// How a handler's records become lines (see `Sink::set_layout`).
+enum Mode {
+    /// No Formatter: the drain writes ringlog's own text line.
+    Native,
+    /// The Formatter as a line layout the drain renders.
+    Layout {
+        /// The encoded layout (each callsite carries it).
+        text: String,
+        /// It shows `thread` (the record carries [`IDENT`]).
+        thread: bool,
+        /// The `extra` attributes it names: a record without one is formatted by the caller.
+        extras: Vec<String>,
+    },
+    /// A Formatter the drain cannot reproduce: the caller formats every line.
+    Caller,
 }
 
 #[pymethods]
@@ -1076,6 +1126,16 @@ impl Sink {
             cache: Mutex::new(Cache::default()),
             format_exception: Mutex::new(format_exception),
             interp: Interp::new(py, internal_files)?,
+            mode: std::sync::RwLock::new(Arc::new(Mode::Native)),
+            verbatim: line::encode(&line::Settings {
+                style: line::Style::Percent,
+                fmt: "%(message)s",
+                datefmt: None,
+                time_format: "%Y",
+                msec_format: None,
+                zone: line::Zone::Utc,
+            })
+            .expect("a constant layout"),
         })
     }
 
@@ -1104,16 +1164,68 @@ impl Sink {
         self.logger.drain_alive()
     }
 
+    /// Sets how lines are made from the handler's Formatter. `style` `None`: no Formatter,
+    /// ringlog's text line. Else `style` (`"%"`, `"{"` or `"$"`), `fmt`, `datefmt`,
+    /// `time_format`/`msec_format` (the Formatter's `default_time_format` and
+    /// `default_msec_format`), `utc` (its converter is `time.gmtime`) and `tz` (the process's
+    /// `TZ`, if set) become a line layout the drain renders; if the drain cannot render it
+    /// exactly, every line is formatted by the caller (`emit` returns false). Returns whether
+    /// the drain renders the lines. Callsites registered before are forgotten.
+    #[pyo3(signature = (style, fmt="", datefmt=None, time_format="", msec_format=None, utc=false, tz=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn set_layout(
+        &self,
+        style: Option<&str>,
+        fmt: &str,
+        datefmt: Option<&str>,
+        time_format: &str,
+        msec_format: Option<&str>,
+        utc: bool,
+        tz: Option<String>,
+    ) -> bool {
+        let mode = match style {
+            None => Mode::Native,
+            Some(style) => self.layout_mode(style, fmt, datefmt, time_format, msec_format, utc, tz),
+        };
+        let drain_renders = !matches!(mode, Mode::Caller);
+        self.set_mode(mode);
+        drain_renders
+    }
+
+    /// Every line is formatted by the caller (a Formatter subclass the drain cannot run):
+    /// `emit` returns false for a record until it is given the finished line.
+    fn format_on_caller(&self) {
+        self.set_mode(Mode::Caller);
+    }
+
     /// Writes `record` (a `logging.LogRecord`) into the ring. Raises what `record.getMessage()`
     /// or an argument's `__str__`/`__repr__` raise, as a `logging` handler's `format` would.
-    fn emit(&self, record: &Bound<'_, PyAny>) -> PyResult<()> {
+    /// Returns false, having written nothing, when the handler's Formatter must format this
+    /// record (see `set_layout`): call again with `line`, the Formatter's finished line.
+    #[pyo3(signature = (record, line=None))]
+    fn emit(
+        &self,
+        record: &Bound<'_, PyAny>,
+        line: Option<&Bound<'_, PyString>>,
+    ) -> PyResult<bool> {
         let py = record.py();
+        let mode = self.mode();
+        let (layout_thread, layout_extras) = match (&*mode, line) {
+            (_, Some(_)) => (false, &[][..]),
+            (Mode::Caller, None) => return Ok(false),
+            (Mode::Native, None) => (false, &[][..]),
+            (Mode::Layout { thread, extras, .. }, None) => (*thread, &extras[..]),
+        };
         let rec = Rec { obj: record };
         let levelno = rec.get(intern!(py, "levelno"))?;
         let levelno = match as_i64(&levelno) {
             Some(n) => n,
             None => levelno.extract()?,
         };
+        if matches!(*mode, Mode::Layout { .. }) && line.is_none() && needs_levelname(levelno) {
+            // A level of the program's own: its name and number are the Formatter's business.
+            return Ok(false);
+        }
         let key = LocKey::new(
             levelno,
             as_i64(&rec.get_opt(intern!(py, "lineno"))).unwrap_or(0),
@@ -1123,10 +1235,12 @@ impl Sink {
         )?;
 
         // Fields.
-        let mut mask = 0;
+        let mut mask = if line.is_some() { LINE } else { 0 };
         let exc_info = rec.get_opt(intern!(py, "exc_info"));
         let mut exc_text = rec.get_opt(intern!(py, "exc_text"));
-        if truthy(&exc_info)? && !truthy(&exc_text)? {
+        if line.is_some() {
+            // The finished line holds the traceback and the stack.
+        } else if truthy(&exc_info)? && !truthy(&exc_text)? {
             // What logging.Formatter.format does: format once, cache on the record.
             let f = self
                 .format_exception
@@ -1136,14 +1250,14 @@ impl Sink {
             exc_text = f.bind(py).call1((exc_info,))?;
             record.setattr(intern!(py, "exc_text"), &exc_text)?;
         }
-        let exc_text = if truthy(&exc_text)? {
+        let exc_text = if line.is_none() && truthy(&exc_text)? {
             mask |= EXC;
             Some(as_pystr(exc_text)?)
         } else {
             None
         };
         let stack_info = rec.get_opt(intern!(py, "stack_info"));
-        let stack_info = if truthy(&stack_info)? {
+        let stack_info = if line.is_none() && truthy(&stack_info)? {
             mask |= STACK;
             Some(as_pystr(stack_info)?)
         } else {
@@ -1178,6 +1292,14 @@ impl Sink {
             task,
         ];
         let (extra_names, extras) = self.record_extras(record)?;
+        if !has_extras(layout_extras, &extra_names) {
+            // The Formatter raises for a missing attribute: let it.
+            return Ok(false);
+        }
+        let ident = (layout_thread && mask & FOREIGN == 0).then(|| {
+            mask |= IDENT;
+            thread_v.unwrap_or_else(my_thread)
+        });
         let levelname = if needs_levelname(levelno) {
             Some(as_pystr(rec.get_opt(intern!(py, "levelname")))?)
         } else {
@@ -1188,6 +1310,7 @@ impl Sink {
             exc_text: exc_text.as_ref().map(|s| s.to_string_lossy()),
             stack_info: stack_info.as_ref().map(|s| s.to_string_lossy()),
             foreign: (mask & FOREIGN != 0).then_some((process_v, thread_v)),
+            ident,
             names,
             extras,
         };
@@ -1206,23 +1329,27 @@ impl Sink {
                 if !tuple.is_empty() {
                     let msg = msg.cast::<PyString>()?;
                     let mut slots = Slots::default();
-                    if let Some(id) = self.deferred(&key, msg, tuple, &sig, &mut slots)? {
-                        self.write(py, id, level, &slots, &fields);
-                        return Ok(());
+                    if line.is_none() {
+                        if let Some(id) = self.deferred(&key, msg, tuple, &sig, &mut slots)? {
+                            self.write(py, id, level, &slots, &fields);
+                            return Ok(true);
+                        }
                     }
                 }
             }
         }
         // Formatted here: the message itself when there is nothing to format (what getMessage
         // does), else getMessage(), which raises where Python would.
-        let message = if msg_is_str && !args.is_truthy()? {
+        let message = if let Some(line) = line {
+            line.clone()
+        } else if msg_is_str && !args.is_truthy()? {
             msg.cast_into::<PyString>()?
         } else {
             as_pystr(record.call_method0(intern!(py, "getMessage"))?)?
         };
         let id = self.plain_id(&key, &sig);
         self.write_plain(py, id, level, &message, &fields);
-        Ok(())
+        Ok(true)
     }
 
     /// The fast path of `ringlog.install()`'s loggers: writes the record `logger.log(levelno,
@@ -1246,6 +1373,12 @@ impl Sink {
         if needs_levelname(levelno) || !msg.is_exact_instance_of::<PyString>() {
             return Ok(false);
         }
+        let mode = self.mode();
+        let (layout_thread, layout_extras) = match &*mode {
+            Mode::Caller => return Ok(false),
+            Mode::Native => (false, &[][..]),
+            Mode::Layout { thread, extras, .. } => (*thread, &extras[..]),
+        };
         let msg = msg.cast::<PyString>()?;
         let mut extra_names = Vec::new();
         let mut extras = Slots::default();
@@ -1261,16 +1394,21 @@ impl Sink {
                 extras.push(prep(Hole::Str, v)?.unwrap_or(Slot::None));
             }
         }
+        if !has_extras(layout_extras, &extra_names) {
+            return Ok(false);
+        }
+        let ident = layout_thread.then(my_thread);
         let fields = Fields {
             levelname: None,
             exc_text: None,
             stack_info: None,
             foreign: None,
+            ident,
             names: self.interp.names_now(py)?,
             extras,
         };
         let sig = Sig {
-            mask: fields.name_mask(),
+            mask: fields.name_mask() | if ident.is_some() { IDENT } else { 0 },
             extras: &extra_names,
         };
         let level = level_of(levelno);
@@ -1311,7 +1449,73 @@ impl Sink {
     }
 }
 
+/// Whether the record's `extra` names include every one of `needed`.
+fn has_extras(needed: &[String], names: &[Bound<'_, PyString>]) -> bool {
+    needed.iter().all(|n| {
+        names
+            .iter()
+            .any(|k| k.to_str().is_ok_and(|k| k == n.as_str()))
+    })
+}
+
 impl Sink {
+    fn mode(&self) -> Arc<Mode> {
+        self.mode.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Sets the mode and forgets the cached callsites (they carry the old layout).
+    fn set_mode(&self, mode: Mode) {
+        *self.mode.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(mode);
+        // With the GIL held (we have it) no other thread holds the cache: see the crate docs.
+        *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = Cache::default();
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn layout_mode(
+        &self,
+        style: &str,
+        fmt: &str,
+        datefmt: Option<&str>,
+        time_format: &str,
+        msec_format: Option<&str>,
+        utc: bool,
+        tz: Option<String>,
+    ) -> Mode {
+        let style = match style {
+            "%" => line::Style::Percent,
+            "{" => line::Style::Brace,
+            "$" => line::Style::Dollar,
+            _ => return Mode::Caller,
+        };
+        let zone = match (utc, tz) {
+            (true, _) => line::Zone::Utc,
+            (false, Some(tz)) => line::Zone::Tz(tz),
+            (false, None) => line::Zone::System,
+        };
+        let Some(text) = line::encode(&line::Settings {
+            style,
+            fmt,
+            datefmt,
+            time_format,
+            msec_format,
+            zone,
+        }) else {
+            return Mode::Caller;
+        };
+        let Ok(layout) = Layout::parse(&text) else {
+            return Mode::Caller;
+        };
+        if text.len() > 16_384 || (layout.uses(&Attr::TaskName) && !self.interp.has_task_name) {
+            // A record before 3.12 has no taskName: the Formatter raises, let it.
+            return Mode::Caller;
+        }
+        Mode::Layout {
+            thread: layout.uses(&Attr::Thread),
+            extras: layout.extras().to_vec(),
+            text,
+        }
+    }
+
     /// Writes a record with deferred arguments.
     fn write(
         &self,
@@ -1576,6 +1780,12 @@ impl Sink {
 
     fn register(&self, place: &Place<'_>, format: &str, sig: &Sig<'_, '_>) -> u32 {
         let extras: Vec<Cow<'_, str>> = sig.extras.iter().map(|s| s.to_string_lossy()).collect();
+        let mode = self.mode();
+        let layout = match &*mode {
+            _ if sig.mask & LINE != 0 => &self.verbatim,
+            Mode::Layout { text, .. } => text.as_str(),
+            Mode::Native | Mode::Caller => "",
+        };
         let desc = CallsiteDesc {
             level: level_of(place.levelno),
             style: FormatStyle::Percent,
@@ -1587,6 +1797,7 @@ impl Sink {
             file: &place.path,
             format,
             fields: field_names(needs_levelname(place.levelno), sig.mask, &extras),
+            layout,
         };
         match self.logger.register_callsite(&desc) {
             Ok(id) if id < FAILED => id,

@@ -453,6 +453,7 @@ impl Site {
             file: md.file().unwrap_or(""),
             format: format.unwrap_or("{}"),
             fields: names.clone(),
+            layout: "",
         };
         let plain = logger.register_callsite(&desc).unwrap_or(0);
         names.push(SPANS_FIELD);

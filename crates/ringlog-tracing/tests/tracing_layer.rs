@@ -658,6 +658,7 @@ fn a_full_callsite_table_still_delivers_messages_and_values() {
             file: "filler.rs",
             format: "filler",
             fields: Vec::new(),
+            layout: "",
         };
         if logger.register_callsite(&desc).is_err() {
             filled = true;

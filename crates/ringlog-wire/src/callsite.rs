@@ -71,6 +71,9 @@ pub struct CallsiteDesc<'a> {
     pub format: &'a str,
     /// Names of the key-value fields that follow the positional arguments.
     pub fields: Vec<&'a str>,
+    /// A Python `logging.Formatter`'s line layout (see [`crate::pyfmt::line`]): the drain's
+    /// text output writes this callsite's records with it. Empty: none (every Rust callsite).
+    pub layout: &'a str,
 }
 
 /// Why a callsite entry did not decode.
@@ -120,16 +123,27 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
     h
 }
 
+/// Style-byte flag: a line layout (`u16 len + bytes`) follows the field names. A drain that
+/// predates layouts reads the flagged byte as an unknown style and reports the callsite as
+/// corrupt (the record is still written, with its arguments and the reason), never misreads it.
+pub const STYLE_HAS_LAYOUT: u8 = 0x80;
+
 /// Content encoding:
 /// `level u8, style u8, n_fields u16, line u32`, then `u16 len + bytes` for target, module,
-/// file, format and each field name (little-endian).
+/// file, format and each field name (little-endian), then the layout if the style byte has
+/// [`STYLE_HAS_LAYOUT`].
 pub fn encode_callsite(desc: &CallsiteDesc<'_>, out: &mut Vec<u8>) -> Result<(), RegisterError> {
     let n_fields = u16::try_from(desc.fields.len()).map_err(|_| RegisterError::TooLong {
         what: "field list",
         len: desc.fields.len(),
     })?;
     out.push(desc.level as u8);
-    out.push(desc.style as u8);
+    let flag = if desc.layout.is_empty() {
+        0
+    } else {
+        STYLE_HAS_LAYOUT
+    };
+    out.push(desc.style as u8 | flag);
     out.extend_from_slice(&n_fields.to_le_bytes());
     out.extend_from_slice(&desc.line.to_le_bytes());
     let mut put = |what: &'static str, s: &str| {
@@ -146,6 +160,9 @@ pub fn encode_callsite(desc: &CallsiteDesc<'_>, out: &mut Vec<u8>) -> Result<(),
     for f in &desc.fields {
         put("field name", f)?;
     }
+    if !desc.layout.is_empty() {
+        put("line layout", desc.layout)?;
+    }
     Ok(())
 }
 
@@ -156,7 +173,9 @@ pub fn decode_callsite(id: u32, bytes: &[u8]) -> Result<CallsiteDesc<'_>, Callsi
         return Err(corrupt("entry too short"));
     }
     let level = Level::from_u8(bytes[0]).ok_or(corrupt("bad level"))?;
-    let style = FormatStyle::from_u8(bytes[1]).ok_or(corrupt("bad format style"))?;
+    let has_layout = bytes[1] & STYLE_HAS_LAYOUT != 0;
+    let style =
+        FormatStyle::from_u8(bytes[1] & !STYLE_HAS_LAYOUT).ok_or(corrupt("bad format style"))?;
     let n_fields = u16::from_le_bytes([bytes[2], bytes[3]]) as usize;
     let line = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
     let mut rest = &bytes[8..];
@@ -177,6 +196,10 @@ pub fn decode_callsite(id: u32, bytes: &[u8]) -> Result<CallsiteDesc<'_>, Callsi
     for _ in 0..n_fields {
         fields.push(take()?);
     }
+    let layout = if has_layout { take()? } else { "" };
+    if has_layout && layout.is_empty() {
+        return Err(corrupt("empty line layout"));
+    }
     if !rest.is_empty() {
         return Err(corrupt("trailing bytes"));
     }
@@ -189,6 +212,7 @@ pub fn decode_callsite(id: u32, bytes: &[u8]) -> Result<CallsiteDesc<'_>, Callsi
         file,
         format,
         fields,
+        layout,
     })
 }
 
@@ -483,6 +507,7 @@ mod tests {
             file: "src/db.rs",
             format,
             fields: vec!["status", "ms"],
+            layout: "",
         }
     }
 
@@ -493,6 +518,24 @@ mod tests {
         encode_callsite(&d, &mut b).unwrap();
         assert_eq!(&b[..8], &[3, 0, 2, 0, 42, 0, 0, 0]);
         assert_eq!(decode_callsite(9, &b).unwrap(), d);
+    }
+
+    #[test]
+    fn a_layout_round_trips_and_flags_the_style_byte() {
+        let d = CallsiteDesc {
+            layout: "L",
+            ..desc("x %s")
+        };
+        let mut b = Vec::new();
+        encode_callsite(&d, &mut b).unwrap();
+        assert_eq!(b[1], FormatStyle::Brace as u8 | STYLE_HAS_LAYOUT);
+        assert_eq!(&b[b.len() - 3..], &[1, 0, b'L']);
+        assert_eq!(decode_callsite(9, &b).unwrap(), d);
+        for n in 0..b.len() {
+            assert!(decode_callsite(1, &b[..n]).is_err(), "prefix of {n} bytes");
+        }
+        // A drain from before layouts knew no style with the flag: corrupt, not misread.
+        assert!(FormatStyle::from_u8(b[1]).is_none());
     }
 
     #[test]

@@ -29,6 +29,8 @@
 use crate::args::Arg;
 use crate::decode::Out;
 
+pub mod line;
+
 /// Largest width honoured; a larger one is a [`SpecError::TooLarge`] (a hostile callsite must
 /// not make the drain write megabytes of padding; the Python producer formats those itself).
 pub const MAX_WIDTH: usize = 4096;

@@ -21,7 +21,9 @@ use crate::args::{Arg, ArgError};
 use crate::callsite::{CallsiteDesc, FormatStyle};
 use crate::clock::Calibration;
 use crate::decode::{write_display, Out, RecordRef, Template, Value};
+use crate::pyfmt::line::Layout;
 use crate::record::Level;
+use std::sync::Arc;
 
 /// A callsite decoded from the table, with its format parsed once and bound to its fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +48,10 @@ pub struct Callsite {
     pub fields: Vec<String>,
     /// The format string, parsed once.
     pub template: Template,
+    /// A Python Formatter's line layout, parsed once (see [`crate::pyfmt::line`]): text output
+    /// writes the record's line with it. `Err`: the callsite carries a layout this drain
+    /// cannot render (the record gets the ordinary line, with the reason as a problem).
+    pub layout: Option<Result<Arc<Layout>, String>>,
 }
 
 impl Callsite {
@@ -62,6 +68,19 @@ impl Callsite {
             file: d.file.to_string(),
             format: d.format.to_string(),
             fields: d.fields.iter().map(|s| s.to_string()).collect(),
+            layout: (!d.layout.is_empty()).then(|| {
+                Layout::parse(d.layout)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            }),
+        }
+    }
+
+    /// The line layout, if the callsite has one this drain renders.
+    pub fn layout(&self) -> Option<&Layout> {
+        match &self.layout {
+            Some(Ok(l)) => Some(l),
+            _ => None,
         }
     }
 
@@ -327,6 +346,9 @@ impl<'a> RecordView<'a> {
             Origin::Callsite(cs) => {
                 if let Some(p) = cs.template.problem() {
                     f(p);
+                }
+                if let Some(Err(e)) = &cs.layout {
+                    f(e);
                 }
                 let missing = cs.template.missing(self.args.len());
                 if missing > 0 && !self.truncated && self.arg_error.is_none() {

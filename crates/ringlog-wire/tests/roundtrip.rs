@@ -370,6 +370,7 @@ proptest! {
             file: &strings[2],
             format: &strings[3],
             fields: fields.iter().map(String::as_str).collect(),
+            layout: "",
         };
         let mut bytes = Vec::new();
         encode_callsite(&desc, &mut bytes).unwrap();
@@ -402,6 +403,7 @@ proptest! {
             let cs = CallsiteDesc {
                 level: Level::Info, style, line: 1, target: "t", module: "m", file: "f",
                 format: &format, fields,
+                layout: "",
             };
             let cs = Callsite::new(8, &cs);
             let _ = OwnedRecord::decode(&rec, Ok(Some(&cs)), &cal);
@@ -664,6 +666,7 @@ fn a_callsite_encodes_as_its_fixed_fields_then_length_prefixed_strings() {
         file: "f.rs",
         format: "%s",
         fields: vec!["k"],
+        layout: "",
     };
     let mut b = Vec::new();
     encode_callsite(&desc, &mut b).unwrap();

@@ -92,6 +92,7 @@ impl Callsite {
             file: self.file,
             format: self.format,
             fields: self.fields.to_vec(),
+            layout: "",
         }
     }
 }

@@ -156,6 +156,7 @@ fn raw_record(log: &Logger, mode: &str) -> Vec<u8> {
             file: "producer.rs",
             format: "raw record from {} with payload {}",
             fields: vec![],
+            layout: "",
         })
         .expect("register");
     let payload = "x".repeat(150); // spans several 64-byte slots

@@ -12,6 +12,20 @@ and what a process logged before it crashed is still in the ring for the drain.
 
 and, in another process: ``ringdrain --ring myapp --out app.log``.
 
+The handler's Formatter is honoured: with one (``setFormatter``, or ``logging.basicConfig(format=...,
+handlers=[ringlog.Handler(...)])``), the drain's text output holds exactly the lines a
+``FileHandler`` with that Formatter would write (``%``, ``{`` and ``$`` styles, ``datefmt``,
+local time as ``time.localtime`` gives it, ``,mmm`` milliseconds, tracebacks on the following
+lines). The Formatter's settings are sent once per call site as a line layout and the drain
+renders it; a Formatter the drain cannot reproduce (a subclass overriding ``format``,
+``formatTime``, ``formatMessage``, ``usesTime`` or ``formatStack``, another ``converter``,
+``defaults=``, attributes such as ``relativeCreated``, rarer specs) is run here, in the calling
+process, and its finished line is sent instead: the same file, at the cost of formatting on the
+caller. ``Handler.line_mode`` says which (``"native"``, ``"layout"``, ``"caller"``). Without a
+Formatter the drain writes ringlog's own text line. Rust records in the same ring keep their
+format, and ``--format json``/``logfmt`` keep every attribute as a field, unformatted. The
+Formatter is read when it is set: set it again after changing it.
+
 The message is formatted by the drain, exactly as ``record.getMessage()`` would: the template
 (``record.msg``) is registered once per call site and the arguments travel in binary (int, float,
 bool, str, bytes, None; other objects as their ``str()``/``repr()``). Records the drain cannot
@@ -31,6 +45,7 @@ import itertools
 import logging
 import os
 import sys
+import time
 import warnings
 
 from ._native import Sink, __version__, format_percent
@@ -80,6 +95,8 @@ class Handler(logging.Handler):
             [f for f in _INTERNAL_FILES if f],
         )
         self._emit = self._sink.emit
+        self.line_mode = "native"
+        self._apply_formatter(self.formatter)
 
     def __setattr__(self, name, value):
         # What install()'s fast path relies on: it is recomputed when these change.
@@ -88,6 +105,25 @@ class Handler(logging.Handler):
         if name in ("level", "filters"):
             _changed()
         object.__setattr__(self, name, value)
+        if name == "formatter" and "_sink" in self.__dict__:
+            self._apply_formatter(value)
+
+    def _apply_formatter(self, fmt):
+        """Sends the Formatter's settings to the native side (see the module docs)."""
+        sink = self._sink
+        sink.set_format_exception((fmt or _DEFAULT_FORMATTER).formatException)
+        if fmt is None:
+            sink.set_layout(None)
+            mode = "native"
+        else:
+            settings = _layout_settings(fmt)
+            if settings is None:
+                sink.format_on_caller()
+                mode = "caller"
+            else:
+                mode = "layout" if sink.set_layout(*settings) else "caller"
+        object.__setattr__(self, "line_mode", mode)
+        _changed()
 
     @property
     def path(self):
@@ -106,7 +142,8 @@ class Handler(logging.Handler):
         else:
             rv = record if _PY312 else True
         try:
-            self._emit(record)
+            if not self._emit(record):
+                self._emit(record, self.format(record))
         except RecursionError:
             raise
         except Exception:
@@ -115,17 +152,18 @@ class Handler(logging.Handler):
 
     def emit(self, record):
         try:
-            self._emit(record)
+            if not self._emit(record):
+                # The Formatter formats this record here; its line is sent finished.
+                self._emit(record, self.format(record))
         except RecursionError:
             raise
         except Exception:
             self.handleError(record)
 
     def setFormatter(self, fmt):
-        """Only the formatter's ``formatException`` is used (for ``exc_text``): the message,
-        time and layout are the drain's."""
+        """Sets the Formatter whose lines the drain writes for this handler (see the module
+        docs); ``None``: ringlog's own text line."""
         super().setFormatter(fmt)
-        self._sink.set_format_exception((fmt or _DEFAULT_FORMATTER).formatException)
 
     def flush(self):
         """Nothing to do: a record is in the shared ring when ``emit`` returns."""
@@ -140,11 +178,54 @@ class Handler(logging.Handler):
         return self._sink.drain_alive()
 
     def __reduce__(self):
-        return (Handler, (self.ring, self.level, self.policy) + self._sizes)
+        return (Handler, (self.ring, self.level, self.policy) + self._sizes,
+                {"formatter": self.formatter})
+
+    def __setstate__(self, state):
+        self.setFormatter(state.get("formatter"))
 
     def __repr__(self):
         level = logging.getLevelName(self.level)
         return "<%s %s (%s)>" % (self.__class__.__name__, self.ring, level)
+
+
+# The Formatter methods the drain reproduces; a subclass overriding any of them is run here.
+_FORMATTER_METHODS = ("format", "formatTime", "formatMessage", "usesTime", "formatStack")
+_STD_LEVELS = ((10, "DEBUG"), (20, "INFO"), (30, "WARNING"), (40, "ERROR"), (50, "CRITICAL"))
+_STYLES = {logging.PercentStyle: "%", logging.StrFormatStyle: "{",
+           logging.StringTemplateStyle: "$"}
+
+
+def _layout_settings(fmt):
+    """The arguments of ``Sink.set_layout`` for ``fmt``, or None if the drain cannot run it."""
+    cls = type(fmt)
+    if not isinstance(fmt, logging.Formatter):
+        return None
+    for name in _FORMATTER_METHODS:
+        if getattr(cls, name, None) is not getattr(logging.Formatter, name):
+            return None
+    if not (logging.logThreads and logging.logProcesses and logging.logMultiprocessing):
+        return None  # records then hold None where the drain would write the defaults
+    if any(logging.getLevelName(n) != name for n, name in _STD_LEVELS):
+        return None  # a standard level renamed with addLevelName
+    style = getattr(fmt, "_style", None)
+    char = _STYLES.get(type(style))
+    if char is None or getattr(style, "_defaults", None):
+        return None
+    if fmt.converter is time.localtime:
+        utc = False
+    elif fmt.converter is time.gmtime:
+        utc = True
+    else:
+        return None
+    text = style._fmt
+    datefmt = fmt.datefmt
+    time_format = fmt.default_time_format
+    msec_format = fmt.default_msec_format
+    if not (type(text) is str and type(time_format) is str
+            and type(datefmt) in (str, type(None)) and type(msec_format) in (str, type(None))):
+        return None
+    return (char, text, datefmt, time_format, msec_format, utc, os.environ.get("TZ"))
 
 
 # --- install(): the fast path ------------------------------------------------------------------
@@ -267,7 +348,7 @@ class _FastLogger:
                 c = c.parent
             if found and len(found) == 1:
                 h = found[0]
-                if (isinstance(h, Handler) and not h.filters
+                if (isinstance(h, Handler) and not h.filters and h.line_mode != "caller"
                         and type(h).handle is Handler.handle and type(h).emit is Handler.emit
                         and logging.getLogRecordFactory() is logging.LogRecord):
                     fast, level = h._sink.log_fast, h.level
