@@ -6,12 +6,13 @@
 //! current second and only rewrites the nanosecond digits, and decodes arguments onto the stack.
 //!
 //! Every record and notice is first a [`RecordView`] (ringlog-wire's one decoded view: message,
-//! named fields, problems), and every output encodes that view: the text, JSON and logfmt lines
-//! here, and for a network output ([`Network`]) one RFC 5424 syslog message
-//! ([`crate::syslog`]) or one OTLP log record ([`crate::otlp`]) instead of a line.
+//! named fields, problems), and every output is an [`Encoder`] of that view
+//! ([`crate::encode`]): the text, JSON and logfmt lines here ([`LineEncoder`]), RFC 5424
+//! syslog ([`crate::syslog`]), OTLP ([`crate::otlp`]) and the binary archive
+//! ([`crate::archive`]). [`Formatter`] bundles a line encoder with the decoding step for tools
+//! and tests.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use ringlog_segment::reader::CallsiteInfo;
 use ringlog_wire::args::Arg;
@@ -19,6 +20,8 @@ use ringlog_wire::clock::Calibration;
 use ringlog_wire::decode::{write_display, Out, RecordRef};
 use ringlog_wire::record::Level;
 use ringlog_wire::view::{ArgBuf, RecordView};
+
+use crate::encode::{Encoder, Item};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -30,6 +33,9 @@ pub enum Format {
     Json,
     /// `ts=... level=info pid=1 tid=2 target=app msg="..." k=v`
     Logfmt,
+    /// The binary archive (`ringdrain decode` renders it): checksummed chunks of records with
+    /// the callsites they use; see [`crate::archive`].
+    Binary,
 }
 
 /// A borrowed field value for the drain's own notices.
@@ -39,16 +45,6 @@ pub enum NoticeValue<'a> {
     U64(u64),
     /// A string.
     Str(&'a str),
-}
-
-/// How a network output encodes each record (instead of a [`Format`] line).
-#[derive(Debug, Clone)]
-pub enum Network {
-    /// One RFC 5424 message per record, framed by octet counting (RFC 6587).
-    Syslog(Arc<crate::syslog::Header>),
-    /// One OTLP `ScopeLogs` per record, as a `ResourceLogs.scope_logs` field (the sink adds
-    /// the request around the batch).
-    Otlp,
 }
 
 /// A record or notice as the network encoders see it: its [`RecordView`] with the message
@@ -67,62 +63,55 @@ pub(crate) struct Entry<'a> {
     pub fields: &'a [(Cow<'a, str>, Arg<'a>)],
 }
 
-/// Formats records and notices.
-#[derive(Debug)]
-pub struct Formatter {
-    format: Format,
-    network: Option<Network>,
-    calibration: Calibration,
-    /// Unix second whose `YYYY-MM-DDTHH:MM:SS.` prefix is cached.
+/// Calls `f` with `view` as an [`Entry`] (the network encoders' shape).
+pub(crate) fn with_entry(view: &RecordView<'_>, f: impl FnOnce(&Entry<'_>)) {
+    let mut message = String::new();
+    view.message(&mut message);
+    view.problems(|p| {
+        message.push_str(" [ringlog: ");
+        message.push_str(p);
+        message.push(']');
+    });
+    let mut fields: Vec<(Cow<'_, str>, Arg<'_>)> = Vec::new();
+    view.for_each_field(|k, v| fields.push((Cow::Owned(k.to_string()), *v)));
+    let (file, line) = view.location();
+    f(&Entry {
+        unix_ns: view.unix_ns,
+        level: view.level,
+        pid: view.pid,
+        tid: view.tid,
+        target: view.target(),
+        file,
+        line,
+        message: &message,
+        fields: &fields,
+    })
+}
+
+/// RFC 3339 UTC timestamps, with the `YYYY-MM-DDTHH:MM:SS.` of the current second cached so
+/// only the fraction is written per record.
+#[derive(Debug, Clone)]
+pub struct Timestamps {
+    /// Unix second whose prefix is cached.
     sec: i64,
     prefix: [u8; 20],
     prefix_ok: bool,
-    /// Pid shown on the drain's own notices.
-    notice_pid: u32,
 }
 
-impl Formatter {
-    /// A formatter converting timestamps with `calibration`.
-    pub fn new(format: Format, calibration: Calibration) -> Self {
-        Formatter {
-            format,
-            network: None,
-            calibration,
+impl Default for Timestamps {
+    fn default() -> Self {
+        Timestamps {
             sec: i64::MIN,
             prefix: [0; 20],
             prefix_ok: false,
-            notice_pid: std::process::id(),
         }
     }
+}
 
-    /// Sets the pid shown on notices (default: this process).
-    pub fn set_notice_pid(&mut self, pid: u32) {
-        self.notice_pid = pid;
-    }
-
-    /// Encodes records for a network output instead of as [`Format`] lines (`None`: lines).
-    pub fn set_network(&mut self, network: Option<Network>) {
-        self.network = network;
-    }
-
-    /// The format.
-    pub fn format(&self) -> Format {
-        self.format
-    }
-
-    /// Replaces the clock calibration (the drain re-anchors it periodically).
-    pub fn set_calibration(&mut self, c: Calibration) {
-        self.calibration = c;
-    }
-
-    /// The calibration in use.
-    pub fn calibration(&self) -> Calibration {
-        self.calibration
-    }
-
-    /// Writes an RFC 3339 UTC timestamp with nanoseconds.
-    pub fn write_ts(&mut self, out: &mut Vec<u8>, unix_ns: i64) {
-        if !self.write_ts_frac(out, unix_ns, 9) {
+impl Timestamps {
+    /// Writes an RFC 3339 UTC timestamp with nanoseconds (`@NANOS` outside years 0..=9999).
+    pub fn write(&mut self, out: &mut Vec<u8>, unix_ns: i64) {
+        if !self.write_frac(out, unix_ns, 9) {
             // Out of the calendar's range (a damaged timestamp): print the raw nanoseconds.
             out.extend_from_slice(b"@");
             out.extend_from_slice(itoa::Buffer::new().format(unix_ns).as_bytes());
@@ -131,7 +120,7 @@ impl Formatter {
 
     /// Writes an RFC 3339 UTC timestamp with `digits` (1..=9) fractional digits, truncated;
     /// writes nothing and returns false if the time is outside years 0000..=9999.
-    pub(crate) fn write_ts_frac(&mut self, out: &mut Vec<u8>, unix_ns: i64, digits: usize) -> bool {
+    pub fn write_frac(&mut self, out: &mut Vec<u8>, unix_ns: i64, digits: usize) -> bool {
         let sec = unix_ns.div_euclid(1_000_000_000);
         let nanos = unix_ns.rem_euclid(1_000_000_000) as u32;
         if sec != self.sec {
@@ -159,6 +148,58 @@ impl Formatter {
         out.push(b'Z');
         true
     }
+}
+
+/// Formats records and notices as lines (or, for [`Format::Binary`], archive entries): a
+/// convenience over [`crate::encode::encoder`] that also decodes and converts times, for tools,
+/// tests and benches. The drain itself builds each view once and hands it to every output's
+/// encoder.
+#[derive(Debug)]
+pub struct Formatter {
+    encoder: Box<dyn Encoder>,
+    format: Format,
+    calibration: Calibration,
+    ts: Timestamps,
+    /// Pid shown on the drain's own notices.
+    notice_pid: u32,
+}
+
+impl Formatter {
+    /// A formatter converting timestamps with `calibration`.
+    pub fn new(format: Format, calibration: Calibration) -> Self {
+        Formatter {
+            encoder: crate::encode::encoder(format),
+            format,
+            calibration,
+            ts: Timestamps::default(),
+            notice_pid: std::process::id(),
+        }
+    }
+
+    /// Sets the pid shown on notices (default: this process).
+    pub fn set_notice_pid(&mut self, pid: u32) {
+        self.notice_pid = pid;
+    }
+
+    /// The format.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Replaces the clock calibration (the drain re-anchors it periodically).
+    pub fn set_calibration(&mut self, c: Calibration) {
+        self.calibration = c;
+    }
+
+    /// The calibration in use.
+    pub fn calibration(&self) -> Calibration {
+        self.calibration
+    }
+
+    /// Writes an RFC 3339 UTC timestamp with nanoseconds.
+    pub fn write_ts(&mut self, out: &mut Vec<u8>, unix_ns: i64) {
+        self.ts.write(out, unix_ns)
+    }
 
     /// Formats one record as one line (with its newline) appended to `out`; returns the
     /// record's Unix time in nanoseconds.
@@ -170,7 +211,7 @@ impl Formatter {
     ) -> i64 {
         let args = ArgBuf::decode(record);
         let view = RecordView::new(record, callsite, &args, &self.calibration);
-        self.encode(out, &view);
+        self.encoder.encode(out, &Item::wire(&view, record, 0));
         view.unix_ns
     }
 
@@ -184,53 +225,86 @@ impl Formatter {
         msg: &str,
         fields: &[(&str, NoticeValue<'_>)],
     ) {
-        let names: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
-        let args: Vec<Arg<'_>> = fields
-            .iter()
-            .map(|(_, v)| match *v {
-                NoticeValue::U64(n) => Arg::U64(n),
-                NoticeValue::Str(s) => Arg::Str(s),
-            })
-            .collect();
-        let view = RecordView::notice(unix_ns, level, self.notice_pid, msg, &names, &args);
-        self.encode(out, &view);
+        notice_view(unix_ns, level, self.notice_pid, msg, fields, |view| {
+            self.encoder.encode(out, &Item::view(view))
+        })
     }
 
-    /// Encodes `view` in this formatter's format or network encoding.
+    /// Encodes `view` in this formatter's format.
     pub fn encode(&mut self, out: &mut Vec<u8>, view: &RecordView<'_>) {
-        if let Some(network) = self.network.clone() {
-            let mut message = String::new();
-            view.message(&mut message);
-            view.problems(|p| {
-                message.push_str(" [ringlog: ");
-                message.push_str(p);
-                message.push(']');
-            });
-            let mut fields: Vec<(Cow<'_, str>, Arg<'_>)> = Vec::new();
-            view.for_each_field(|k, v| fields.push((Cow::Owned(k.to_string()), *v)));
-            let (file, line) = view.location();
-            let entry = Entry {
-                unix_ns: view.unix_ns,
-                level: view.level,
-                pid: view.pid,
-                tid: view.tid,
-                target: view.target(),
-                file,
-                line,
-                message: &message,
-                fields: &fields,
-            };
-            match network {
-                Network::Syslog(header) => crate::syslog::encode(self, out, &header, &entry),
-                Network::Otlp => crate::otlp::encode(out, &entry),
-            }
-            return;
+        self.encoder.encode(out, &Item::view(view))
+    }
+
+    /// Finishes what [`Formatter::record`] and friends appended to `out` from `start` on as
+    /// one batch (the binary archive's chunk framing; nothing for lines).
+    pub fn seal(&mut self, out: &mut Vec<u8>, start: usize) {
+        self.encoder.seal(out, start)
+    }
+}
+
+/// Calls `f` with the view of one of the drain's own notices.
+pub fn notice_view<R>(
+    unix_ns: i64,
+    level: Level,
+    pid: u32,
+    msg: &str,
+    fields: &[(&str, NoticeValue<'_>)],
+    f: impl FnOnce(&RecordView<'_>) -> R,
+) -> R {
+    let names: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
+    let args: Vec<Arg<'_>> = fields
+        .iter()
+        .map(|(_, v)| match *v {
+            NoticeValue::U64(n) => Arg::U64(n),
+            NoticeValue::Str(s) => Arg::Str(s),
+        })
+        .collect();
+    f(&RecordView::notice(unix_ns, level, pid, msg, &names, &args))
+}
+
+/// Text, JSON and logfmt lines: one line per view.
+#[derive(Debug, Default)]
+pub struct LineEncoder {
+    format: LineFormat,
+    ts: Timestamps,
+}
+
+/// The line formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LineFormat {
+    /// See [`Format::Text`].
+    #[default]
+    Text,
+    /// See [`Format::Json`].
+    Json,
+    /// See [`Format::Logfmt`].
+    Logfmt,
+}
+
+impl LineEncoder {
+    /// An encoder writing `format` lines.
+    pub fn new(format: LineFormat) -> Self {
+        LineEncoder {
+            format,
+            ts: Timestamps::default(),
         }
+    }
+}
+
+impl Encoder for LineEncoder {
+    fn encode(&mut self, out: &mut Vec<u8>, item: &Item<'_>) {
+        let view = item.view;
         match self.format {
-            Format::Text => self.text(out, view),
-            Format::Json => self.json(out, view),
-            Format::Logfmt => self.logfmt(out, view),
+            LineFormat::Text => self.text(out, view),
+            LineFormat::Json => self.json(out, view),
+            LineFormat::Logfmt => self.logfmt(out, view),
         }
+    }
+}
+
+impl LineEncoder {
+    fn write_ts(&mut self, out: &mut Vec<u8>, unix_ns: i64) {
+        self.ts.write(out, unix_ns)
     }
 
     fn text(&mut self, out: &mut Vec<u8>, v: &RecordView<'_>) {
