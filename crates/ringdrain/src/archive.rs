@@ -195,62 +195,58 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 impl Encoder for ArchiveEncoder {
     fn encode(&mut self, out: &mut Vec<u8>, item: &Item<'_>) {
         let v = item.view;
-        let mut e = std::mem::take(&mut self.scratch);
-        e.clear();
-        e.extend_from_slice(&v.unix_ns.to_le_bytes());
-        e.extend_from_slice(&v.pid.to_le_bytes());
-        e.extend_from_slice(&v.tid.to_le_bytes());
-        e.extend_from_slice(&v.callsite_id.to_le_bytes());
-        e.push(v.level as u8);
-        e.push(u8::from(v.truncated));
         let kind = match v.origin {
+            Origin::Notice { .. } => KIND_NOTICE,
+            _ => KIND_RECORD,
+        };
+        // The entry is written in place; its length is patched in at the end.
+        let at = out.len();
+        out.push(kind);
+        out.extend_from_slice(&[0; 4]);
+        out.extend_from_slice(&v.unix_ns.to_le_bytes());
+        out.extend_from_slice(&v.pid.to_le_bytes());
+        out.extend_from_slice(&v.tid.to_le_bytes());
+        out.extend_from_slice(&v.callsite_id.to_le_bytes());
+        out.push(v.level as u8);
+        out.push(u8::from(v.truncated));
+        match v.origin {
             Origin::Notice {
                 target,
                 message,
                 names,
             } => {
-                put_str(&mut e, target);
-                put_str(&mut e, message);
+                put_str(out, target);
+                put_str(out, message);
                 let n = names.len().min(u16::MAX as usize);
-                e.extend_from_slice(&(n as u16).to_le_bytes());
+                out.extend_from_slice(&(n as u16).to_le_bytes());
                 for name in &names[..n] {
-                    put_str(&mut e, name);
+                    put_str(out, name);
                 }
-                KIND_NOTICE
             }
-            Origin::Callsite(cs) => {
-                match self.callsite_index(item.source, cs) {
-                    Some(i) => {
-                        e.push(ORIGIN_CALLSITE);
-                        e.extend_from_slice(&i.to_le_bytes());
-                    }
-                    None => {
-                        e.push(ORIGIN_UNRESOLVED);
-                        put_str(&mut e, "callsite could not be archived");
-                    }
+            Origin::Callsite(cs) => match self.callsite_index(item.source, cs) {
+                Some(i) => {
+                    out.push(ORIGIN_CALLSITE);
+                    out.extend_from_slice(&i.to_le_bytes());
                 }
-                KIND_RECORD
-            }
-            Origin::Bare => {
-                e.push(ORIGIN_BARE);
-                KIND_RECORD
-            }
+                None => {
+                    out.push(ORIGIN_UNRESOLVED);
+                    put_str(out, "callsite could not be archived");
+                }
+            },
+            Origin::Bare => out.push(ORIGIN_BARE),
             Origin::Unresolved(why) => {
-                e.push(ORIGIN_UNRESOLVED);
-                put_str(&mut e, why);
-                KIND_RECORD
+                out.push(ORIGIN_UNRESOLVED);
+                put_str(out, why);
             }
-        };
+        }
         let args: &[u8] = match item.wire {
             Some(w) => w.payload,
             None => self.encode_args(v.args),
         };
-        e.extend_from_slice(&(args.len() as u32).to_le_bytes());
-        e.extend_from_slice(args);
-        out.push(kind);
-        out.extend_from_slice(&(e.len() as u32).to_le_bytes());
-        out.extend_from_slice(&e);
-        self.scratch = e;
+        out.extend_from_slice(&(args.len() as u32).to_le_bytes());
+        out.extend_from_slice(args);
+        let len = (out.len() - at - 5) as u32;
+        out[at + 1..at + 5].copy_from_slice(&len.to_le_bytes());
         self.entries += 1;
     }
 
@@ -262,45 +258,58 @@ impl Encoder for ArchiveEncoder {
         if out.len() == start {
             return;
         }
-        let mut payload = Vec::with_capacity(out.len() - start + 64 * table.len() + 4);
-        payload.extend_from_slice(&(table.len() as u32).to_le_bytes());
+        let mut head = std::mem::take(&mut self.scratch);
+        head.clear();
+        head.resize(HEADER_LEN, 0);
+        head.extend_from_slice(&(table.len() as u32).to_le_bytes());
         for (id, bytes) in &table {
-            payload.extend_from_slice(&id.to_le_bytes());
-            payload.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-            payload.extend_from_slice(bytes);
+            head.extend_from_slice(&id.to_le_bytes());
+            head.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+            head.extend_from_slice(bytes);
         }
-        payload.extend_from_slice(&out[start..]);
-        out.truncate(start);
-        write_chunk(out, &payload, entries, self.compression);
+        let raw_len = head.len() - HEADER_LEN + out.len() - start;
+        if let Compression::Zstd(level) = self.compression {
+            let mut payload = Vec::with_capacity(raw_len);
+            payload.extend_from_slice(&head[HEADER_LEN..]);
+            payload.extend_from_slice(&out[start..]);
+            // Compression failing (out of memory) or not shrinking stores the chunk as is.
+            if let Some(c) = zstd::bulk::compress(&payload, level)
+                .ok()
+                .filter(|c| c.len() < payload.len())
+            {
+                out.truncate(start);
+                let h = chunk_header(FLAG_ZSTD, c.len(), raw_len, entries, crc32fast::hash(&c));
+                out.extend_from_slice(&h);
+                out.extend_from_slice(&c);
+                self.scratch = head;
+                return;
+            }
+        }
+        // Stored: header and callsites go in front of the entries, which move once.
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&head[HEADER_LEN..]);
+        crc.update(&out[start..]);
+        let h = chunk_header(0, raw_len, raw_len, entries, crc.finalize());
+        head[..HEADER_LEN].copy_from_slice(&h);
+        out.splice(start..start, head.iter().copied());
+        self.scratch = head;
     }
 }
 
-/// Appends one chunk holding `payload` (callsite table and `entries` entries).
-fn write_chunk(out: &mut Vec<u8>, payload: &[u8], entries: u32, compression: Compression) {
-    let compressed = match compression {
-        Compression::None => None,
-        // Compression failing (out of memory) stores the chunk as it is.
-        Compression::Zstd(level) => zstd::bulk::compress(payload, level)
-            .ok()
-            .filter(|c| c.len() < payload.len()),
-    };
-    let (flags, stored) = match &compressed {
-        Some(c) => (FLAG_ZSTD, c.as_slice()),
-        None => (0, payload),
-    };
+/// A chunk header (see the module docs).
+fn chunk_header(flags: u8, stored: usize, raw: usize, entries: u32, crc: u32) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     h[..4].copy_from_slice(MAGIC);
     hex(&mut h[4..6], VERSION as u32);
     hex(&mut h[6..7], flags as u32);
-    hex(&mut h[7..15], stored.len() as u32);
-    hex(&mut h[15..23], payload.len() as u32);
+    hex(&mut h[7..15], stored as u32);
+    hex(&mut h[15..23], raw as u32);
     hex(&mut h[23..31], entries);
-    hex(&mut h[31..39], crc32fast::hash(stored));
+    hex(&mut h[31..39], crc);
     let hcrc = crc32fast::hash(&h[..39]);
     hex(&mut h[39..47], hcrc);
     h[47] = b'\n';
-    out.extend_from_slice(&h);
-    out.extend_from_slice(stored);
+    h
 }
 
 fn hex(out: &mut [u8], mut v: u32) {

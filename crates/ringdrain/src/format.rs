@@ -88,6 +88,14 @@ pub(crate) fn with_entry(view: &RecordView<'_>, f: impl FnOnce(&Entry<'_>)) {
     })
 }
 
+/// "00" to "99", two bytes each.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
 /// RFC 3339 UTC timestamps, with the `YYYY-MM-DDTHH:MM:SS.` of the current second cached so
 /// only the fraction is written per record.
 #[derive(Debug, Clone)]
@@ -137,15 +145,21 @@ impl Timestamps {
         if !self.prefix_ok {
             return false;
         }
-        out.extend_from_slice(&self.prefix);
-        let mut frac = [b'0'; 9];
+        // Prefix, fraction and `Z` in one copy: two digits at a time from a table.
+        let mut buf = [0u8; 30];
+        buf[..20].copy_from_slice(&self.prefix);
         let mut n = nanos;
-        for d in frac.iter_mut().rev() {
-            *d = b'0' + (n % 10) as u8;
-            n /= 10;
+        let frac = &mut buf[20..29];
+        frac[8] = b'0' + (n % 10) as u8;
+        n /= 10;
+        for i in (0..4).rev() {
+            let d = (n % 100) as usize * 2;
+            frac[2 * i..2 * i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+            n /= 100;
         }
-        out.extend_from_slice(&frac[..digits.clamp(1, 9)]);
-        out.push(b'Z');
+        let digits = digits.clamp(1, 9);
+        buf[20 + digits] = b'Z';
+        out.extend_from_slice(&buf[..21 + digits]);
         true
     }
 }
@@ -410,13 +424,12 @@ impl LineEncoder {
 }
 
 fn text_head(out: &mut Vec<u8>, level: Level, pid: u32, tid: u32, target: &str) {
-    out.push(b' ');
+    // " LEVEL [" with the name padded to five columns, in one copy.
     let name = level.as_str().as_bytes();
-    out.extend_from_slice(name);
-    for _ in name.len()..5 {
-        out.push(b' ');
-    }
-    out.extend_from_slice(b" [");
+    let mut head = *b"       [";
+    let n = name.len().min(5);
+    head[1..1 + n].copy_from_slice(&name[..n]);
+    out.extend_from_slice(&head);
     out.extend_from_slice(itoa::Buffer::new().format(pid).as_bytes());
     out.push(b':');
     out.extend_from_slice(itoa::Buffer::new().format(tid).as_bytes());
@@ -456,6 +469,19 @@ fn json_head(out: &mut Vec<u8>, level: Level, pid: u32, tid: u32, target: &str) 
 /// it was logged, not reordered by the text it carries.
 struct TextEsc<'a>(&'a mut Vec<u8>);
 
+/// 1 for each byte that may begin a character [`TextEsc`] escapes.
+const TEXT_ESCAPE_LEAD: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        if c < 0x20 || c == 0x7f || c == 0xc2 || c == 0xd8 || c == 0xe2 {
+            t[c] = 1;
+        }
+        c += 1;
+    }
+    t
+};
+
 /// C1 controls (U+0080..U+009F) and the bidi formatting characters: marks (U+061C, U+200E,
 /// U+200F), embeddings and overrides (U+202A..U+202E), isolates (U+2066..U+2069).
 fn is_invisible_control(c: char) -> bool {
@@ -470,11 +496,14 @@ impl Out for TextEsc<'_> {
     fn push_str(&mut self, s: &str) {
         let b = s.as_bytes();
         // Lead bytes of every character escaped below: ASCII controls, 0xC2 (C1), 0xD8
-        // (U+061C), 0xE2 (U+2000..U+2FFF); anything else is copied as it is.
-        if !b
-            .iter()
-            .any(|&c| c < 0x20 || c == 0x7f || c == 0xc2 || c == 0xd8 || c == 0xe2)
-        {
+        // (U+061C), 0xE2 (U+2000..U+2FFF); anything else is copied as it is. A table lookup
+        // folded over 16-byte blocks without an early exit, so it vectorises.
+        let flagged = |block: &[u8]| {
+            block
+                .iter()
+                .fold(0u8, |a, &c| a | TEXT_ESCAPE_LEAD[c as usize])
+        };
+        if b.chunks(16).all(|block| flagged(block) == 0) {
             return self.0.extend_from_slice(b);
         }
         for c in s.chars() {
