@@ -199,16 +199,18 @@ impl Encoder for ArchiveEncoder {
             Origin::Notice { .. } => KIND_NOTICE,
             _ => KIND_RECORD,
         };
-        // The entry is written in place; its length is patched in at the end.
+        // The entry is written in place; its length is patched in at the end. The fixed
+        // part goes out in one copy.
         let at = out.len();
-        out.push(kind);
-        out.extend_from_slice(&[0; 4]);
-        out.extend_from_slice(&v.unix_ns.to_le_bytes());
-        out.extend_from_slice(&v.pid.to_le_bytes());
-        out.extend_from_slice(&v.tid.to_le_bytes());
-        out.extend_from_slice(&v.callsite_id.to_le_bytes());
-        out.push(v.level as u8);
-        out.push(u8::from(v.truncated));
+        let mut fixed = [0u8; 27];
+        fixed[0] = kind;
+        fixed[5..13].copy_from_slice(&v.unix_ns.to_le_bytes());
+        fixed[13..17].copy_from_slice(&v.pid.to_le_bytes());
+        fixed[17..21].copy_from_slice(&v.tid.to_le_bytes());
+        fixed[21..25].copy_from_slice(&v.callsite_id.to_le_bytes());
+        fixed[25] = v.level as u8;
+        fixed[26] = u8::from(v.truncated);
+        out.extend_from_slice(&fixed);
         match v.origin {
             Origin::Notice {
                 target,
@@ -225,8 +227,8 @@ impl Encoder for ArchiveEncoder {
             }
             Origin::Callsite(cs) => match self.callsite_index(item.source, cs) {
                 Some(i) => {
-                    out.push(ORIGIN_CALLSITE);
-                    out.extend_from_slice(&i.to_le_bytes());
+                    let i = i.to_le_bytes();
+                    out.extend_from_slice(&[ORIGIN_CALLSITE, i[0], i[1], i[2], i[3]]);
                 }
                 None => {
                     out.push(ORIGIN_UNRESOLVED);
@@ -248,6 +250,11 @@ impl Encoder for ArchiveEncoder {
         let len = (out.len() - at - 5) as u32;
         out[at + 1..at + 5].copy_from_slice(&len.to_le_bytes());
         self.entries += 1;
+    }
+
+    fn needs_args(&self) -> bool {
+        // Records keep their wire bytes; only notices (no wire form) use the view's args.
+        false
     }
 
     fn seal(&mut self, out: &mut Vec<u8>, start: usize) {

@@ -249,6 +249,12 @@ impl Outputs {
         self.network.iter().chain(std::iter::once(&self.checked))
     }
 
+    /// Whether any output's encoder reads records' decoded arguments
+    /// ([`Encoder::needs_args`]).
+    pub fn need_args(&self) -> bool {
+        self.ports().any(|p| p.encoder.needs_args())
+    }
+
     /// Whether any output is a network receiver.
     pub fn any_network(&self) -> bool {
         self.ports().any(|p| p.sink.is_network())
@@ -519,6 +525,7 @@ fn drain_loop(
         m.ready();
     }
     let merge = cfg.merge && sources.len() > 1;
+    let need_args = outputs.need_args();
     let notice_pid = std::process::id();
     let mut ts = Timestamps::default();
     let mut anchor_at = Instant::now() - Duration::from_secs(10);
@@ -595,7 +602,12 @@ fn drain_loop(
                 let outs = &mut *outputs;
                 last = reader.poll(chunk, |ev| match ev {
                     Event::Record { record, callsite } => {
-                        let args = ArgBuf::decode(&record);
+                        // An archive alone keeps the wire bytes: no need to decode them.
+                        let args = if need_args {
+                            ArgBuf::decode(&record)
+                        } else {
+                            ArgBuf::from_args(&[])
+                        };
                         let view = RecordView::new(&record, callsite, &args, calibration);
                         b.push(outs, &view, Some(&record), *index, merge);
                         b.records += 1;

@@ -60,6 +60,13 @@ pub trait Encoder: std::fmt::Debug + Send {
     fn seal(&mut self, out: &mut Vec<u8>, start: usize) {
         let _ = (out, start);
     }
+
+    /// Whether this encoder reads the view's decoded arguments (message, fields, problems)
+    /// of items that carry their wire form. The drain skips decoding the arguments when no
+    /// output needs them (an archive keeps the wire bytes). Default: true.
+    fn needs_args(&self) -> bool {
+        true
+    }
 }
 
 /// The encoder for a file or stdout output in `format`.
