@@ -10,7 +10,9 @@
 //! |---|---|
 //! | [`wire_checks`] | `segment_validate` (layout), `record_decode`, `callsite_decode`, `render` |
 //! | [`drain_checks`] | `segment_validate` (`Segment::open`), `drain_format` |
+//! | [`archive_checks`] | `archive` (ringdrain's binary archive decoder) |
 
+pub mod archive_checks;
 pub mod drain_checks;
 pub mod input;
 pub mod wire_checks;

@@ -65,6 +65,11 @@ pub struct CatOptions {
 /// Prints the records in `ring` (from the drain's read position to the claim position, and
 /// on with `follow`).
 pub fn run(ring: &str, opts: &CatOptions) -> anyhow::Result<ExitCode> {
+    if opts.format == Format::Binary {
+        return Err(crate::exit::Sysexit::Config.msg(
+            "cat prints lines: use --format text, json or logfmt (for an archive of the ring, drain it with --format binary)",
+        ));
+    }
     let seg = crate::metrics::open_ring(ring)?;
     let mut fmt = Formatter::new(opts.format, seg.calibration());
     let mut cache = CallsiteCache::default();

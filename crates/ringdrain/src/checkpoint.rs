@@ -15,6 +15,11 @@
 //! a batch fully in the file (skip its records in the ring); a batch partly in the file (cut the
 //! file back to where it began, then write it again); a batch not in the file (write it again).
 //! Writing to stdout cannot be checked: a batch pending there is written again (at least once).
+//!
+//! The same holds for the binary archive, whose batch is one chunk: its header is one line of
+//! text (48 bytes ending in the chunk's only guaranteed newline, see [`crate::archive`]), so the
+//! head hash covers the whole header with the payload's checksum, and a torn chunk is cut back
+//! as a torn line is.
 
 use std::sync::atomic::Ordering;
 

@@ -77,6 +77,21 @@ pub enum Command {
         #[arg(long, value_name = "PREFIX")]
         target: Option<String>,
     },
+    /// Render binary archives (--format binary) as lines on standard output, byte for byte
+    /// what --format text (or json, logfmt) writes; damaged or cut chunks are skipped and
+    /// reported on stderr (exit status 65).
+    Decode {
+        /// Archive files, decoded in order (e.g. app.rlog.2 app.rlog.1 app.rlog).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Line format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Keep reading the last file as the drain appends to it (and after it rotates),
+        /// until interrupted.
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
     /// Print a shell completion script (e.g. `ringdrain completions bash > /etc/bash_completion.d/ringdrain`).
     Completions {
         /// The shell.
@@ -250,6 +265,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 target,
             },
         ),
+        Some(Command::Decode {
+            files,
+            format,
+            follow,
+        }) => crate::decode::run(&crate::decode::DecodeOptions {
+            files,
+            format,
+            follow,
+        }),
         Some(Command::Gc {
             rings,
             dir,

@@ -3,8 +3,15 @@
 //!
 //! A drain may have several outputs (a file plus a syslog receiver, say): each gets the batch
 //! in its own encoding, and the batch's records leave the ring once every output accepted it.
-//! Network outputs are written first and the file last, under the checkpoint: a batch found in
-//! the file after a crash was accepted by the network outputs too.
+//! Network outputs are written first and the checked output (the file) last, under the
+//! checkpoint: a batch found in the file after a crash was accepted by the network outputs too
+//! (see [`Outputs`]).
+//!
+//! One turn of the loop fills a [`Batch`]: each ring's [`Source`] is polled; every event
+//! becomes one [`RecordView`] (records decoded once, losses as notices) that
+//! [`Outputs::encode`] hands to each output's encoder; with several rings merged, the items are
+//! ordered by time; [`Outputs::seal`] frames the batch (the archive's chunk), and [`commit`]
+//! writes it, checkpointed, and releases its records in the rings.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,11 +21,14 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use ringlog_segment::reader::{Event, Lost, PollResult, Positions, Reader, StallPolicy};
 use ringlog_segment::{clock, DrainLease, Segment, SegmentConfig};
+use ringlog_wire::clock::Calibration;
 use ringlog_wire::record::Level;
+use ringlog_wire::view::{ArgBuf, RecordView};
 
 use crate::checkpoint::{self, Reconciled};
+use crate::encode::{Encoder, Item};
 use crate::exit::Sysexit;
-use crate::format::{Format, Formatter, NoticeValue};
+use crate::format::{notice_view, Format, NoticeValue, Timestamps};
 use crate::monitor::Monitor;
 use crate::sink::{FileSink, Rotation, Sink};
 
@@ -57,8 +67,10 @@ pub struct DrainConfig {
     pub output: Output,
     /// More outputs that get every batch too (e.g. `--out` and `--syslog`).
     pub also: Vec<Output>,
-    /// Format.
+    /// Format of the file or stdout output.
     pub format: Format,
+    /// With [`Format::Binary`]: compress each chunk with zstd at this level.
+    pub archive_zstd: Option<i32>,
     /// With several rings: order each batch's lines by timestamp across rings.
     pub merge: bool,
     /// Drain the backlog and exit.
@@ -82,6 +94,7 @@ impl DrainConfig {
             output,
             also: Vec::new(),
             format: Format::Text,
+            archive_zstd: None,
             merge: false,
             once: false,
             stall: StallPolicy::default(),
@@ -162,17 +175,166 @@ pub fn open_output(output: &Output) -> anyhow::Result<Sink> {
     })
 }
 
+/// One output: where its bytes go, how views become bytes, and its share of the batch.
+#[derive(Debug)]
+pub struct Port {
+    /// Where the bytes go.
+    pub sink: Sink,
+    /// How a view becomes bytes for this output.
+    pub encoder: Box<dyn Encoder>,
+    /// The batch's bytes, in write order (sealed before the write).
+    out: Vec<u8>,
+    /// With rings merged: items' bytes in arrival order, `spans` giving each item's range.
+    staging: Vec<u8>,
+    spans: Vec<(usize, usize)>,
+}
+
+impl Port {
+    fn new(sink: Sink, encoder: Box<dyn Encoder>) -> Self {
+        Port {
+            sink,
+            encoder,
+            out: Vec::with_capacity(1 << 20),
+            staging: Vec::new(),
+            spans: Vec::new(),
+        }
+    }
+}
+
+/// The drain's outputs: the network receivers, and the one output the checkpoint brackets
+/// (the file, or stdout; a network receiver when it is the only output). Each batch goes to
+/// the network outputs first and to the checked one last, so a batch found in the file after
+/// a crash was accepted by every other output too.
+#[derive(Debug)]
+pub struct Outputs {
+    /// Network outputs (syslog, OTLP), written first.
+    pub network: Vec<Port>,
+    /// The output under the checkpoint, written last.
+    pub checked: Port,
+}
+
+impl Outputs {
+    /// Opens `cfg`'s outputs with their encoders.
+    pub fn open(cfg: &DrainConfig) -> anyhow::Result<Outputs> {
+        let mut network = Vec::new();
+        let mut local = Vec::new();
+        for output in std::iter::once(&cfg.output).chain(&cfg.also) {
+            let sink = open_output(output)?;
+            let port = Port::new(sink, encoder_for(output, cfg));
+            if port.sink.is_network() {
+                network.push(port);
+            } else {
+                local.push(port);
+            }
+        }
+        // The last file or stdout output is checked (there is at most one); with none, the
+        // last network output.
+        let checked = match local.pop() {
+            Some(p) => p,
+            None => network.pop().context("no output")?,
+        };
+        // Any other local output is written like a network one: before the checked one.
+        network.extend(local);
+        Ok(Outputs { network, checked })
+    }
+
+    /// Every output, in write order: the network ones, then the checked one.
+    pub fn ports_mut(&mut self) -> impl Iterator<Item = &mut Port> {
+        self.network
+            .iter_mut()
+            .chain(std::iter::once(&mut self.checked))
+    }
+
+    fn ports(&self) -> impl Iterator<Item = &Port> {
+        self.network.iter().chain(std::iter::once(&self.checked))
+    }
+
+    /// Whether any output's encoder reads records' decoded arguments
+    /// ([`Encoder::needs_args`]).
+    pub fn need_args(&self) -> bool {
+        self.ports().any(|p| p.encoder.needs_args())
+    }
+
+    /// Whether any output is a network receiver.
+    pub fn any_network(&self) -> bool {
+        self.ports().any(|p| p.sink.is_network())
+    }
+
+    /// Bytes of the batch so far, measured in the first output's encoding.
+    fn batch_len(&self, merge: bool) -> usize {
+        let first = self.ports().next().unwrap_or(&self.checked);
+        if merge {
+            first.staging.len()
+        } else {
+            first.out.len()
+        }
+    }
+
+    /// Encodes one item for every output; with `merge`, into the staging buffers, recording
+    /// its byte range in each.
+    pub fn encode(&mut self, item: &Item<'_>, merge: bool) {
+        for port in self.ports_mut() {
+            let buf = if merge {
+                &mut port.staging
+            } else {
+                &mut port.out
+            };
+            let start = buf.len();
+            port.encoder.encode(buf, item);
+            if merge {
+                port.spans.push((start, buf.len()));
+            }
+        }
+    }
+
+    /// Empties every output's batch buffers.
+    fn clear(&mut self) {
+        for port in self.ports_mut() {
+            port.out.clear();
+            port.staging.clear();
+            port.spans.clear();
+        }
+    }
+
+    /// Copies the staged items into each output's batch in `order` (indices of items, as
+    /// encoded).
+    fn unstage(&mut self, order: impl Iterator<Item = usize> + Clone) {
+        for port in self.ports_mut() {
+            for i in order.clone() {
+                let (start, end) = port.spans[i];
+                port.out.extend_from_slice(&port.staging[start..end]);
+            }
+        }
+    }
+
+    /// Frames each output's batch for writing ([`Encoder::seal`]).
+    fn seal(&mut self) {
+        for port in self.ports_mut() {
+            port.encoder.seal(&mut port.out, 0);
+        }
+    }
+}
+
+/// The encoder for `output`: a network output's own encoding, else `cfg.format`.
+fn encoder_for(output: &Output, cfg: &DrainConfig) -> Box<dyn Encoder> {
+    match output {
+        Output::Syslog(c) => Box::new(crate::syslog::SyslogEncoder::new(c.header.clone())),
+        Output::Otlp(_) => Box::new(crate::otlp::OtlpEncoder),
+        Output::File { .. } | Output::Stdout => match (cfg.format, cfg.archive_zstd) {
+            (Format::Binary, Some(level)) => Box::new(crate::archive::ArchiveEncoder::new(
+                crate::archive::Compression::Zstd(level),
+            )),
+            (format, _) => crate::encode::encoder(format),
+        },
+    }
+}
+
 /// Runs the drain until stopped (or, with `once`, until the backlog is written).
 pub fn run(cfg: &DrainConfig, signals: &Signals) -> anyhow::Result<Summary> {
     if cfg.rings.is_empty() {
         bail!("no ring to drain");
     }
-    let mut sinks = vec![open_output(&cfg.output)?];
-    for o in &cfg.also {
-        sinks.push(open_output(o)?);
-    }
-    // Network outputs first, the file (checked by the checkpoint) last; see the module docs.
-    sinks.sort_by_key(|s| !s.is_network());
+    let mut outputs = Outputs::open(cfg)?;
     let mut segments = Vec::new();
     for ring in &cfg.rings {
         let (seg, _) = Segment::create_or_open(ring, &cfg.segment)
@@ -200,19 +362,22 @@ pub fn run(cfg: &DrainConfig, signals: &Signals) -> anyhow::Result<Summary> {
                 std::thread::sleep(Duration::from_millis(50));
             }
         });
-        let r = drain_loop(cfg, signals, leases, &mut sinks);
+        let r = drain_loop(cfg, signals, leases, &mut outputs);
         // SYNC: Relaxed; see above.
         heartbeat_stop.store(true, Ordering::Relaxed);
         r
     })
 }
 
-/// One ring being drained.
+/// One ring being drained. The reader's position calls (which become per-lane with lanes)
+/// are kept behind the methods below.
 struct Source<'s> {
     seg: &'s Segment,
     reader: Reader<'s>,
-    /// One formatter per output.
-    fmts: Vec<Formatter>,
+    /// Which of the drain's rings (callsite ids are per ring).
+    index: u32,
+    /// Converts the ring's clock to Unix time (re-anchored every second).
+    calibration: Calibration,
     /// Position to stop at (`--once`, or after a stop signal).
     finish_at: Option<Positions>,
     stalled_since: Option<Instant>,
@@ -230,54 +395,119 @@ impl Source<'_> {
     fn claim(&self) -> Positions {
         self.reader.claim_bounds()
     }
+
+    /// Records read but not yet released.
+    fn unreleased(&self) -> u64 {
+        self.reader.unreleased()
+    }
+
+    /// Whether everything up to `finish_at` is read and released.
+    fn finished(&self) -> bool {
+        self.finish_at
+            .as_ref()
+            .is_some_and(|end| self.reader.reached(end))
+            && self.unreleased() == 0
+    }
+
+    /// Where the batch handed out so far ends in each lane (the checkpoint's `pending_end`).
+    fn batch_end(&self) -> Positions {
+        self.reader.positions()
+    }
 }
 
-/// A formatted event waiting to be merged: its timestamp, and where its bytes are in each
-/// output's staging buffer (`spans[at..at + outputs]`).
+/// An event waiting to be merged: its timestamp, and its index among the batch's items (each
+/// output's `spans[idx]` is its byte range in that output's staging buffer).
 struct Staged {
     unix_ns: i64,
-    at: usize,
+    idx: usize,
+}
+
+/// What one turn of the loop read and encoded: the counts it adds to the [`Summary`] once
+/// written, and, with rings merged, the items to order by time.
+#[derive(Default)]
+struct Batch {
+    records: u64,
+    notices: u64,
+    dropped: u64,
+    abandoned: u64,
+    corrupt: u64,
+    /// Some source delivered events.
+    any_events: bool,
+    /// Every source's ring was idle.
+    all_quiet: bool,
+    /// With merge: the items in arrival order.
+    staged: Vec<Staged>,
+}
+
+impl Batch {
+    fn clear(&mut self) {
+        let staged = std::mem::take(&mut self.staged);
+        *self = Batch {
+            all_quiet: true,
+            staged,
+            ..Batch::default()
+        };
+        self.staged.clear();
+    }
+
+    /// Encodes `view` for every output (the one place every record and notice passes:
+    /// a stage that filters or copies items belongs here).
+    fn push(
+        &mut self,
+        outputs: &mut Outputs,
+        view: &RecordView<'_>,
+        wire: Option<&ringlog_wire::decode::RecordRef<'_>>,
+        source: u32,
+        merge: bool,
+    ) {
+        let item = Item { view, wire, source };
+        if merge {
+            self.staged.push(Staged {
+                unix_ns: view.unix_ns,
+                idx: self.staged.len(),
+            });
+        }
+        outputs.encode(&item, merge);
+    }
+
+    fn add_to(&self, summary: &mut Summary) {
+        summary.records += self.records;
+        summary.notices += self.notices;
+        summary.dropped += self.dropped;
+        summary.abandoned_slots += self.abandoned;
+        summary.corrupt += self.corrupt;
+    }
 }
 
 fn drain_loop(
     cfg: &DrainConfig,
     signals: &Signals,
     leases: Vec<DrainLease<'_>>,
-    sinks: &mut [Sink],
+    outputs: &mut Outputs,
 ) -> anyhow::Result<Summary> {
     let mut summary = Summary::default();
     let mut sources = Vec::new();
-    for lease in leases {
+    for (index, lease) in leases.into_iter().enumerate() {
         let seg = lease.segment();
         let mut reader = Reader::new(lease).with_policy(cfg.stall);
-        // The last output is the one the checkpoint brackets (see `commit`).
-        let Some(checked) = sinks.last_mut() else {
-            bail!("no output");
-        };
-        let reconciled = checkpoint::reconcile(seg, checked, &mut reader).with_context(|| {
-            format!(
-                "cannot reconcile the checkpoint of {}",
-                seg.path().display()
-            )
-        })?;
+        let reconciled = checkpoint::reconcile(seg, &mut outputs.checked.sink, &mut reader)
+            .with_context(|| {
+                format!(
+                    "cannot reconcile the checkpoint of {}",
+                    seg.path().display()
+                )
+            })?;
         if reconciled != Reconciled::Clean {
             summary.reconciled = Some(format!("{reconciled:?}"));
             if reconciled == Reconciled::Unverifiable {
                 eprintln!("ringdrain: warning: the last batch of {} before a drain crash cannot be verified in the output; it is written again and may appear twice", seg.path().display());
             }
         }
-        let fmts = sinks
-            .iter()
-            .map(|sink| {
-                let mut f = Formatter::new(cfg.format, seg.calibration());
-                f.set_network(sink.network());
-                f
-            })
-            .collect();
         let mut src = Source {
             seg,
             reader,
-            fmts,
+            index: index as u32,
+            calibration: seg.calibration(),
             finish_at: None,
             stalled_since: None,
             done: false,
@@ -296,11 +526,11 @@ fn drain_loop(
         m.ready();
     }
     let merge = cfg.merge && sources.len() > 1;
+    let need_args = outputs.need_args();
+    let notice_pid = std::process::id();
+    let mut ts = Timestamps::default();
     let mut anchor_at = Instant::now() - Duration::from_secs(10);
-    let mut outs: Vec<Vec<u8>> = sinks.iter().map(|_| Vec::with_capacity(1 << 20)).collect();
-    let mut stagings: Vec<Vec<u8>> = vec![Vec::new(); sinks.len()];
-    let mut staged: Vec<Staged> = Vec::new();
-    let mut spans: Vec<(usize, usize)> = Vec::new();
+    let mut batch = Batch::default();
     let mut idle = Idle { rounds: 0 };
     // Keep a batch well under the rotation size, so files stay within it.
     let mut max_batch_bytes = match &cfg.output {
@@ -309,7 +539,7 @@ fn drain_loop(
         }
         _ => 1 << 20,
     };
-    if sinks.iter().any(Sink::is_network) {
+    if outputs.any_network() {
         max_batch_bytes = max_batch_bytes.min(NETWORK_BATCH_BYTES);
     }
     let per_source_bytes = (max_batch_bytes / sources.len()).max(1);
@@ -319,9 +549,12 @@ fn drain_loop(
     loop {
         // SYNC: Relaxed; flags set by signal handlers, nothing depends on their ordering.
         if signals.reopen.swap(false, Ordering::Relaxed) {
-            for sink in sinks.iter_mut() {
-                if let Err(e) = sink.reopen() {
-                    eprintln!("ringdrain: cannot reopen output {}: {e}", sink.describe());
+            for port in outputs.ports_mut() {
+                if let Err(e) = port.sink.reopen() {
+                    eprintln!(
+                        "ringdrain: cannot reopen output {}: {e}",
+                        port.sink.describe()
+                    );
                 }
             }
         }
@@ -338,12 +571,7 @@ fn drain_loop(
                 // Asked to stop: write what was claimed until now, then exit.
                 src.finish_at = Some(src.claim());
             }
-            if src
-                .finish_at
-                .as_ref()
-                .is_some_and(|end| src.reader.reached(end))
-                && src.reader.unreleased() == 0
-            {
+            if src.finished() {
                 src.done = true;
             }
         }
@@ -353,99 +581,72 @@ fn drain_loop(
         if anchor_at.elapsed() >= Duration::from_secs(1) {
             anchor_at = Instant::now();
             for src in &mut sources {
-                let c = src.fmts[0]
-                    .calibration()
+                src.calibration = src
+                    .calibration
                     .reanchor(clock::now_raw(src.seg.clock_kind()), clock::unix_ns());
-                for fmt in &mut src.fmts {
-                    fmt.set_calibration(c);
-                }
             }
         }
-        outs.iter_mut().for_each(Vec::clear);
-        stagings.iter_mut().for_each(Vec::clear);
-        staged.clear();
-        spans.clear();
-        let (mut records, mut notices) = (0u64, 0u64);
-        let (mut dropped, mut abandoned, mut corrupt) = (0u64, 0u64, 0u64);
-        let mut any_events = false;
-        let mut all_quiet = true;
+        outputs.clear();
+        batch.clear();
         for src in sources.iter_mut().filter(|s| !s.done) {
             src.in_batch = false;
-            let bufs = if merge { &mut stagings } else { &mut outs };
-            let start_len = bufs[0].len();
+            let start_len = outputs.batch_len(merge);
             let mut last = PollResult::default();
-            while bufs[0].len() - start_len < per_source_bytes {
-                let fmts = &mut src.fmts;
-                last = src.reader.poll(chunk, |ev| {
-                    let at = spans.len();
-                    let mut unix_ns = 0;
-                    for (i, (fmt, buf)) in fmts.iter_mut().zip(bufs.iter_mut()).enumerate() {
-                        let start = buf.len();
-                        let ts = match &ev {
-                            Event::Record { record, callsite } => {
-                                fmt.record(buf, record, *callsite)
-                            }
-                            Event::Lost(lost) => loss_notice(fmt, buf, lost),
+            while outputs.batch_len(merge) - start_len < per_source_bytes {
+                let Source {
+                    reader,
+                    calibration,
+                    index,
+                    ..
+                } = &mut *src;
+                let b = &mut batch;
+                let outs = &mut *outputs;
+                last = reader.poll(chunk, |ev| match ev {
+                    Event::Record { record, callsite } => {
+                        // An archive alone keeps the wire bytes: no need to decode them.
+                        let args = if need_args {
+                            ArgBuf::decode(&record)
+                        } else {
+                            ArgBuf::from_args(&[])
                         };
-                        if i == 0 {
-                            unix_ns = ts;
-                        }
-                        if merge {
-                            spans.push((start, buf.len()));
-                        }
+                        let view = RecordView::new(&record, callsite, &args, calibration);
+                        b.push(outs, &view, Some(&record), *index, merge);
+                        b.records += 1;
                     }
-                    match ev {
-                        Event::Record { .. } => records += 1,
-                        Event::Lost(Lost::Abandoned { slots, .. }) => {
-                            notices += 1;
-                            abandoned += slots;
+                    Event::Lost(lost) => {
+                        let now = clock::unix_ns() as i64;
+                        loss_notice(&lost, now, notice_pid, |view| {
+                            b.push(outs, view, None, *index, merge)
+                        });
+                        b.notices += 1;
+                        match lost {
+                            Lost::Abandoned { slots, .. } => b.abandoned += slots,
+                            Lost::Corrupt { .. } => b.corrupt += 1,
                         }
-                        Event::Lost(Lost::Corrupt { .. }) => {
-                            notices += 1;
-                            corrupt += 1;
-                        }
-                    }
-                    if merge {
-                        staged.push(Staged { unix_ns, at });
                     }
                 });
-                if last.events < chunk || records as usize >= cfg.batch_records {
+                if last.events < chunk || batch.records as usize >= cfg.batch_records {
                     break;
                 }
             }
             src.dropped_pending = None;
             if let Some(drops) = pending_drops(src.seg) {
-                let at = spans.len();
-                for (fmt, buf) in src.fmts.iter_mut().zip(bufs.iter_mut()) {
-                    let start = buf.len();
-                    drops_notice(fmt, buf, &drops);
-                    if merge {
-                        spans.push((start, buf.len()));
-                    }
-                }
-                notices += 1;
-                dropped += drops.new;
-                if merge {
-                    staged.push(Staged {
-                        unix_ns: drops.now,
-                        at,
-                    });
-                }
+                drops_notice(&mut ts, &drops, notice_pid, |view| {
+                    batch.push(outputs, view, None, src.index, merge)
+                });
+                batch.notices += 1;
+                batch.dropped += drops.new;
                 src.dropped_pending = Some(drops.total);
             }
-            src.in_batch = bufs[0].len() > start_len || src.reader.unreleased() > 0;
+            src.in_batch = outputs.batch_len(merge) > start_len || src.unreleased() > 0;
             if last.events > 0 {
-                any_events = true;
+                batch.any_events = true;
                 src.stalled_since = None;
             }
             if !last.idle {
-                all_quiet = false;
+                batch.all_quiet = false;
             }
-            if last.idle
-                && src.finish_at.is_some()
-                && src.reader.unreleased() == 0
-                && last.events == 0
-            {
+            if last.idle && src.finish_at.is_some() && src.unreleased() == 0 && last.events == 0 {
                 src.done = true;
             } else if last.stalled && last.events == 0 {
                 let since = *src.stalled_since.get_or_insert_with(Instant::now);
@@ -460,31 +661,23 @@ fn drain_loop(
                 }
             }
         }
-        if merge && !staged.is_empty() {
-            staged.sort_by_key(|s| s.unix_ns);
-            for s in &staged {
-                for (i, (out, staging)) in outs.iter_mut().zip(&stagings).enumerate() {
-                    let (start, end) = spans[s.at + i];
-                    out.extend_from_slice(&staging[start..end]);
-                }
-            }
+        if merge && !batch.staged.is_empty() {
+            batch.staged.sort_by_key(|s| s.unix_ns);
+            outputs.unstage(batch.staged.iter().map(|s| s.idx));
         }
         if sources.iter().any(|s| s.in_batch) {
-            commit(&mut sources, sinks, &outs, signals, monitor)?;
-            summary.records += records;
-            summary.notices += notices;
-            summary.dropped += dropped;
-            summary.abandoned_slots += abandoned;
-            summary.corrupt += corrupt;
+            outputs.seal();
+            commit(&mut sources, outputs, signals, monitor)?;
+            batch.add_to(&mut summary);
             if let Some(m) = monitor {
-                m.batch(records, notices);
+                m.batch(batch.records, batch.notices);
             }
         }
-        if any_events {
+        if batch.any_events {
             idle.reset();
             continue;
         }
-        if all_quiet && idle.rounds == 64 {
+        if batch.all_quiet && idle.rounds == 64 {
             // Newly idle: a cheap moment to check no header was damaged under us.
             for src in &sources {
                 src.seg.check_cursors()?;
@@ -495,31 +688,30 @@ fn drain_loop(
     Ok(summary)
 }
 
-/// Formats a loss as a notice line; returns its timestamp.
-fn loss_notice(fmt: &mut Formatter, out: &mut Vec<u8>, lost: &Lost) -> i64 {
-    let now = clock::unix_ns() as i64;
+/// Calls `f` with the notice for a loss, timed `now`.
+fn loss_notice(lost: &Lost, now: i64, pid: u32, f: impl FnOnce(&RecordView<'_>)) {
     match *lost {
-        Lost::Abandoned { slots, pid } => {
-            let msg = match pid {
+        Lost::Abandoned { slots, pid: owner } => {
+            let msg = match owner {
                 Some(_) => "abandoned a record its producer died writing",
                 None => "skipped a claim its producer never filled (died or stalled)",
             };
-            let pid_s = pid.map(|p| p.to_string()).unwrap_or_default();
+            let pid_s = owner.map(|p| p.to_string()).unwrap_or_default();
             let mut fields = vec![("slots", NoticeValue::U64(slots))];
-            if pid.is_some() {
+            if owner.is_some() {
                 fields.push(("producer_pid", NoticeValue::Str(&pid_s)));
             }
-            fmt.notice(out, now, Level::Warn, msg, &fields);
+            notice_view(now, Level::Warn, pid, msg, &fields, f)
         }
-        Lost::Corrupt { ref reason } => fmt.notice(
-            out,
+        Lost::Corrupt { ref reason } => notice_view(
             now,
             Level::Error,
+            pid,
             "skipped damaged record",
             &[("reason", NoticeValue::Str(reason))],
+            f,
         ),
     }
-    now
 }
 
 /// Drops by producers not reported yet.
@@ -553,11 +745,11 @@ fn pending_drops(seg: &Segment) -> Option<Drops> {
     })
 }
 
-/// Appends the notice for `drops`.
-fn drops_notice(fmt: &mut Formatter, out: &mut Vec<u8>, drops: &Drops) {
+/// Calls `f` with the notice for `drops`.
+fn drops_notice(ts: &mut Timestamps, drops: &Drops, pid: u32, f: impl FnOnce(&RecordView<'_>)) {
     let mut since_s = Vec::new();
     if drops.since_ns != 0 {
-        fmt.write_ts(&mut since_s, drops.since_ns as i64);
+        ts.write(&mut since_s, drops.since_ns as i64);
     }
     let since_s = String::from_utf8(since_s).unwrap_or_default();
     let mut fields = vec![
@@ -567,87 +759,30 @@ fn drops_notice(fmt: &mut Formatter, out: &mut Vec<u8>, drops: &Drops) {
     if !since_s.is_empty() {
         fields.push(("since", NoticeValue::Str(&since_s)));
     }
-    fmt.notice(
-        out,
+    notice_view(
         drops.now,
         Level::Warn,
+        pid,
         "producers dropped records (ring full or no drain)",
         &fields,
-    );
+        f,
+    )
 }
 
-/// Writes a batch to every output, the last one under the checkpoint protocol (one checkpoint
-/// in each ring that contributed), retrying output errors without losing or releasing
-/// anything (an output that accepted the batch is not written again); then releases the
-/// batch's slots in every contributing ring.
+/// Writes a batch to every output, the checked one last under the checkpoint protocol (one
+/// checkpoint in each ring that contributed), retrying output errors without losing or
+/// releasing anything (an output that accepted the batch is not written again); then releases
+/// the batch's slots in every contributing ring.
 fn commit(
     sources: &mut [Source<'_>],
-    sinks: &mut [Sink],
-    outs: &[Vec<u8>],
+    outputs: &mut Outputs,
     signals: &Signals,
     monitor: Option<&Monitor>,
 ) -> anyhow::Result<()> {
-    let unreleased = || -> u64 { sources.iter().map(|s| s.reader.unreleased()).sum() };
-    let last = sinks.len().saturating_sub(1);
-    for (i, (sink, out)) in sinks.iter_mut().zip(outs).enumerate() {
-        if out.is_empty() {
-            continue;
-        }
-        let mut delay = Duration::from_millis(10);
-        let mut last_report: Option<Instant> = None;
-        let mut failures_while_stopping = 0;
-        loop {
-            let res = sink.prepare(out.len() as u64).and_then(|file| {
-                if i == last {
-                    for src in sources.iter().filter(|s| s.in_batch) {
-                        checkpoint::begin(src.seg, &src.reader.positions(), file, out);
-                    }
-                }
-                sink.write_batch(out)
-            });
-            if let Some(m) = monitor {
-                m.written(
-                    &sink.describe(),
-                    res.as_ref().map(|_| out.len() as u64).map_err(drop),
-                );
-                m.tick();
-            }
-            match res {
-                Ok(()) => break,
-                Err(e) => {
-                    if i == last {
-                        for src in sources.iter().filter(|s| s.in_batch) {
-                            checkpoint::finish(src.seg);
-                        }
-                    }
-                    if last_report.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
-                        eprintln!(
-                            "ringdrain: cannot write output ({}): {e}; {} records stay in the ring, retrying",
-                            sink.describe(),
-                            unreleased()
-                        );
-                        last_report = Some(Instant::now());
-                    }
-                    if matches!(sink, Sink::Stdout(_)) && e.kind() == std::io::ErrorKind::BrokenPipe
-                    {
-                        bail!("output closed (broken pipe); undrained records stay in the ring");
-                    }
-                    // SYNC: Relaxed; a flag from a signal handler.
-                    if signals.stop.load(Ordering::Relaxed) {
-                        failures_while_stopping += 1;
-                        if failures_while_stopping >= 5 {
-                            bail!("cannot write output ({}) while stopping: {e}; undrained records stay in the ring for the next drain", sink.describe());
-                        }
-                    }
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_secs(1));
-                }
-            }
-        }
-        if last_report.is_some() {
-            eprintln!("ringdrain: output recovered ({})", sink.describe());
-        }
+    for port in outputs.network.iter_mut() {
+        write_port(port, false, sources, signals, monitor)?;
     }
+    write_port(&mut outputs.checked, true, sources, signals, monitor)?;
     for src in sources.iter_mut().filter(|s| s.in_batch) {
         src.reader.release();
         checkpoint::finish(src.seg);
@@ -660,6 +795,75 @@ fn commit(
                 .store(d, Ordering::Relaxed);
         }
         src.in_batch = false;
+    }
+    Ok(())
+}
+
+/// Writes one output's batch, retrying; `checked` brackets the write with the checkpoint.
+fn write_port(
+    port: &mut Port,
+    checked: bool,
+    sources: &[Source<'_>],
+    signals: &Signals,
+    monitor: Option<&Monitor>,
+) -> anyhow::Result<()> {
+    let unreleased = || -> u64 { sources.iter().map(|s| s.unreleased()).sum() };
+    let Port { sink, out, .. } = port;
+    if out.is_empty() {
+        return Ok(());
+    }
+    let mut delay = Duration::from_millis(10);
+    let mut last_report: Option<Instant> = None;
+    let mut failures_while_stopping = 0;
+    loop {
+        let res = sink.prepare(out.len() as u64).and_then(|file| {
+            if checked {
+                for src in sources.iter().filter(|s| s.in_batch) {
+                    checkpoint::begin(src.seg, &src.batch_end(), file, out);
+                }
+            }
+            sink.write_batch(out)
+        });
+        if let Some(m) = monitor {
+            m.written(
+                &sink.describe(),
+                res.as_ref().map(|_| out.len() as u64).map_err(drop),
+            );
+            m.tick();
+        }
+        match res {
+            Ok(()) => break,
+            Err(e) => {
+                if checked {
+                    for src in sources.iter().filter(|s| s.in_batch) {
+                        checkpoint::finish(src.seg);
+                    }
+                }
+                if last_report.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                    eprintln!(
+                        "ringdrain: cannot write output ({}): {e}; {} records stay in the ring, retrying",
+                        sink.describe(),
+                        unreleased()
+                    );
+                    last_report = Some(Instant::now());
+                }
+                if matches!(sink, Sink::Stdout(_)) && e.kind() == std::io::ErrorKind::BrokenPipe {
+                    bail!("output closed (broken pipe); undrained records stay in the ring");
+                }
+                // SYNC: Relaxed; a flag from a signal handler.
+                if signals.stop.load(Ordering::Relaxed) {
+                    failures_while_stopping += 1;
+                    if failures_while_stopping >= 5 {
+                        bail!("cannot write output ({}) while stopping: {e}; undrained records stay in the ring for the next drain", sink.describe());
+                    }
+                }
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+    if last_report.is_some() {
+        eprintln!("ringdrain: output recovered ({})", sink.describe());
     }
     Ok(())
 }

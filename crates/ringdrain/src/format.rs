@@ -6,12 +6,13 @@
 //! current second and only rewrites the nanosecond digits, and decodes arguments onto the stack.
 //!
 //! Every record and notice is first a [`RecordView`] (ringlog-wire's one decoded view: message,
-//! named fields, problems), and every output encodes that view: the text, JSON and logfmt lines
-//! here, and for a network output ([`Network`]) one RFC 5424 syslog message
-//! ([`crate::syslog`]) or one OTLP log record ([`crate::otlp`]) instead of a line.
+//! named fields, problems), and every output is an [`Encoder`] of that view
+//! ([`crate::encode`]): the text, JSON and logfmt lines here ([`LineEncoder`]), RFC 5424
+//! syslog ([`crate::syslog`]), OTLP ([`crate::otlp`]) and the binary archive
+//! ([`crate::archive`]). [`Formatter`] bundles a line encoder with the decoding step for tools
+//! and tests.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use ringlog_segment::reader::CallsiteInfo;
 use ringlog_wire::args::Arg;
@@ -19,6 +20,8 @@ use ringlog_wire::clock::Calibration;
 use ringlog_wire::decode::{write_display, Out, RecordRef};
 use ringlog_wire::record::Level;
 use ringlog_wire::view::{ArgBuf, RecordView};
+
+use crate::encode::{Encoder, Item};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -30,6 +33,9 @@ pub enum Format {
     Json,
     /// `ts=... level=info pid=1 tid=2 target=app msg="..." k=v`
     Logfmt,
+    /// The binary archive (`ringdrain decode` renders it): checksummed chunks of records with
+    /// the callsites they use; see [`crate::archive`].
+    Binary,
 }
 
 /// A borrowed field value for the drain's own notices.
@@ -39,16 +45,6 @@ pub enum NoticeValue<'a> {
     U64(u64),
     /// A string.
     Str(&'a str),
-}
-
-/// How a network output encodes each record (instead of a [`Format`] line).
-#[derive(Debug, Clone)]
-pub enum Network {
-    /// One RFC 5424 message per record, framed by octet counting (RFC 6587).
-    Syslog(Arc<crate::syslog::Header>),
-    /// One OTLP `ScopeLogs` per record, as a `ResourceLogs.scope_logs` field (the sink adds
-    /// the request around the batch).
-    Otlp,
 }
 
 /// A record or notice as the network encoders see it: its [`RecordView`] with the message
@@ -67,45 +63,136 @@ pub(crate) struct Entry<'a> {
     pub fields: &'a [(Cow<'a, str>, Arg<'a>)],
 }
 
-/// Formats records and notices.
-#[derive(Debug)]
-pub struct Formatter {
-    format: Format,
-    network: Option<Network>,
-    calibration: Calibration,
-    /// Unix second whose `YYYY-MM-DDTHH:MM:SS.` prefix is cached.
+/// Calls `f` with `view` as an [`Entry`] (the network encoders' shape).
+pub(crate) fn with_entry(view: &RecordView<'_>, f: impl FnOnce(&Entry<'_>)) {
+    let mut message = String::new();
+    view.message(&mut message);
+    view.problems(|p| {
+        message.push_str(" [ringlog: ");
+        message.push_str(p);
+        message.push(']');
+    });
+    let mut fields: Vec<(Cow<'_, str>, Arg<'_>)> = Vec::new();
+    view.for_each_field(|k, v| fields.push((Cow::Owned(k.to_string()), *v)));
+    let (file, line) = view.location();
+    f(&Entry {
+        unix_ns: view.unix_ns,
+        level: view.level,
+        pid: view.pid,
+        tid: view.tid,
+        target: view.target(),
+        file,
+        line,
+        message: &message,
+        fields: &fields,
+    })
+}
+
+/// "00" to "99", two bytes each.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// RFC 3339 UTC timestamps, with the `YYYY-MM-DDTHH:MM:SS.` of the current second cached so
+/// only the fraction is written per record.
+#[derive(Debug, Clone)]
+pub struct Timestamps {
+    /// Unix second whose prefix is cached.
     sec: i64,
     prefix: [u8; 20],
     prefix_ok: bool,
+}
+
+impl Default for Timestamps {
+    fn default() -> Self {
+        Timestamps {
+            sec: i64::MIN,
+            prefix: [0; 20],
+            prefix_ok: false,
+        }
+    }
+}
+
+impl Timestamps {
+    /// Writes an RFC 3339 UTC timestamp with nanoseconds (`@NANOS` outside years 0..=9999).
+    pub fn write(&mut self, out: &mut Vec<u8>, unix_ns: i64) {
+        if !self.write_frac(out, unix_ns, 9) {
+            // Out of the calendar's range (a damaged timestamp): print the raw nanoseconds.
+            out.extend_from_slice(b"@");
+            out.extend_from_slice(itoa::Buffer::new().format(unix_ns).as_bytes());
+        }
+    }
+
+    /// Writes an RFC 3339 UTC timestamp with `digits` (1..=9) fractional digits, truncated;
+    /// writes nothing and returns false if the time is outside years 0000..=9999.
+    pub fn write_frac(&mut self, out: &mut Vec<u8>, unix_ns: i64, digits: usize) -> bool {
+        let sec = unix_ns.div_euclid(1_000_000_000);
+        let nanos = unix_ns.rem_euclid(1_000_000_000) as u32;
+        if sec != self.sec {
+            self.sec = sec;
+            self.prefix_ok = false;
+            if let Ok(ts) = jiff::Timestamp::from_second(sec) {
+                let s = ts.strftime("%Y-%m-%dT%H:%M:%S.").to_string();
+                if s.len() == 20 {
+                    self.prefix.copy_from_slice(s.as_bytes());
+                    self.prefix_ok = true;
+                }
+            }
+        }
+        if !self.prefix_ok {
+            return false;
+        }
+        // Prefix, fraction and `Z` in one copy: two digits at a time from a table.
+        let mut buf = [0u8; 30];
+        buf[..20].copy_from_slice(&self.prefix);
+        let mut n = nanos;
+        let frac = &mut buf[20..29];
+        frac[8] = b'0' + (n % 10) as u8;
+        n /= 10;
+        for i in (0..4).rev() {
+            let d = (n % 100) as usize * 2;
+            frac[2 * i..2 * i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+            n /= 100;
+        }
+        let digits = digits.clamp(1, 9);
+        buf[20 + digits] = b'Z';
+        out.extend_from_slice(&buf[..21 + digits]);
+        true
+    }
+}
+
+/// Formats records and notices as lines (or, for [`Format::Binary`], archive entries): a
+/// convenience over [`crate::encode::encoder`] that also decodes and converts times, for tools,
+/// tests and benches. The drain itself builds each view once and hands it to every output's
+/// encoder.
+#[derive(Debug)]
+pub struct Formatter {
+    encoder: Box<dyn Encoder>,
+    format: Format,
+    calibration: Calibration,
+    ts: Timestamps,
     /// Pid shown on the drain's own notices.
     notice_pid: u32,
-    /// Time zones for Python line layouts ([`crate::pyline`]).
-    pyclock: crate::pyline::Clock,
 }
 
 impl Formatter {
     /// A formatter converting timestamps with `calibration`.
     pub fn new(format: Format, calibration: Calibration) -> Self {
         Formatter {
+            encoder: crate::encode::encoder(format),
             format,
-            network: None,
             calibration,
-            sec: i64::MIN,
-            prefix: [0; 20],
-            prefix_ok: false,
+            ts: Timestamps::default(),
             notice_pid: std::process::id(),
-            pyclock: crate::pyline::Clock::default(),
         }
     }
 
     /// Sets the pid shown on notices (default: this process).
     pub fn set_notice_pid(&mut self, pid: u32) {
         self.notice_pid = pid;
-    }
-
-    /// Encodes records for a network output instead of as [`Format`] lines (`None`: lines).
-    pub fn set_network(&mut self, network: Option<Network>) {
-        self.network = network;
     }
 
     /// The format.
@@ -125,42 +212,7 @@ impl Formatter {
 
     /// Writes an RFC 3339 UTC timestamp with nanoseconds.
     pub fn write_ts(&mut self, out: &mut Vec<u8>, unix_ns: i64) {
-        if !self.write_ts_frac(out, unix_ns, 9) {
-            // Out of the calendar's range (a damaged timestamp): print the raw nanoseconds.
-            out.extend_from_slice(b"@");
-            out.extend_from_slice(itoa::Buffer::new().format(unix_ns).as_bytes());
-        }
-    }
-
-    /// Writes an RFC 3339 UTC timestamp with `digits` (1..=9) fractional digits, truncated;
-    /// writes nothing and returns false if the time is outside years 0000..=9999.
-    pub(crate) fn write_ts_frac(&mut self, out: &mut Vec<u8>, unix_ns: i64, digits: usize) -> bool {
-        let sec = unix_ns.div_euclid(1_000_000_000);
-        let nanos = unix_ns.rem_euclid(1_000_000_000) as u32;
-        if sec != self.sec {
-            self.sec = sec;
-            self.prefix_ok = false;
-            if let Ok(ts) = jiff::Timestamp::from_second(sec) {
-                let s = ts.strftime("%Y-%m-%dT%H:%M:%S.").to_string();
-                if s.len() == 20 {
-                    self.prefix.copy_from_slice(s.as_bytes());
-                    self.prefix_ok = true;
-                }
-            }
-        }
-        if !self.prefix_ok {
-            return false;
-        }
-        out.extend_from_slice(&self.prefix);
-        let mut frac = [b'0'; 9];
-        let mut n = nanos;
-        for d in frac.iter_mut().rev() {
-            *d = b'0' + (n % 10) as u8;
-            n /= 10;
-        }
-        out.extend_from_slice(&frac[..digits.clamp(1, 9)]);
-        out.push(b'Z');
-        true
+        self.ts.write(out, unix_ns)
     }
 
     /// Formats one record as one line (with its newline) appended to `out`; returns the
@@ -173,7 +225,7 @@ impl Formatter {
     ) -> i64 {
         let args = ArgBuf::decode(record);
         let view = RecordView::new(record, callsite, &args, &self.calibration);
-        self.encode(out, &view);
+        self.encoder.encode(out, &Item::wire(&view, record, 0));
         view.unix_ns
     }
 
@@ -187,50 +239,80 @@ impl Formatter {
         msg: &str,
         fields: &[(&str, NoticeValue<'_>)],
     ) {
-        let names: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
-        let args: Vec<Arg<'_>> = fields
-            .iter()
-            .map(|(_, v)| match *v {
-                NoticeValue::U64(n) => Arg::U64(n),
-                NoticeValue::Str(s) => Arg::Str(s),
-            })
-            .collect();
-        let view = RecordView::notice(unix_ns, level, self.notice_pid, msg, &names, &args);
-        self.encode(out, &view);
+        notice_view(unix_ns, level, self.notice_pid, msg, fields, |view| {
+            self.encoder.encode(out, &Item::view(view))
+        })
     }
 
-    /// Encodes `view` in this formatter's format or network encoding.
+    /// Encodes `view` in this formatter's format.
     pub fn encode(&mut self, out: &mut Vec<u8>, view: &RecordView<'_>) {
-        if let Some(network) = self.network.clone() {
-            let mut message = String::new();
-            view.message(&mut message);
-            view.problems(|p| {
-                message.push_str(" [ringlog: ");
-                message.push_str(p);
-                message.push(']');
-            });
-            let mut fields: Vec<(Cow<'_, str>, Arg<'_>)> = Vec::new();
-            view.for_each_field(|k, v| fields.push((Cow::Owned(k.to_string()), *v)));
-            let (file, line) = view.location();
-            let entry = Entry {
-                unix_ns: view.unix_ns,
-                level: view.level,
-                pid: view.pid,
-                tid: view.tid,
-                target: view.target(),
-                file,
-                line,
-                message: &message,
-                fields: &fields,
-            };
-            match network {
-                Network::Syslog(header) => crate::syslog::encode(self, out, &header, &entry),
-                Network::Otlp => crate::otlp::encode(out, &entry),
-            }
-            return;
+        self.encoder.encode(out, &Item::view(view))
+    }
+
+    /// Finishes what [`Formatter::record`] and friends appended to `out` from `start` on as
+    /// one batch (the binary archive's chunk framing; nothing for lines).
+    pub fn seal(&mut self, out: &mut Vec<u8>, start: usize) {
+        self.encoder.seal(out, start)
+    }
+}
+
+/// Calls `f` with the view of one of the drain's own notices.
+pub fn notice_view<R>(
+    unix_ns: i64,
+    level: Level,
+    pid: u32,
+    msg: &str,
+    fields: &[(&str, NoticeValue<'_>)],
+    f: impl FnOnce(&RecordView<'_>) -> R,
+) -> R {
+    let names: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
+    let args: Vec<Arg<'_>> = fields
+        .iter()
+        .map(|(_, v)| match *v {
+            NoticeValue::U64(n) => Arg::U64(n),
+            NoticeValue::Str(s) => Arg::Str(s),
+        })
+        .collect();
+    f(&RecordView::notice(unix_ns, level, pid, msg, &names, &args))
+}
+
+/// Text, JSON and logfmt lines: one line per view.
+#[derive(Debug, Default)]
+pub struct LineEncoder {
+    format: LineFormat,
+    ts: Timestamps,
+    /// Time zones for Python line layouts ([`crate::pyline`]).
+    pyclock: crate::pyline::Clock,
+}
+
+/// The line formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LineFormat {
+    /// See [`Format::Text`].
+    #[default]
+    Text,
+    /// See [`Format::Json`].
+    Json,
+    /// See [`Format::Logfmt`].
+    Logfmt,
+}
+
+impl LineEncoder {
+    /// An encoder writing `format` lines.
+    pub fn new(format: LineFormat) -> Self {
+        LineEncoder {
+            format,
+            ts: Timestamps::default(),
+            pyclock: crate::pyline::Clock::default(),
         }
+    }
+}
+
+impl Encoder for LineEncoder {
+    fn encode(&mut self, out: &mut Vec<u8>, item: &Item<'_>) {
+        let view = item.view;
         match self.format {
-            Format::Text => {
+            LineFormat::Text => {
                 // A Python handler's Formatter: its own line (JSON and logfmt keep fields).
                 if let Some(cs) = view.callsite() {
                     if let Some(layout) = cs.layout() {
@@ -239,9 +321,15 @@ impl Formatter {
                 }
                 self.text(out, view)
             }
-            Format::Json => self.json(out, view),
-            Format::Logfmt => self.logfmt(out, view),
+            LineFormat::Json => self.json(out, view),
+            LineFormat::Logfmt => self.logfmt(out, view),
         }
+    }
+}
+
+impl LineEncoder {
+    fn write_ts(&mut self, out: &mut Vec<u8>, unix_ns: i64) {
+        self.ts.write(out, unix_ns)
     }
 
     fn text(&mut self, out: &mut Vec<u8>, v: &RecordView<'_>) {
@@ -347,13 +435,12 @@ impl Formatter {
 }
 
 fn text_head(out: &mut Vec<u8>, level: Level, pid: u32, tid: u32, target: &str) {
-    out.push(b' ');
+    // " LEVEL [" with the name padded to five columns, in one copy.
     let name = level.as_str().as_bytes();
-    out.extend_from_slice(name);
-    for _ in name.len()..5 {
-        out.push(b' ');
-    }
-    out.extend_from_slice(b" [");
+    let mut head = *b"       [";
+    let n = name.len().min(5);
+    head[1..1 + n].copy_from_slice(&name[..n]);
+    out.extend_from_slice(&head);
     out.extend_from_slice(itoa::Buffer::new().format(pid).as_bytes());
     out.push(b':');
     out.extend_from_slice(itoa::Buffer::new().format(tid).as_bytes());
@@ -393,6 +480,19 @@ fn json_head(out: &mut Vec<u8>, level: Level, pid: u32, tid: u32, target: &str) 
 /// it was logged, not reordered by the text it carries.
 struct TextEsc<'a>(&'a mut Vec<u8>);
 
+/// 1 for each byte that may begin a character [`TextEsc`] escapes.
+const TEXT_ESCAPE_LEAD: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        if c < 0x20 || c == 0x7f || c == 0xc2 || c == 0xd8 || c == 0xe2 {
+            t[c] = 1;
+        }
+        c += 1;
+    }
+    t
+};
+
 /// C1 controls (U+0080..U+009F) and the bidi formatting characters: marks (U+061C, U+200E,
 /// U+200F), embeddings and overrides (U+202A..U+202E), isolates (U+2066..U+2069).
 fn is_invisible_control(c: char) -> bool {
@@ -407,11 +507,14 @@ impl Out for TextEsc<'_> {
     fn push_str(&mut self, s: &str) {
         let b = s.as_bytes();
         // Lead bytes of every character escaped below: ASCII controls, 0xC2 (C1), 0xD8
-        // (U+061C), 0xE2 (U+2000..U+2FFF); anything else is copied as it is.
-        if !b
-            .iter()
-            .any(|&c| c < 0x20 || c == 0x7f || c == 0xc2 || c == 0xd8 || c == 0xe2)
-        {
+        // (U+061C), 0xE2 (U+2000..U+2FFF); anything else is copied as it is. A table lookup
+        // folded over 16-byte blocks without an early exit, so it vectorises.
+        let flagged = |block: &[u8]| {
+            block
+                .iter()
+                .fold(0u8, |a, &c| a | TEXT_ESCAPE_LEAD[c as usize])
+        };
+        if b.chunks(16).all(|block| flagged(block) == 0) {
             return self.0.extend_from_slice(b);
         }
         for c in s.chars() {

@@ -6,11 +6,13 @@
 //! | module | what it does |
 //! |---|---|
 //! | [`drain`] | the loop: batches, idle backoff, loss notices, signals, heartbeat ([`drain::run`]) |
-//! | [`format`] | text, JSON and logfmt lines ([`format::Formatter`]), no allocation per record |
+//! | [`format`] | text, JSON and logfmt lines ([`format::LineEncoder`]), no allocation per record |
 //! | [`sink`] | the output file with rotation and SIGHUP reopen, stdout, or a network receiver |
 //! | [`rotate`] | wall-clock rotation schedule, dated names, compression thread, retention |
 //! | [`syslog`], [`otlp`], [`net`] | forwarding: RFC 5424 syslog over TCP/TLS, OTLP/HTTP logs |
 //! | [`checkpoint`] | exactly-once output across drain crashes |
+//! | [`encode`] | the `Encoder` trait every output implements over the one record view |
+//! | [`archive`], [`decode`] | the binary archive (`--format binary`) and `ringdrain decode` |
 //! | [`stats`], [`cat`], [`gc`] | `ringdrain stats`, `ringdrain cat`, `ringdrain gc` |
 //! | [`cli`], [`settings`] | flags; the one settings struct behind flags, config file and environment |
 //! | [`exit`] | exit codes (sysexits) |
@@ -41,10 +43,13 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks, missing_docs)]
 
+pub mod archive;
 pub mod cat;
 pub mod checkpoint;
 pub mod cli;
+pub mod decode;
 pub mod drain;
+pub mod encode;
 pub mod exit;
 pub mod format;
 pub mod gc;

@@ -32,6 +32,7 @@ use ringlog_wire::args::Arg;
 use ringlog_wire::decode::write_display;
 use ringlog_wire::record::Level;
 
+use crate::encode::{Encoder, Item};
 use crate::format::Entry;
 use crate::net::{Conn, Connector, Endpoint};
 
@@ -280,6 +281,17 @@ fn any_value(arg: &Arg<'_>) -> Option<Value> {
         }
         Arg::None => return None,
     })
+}
+
+/// Encodes each view as one OTLP `ScopeLogs` (a `ResourceLogs.scope_logs` field; the sink adds
+/// the request around the batch).
+#[derive(Debug, Default)]
+pub struct OtlpEncoder;
+
+impl Encoder for OtlpEncoder {
+    fn encode(&mut self, out: &mut Vec<u8>, item: &Item<'_>) {
+        crate::format::with_entry(item.view, |e| encode(out, e))
+    }
 }
 
 /// Appends one record as a `ResourceLogs.scope_logs` field (tag 2): a `ScopeLogs` named after

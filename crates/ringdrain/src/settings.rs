@@ -52,6 +52,10 @@ pub struct Settings {
     #[arg(long, value_enum)]
     #[serde(default, with = "value_enum")]
     pub format: Option<Format>,
+    /// With --format binary: compress each archive chunk with zstd at level N (1..=22;
+    /// `ringdrain decode` reads either) [default: stored as is].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=22))]
+    pub archive_zstd: Option<i32>,
     /// With several rings, order each batch's lines by timestamp across the rings.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
           value_parser = BoolishValueParser::new(), value_name = "BOOL")]
@@ -265,6 +269,10 @@ impl Settings {
         cfg.rings = rings;
         cfg.merge = self.merge.unwrap_or(false);
         cfg.format = self.format.unwrap_or_default();
+        cfg.archive_zstd = self.archive_zstd;
+        if cfg.archive_zstd.is_some() && cfg.format != Format::Binary {
+            return Err(Sysexit::Config.msg("--archive-zstd needs --format binary"));
+        }
         cfg.once = self.once.unwrap_or(false);
         cfg.segment = SegmentConfig {
             slot_size,
@@ -595,7 +603,7 @@ mod tests {
             ("rotate_size = \"12q\"\n", "unknown size unit"),
             (
                 "format = \"xml\"\n",
-                "unknown value \"xml\" (use one of: text, json, logfmt)",
+                "unknown value \"xml\" (use one of: text, json, logfmt, binary)",
             ),
             ("compress = \"lz4\"\n", "use one of: zstd, gzip"),
             ("rotate_interval = 0\n", "must be positive"),

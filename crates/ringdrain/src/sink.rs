@@ -323,15 +323,6 @@ impl Sink {
         matches!(self, Sink::Syslog(_) | Sink::Otlp(_))
     }
 
-    /// How a network output encodes records (`None`: text lines in the drain's format).
-    pub fn network(&self) -> Option<crate::format::Network> {
-        match self {
-            Sink::Syslog(s) => Some(crate::format::Network::Syslog(s.header())),
-            Sink::Otlp(_) => Some(crate::format::Network::Otlp),
-            Sink::File(_) | Sink::Stdout(_) => None,
-        }
-    }
-
     /// What to call this output in messages.
     pub fn describe(&self) -> String {
         match self {

@@ -42,7 +42,8 @@ use ringlog_wire::args::Arg;
 use ringlog_wire::decode::{write_display, Out};
 use ringlog_wire::record::Level;
 
-use crate::format::{Entry, Formatter};
+use crate::encode::{Encoder, Item};
+use crate::format::{Entry, Timestamps};
 use crate::net::{Connector, Endpoint, PeerState};
 
 /// The SD-ID of the structured-data element every message carries.
@@ -169,8 +170,31 @@ fn check_printable(what: &str, s: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// Encodes each view as one octet-counted RFC 5424 message.
+#[derive(Debug)]
+pub struct SyslogEncoder {
+    header: Arc<Header>,
+    ts: Timestamps,
+}
+
+impl SyslogEncoder {
+    /// An encoder stamping every message with `header`.
+    pub fn new(header: Arc<Header>) -> Self {
+        SyslogEncoder {
+            header,
+            ts: Timestamps::default(),
+        }
+    }
+}
+
+impl Encoder for SyslogEncoder {
+    fn encode(&mut self, out: &mut Vec<u8>, item: &Item<'_>) {
+        crate::format::with_entry(item.view, |e| encode(&mut self.ts, out, &self.header, e))
+    }
+}
+
 /// Appends one record as an octet-counted RFC 5424 message (`LEN SP SYSLOG-MSG`).
-pub(crate) fn encode(fmt: &mut Formatter, out: &mut Vec<u8>, h: &Header, e: &Entry<'_>) {
+pub(crate) fn encode(ts: &mut Timestamps, out: &mut Vec<u8>, h: &Header, e: &Entry<'_>) {
     let start = out.len();
     out.push(b'<');
     out.extend_from_slice(
@@ -179,7 +203,7 @@ pub(crate) fn encode(fmt: &mut Formatter, out: &mut Vec<u8>, h: &Header, e: &Ent
             .as_bytes(),
     );
     out.extend_from_slice(b">1 ");
-    if !fmt.write_ts_frac(out, e.unix_ns, 6) {
+    if !ts.write_frac(out, e.unix_ns, 6) {
         out.push(b'-');
     }
     out.push(b' ');
@@ -425,9 +449,6 @@ impl Drop for SyslogSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ringlog_wire::clock::{Calibration, ClockKind};
-
-    use crate::format::Format;
 
     fn header() -> Header {
         Header::new(1, "web1", "myapp").unwrap()
@@ -452,10 +473,9 @@ mod tests {
     }
 
     fn encoded(h: &Header, e: &Entry<'_>) -> Vec<u8> {
-        let cal = Calibration::new(ClockKind::Realtime, 0, 0, 0);
-        let mut fmt = Formatter::new(Format::Text, cal);
+        let mut ts = Timestamps::default();
         let mut out = b"previous".to_vec();
-        encode(&mut fmt, &mut out, h, e);
+        encode(&mut ts, &mut out, h, e);
         assert!(out.starts_with(b"previous"));
         out.split_off(8)
     }

@@ -1,5 +1,5 @@
 //! Replays the committed corpora of the fuzz targets that need more than the wire crate:
-//! `drain_format` (the formatter) and the `Segment::open` half of `segment_validate`, through
+//! `drain_format` (the formatter), `archive` (the binary archive decoder) and the `Segment::open` half of `segment_validate`, through
 //! the very checks the cargo-fuzz targets run (`fuzz/src/drain_checks.rs`, included here with
 //! `#[path]`). The wire-only checks replay in `crates/ringlog-wire/tests/fuzz_corpus.rs`.
 
@@ -7,6 +7,9 @@ use ringlog_testkit::corpus::replay;
 
 // These files are shared with the fuzz crate, which uses all of their items; this test uses
 // only some.
+#[allow(dead_code)]
+#[path = "../../../fuzz/src/archive_checks.rs"]
+mod archive_checks;
 #[allow(dead_code)]
 #[path = "../../../fuzz/src/drain_checks.rs"]
 mod drain_checks;
@@ -25,4 +28,9 @@ fn every_drain_format_corpus_input_passes_its_check() {
 #[test]
 fn every_segment_validate_corpus_input_opens_or_fails_cleanly() {
     replay("segment_validate", drain_checks::check_segment_open);
+}
+
+#[test]
+fn every_archive_corpus_input_decodes_without_panic_and_round_trips() {
+    replay("archive", archive_checks::check_archive);
 }

@@ -118,8 +118,53 @@ pub fn write_f64<O: Out + ?Sized>(out: &mut O, v: f64) {
     if v.is_infinite() {
         return out.push_str(if v < 0.0 { "-inf" } else { "inf" });
     }
+    if write_f64_short(out, v) {
+        return;
+    }
     let mut buf = ryu::Buffer::new();
     plain_decimal(out, buf.format_finite(v));
+}
+
+/// The fast path of [`write_f64`] for values with at most three decimals (latencies, ratios,
+/// money): `n / 10^k` for the smallest `k` in 0..=3 whose decimal parses back to exactly `v`
+/// is the shortest round-trip form Display prints, since below 2^53 / 10^3 one step of
+/// `10^-k` is far wider than `v`'s ulp, so at most one `n` round-trips for each `k` (the
+/// division of two exact values is correctly rounded, as parsing is). Returns false, writing
+/// nothing, for anything else (zero included: `-0` keeps its sign through ryu).
+fn write_f64_short<O: Out + ?Sized>(out: &mut O, v: f64) -> bool {
+    const POW: [f64; 4] = [1.0, 10.0, 100.0, 1000.0];
+    // Below 2^53 / 10^3: every candidate n is an exact integer in f64.
+    if v == 0.0 || v.abs() >= 9.0e12 {
+        return false;
+    }
+    for (k, p) in POW.iter().enumerate() {
+        let n = (v * p).round();
+        if n / p != v {
+            continue;
+        }
+        let n = n as i64;
+        let mut ib = itoa::Buffer::new();
+        if k == 0 {
+            out.push_verbatim(ib.format(n));
+            return true;
+        }
+        let scale = [1, 10, 100, 1000][k];
+        let (int, frac) = (n / scale, (n % scale).unsigned_abs());
+        if n < 0 {
+            out.push_verbatim("-");
+        }
+        out.push_verbatim(ib.format(int.unsigned_abs()));
+        let mut digits = [b'.', b'0', b'0', b'0'];
+        let mut f = frac;
+        for d in digits[1..=k].iter_mut().rev() {
+            *d = b'0' + (f % 10) as u8;
+            f /= 10;
+        }
+        // The smallest k leaves no trailing zero: frac's last digit is non-zero.
+        out.push_verbatim(core::str::from_utf8(&digits[..=k]).unwrap_or("."));
+        return true;
+    }
+    false
 }
 
 /// As [`write_f64`] for `f32`.

@@ -52,6 +52,9 @@ pub struct Callsite {
     /// writes the record's line with it. `Err`: the callsite carries a layout this drain
     /// cannot render (the record gets the ordinary line, with the reason as a problem).
     pub layout: Option<Result<Arc<Layout>, String>>,
+    /// The line layout as the callsite carries it (empty: none), for tools that write the
+    /// callsite out again (the binary archive).
+    pub layout_text: String,
 }
 
 impl Callsite {
@@ -68,6 +71,7 @@ impl Callsite {
             file: d.file.to_string(),
             format: d.format.to_string(),
             fields: d.fields.iter().map(|s| s.to_string()).collect(),
+            layout_text: d.layout.to_string(),
             layout: (!d.layout.is_empty()).then(|| {
                 Layout::parse(d.layout)
                     .map(Arc::new)

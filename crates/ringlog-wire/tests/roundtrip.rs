@@ -717,3 +717,54 @@ fn decoders_reject_damage_with_errors_not_panics() {
         Err(DecodeError::Incomplete { needed: 24 })
     ));
 }
+
+proptest! {
+    /// `write_f64` (with its fast path for values of up to three decimals) prints exactly
+    /// what `format!("{}")` prints, for any bits and for the decimals the fast path takes.
+    #[test]
+    fn write_f64_prints_what_display_prints(bits in any::<u64>(), n in any::<i64>(), k in 0u32..6) {
+        let check = |v: f64| {
+            let mut out = String::new();
+            ringlog_wire::decode::write_f64(&mut out, v);
+            prop_assert_eq!(out, format!("{v}"));
+            Ok(())
+        };
+        check(f64::from_bits(bits))?;
+        let small = (n % 20_000_000_000_000) as f64 / 10f64.powi(k as i32);
+        check(small)?;
+        check(small + 0.1)?;
+        check((n % 100_000) as f64 * 0.25)?;
+    }
+}
+
+#[test]
+fn write_f64_edge_values_print_what_display_prints() {
+    for v in [
+        0.0,
+        -0.0,
+        0.5,
+        -0.5,
+        1.0,
+        -1.0,
+        12.25,
+        0.001,
+        0.0015,
+        0.1 + 0.2,
+        1e15,
+        9e12,
+        8.999e12,
+        -8.999_999_999_999e12,
+        123456789.125,
+        1e-7,
+        2.5e-3,
+        0.3,
+        0.7,
+        1.1,
+        9.999,
+        99.995,
+    ] {
+        let mut out = String::new();
+        ringlog_wire::decode::write_f64(&mut out, v);
+        assert_eq!(out, format!("{v}"), "{v:e}");
+    }
+}

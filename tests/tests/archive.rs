@@ -1,0 +1,400 @@
+//! The binary archive end to end: `ringdrain --format binary` then `ringdrain decode` gives the
+//! text drain's bytes exactly; a damaged or cut archive decodes what is whole and says what it
+//! skipped; a binary drain killed and restarted loses and duplicates nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use ringlog::{info, warn, ClockChoice, Logger};
+use ringlog_testkit::{Drain, TestDir};
+use ringlog_tests::{assert_prefix, rounds, split_log, Rng};
+
+/// A ring of `slots` slots on the realtime clock (so two drains of copies of it convert every
+/// timestamp the same way).
+fn logger(ring: &Path, slots: u64) -> Logger {
+    Logger::builder()
+        .path(ring)
+        .slot_count(slots)
+        .clock(ClockChoice::Realtime)
+        .open()
+        .expect("create ring")
+}
+
+/// Logs `n` records of many shapes: fields, escapes, unicode, long strings, byte slices.
+fn log_variety(log: &Logger, n: u64) {
+    for i in 0..n {
+        match i % 6 {
+            0 => info!(
+                log,
+                "request {} served in {} us",
+                i,
+                i as f64 / 4.0,
+                worker = "w"
+            ),
+            1 => warn!(log, "line\nbreak and \"quotes\" \u{202e} {}", i, ok = true),
+            2 => info!(log, "unicode héllo ✓ 日本 {}", i, bytes = &b"\x00\x01"[..]),
+            3 => info!(
+                log,
+                "long {} {}",
+                i,
+                "x".repeat((i % 300) as usize),
+                ms = 1.5f32
+            ),
+            4 => info!(log, "no args at all"),
+            _ => info!(log, "{} {} {}", i as i128 * -3, 'c', u64::MAX),
+        }
+    }
+}
+
+/// `ringdrain --once --ring RING --out OUT EXTRA...`, which must succeed.
+fn drain_once(ring: &Path, out: &Path, extra: &[&str]) {
+    Drain::command()
+        .args(["--once", "--ring"])
+        .arg(ring)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .expect_success();
+}
+
+/// `ringdrain decode ARGS...` (not required to succeed).
+fn decode(args: &[&Path], extra: &[&str]) -> Output {
+    Drain::command()
+        .arg("decode")
+        .args(extra)
+        .args(args)
+        .output()
+}
+
+/// `base`'s rotated files oldest first, then `base` itself.
+fn rotated_in_order(base: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = (1..1000)
+        .map(|i| PathBuf::from(format!("{}.{i}", base.display())))
+        .take_while(|p| p.exists())
+        .collect();
+    files.reverse();
+    files.push(base.to_path_buf());
+    files
+}
+
+fn concat(files: &[PathBuf]) -> Vec<u8> {
+    files
+        .iter()
+        .flat_map(|f| std::fs::read(f).unwrap())
+        .collect()
+}
+
+fn copy_ring(from: &Path, to: &Path) {
+    std::fs::copy(from, to).expect("copy the ring");
+}
+
+#[test]
+fn decoding_a_binary_drain_gives_the_text_drains_bytes() {
+    let e = TestDir::new();
+    let ring = e.ring();
+    let log = logger(&ring, 1 << 15);
+    log_variety(&log, 20_000);
+    drop(log);
+    let copies: Vec<PathBuf> = (0..4).map(|i| e.join(format!("copy{i}.ring"))).collect();
+    for c in &copies {
+        copy_ring(&ring, c);
+    }
+    // Small rotation: many chunks and several files, rotated at different points for text
+    // and binary (their sizes differ); the concatenations must still agree.
+    let rot = ["--rotate-size", "256k", "--rotate-keep", "100"];
+    let text = e.join("app.log");
+    drain_once(&copies[0], &text, &rot);
+    let json = e.join("app.json");
+    drain_once(
+        &copies[1],
+        &json,
+        &[&["--format", "json"][..], &rot].concat(),
+    );
+    let bin = e.join("app.rlog");
+    drain_once(
+        &copies[2],
+        &bin,
+        &[&["--format", "binary"][..], &rot].concat(),
+    );
+    let zst = e.join("app.zst.rlog");
+    drain_once(
+        &copies[3],
+        &zst,
+        &[&["--format", "binary", "--archive-zstd", "3"][..], &rot].concat(),
+    );
+    let text_bytes = concat(&rotated_in_order(&text));
+    assert_eq!(
+        text_bytes.iter().filter(|&&b| b == b'\n').count(),
+        20_000,
+        "the text drain wrote every record"
+    );
+    let bin_files = rotated_in_order(&bin);
+    assert!(bin_files.len() > 1, "the archive rotated");
+    let refs: Vec<&Path> = bin_files.iter().map(PathBuf::as_path).collect();
+    let out = decode(&refs, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stdout == text_bytes,
+        "decode differs from the text drain"
+    );
+
+    let out = decode(&refs, &["--format", "json"]);
+    assert!(out.status.success());
+    assert!(
+        out.stdout == concat(&rotated_in_order(&json)),
+        "JSON differs"
+    );
+
+    let zst_files = rotated_in_order(&zst);
+    let zrefs: Vec<&Path> = zst_files.iter().map(PathBuf::as_path).collect();
+    let out = decode(&zrefs, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stdout == text_bytes,
+        "decode of the zstd archive differs"
+    );
+    let (bin_size, zst_size) = (concat(&bin_files).len(), concat(&zst_files).len());
+    assert!(zst_size < bin_size, "zstd chunks: {zst_size} >= {bin_size}");
+}
+
+/// An archive of many chunks, and the text the drain writes for the same records. The
+/// drain rotates (a rotation size also caps each batch, so chunks are small); with no file
+/// header, the rotated files concatenated are one archive.
+fn archive_and_text(e: &TestDir, n: u64) -> (Vec<u8>, String) {
+    let ring = e.ring();
+    let log = logger(&ring, 1 << 15);
+    log_variety(&log, n);
+    drop(log);
+    let copy = e.join("copy.ring");
+    copy_ring(&ring, &copy);
+    let rot = ["--rotate-size", "256k", "--rotate-keep", "1000"];
+    let text = e.join("app.log");
+    drain_once(&copy, &text, &rot);
+    let bin = e.join("app.rlog");
+    drain_once(&ring, &bin, &[&["--format", "binary"][..], &rot].concat());
+    (
+        concat(&rotated_in_order(&bin)),
+        String::from_utf8(concat(&rotated_in_order(&text))).unwrap(),
+    )
+}
+
+/// Chunk boundaries of an archive: where each chunk starts.
+fn chunk_starts(bytes: &[u8]) -> Vec<usize> {
+    let mut at = 0;
+    let mut starts = Vec::new();
+    while at < bytes.len() {
+        starts.push(at);
+        let (_, _, used) = ringdrain::archive::read_chunk(&bytes[at..]).expect("a whole chunk");
+        at += used;
+    }
+    starts
+}
+
+#[test]
+fn a_cut_or_damaged_archive_decodes_every_whole_chunk_and_says_what_it_skipped() {
+    let e = TestDir::new();
+    let (bytes, text) = archive_and_text(&e, 20_000);
+    let starts = chunk_starts(&bytes);
+    assert!(starts.len() >= 4, "only {} chunks", starts.len());
+    let lines: Vec<&str> = text.lines().collect();
+
+    // Cut in the middle of the third chunk's payload.
+    let cut_at = starts[2] + (starts[3] - starts[2]) / 2;
+    let cut = e.join("cut.rlog");
+    std::fs::write(&cut, &bytes[..cut_at]).unwrap();
+    let out = decode(&[&cut], &[]);
+    assert_eq!(out.status.code(), Some(65), "damage exits 65");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "skipped {} bytes at offset {}",
+            cut_at - starts[2],
+            starts[2]
+        )) && err.contains("incomplete chunk"),
+        "{err}"
+    );
+    let got = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with(&got),
+        "a cut archive decodes to a prefix of the text"
+    );
+    let whole_two = got.lines().count();
+    assert!(whole_two > 0 && whole_two < lines.len());
+
+    // Cut inside a chunk header.
+    let cut2 = e.join("cut2.rlog");
+    std::fs::write(&cut2, &bytes[..starts[1] + 20]).unwrap();
+    let out = decode(&[&cut2], &[]);
+    assert_eq!(out.status.code(), Some(65));
+    assert!(text.starts_with(std::str::from_utf8(&out.stdout).unwrap()));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("skipped 20 bytes"));
+
+    // Flip bytes inside the second chunk: it is skipped, every other chunk decodes.
+    let mut damaged = bytes.clone();
+    for k in [100, 101, 5000] {
+        let at = (starts[1] + k).min(starts[2] - 1);
+        damaged[at] ^= 0x5a;
+    }
+    let flipped = e.join("flipped.rlog");
+    std::fs::write(&flipped, &damaged).unwrap();
+    let out = decode(&[&flipped], &[]);
+    assert_eq!(out.status.code(), Some(65));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "skipped {} damaged bytes at offset {}: chunk checksum mismatch",
+            starts[2] - starts[1],
+            starts[1]
+        )),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let got = String::from_utf8(out.stdout).unwrap();
+    let got: Vec<&str> = got.lines().collect();
+    // What decoded is the text with one run of lines (the second chunk's) taken out.
+    let head = got.iter().zip(&lines).take_while(|(a, b)| a == b).count();
+    let tail = got
+        .iter()
+        .rev()
+        .zip(lines.iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    assert_eq!(
+        head + tail,
+        got.len(),
+        "decoded lines are not the text minus one run"
+    );
+    assert!(got.len() < lines.len());
+
+    // Damage to a header: the chunk is skipped up to the next header too.
+    let mut damaged = bytes.clone();
+    damaged[starts[3] + 10] = b'z';
+    std::fs::write(&flipped, &damaged).unwrap();
+    let out = decode(&[&flipped], &[]);
+    assert_eq!(out.status.code(), Some(65));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("damaged chunk header"));
+
+    // Not an archive at all: every byte is reported skipped, nothing printed, no panic.
+    let whole = e.join("whole.rlog");
+    std::fs::write(&whole, &bytes).unwrap();
+    let out = decode(&[&whole], &[]);
+    assert!(
+        out.status.success() && out.stdout == text.as_bytes(),
+        "concatenated files"
+    );
+    let out = decode(&[&e.join("app.log")], &[]);
+    assert_eq!(out.status.code(), Some(65));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a chunk header"), "{err}");
+    assert!(!err.contains("panicked"));
+}
+
+#[test]
+fn decode_follow_prints_chunks_as_a_running_binary_drain_appends_them() {
+    let e = TestDir::new();
+    let ring = e.ring();
+    let log = logger(&ring, 1 << 14);
+    let bin = e.join("app.rlog");
+    let drain = Drain::start(&ring, &bin, &["--format", "binary"]);
+    ringlog_testkit::segment::wait_attached(&ring);
+    info!(log, "first {}", 1u32);
+    ringlog_testkit::wait_until("the archive has a chunk", Duration::from_secs(60), || {
+        std::fs::metadata(&bin).is_ok_and(|m| m.len() > 0)
+    });
+    let follow = ringlog_testkit::TestCommand::new(ringlog_testkit::bin!("ringdrain"))
+        .args(["decode", "--follow"])
+        .arg(&bin)
+        .spawn();
+    for i in 0..100u32 {
+        info!(log, "later {}", i);
+    }
+    ringlog_testkit::wait_until(
+        "decode --follow printed 101 lines",
+        Duration::from_secs(60),
+        || follow.stdout().lines().count() >= 101,
+    );
+    follow.signal(libc::SIGINT);
+    let out = follow.finish(Duration::from_secs(60));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 101, "{text}");
+    assert!(lines[0].ends_with("first 1"), "{}", lines[0]);
+    assert!(lines[100].ends_with("later 99"), "{}", lines[100]);
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drain.stop();
+}
+
+#[test]
+fn a_binary_drain_killed_and_restarted_loses_and_duplicates_nothing() {
+    let mut rng = Rng::from_env("killed_binary_drain");
+    let e = TestDir::new();
+    // The ring holds every record, so producers never wait on the dead drain.
+    logger(&e.ring(), 1 << 20);
+    let n = 150_000u64;
+    let producer = |name: &str| {
+        ringlog_testkit::TestCommand::new(ringlog_testkit::bin!("ringlog-test-producer"))
+            .arg(e.ring())
+            .args(["load", name, &n.to_string()])
+            .spawn()
+    };
+    let mut pa = producer("a");
+    let mut pb = producer("b");
+    let bin = e.join("app.rlog");
+    let n_rounds = rounds(15);
+    for r in 0..n_rounds {
+        // Half the rounds compress chunks: reconciliation must work for either.
+        let zstd: &[&str] = if r % 2 == 0 {
+            &[]
+        } else {
+            &["--archive-zstd", "1"]
+        };
+        let d = Drain::start(
+            &e.ring(),
+            &bin,
+            &[&["--format", "binary"][..], zstd].concat(),
+        );
+        std::thread::sleep(Duration::from_micros(rng.range(2_000, 60_000)));
+        d.kill();
+    }
+    assert!(pa.wait(Duration::from_secs(120)).success());
+    assert!(pb.wait(Duration::from_secs(120)).success());
+    drain_once(&e.ring(), &bin, &["--format", "binary"]);
+    let out = decode(&[&bin], &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && err.is_empty(),
+        "decode reported damage: {err}"
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (by_worker, other) = split_log(&text);
+    assert!(
+        other.is_empty(),
+        "unparseable or unexpected lines: {:?}",
+        &other[..other.len().min(3)]
+    );
+    assert_eq!(assert_prefix("a", &by_worker["a"]), n);
+    assert_eq!(assert_prefix("b", &by_worker["b"]), n);
+    eprintln!(
+        "killed_binary_drain: {n_rounds} drain kills, {} records checked",
+        2 * n
+    );
+}
