@@ -90,6 +90,22 @@ fn open_append(path: &Path, mode: u32) -> io::Result<(File, u64, FileId)> {
             path.display()
         )));
     }
+    // procfs and sysfs files look regular but are not storage: records "written" there (say
+    // /proc/self/comm) would be consumed from the ring and gone.
+    let fs = rustix::fs::fstatfs(&file)?;
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    const SYSFS_MAGIC: i64 = 0x6265_6572;
+    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+    #[allow(clippy::unnecessary_cast)]
+    if matches!(
+        fs.f_type as i64,
+        PROC_SUPER_MAGIC | SYSFS_MAGIC | CGROUP2_SUPER_MAGIC
+    ) {
+        return Err(io::Error::other(format!(
+            "{} is on procfs, sysfs or cgroupfs, not a file system that stores data",
+            path.display()
+        )));
+    }
     Ok((
         file,
         md.len(),

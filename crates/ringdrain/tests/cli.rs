@@ -533,3 +533,19 @@ fn sigterm_under_endless_load_stops_and_the_next_drain_continues_exactly() {
         "records lost without a count"
     );
 }
+
+#[test]
+fn an_output_on_procfs_is_refused_and_the_records_stay_in_the_ring() {
+    // /proc/self/comm looks like a regular file and accepts writes: records "written" there
+    // would be released from the ring and gone (issue 14).
+    let e = TestDir::new();
+    let log = logger(&e.ring());
+    ringlog::info!(log, "kept {}", 1u32);
+    let out = once_into(&e.ring(), Path::new("/proc/self/comm")).output();
+    assert!(!out.status.success(), "a procfs output was accepted");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("procfs"), "{err}");
+    // The record is still there for a real output.
+    once(&e).expect_success();
+    assert!(e.out_text().contains("kept 1"), "{}", e.out_text());
+}
