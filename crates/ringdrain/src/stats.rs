@@ -176,12 +176,21 @@ fn report(seg: &Segment, json: bool, interval: Duration) -> anyhow::Result<()> {
     let producers = seg.live_producers();
     let fill = b.claim.saturating_sub(b.read);
     let table = seg.callsites();
+    let lanes = seg.lane_count() as u64;
+    let total_slots = h.slot_count * lanes;
+    // SYNC: Relaxed; a statistic.
+    let lanes_held = (0..seg.lane_count())
+        .filter(|&i| seg.lane(i).owner().load(Ordering::Relaxed) != 0)
+        .count();
     let v = serde_json::json!({
         "ring": path.display().to_string(),
         "slot_size": h.slot_size,
-        "slots": h.slot_count,
+        "slots": total_slots,
+        "lanes": lanes,
+        "slots_per_lane": h.slot_count,
+        "lanes_held": lanes_held,
         "fill_slots": fill,
-        "fill_ratio": fill as f64 / h.slot_count as f64,
+        "fill_ratio": fill as f64 / total_slots as f64,
         "claimed": b.claim,
         "released": b.read,
         "consumed_records": b.consumed,
@@ -196,9 +205,11 @@ fn report(seg: &Segment, json: bool, interval: Duration) -> anyhow::Result<()> {
         "drain_heartbeat_age_s": hb_age,
         "drain_lag_slots": fill,
         "live_producers": producers,
+        "producers_unlisted": seg.producers_unlisted(),
         "callsites": table.count(),
         "callsite_bytes_used": table.used(),
         "callsite_bytes": table.size(),
+        "callsite_registrations_refused": table.failed(),
         "clock": match seg.clock_kind() { ClockKind::Tsc => "tsc", ClockKind::Realtime => "realtime" },
     });
     if json {
@@ -208,17 +219,17 @@ fn report(seg: &Segment, json: bool, interval: Duration) -> anyhow::Result<()> {
     let mib = |x: u64| x as f64 / (1024.0 * 1024.0);
     println!("ring       {}", path.display());
     println!(
-        "geometry   {} slots x {} B ({:.1} MiB), clock {}",
+        "geometry   {lanes} lanes x {} slots x {} B ({:.1} MiB), clock {}; {lanes_held} lanes held",
         h.slot_count,
         h.slot_size,
-        mib(h.slot_count * h.slot_size as u64),
+        mib(total_slots * h.slot_size as u64),
         v["clock"].as_str().unwrap_or("?")
     );
     println!(
         "fill       {} / {} slots ({:.2}%)",
         fill,
-        h.slot_count,
-        100.0 * fill as f64 / h.slot_count as f64
+        total_slots,
+        100.0 * fill as f64 / total_slots as f64
     );
     println!(
         "rates      {:.0} slots/s claimed, {:.0} records/s drained (over {:?})",
@@ -255,11 +266,25 @@ fn report(seg: &Segment, json: bool, interval: Duration) -> anyhow::Result<()> {
             )
         }
     );
+    let unlisted = seg.producers_unlisted();
+    if unlisted > 0 {
+        println!(
+            "           {unlisted} producer process(es) found the producer table full (gc refuses this ring)"
+        );
+    }
+    let refused = table.failed();
     println!(
-        "callsites  {} ({:.1} KiB of {:.1} KiB)",
+        "callsites  {} ({:.1} KiB of {:.1} KiB){}",
         table.count(),
         table.used() as f64 / 1024.0,
-        table.size() as f64 / 1024.0
+        table.size() as f64 / 1024.0,
+        if refused > 0 {
+            format!(
+                "; TABLE FULL: {refused} registrations refused (their records carry the format string as a field)"
+            )
+        } else {
+            String::new()
+        }
     );
     Ok(())
 }

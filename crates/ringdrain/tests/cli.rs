@@ -549,3 +549,49 @@ fn an_output_on_procfs_is_refused_and_the_records_stay_in_the_ring() {
     once(&e).expect_success();
     assert!(e.out_text().contains("kept 1"), "{}", e.out_text());
 }
+
+#[test]
+fn stats_says_when_the_callsite_table_is_full() {
+    let e = TestDir::new();
+    let log = Logger::builder()
+        .path(e.ring())
+        .slot_count(1 << 10)
+        .callsite_bytes(8192)
+        .open()
+        .unwrap();
+    let mut refused = 0;
+    for line in 0..10_000u32 {
+        let desc = ringlog_wire::callsite::CallsiteDesc {
+            level: ringlog::Level::Info,
+            style: ringlog_wire::callsite::FormatStyle::Brace,
+            line,
+            target: "filler",
+            module: "filler",
+            file: "filler.rs",
+            format: "filler {}",
+            fields: Vec::new(),
+            layout: "",
+        };
+        if log.register_callsite(&desc).is_err() {
+            refused += 1;
+            if refused == 3 {
+                break;
+            }
+        }
+    }
+    assert_eq!(refused, 3, "the table never filled");
+    let out = run(&["stats", e.ring().to_str().unwrap(), "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["callsite_registrations_refused"], 3, "{v}");
+    let out = run(&["stats", e.ring().to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("TABLE FULL: 3 registrations refused"),
+        "{text}"
+    );
+}
