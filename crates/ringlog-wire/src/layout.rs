@@ -1,12 +1,14 @@
-//! The segment's layout: a header page, the callsite table, then the ring.
+//! The segment's layout: a header page, the control page, the callsite table, then the ring.
 //!
 //! ```text
 //! offset                 size                       contents
 //! 0                      128                        SegmentHeader: magic, version, geometry, clock
 //! 128                    < 4096 - 128               SharedState: cursors, counters, drain state,
 //!                                                   producer table (each group on its own line)
-//! 4096                   callsite_size              callsite table (see `callsite`)
-//! 4096 + callsite_size   slot_size * slot_count     the ring (see `ring`), page aligned
+//! 4096                   4096                       ControlBlock: runtime filter directives set
+//!                                                   from outside (see `control`)
+//! 8192                   callsite_size              callsite table (see `callsite`)
+//! 8192 + callsite_size   slot_size * slot_count     the ring (see `ring`), page aligned
 //! ```
 //!
 //! All integers are in host byte order: a segment is a local shared-memory object. A segment from
@@ -37,6 +39,10 @@ pub const VERSION: u32 = 1;
 pub const READY: u32 = 0x5245_4459; // "REDY"
 /// Size of the header page (and alignment of the regions after it).
 pub const HEADER_SIZE: u64 = 4096;
+/// Offset of the control page (the `control` module), right after the header page.
+pub const CONTROL_OFFSET: u64 = HEADER_SIZE;
+/// Size of the control page.
+pub const CONTROL_SIZE: u64 = 4096;
 /// Offset of [`SharedState`].
 pub const SHARED_OFFSET: usize = 128;
 /// Producer table entries (processes attached at once, for stats and gc).
@@ -92,8 +98,10 @@ pub struct SegmentHeader {
     pub callsite_index_slots: u32,
     /// Most slots one record may span (1..=15).
     pub max_span: u32,
+    /// Offset of the control page ([`CONTROL_OFFSET`]; taken from what was reserved space).
+    pub control_offset: u32,
     /// Reserved, zero.
-    pub reserved: [u32; 3],
+    pub reserved: [u32; 2],
 }
 
 const _: () = {
@@ -104,6 +112,7 @@ const _: () = {
     assert!(core::mem::offset_of!(SegmentHeader, clock_kind) == 64);
     assert!(core::mem::offset_of!(SegmentHeader, clock_raw0) == 72);
     assert!(core::mem::offset_of!(SegmentHeader, max_span) == 112);
+    assert!(core::mem::offset_of!(SegmentHeader, control_offset) == 116);
 };
 
 /// Loss and damage counters, shared by everyone.
@@ -275,7 +284,8 @@ impl Geometry {
         let ring_bytes = (g.slot_size as u64)
             .checked_mul(g.slot_count)
             .ok_or(LayoutError::BadGeometry("ring size overflows"))?;
-        let ring_offset = HEADER_SIZE + g.callsite_size;
+        let callsite_offset = CONTROL_OFFSET + CONTROL_SIZE;
+        let ring_offset = callsite_offset + g.callsite_size;
         let total = ring_offset
             .checked_add(ring_bytes)
             .ok_or(LayoutError::BadGeometry("segment size overflows"))?;
@@ -286,7 +296,7 @@ impl Geometry {
             header_size: HEADER_SIZE as u32,
             slot_size: g.slot_size,
             slot_count: g.slot_count,
-            callsite_offset: HEADER_SIZE,
+            callsite_offset,
             callsite_size: g.callsite_size,
             ring_offset,
             total_size: total,
@@ -299,7 +309,8 @@ impl Geometry {
             creator_pid: 0,
             callsite_index_slots: g.callsite_index_slots,
             max_span: g.max_span,
-            reserved: [0; 3],
+            control_offset: CONTROL_OFFSET as u32,
+            reserved: [0; 2],
         })
     }
 }
@@ -340,6 +351,7 @@ pub fn validate(bytes: &[u8], file_len: u64) -> Result<SegmentHeader, LayoutErro
     }
     .header()?;
     if h.header_size as u64 != HEADER_SIZE
+        || h.control_offset != expect.control_offset
         || h.callsite_offset != expect.callsite_offset
         || h.ring_offset != expect.ring_offset
         || h.total_size != expect.total_size
@@ -395,13 +407,13 @@ mod tests {
     #[test]
     fn a_valid_header_validates() {
         let b = valid_bytes();
-        let h = validate(&b, 4096 + 65536 + 64 * 1024).unwrap();
+        let h = validate(&b, 8192 + 65536 + 64 * 1024).unwrap();
         assert_eq!(h.slot_count, 1024);
     }
 
     #[test]
     fn each_kind_of_damage_has_its_own_error() {
-        let len = 4096 + 65536 + 64 * 1024;
+        let len = 8192 + 65536 + 64 * 1024;
         let mut b = valid_bytes();
         b[0] = b'X';
         assert_eq!(validate(&b, len), Err(LayoutError::NotASegment));
@@ -426,6 +438,14 @@ mod tests {
             Err(LayoutError::Truncated { .. })
         ));
         assert_eq!(validate(&b[..10], len), Err(LayoutError::TooSmall { len }));
+        // A segment laid out before the control page (control_offset 0, callsite table at
+        // 4096) is refused, not misread.
+        let mut b = valid_bytes();
+        b[116..120].copy_from_slice(&0u32.to_ne_bytes());
+        assert_eq!(
+            validate(&b, len),
+            Err(LayoutError::BadGeometry("region offsets are inconsistent"))
+        );
         let mut b = valid_bytes();
         b[20..24].copy_from_slice(&100u32.to_ne_bytes());
         assert!(matches!(

@@ -484,7 +484,7 @@ fn valid_header_bytes() -> Vec<u8> {
 #[test]
 fn a_valid_header_validates_and_fails_exactly_when_the_file_is_one_byte_short() {
     let bytes = valid_header_bytes();
-    let total = 4096 + 65536 + 64 * 1024;
+    let total = 8192 + 65536 + 64 * 1024;
     assert_eq!(layout::validate(&bytes, total).unwrap().total_size, total);
     assert_eq!(
         layout::validate(&bytes, total - 1),
