@@ -77,6 +77,9 @@ pub enum Command {
         #[arg(long, value_name = "PREFIX")]
         target: Option<String>,
     },
+    /// Set (`ringdrain level RING debug`), reset (`--reset`) or show (no directives) the filter
+    /// directives every producer process of the ring applies in place of its own.
+    Level(crate::level::LevelArgs),
     /// Print a shell completion script (e.g. `ringdrain completions bash > /etc/bash_completion.d/ringdrain`).
     Completions {
         /// The shell.
@@ -235,6 +238,7 @@ where
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::Stats(a)) => crate::stats::run(&a),
+        Some(Command::Level(a)) => crate::level::run(&a),
         Some(Command::Cat {
             ring,
             format,

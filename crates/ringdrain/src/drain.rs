@@ -20,6 +20,7 @@ use crate::checkpoint::{self, Reconciled};
 use crate::exit::Sysexit;
 use crate::format::{Format, Formatter, NoticeValue};
 use crate::monitor::Monitor;
+use crate::recall::{Gate, Verdict};
 use crate::sink::{FileSink, Rotation, Sink};
 
 /// Where the drain writes.
@@ -71,6 +72,12 @@ pub struct DrainConfig {
     pub batch_records: usize,
     /// Told when the drain is ready, alive, stopping, and what it wrote (systemd, metrics).
     pub monitor: Option<Arc<crate::monitor::Monitor>>,
+    /// Write only records at this level or more severe (`None`: all).
+    pub min_level: Option<Level>,
+    /// Flight recorder: records below `min_level` kept for a recall (0: off; see `recall`).
+    pub flight_recorder: usize,
+    /// Rate limits (see `limit`).
+    pub limits: Vec<crate::limit::Rule>,
 }
 
 impl DrainConfig {
@@ -88,6 +95,9 @@ impl DrainConfig {
             stall_exit_after: Duration::from_secs(2),
             batch_records: 8192,
             monitor: None,
+            min_level: None,
+            flight_recorder: 0,
+            limits: Vec::new(),
         }
     }
 }
@@ -116,6 +126,8 @@ pub struct Summary {
     pub corrupt: u64,
     /// Start-up reconciliation, if a previous drain left a batch pending.
     pub reconciled: Option<String>,
+    /// What `--level`, the flight recorder and `--limit` did.
+    pub gate: crate::recall::GateCounts,
 }
 
 /// Adaptive idle wait: spin, then yield, then sleep up to 1 ms.
@@ -296,6 +308,12 @@ fn drain_loop(
         m.ready();
     }
     let merge = cfg.merge && sources.len() > 1;
+    let mut gate = Gate::new(
+        cfg.min_level,
+        cfg.flight_recorder,
+        crate::limit::Limiter::new(cfg.limits.clone()),
+    );
+    let gated = !gate.is_open();
     let mut anchor_at = Instant::now() - Duration::from_secs(10);
     let mut outs: Vec<Vec<u8>> = sinks.iter().map(|_| Vec::with_capacity(1 << 20)).collect();
     let mut stagings: Vec<Vec<u8>> = vec![Vec::new(); sinks.len()];
@@ -347,6 +365,22 @@ fn drain_loop(
             }
         }
         if sources.iter().all(|s| s.done) {
+            // Windows still open report what they suppressed before the drain exits.
+            if let Some(limiter) = gate.limiter_mut() {
+                let reports = limiter.finish();
+                if !reports.is_empty() {
+                    let fmts = &mut sources[0].fmts;
+                    outs.iter_mut().for_each(Vec::clear);
+                    for r in &reports {
+                        for (fmt, out) in fmts.iter_mut().zip(outs.iter_mut()) {
+                            suppressed_notice(fmt, out, r);
+                        }
+                    }
+                    summary.notices += reports.len() as u64;
+                    commit(&mut sources, sinks, &outs, signals, monitor)?;
+                }
+            }
+            summary.gate = gate.counts();
             break;
         }
         if anchor_at.elapsed() >= Duration::from_secs(1) {
@@ -368,7 +402,11 @@ fn drain_loop(
         let (mut dropped, mut abandoned, mut corrupt) = (0u64, 0u64, 0u64);
         let mut any_events = false;
         let mut all_quiet = true;
-        for src in sources.iter_mut().filter(|s| !s.done) {
+        let mut limit_reports = match gate.limiter_mut() {
+            Some(l) => l.due(clock::unix_ns() as i64),
+            None => Vec::new(),
+        };
+        for (ring, src) in sources.iter_mut().enumerate().filter(|(_, s)| !s.done) {
             src.in_batch = false;
             let bufs = if merge { &mut stagings } else { &mut outs };
             let start_len = bufs[0].len();
@@ -376,6 +414,37 @@ fn drain_loop(
             while bufs[0].len() - start_len < per_source_bytes {
                 let fmts = &mut src.fmts;
                 last = src.reader.poll(chunk, |ev| {
+                    if gated {
+                        let verdict = match &ev {
+                            Event::Record { record, callsite } => {
+                                let ts = fmts[0].calibration().to_unix_ns(record.header.timestamp);
+                                gate.on_record(ring, record, *callsite, ts)
+                            }
+                            Event::Lost(Lost::Abandoned { .. }) => gate.on_abandoned(),
+                            Event::Lost(Lost::Corrupt { .. }) => Verdict::Write,
+                        };
+                        if verdict.recalls() {
+                            let recall = gate.take_kept();
+                            for k in 0..recall.len() {
+                                let at = spans.len();
+                                let mut unix_ns = 0;
+                                for (fmt, buf) in fmts.iter_mut().zip(bufs.iter_mut()) {
+                                    let start = buf.len();
+                                    unix_ns = recall.encode(k, fmt, buf);
+                                    if merge {
+                                        spans.push((start, buf.len()));
+                                    }
+                                }
+                                records += 1;
+                                if merge {
+                                    staged.push(Staged { unix_ns, at });
+                                }
+                            }
+                        }
+                        if !verdict.writes() {
+                            return;
+                        }
+                    }
                     let at = spans.len();
                     let mut unix_ns = 0;
                     for (i, (fmt, buf)) in fmts.iter_mut().zip(bufs.iter_mut()).enumerate() {
@@ -410,6 +479,21 @@ fn drain_loop(
                 });
                 if last.events < chunk || records as usize >= cfg.batch_records {
                     break;
+                }
+            }
+            for r in limit_reports.drain(..) {
+                let at = spans.len();
+                let now = clock::unix_ns() as i64;
+                for (fmt, buf) in src.fmts.iter_mut().zip(bufs.iter_mut()) {
+                    let start = buf.len();
+                    suppressed_notice(fmt, buf, &r);
+                    if merge {
+                        spans.push((start, buf.len()));
+                    }
+                }
+                notices += 1;
+                if merge {
+                    staged.push(Staged { unix_ns: now, at });
                 }
             }
             src.dropped_pending = None;
@@ -475,6 +559,7 @@ fn drain_loop(
             summary.dropped += dropped;
             summary.abandoned_slots += abandoned;
             summary.corrupt += corrupt;
+            summary.gate = gate.counts();
             if let Some(m) = monitor {
                 m.batch(records, notices);
             }
@@ -519,6 +604,20 @@ fn loss_notice(fmt: &mut Formatter, out: &mut Vec<u8>, lost: &Lost) -> i64 {
         ),
     }
     now
+}
+
+/// Appends the notice of a rate limit's closed window.
+fn suppressed_notice(fmt: &mut Formatter, out: &mut Vec<u8>, r: &crate::limit::Suppressed) {
+    fmt.notice(
+        out,
+        clock::unix_ns() as i64,
+        Level::Warn,
+        &r.message(),
+        &[
+            ("suppressed", NoticeValue::U64(r.count)),
+            ("limit", NoticeValue::Str(&r.rule)),
+        ],
+    );
 }
 
 /// Drops by producers not reported yet.

@@ -11,7 +11,8 @@
 //! | [`rotate`] | wall-clock rotation schedule, dated names, compression thread, retention |
 //! | [`syslog`], [`otlp`], [`net`] | forwarding: RFC 5424 syslog over TCP/TLS, OTLP/HTTP logs |
 //! | [`checkpoint`] | exactly-once output across drain crashes |
-//! | [`stats`], [`cat`], [`gc`] | `ringdrain stats`, `ringdrain cat`, `ringdrain gc` |
+//! | [`stats`], [`cat`], [`gc`], [`level`] | `ringdrain stats`, `ringdrain cat`, `ringdrain gc`, `ringdrain level` (directives on the ring's control page) |
+//! | [`recall`], [`limit`] | the flight recorder (`--flight-recorder N`) and drain-side rate limits (`--limit`) |
 //! | [`cli`], [`settings`] | flags; the one settings struct behind flags, config file and environment |
 //! | [`exit`] | exit codes (sysexits) |
 //! | [`monitor`], [`metrics`] | systemd notification, live counters, Prometheus exposition and `/metrics` |
@@ -48,10 +49,13 @@ pub mod drain;
 pub mod exit;
 pub mod format;
 pub mod gc;
+pub mod level;
+pub mod limit;
 pub mod metrics;
 pub mod monitor;
 pub mod net;
 pub mod otlp;
+pub mod recall;
 pub mod rotate;
 pub mod settings;
 pub mod sink;
