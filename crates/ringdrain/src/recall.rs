@@ -304,3 +304,130 @@ fn recalled_variant(cs: &CallsiteInfo) -> CallsiteInfo {
     };
     CallsiteInfo::new(cs.id, &desc)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{Format, Network};
+    use core::mem::MaybeUninit;
+    use ringlog_wire::args::Encoder;
+    use ringlog_wire::callsite::CallsiteDesc;
+    use ringlog_wire::clock::{Calibration, ClockKind};
+
+    fn callsite() -> CallsiteInfo {
+        CallsiteInfo::new(
+            9,
+            &CallsiteDesc {
+                level: Level::Debug,
+                style: FormatStyle::Brace,
+                line: 3,
+                target: "app",
+                module: "app",
+                file: "app.rs",
+                format: "step {}",
+                fields: vec!["k"],
+            },
+        )
+    }
+
+    fn record(level: Level, step: u64, ts: u64) -> (RecordHeader, Vec<u8>) {
+        let mut buf = [MaybeUninit::uninit(); 64];
+        let mut e = Encoder::new(&mut buf);
+        e.u64(step);
+        e.u64(7);
+        let payload = e.as_bytes().to_vec();
+        let header = RecordHeader {
+            timestamp: ts,
+            callsite: 9,
+            pid: 1,
+            tid: 2,
+            len: payload.len() as u16,
+            level: level as u8,
+            flags: 0,
+        };
+        (header, payload)
+    }
+
+    /// Runs three debug records and an error through a gate and returns what each format
+    /// writes for the recall and the error.
+    fn recall_in(format: Format, network: Option<Network>) -> String {
+        let cal = Calibration::new(ClockKind::Realtime, 0, 0, 0);
+        let cs = callsite();
+        let mut gate = Gate::new(Some(Level::Info), 2, None);
+        for (i, ts) in [(0u64, 30u64), (1, 10), (2, 20)] {
+            let (h, p) = record(Level::Debug, i, ts);
+            let r = RecordRef {
+                header: h,
+                payload: &p,
+            };
+            assert_eq!(
+                gate.on_record(0, &r, Ok(Some(&cs)), ts as i64),
+                Verdict::Skip
+            );
+        }
+        let (h, p) = record(Level::Error, 9, 40);
+        let r = RecordRef {
+            header: h,
+            payload: &p,
+        };
+        assert_eq!(
+            gate.on_record(0, &r, Ok(Some(&cs)), 40),
+            Verdict::RecallThenWrite
+        );
+        let mut fmt = Formatter::new(format, cal);
+        fmt.set_network(network);
+        let mut out = Vec::new();
+        let recall = gate.take_kept();
+        assert_eq!(recall.len(), 2, "the oldest of three was evicted");
+        for i in 0..recall.len() {
+            recall.encode(i, &mut fmt, &mut out);
+        }
+        fmt.record(&mut out, &r, Ok(Some(&cs)));
+        assert_eq!(gate.counts().evicted, 1);
+        assert_eq!(gate.counts().recalled, 2);
+        assert_eq!(gate.counts().below_level, 3);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[test]
+    fn recalled_records_carry_recalled_true_in_text_json_and_logfmt_in_time_order() {
+        let text = recall_in(Format::Text, None);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].ends_with("app: step 1 k=7 recalled=true"),
+            "{text}"
+        );
+        assert!(
+            lines[1].ends_with("app: step 2 k=7 recalled=true"),
+            "{text}"
+        );
+        assert!(lines[2].ends_with("app: step 9 k=7"), "{text}");
+        let json = recall_in(Format::Json, None);
+        let v: Vec<serde_json::Value> = json
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(v[0]["fields"]["recalled"], true);
+        assert_eq!(v[0]["fields"]["k"], 7);
+        assert_eq!(v[0]["msg"], "step 1");
+        assert!(v[2]["fields"].get("recalled").is_none());
+        let logfmt = recall_in(Format::Logfmt, None);
+        assert!(
+            logfmt
+                .lines()
+                .next()
+                .unwrap()
+                .ends_with(" k=7 recalled=true"),
+            "{logfmt}"
+        );
+    }
+
+    #[test]
+    fn recalled_records_carry_the_marker_in_syslog_and_otlp() {
+        let header = crate::syslog::Header::new(1, "host", "app").unwrap();
+        let syslog = recall_in(Format::Text, Some(Network::Syslog(Arc::new(header))));
+        assert_eq!(syslog.matches("recalled=\"true\"").count(), 2, "{syslog}");
+        let otlp = recall_in(Format::Text, Some(Network::Otlp));
+        assert_eq!(otlp.matches("recalled").count(), 2);
+    }
+}
