@@ -350,5 +350,12 @@ fn run_drain(a: Settings) -> anyhow::Result<ExitCode> {
         "ringdrain: stopped: {} records, {} loss notices; lost: {} dropped by producers, {} slots abandoned, {} corrupt",
         s.records, s.notices, s.dropped, s.abandoned_slots, s.corrupt
     );
+    let g = s.gate;
+    if g != crate::recall::GateCounts::default() {
+        eprintln!(
+            "ringdrain: not written: {} below --level ({} of them recalled later, {} pushed out of the flight recorder), {} over --limit",
+            g.below_level, g.recalled, g.evicted, g.suppressed
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -569,6 +569,28 @@ mod tests {
     }
 
     #[test]
+    fn level_flight_recorder_and_limits_come_from_the_file_flags_and_environment() {
+        let lower = file("level = \"info\"\nflight_recorder = 50\nlimit = [\"a=1/s\", \"b.rs:3=2/m\"]\nring = \"r\"\nstdout = true\n");
+        let cfg = lower
+            .clone()
+            .over(Settings::default())
+            .unwrap()
+            .drain_config()
+            .unwrap();
+        assert_eq!(cfg.min_level, Some(ringlog_wire::record::Level::Info));
+        assert_eq!(cfg.flight_recorder, 50);
+        assert_eq!(cfg.limits.len(), 2);
+        let cli =
+            crate::cli::try_parse_from(["ringdrain", "--limit", "c=5/s,d=6/s", "--level", "warn"])
+                .unwrap();
+        let s = cli.drain.over(lower).unwrap();
+        assert_eq!(s.limit, ["c=5/s", "d=6/s"], "a list is replaced whole");
+        assert_eq!(s.level, Some(crate::cat::LevelArg::Warn));
+        let bad = file("ring = \"r\"\nstdout = true\nlimit = [\"a=often\"]\n");
+        assert!(bad.drain_config().is_err());
+    }
+
+    #[test]
     fn a_higher_layer_wins_key_by_key_and_can_turn_a_boolean_off() {
         let lower =
             file("rings = [\"a\", \"b\"]\nmerge = true\nrotate_size = \"1M\"\nmode = \"640\"\n");
