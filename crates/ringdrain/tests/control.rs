@@ -434,3 +434,28 @@ fn level_refuses_bad_directives_and_a_missing_ring_with_clear_errors() {
         .expect_error();
     assert!(out.contains("--limit"), "{out}");
 }
+
+#[test]
+fn a_window_closed_by_the_drains_clock_is_reported_while_it_runs_and_counts_add_up() {
+    let dir = TestDir::new();
+    let ring = dir.join("ring");
+    let drain = Drain::start(&ring, &dir.out(), &["--limit", "control=5/s"]);
+    ringlog_testkit::segment::wait_attached(&ring);
+    let log = producer_logger(&ring);
+    for i in 0..50u32 {
+        ringlog::info!(log, "burst {}", i);
+    }
+    // No record after the burst: only the drain's clock can close the window.
+    let text = ringlog_testkit::wait_for_text(&dir.out(), "suppressed ");
+    drain.stop();
+    assert!(text.contains("from control in the last 1 s"), "{text}");
+    let text = dir.out_text();
+    let written = count(&text, "burst ");
+    let suppressed: usize = text
+        .lines()
+        .filter_map(|l| l.split("suppressed=").nth(1))
+        .map(|v| v.split(' ').next().unwrap().parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(written + suppressed, 50, "{text}");
+    assert!(written >= 5, "{text}");
+}
