@@ -14,6 +14,7 @@
 //! | [`info!`], [`warn!`], [`error!`], [`debug!`], [`trace!`], [`log!`] | the macros |
 //! | [`Policy`] | what to do when the ring is full |
 //! | [`Encode`] | types sent in binary (others that are `Display` are formatted here) |
+//! | [`Logger::control_overridden`] | directives set by `ringdrain level` on the segment's control page replace the logger's own filter on its next call, until `--reset` |
 //!
 //! # Example
 //!
