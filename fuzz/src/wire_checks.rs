@@ -415,7 +415,10 @@ fn check_valid_header(h: &SegmentHeader, file_len: u64) {
     assert!(h.slot_count.is_power_of_two() && h.slot_count >= layout::MIN_SLOT_COUNT);
     assert!((1..=15).contains(&h.max_span) && h.max_span as u64 <= (h.slot_count / 2).max(1));
     assert_eq!(h.control_offset as u64, layout::CONTROL_OFFSET);
-    assert_eq!(h.callsite_offset, layout::CONTROL_OFFSET + layout::CONTROL_SIZE);
+    assert_eq!(
+        h.callsite_offset,
+        layout::CONTROL_OFFSET + layout::CONTROL_SIZE
+    );
     assert_eq!(h.ring_offset % 4096, 0, "ring is page aligned");
     assert!(h.callsite_offset + h.callsite_size <= h.ring_offset);
     assert_eq!(
