@@ -38,7 +38,8 @@ pub enum LevelArg {
 }
 
 impl LevelArg {
-    fn level(self) -> Level {
+    /// The level.
+    pub fn level(self) -> Level {
         match self {
             LevelArg::Error => Level::Error,
             LevelArg::Warn => Level::Warn,

@@ -92,6 +92,9 @@ pub enum Command {
         #[arg(long, short = 'f')]
         follow: bool,
     },
+    /// Set (`ringdrain level RING debug`), reset (`--reset`) or show (no directives) the filter
+    /// directives every producer process of the ring applies in place of its own.
+    Level(crate::level::LevelArgs),
     /// Print a shell completion script (e.g. `ringdrain completions bash > /etc/bash_completion.d/ringdrain`).
     Completions {
         /// The shell.
@@ -250,6 +253,7 @@ where
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::Stats(a)) => crate::stats::run(&a),
+        Some(Command::Level(a)) => crate::level::run(&a),
         Some(Command::Cat {
             ring,
             format,
@@ -370,5 +374,12 @@ fn run_drain(a: Settings) -> anyhow::Result<ExitCode> {
         "ringdrain: stopped: {} records, {} loss notices; lost: {} dropped by producers, {} slots abandoned, {} corrupt",
         s.records, s.notices, s.dropped, s.abandoned_slots, s.corrupt
     );
+    let g = s.gate;
+    if g != crate::recall::GateCounts::default() {
+        eprintln!(
+            "ringdrain: not written: {} below --level ({} of them recalled later, {} pushed out of the flight recorder), {} over --limit",
+            g.below_level, g.recalled, g.evicted, g.suppressed
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -30,6 +30,7 @@ use crate::encode::{Encoder, Item};
 use crate::exit::Sysexit;
 use crate::format::{notice_view, Format, NoticeValue, Timestamps};
 use crate::monitor::Monitor;
+use crate::recall::{Gate, Verdict};
 use crate::sink::{FileSink, Rotation, Sink};
 
 /// Where the drain writes.
@@ -83,6 +84,12 @@ pub struct DrainConfig {
     pub batch_records: usize,
     /// Told when the drain is ready, alive, stopping, and what it wrote (systemd, metrics).
     pub monitor: Option<Arc<crate::monitor::Monitor>>,
+    /// Write only records at this level or more severe (`None`: all).
+    pub min_level: Option<Level>,
+    /// Flight recorder: records below `min_level` kept for a recall (0: off; see `recall`).
+    pub flight_recorder: usize,
+    /// Rate limits (see `limit`).
+    pub limits: Vec<crate::limit::Rule>,
 }
 
 impl DrainConfig {
@@ -101,6 +108,9 @@ impl DrainConfig {
             stall_exit_after: Duration::from_secs(2),
             batch_records: 8192,
             monitor: None,
+            min_level: None,
+            flight_recorder: 0,
+            limits: Vec::new(),
         }
     }
 }
@@ -129,6 +139,8 @@ pub struct Summary {
     pub corrupt: u64,
     /// Start-up reconciliation, if a previous drain left a batch pending.
     pub reconciled: Option<String>,
+    /// What `--level`, the flight recorder and `--limit` did.
+    pub gate: crate::recall::GateCounts,
 }
 
 /// Adaptive idle wait: spin, then yield, then sleep up to 1 ms.
@@ -529,6 +541,12 @@ fn drain_loop(
     let need_args = outputs.need_args();
     let notice_pid = std::process::id();
     let mut ts = Timestamps::default();
+    let mut gate = Gate::new(
+        cfg.min_level,
+        cfg.flight_recorder,
+        crate::limit::Limiter::new(cfg.limits.clone()),
+    );
+    let gated = !gate.is_open();
     let mut anchor_at = Instant::now() - Duration::from_secs(10);
     let mut batch = Batch::default();
     let mut idle = Idle { rounds: 0 };
@@ -576,6 +594,30 @@ fn drain_loop(
             }
         }
         if sources.iter().all(|s| s.done) {
+            // Windows still open report what they suppressed before the drain exits.
+            if let Some(limiter) = gate.limiter_mut() {
+                let reports = limiter.finish();
+                if !reports.is_empty() {
+                    outputs.clear();
+                    batch.clear();
+                    let index = sources[0].index;
+                    for r in &reports {
+                        // Straight into the outputs (no merge staging): notices only.
+                        suppressed_notice(r, notice_pid, |view| {
+                            batch.push(outputs, view, None, index, false)
+                        });
+                        batch.notices += 1;
+                    }
+                    // No ring contributed: nothing to checkpoint or release.
+                    for src in &mut sources {
+                        src.in_batch = false;
+                    }
+                    outputs.seal();
+                    commit(&mut sources, outputs, signals, monitor)?;
+                    batch.add_to(&mut summary);
+                }
+            }
+            summary.gate = gate.counts();
             break;
         }
         if anchor_at.elapsed() >= Duration::from_secs(1) {
@@ -588,6 +630,10 @@ fn drain_loop(
         }
         outputs.clear();
         batch.clear();
+        let mut limit_reports = match gate.limiter_mut() {
+            Some(l) => l.due(clock::unix_ns() as i64),
+            None => Vec::new(),
+        };
         for src in sources.iter_mut().filter(|s| !s.done) {
             src.in_batch = false;
             let start_len = outputs.batch_len(merge);
@@ -601,33 +647,65 @@ fn drain_loop(
                 } = &mut *src;
                 let b = &mut batch;
                 let outs = &mut *outputs;
-                last = reader.poll(chunk, |ev| match ev {
-                    Event::Record { record, callsite } => {
-                        // An archive alone keeps the wire bytes: no need to decode them.
-                        let args = if need_args {
-                            ArgBuf::decode(&record)
-                        } else {
-                            ArgBuf::from_args(&[])
+                let g = &mut gate;
+                last = reader.poll(chunk, |ev| {
+                    if gated {
+                        // The flight recorder and the rate limits (recall.rs, limit.rs).
+                        let verdict = match &ev {
+                            Event::Record { record, callsite } => {
+                                let ts = calibration.to_unix_ns(record.header.timestamp);
+                                g.on_record(*index as usize, record, *callsite, ts)
+                            }
+                            Event::Lost(Lost::Abandoned { .. }) => g.on_abandoned(),
+                            Event::Lost(Lost::Corrupt { .. }) => Verdict::Write,
                         };
-                        let view = RecordView::new(&record, callsite, &args, calibration);
-                        b.push(outs, &view, Some(&record), *index, merge);
-                        b.records += 1;
+                        if verdict.recalls() {
+                            let recall = g.take_kept();
+                            for k in 0..recall.len() {
+                                recall.with_view(k, calibration, |view| {
+                                    b.push(outs, view, None, *index, merge)
+                                });
+                                b.records += 1;
+                            }
+                        }
+                        if !verdict.writes() {
+                            return;
+                        }
                     }
-                    Event::Lost(lost) => {
-                        let now = clock::unix_ns() as i64;
-                        loss_notice(&lost, now, notice_pid, |view| {
-                            b.push(outs, view, None, *index, merge)
-                        });
-                        b.notices += 1;
-                        match lost {
-                            Lost::Abandoned { slots, .. } => b.abandoned += slots,
-                            Lost::Corrupt { .. } => b.corrupt += 1,
+                    match ev {
+                        Event::Record { record, callsite } => {
+                            // An archive alone keeps the wire bytes: no need to decode them.
+                            let args = if need_args {
+                                ArgBuf::decode(&record)
+                            } else {
+                                ArgBuf::from_args(&[])
+                            };
+                            let view = RecordView::new(&record, callsite, &args, calibration);
+                            b.push(outs, &view, Some(&record), *index, merge);
+                            b.records += 1;
+                        }
+                        Event::Lost(lost) => {
+                            let now = clock::unix_ns() as i64;
+                            loss_notice(&lost, now, notice_pid, |view| {
+                                b.push(outs, view, None, *index, merge)
+                            });
+                            b.notices += 1;
+                            match lost {
+                                Lost::Abandoned { slots, .. } => b.abandoned += slots,
+                                Lost::Corrupt { .. } => b.corrupt += 1,
+                            }
                         }
                     }
                 });
                 if last.events < chunk || batch.records as usize >= cfg.batch_records {
                     break;
                 }
+            }
+            for r in limit_reports.drain(..) {
+                suppressed_notice(&r, notice_pid, |view| {
+                    batch.push(outputs, view, None, src.index, merge)
+                });
+                batch.notices += 1;
             }
             src.dropped_pending = None;
             if let Some(drops) = pending_drops(src.seg) {
@@ -669,6 +747,7 @@ fn drain_loop(
             outputs.seal();
             commit(&mut sources, outputs, signals, monitor)?;
             batch.add_to(&mut summary);
+            summary.gate = gate.counts();
             if let Some(m) = monitor {
                 m.batch(batch.records, batch.notices);
             }
@@ -712,6 +791,21 @@ fn loss_notice(lost: &Lost, now: i64, pid: u32, f: impl FnOnce(&RecordView<'_>))
             f,
         ),
     }
+}
+
+/// Appends the notice of a rate limit's closed window.
+fn suppressed_notice(r: &crate::limit::Suppressed, pid: u32, f: impl FnOnce(&RecordView<'_>)) {
+    notice_view(
+        clock::unix_ns() as i64,
+        Level::Warn,
+        pid,
+        &r.message(),
+        &[
+            ("suppressed", NoticeValue::U64(r.count)),
+            ("limit", NoticeValue::Str(&r.rule)),
+        ],
+        f,
+    )
 }
 
 /// Drops by producers not reported yet.

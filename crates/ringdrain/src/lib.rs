@@ -13,7 +13,8 @@
 //! | [`checkpoint`] | exactly-once output across drain crashes |
 //! | [`encode`] | the `Encoder` trait every output implements over the one record view |
 //! | [`archive`], [`decode`] | the binary archive (`--format binary`) and `ringdrain decode` |
-//! | [`stats`], [`cat`], [`gc`] | `ringdrain stats`, `ringdrain cat`, `ringdrain gc` |
+//! | [`stats`], [`cat`], [`gc`], [`level`] | `ringdrain stats`, `ringdrain cat`, `ringdrain gc`, `ringdrain level` (directives on the ring's control page) |
+//! | [`recall`], [`limit`] | the flight recorder (`--flight-recorder N`) and drain-side rate limits (`--limit`) |
 //! | [`cli`], [`settings`] | flags; the one settings struct behind flags, config file and environment |
 //! | [`exit`] | exit codes (sysexits) |
 //! | [`monitor`], [`metrics`] | systemd notification, live counters, Prometheus exposition and `/metrics` |
@@ -53,11 +54,14 @@ pub mod encode;
 pub mod exit;
 pub mod format;
 pub mod gc;
+pub mod level;
+pub mod limit;
 pub mod metrics;
 pub mod monitor;
 pub mod net;
 pub mod otlp;
 pub mod pyline;
+pub mod recall;
 pub mod rotate;
 pub mod settings;
 pub mod sink;

@@ -144,6 +144,26 @@ pub struct Settings {
     /// PEM file with the CA certificate(s) to trust for https:// [default: the system's].
     #[arg(long, value_name = "FILE")]
     pub otlp_ca: Option<PathBuf>,
+    /// Write only records at LEVEL or more severe [default: every level].
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    #[serde(default, with = "value_enum")]
+    pub level: Option<crate::cat::LevelArg>,
+    /// Flight recorder (needs --level): keep the last N records below --level, from every
+    /// process, and write them (marked recalled=true) before a record at ERROR or above or the
+    /// notice of a record abandoned by a dying producer.
+    #[arg(long, value_name = "N")]
+    pub flight_recorder: Option<usize>,
+    /// Rate limit, repeatable: TARGET=N/s (a target and everything under it) or FILE:LINE=N/s
+    /// (one callsite); also N/m, N/h, N/10s. Suppressed counts are written when the window
+    /// closes. TOML: `limit = ["app::http=1000/s"]`.
+    #[arg(
+        long = "limit",
+        id = "limit",
+        value_name = "TARGET=N/s",
+        value_delimiter = ','
+    )]
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub limit: Vec<String>,
 }
 
 /// Prefix of the environment variables ([`env_name`]).
@@ -281,6 +301,20 @@ impl Settings {
             allow_foreign_owner: self.allow_foreign_owner.unwrap_or(false),
             ..SegmentConfig::default()
         };
+        cfg.min_level = self.level.map(crate::cat::LevelArg::level);
+        cfg.flight_recorder = self.flight_recorder.unwrap_or(0);
+        if cfg.flight_recorder > 0 && cfg.min_level.is_none() {
+            return Err(Sysexit::Config
+                .msg("--flight-recorder needs --level: it keeps the records below that level"));
+        }
+        cfg.limits = self
+            .limit
+            .iter()
+            .map(|r| {
+                r.parse()
+                    .map_err(|e| Sysexit::Config.msg(format_args!("--limit {e}")))
+            })
+            .collect::<anyhow::Result<_>>()?;
         cfg.stall = StallPolicy {
             grace: Duration::from_millis(self.grace_ms.unwrap_or(100)),
             ..StallPolicy::default()
@@ -540,6 +574,28 @@ mod tests {
 
     fn file(text: &str) -> Settings {
         toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn level_flight_recorder_and_limits_come_from_the_file_flags_and_environment() {
+        let lower = file("level = \"info\"\nflight_recorder = 50\nlimit = [\"a=1/s\", \"b.rs:3=2/m\"]\nring = \"r\"\nstdout = true\n");
+        let cfg = lower
+            .clone()
+            .over(Settings::default())
+            .unwrap()
+            .drain_config()
+            .unwrap();
+        assert_eq!(cfg.min_level, Some(ringlog_wire::record::Level::Info));
+        assert_eq!(cfg.flight_recorder, 50);
+        assert_eq!(cfg.limits.len(), 2);
+        let cli =
+            crate::cli::try_parse_from(["ringdrain", "--limit", "c=5/s,d=6/s", "--level", "warn"])
+                .unwrap();
+        let s = cli.drain.over(lower).unwrap();
+        assert_eq!(s.limit, ["c=5/s", "d=6/s"], "a list is replaced whole");
+        assert_eq!(s.level, Some(crate::cat::LevelArg::Warn));
+        let bad = file("ring = \"r\"\nstdout = true\nlimit = [\"a=often\"]\n");
+        assert!(bad.drain_config().is_err());
     }
 
     #[test]

@@ -70,7 +70,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
@@ -1042,6 +1042,10 @@ pub struct Sink {
     /// `logging.Formatter.formatException` (or the handler's formatter's).
     format_exception: Mutex<Py<PyAny>>,
     interp: Interp,
+    /// The control-page generation the Python side last applied (`control_take`); the Python
+    /// side's level checks are `logging`'s, so it applies directives set by `ringdrain level`
+    /// to `logging`'s levels itself (see `ringlog._control_apply`).
+    py_applied: AtomicU64,
     /// How lines are made: ringlog's text line, the handler's Formatter as a layout, or lines
     /// formatted by the caller.
     mode: std::sync::RwLock<Arc<Mode>>,
@@ -1136,6 +1140,7 @@ impl Sink {
                 zone: line::Zone::Utc,
             })
             .expect("a constant layout"),
+            py_applied: AtomicU64::new(0),
         })
     }
 
@@ -1157,6 +1162,51 @@ impl Sink {
     fn stats(&self) -> (u64, u64) {
         let s = self.logger.stats();
         (s.dropped, s.truncated)
+    }
+
+    /// Whether the ring's control page changed since `control_take` last ran: one Relaxed load
+    /// of the page's generation (shared memory) and one of ours.
+    fn control_changed(&self) -> bool {
+        // SYNC: Relaxed; ours, written under the GIL by `control_take`.
+        self.logger.segment().control().generation_relaxed()
+            != self.py_applied.load(Ordering::Relaxed)
+    }
+
+    /// Reads the control page and marks it applied: `(True, None)` after a reset (or if
+    /// nothing was ever set), `(True, (default, [(target, level), ...]))` for directives in
+    /// force (level names `off`, `error`, `warn`, `info`, `debug`, `trace`; targets with
+    /// `::`), `(False, None)` if there is nothing new to apply (a change being written, or
+    /// text that is not valid directives).
+    #[allow(clippy::type_complexity)]
+    fn control_take(&self) -> (bool, Option<(String, Vec<(String, String)>)>) {
+        let control = self.logger.segment().control();
+        let seen = control.generation_relaxed();
+        let state = match control.read() {
+            Ok(s) => s,
+            Err(_) => {
+                // SYNC: Relaxed; see `control_changed` (a change in progress bumps the
+                // generation again when complete).
+                self.py_applied.store(seen, Ordering::Relaxed);
+                return (false, None);
+            }
+        };
+        // SYNC: Relaxed; see `control_changed`.
+        self.py_applied.store(state.generation, Ordering::Relaxed);
+        let Some(text) = state.directives else {
+            return (true, None);
+        };
+        let Ok(d) = text.parse::<ringlog::filter::Directives>() else {
+            return (false, None);
+        };
+        // The canonical form: the default level, then `target=level` (longest target first).
+        let canonical = d.to_string();
+        let mut parts = canonical.split(',');
+        let default = parts.next().unwrap_or("error").to_string();
+        let targets = parts
+            .filter_map(|p| p.rsplit_once('='))
+            .map(|(t, l)| (t.to_string(), l.to_string()))
+            .collect();
+        (true, Some((default, targets)))
     }
 
     /// Whether a drain is attached with a fresh heartbeat.

@@ -46,6 +46,7 @@ use std::time::{Duration, Instant};
 use memmap2::{MmapMut, MmapOptions};
 use ringlog_wire::callsite::CallsiteTable;
 use ringlog_wire::clock::{Calibration, ClockKind};
+use ringlog_wire::control::ControlBlock;
 use ringlog_wire::layout::{self, Geometry, LaneHeader, LayoutError, SegmentHeader, SharedState};
 use ringlog_wire::ring::{RawSlots, Ring};
 use rustix::fs::{Mode, OFlags};
@@ -529,6 +530,17 @@ impl Segment {
         // the header page (const-asserted in ringlog-wire) and consists only of atomics and
         // padding, which are valid for any bytes another process may have written.
         unsafe { &*(self.map.as_ptr().add(layout::SHARED_OFFSET) as *const SharedState) }
+    }
+
+    /// The control page: filter directives set from outside (`ringdrain level`).
+    pub fn control(&self) -> &ControlBlock {
+        // SAFETY: control_offset is CONTROL_OFFSET (validated), a page-aligned page inside the
+        // mapping that is exactly one ControlBlock (const-asserted in ringlog-wire); it holds
+        // only atomics, valid for any bytes another process may have written, and lives as
+        // long as `self.map`.
+        unsafe {
+            &*(self.map.as_ptr().add(self.header.control_offset as usize) as *const ControlBlock)
+        }
     }
 
     /// Number of lanes.

@@ -5,7 +5,7 @@
 //! offset               size                           contents
 //! 0                    256                            SegmentHeader: magic, version, geometry, clock
 //! 256                  < 4096 - 256                   SharedState: counters, drain state
-//! 4096                 4096                           control page (zero: reserved for run-time control)
+//! 4096                 4096                           ControlBlock: filter directives set from outside (`control`)
 //! 8192                 producer_slots * 4 (paged)     producer table: pids of attached processes
 //! lane_table_offset    lane_count * LaneHeader        per lane: owner, cursors, checkpoint end
 //! callsite_offset      callsite_size                  callsite table (see `callsite`)
@@ -44,12 +44,12 @@ pub const VERSION: u32 = 2;
 pub const READY: u32 = 0x5245_4459; // "REDY"
 /// Size of the header page (and alignment of the regions after it).
 pub const HEADER_SIZE: u64 = 4096;
-/// Offset of [`SharedState`].
-pub const SHARED_OFFSET: usize = 256;
-/// Offset of the control page (run-time control; zero until used).
+/// Offset of the control page (the `control` module), right after the header page.
 pub const CONTROL_OFFSET: u64 = HEADER_SIZE;
 /// Size of the control page.
 pub const CONTROL_SIZE: u64 = 4096;
+/// Offset of [`SharedState`].
+pub const SHARED_OFFSET: usize = 256;
 /// Offset of the producer table.
 pub const PRODUCERS_OFFSET: u64 = CONTROL_OFFSET + CONTROL_SIZE;
 /// Most producer-table entries a segment may have.
@@ -444,12 +444,12 @@ pub fn validate(bytes: &[u8], file_len: u64) -> Result<SegmentHeader, LayoutErro
     }
     .header()?;
     if h.header_size as u64 != HEADER_SIZE
+        || h.control_offset != expect.control_offset
         || h.callsite_offset != expect.callsite_offset
         || h.ring_offset != expect.ring_offset
         || h.total_size != expect.total_size
         || h.lane_table_offset != expect.lane_table_offset
         || h.lane_stride != expect.lane_stride
-        || h.control_offset != expect.control_offset
         || h.producers_offset != expect.producers_offset
     {
         return Err(LayoutError::BadGeometry("region offsets are inconsistent"));
@@ -564,6 +564,14 @@ mod tests {
             Err(LayoutError::Truncated { .. })
         ));
         assert_eq!(validate(&b[..10], len), Err(LayoutError::TooSmall { len }));
+        // A header whose control page is not where the layout puts it is refused, not misread.
+        let mut b = valid_bytes();
+        let at = core::mem::offset_of!(SegmentHeader, control_offset);
+        b[at..at + 8].copy_from_slice(&0u64.to_ne_bytes());
+        assert_eq!(
+            validate(&b, len),
+            Err(LayoutError::BadGeometry("region offsets are inconsistent"))
+        );
         let mut b = valid_bytes();
         b[20..24].copy_from_slice(&100u32.to_ne_bytes());
         assert!(matches!(

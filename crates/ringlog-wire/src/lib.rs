@@ -14,6 +14,8 @@
 //! | [`decode`] | [`decode_record`](decode::decode_record), [`render_message`](decode::render_message), [`Template`](decode::Template) |
 //! | [`view`] | the one decoded view every output reads: [`RecordView`](view::RecordView), [`OwnedRecord`](view::OwnedRecord) |
 //! | [`clock`] | [`Calibration`](clock::Calibration) |
+//! | [`filter`] | `RUST_LOG`-style [`Directives`](filter::Directives), the one parser producers and the drain share |
+//! | [`control`] | the control page: [`ControlBlock`](control::ControlBlock), directives set from outside under a seqlock |
 //! | [`pyfmt`] | Python's `%` formatting for Python producers' templates: [`parse_spec`](pyfmt::parse_spec), [`write_arg`](pyfmt::write_arg) |
 //!
 //! # Example: one record through a heap-backed ring
@@ -57,7 +59,9 @@
 pub mod args;
 pub mod callsite;
 pub mod clock;
+pub mod control;
 pub mod decode;
+pub mod filter;
 pub mod layout;
 pub mod pyfmt;
 pub mod record;

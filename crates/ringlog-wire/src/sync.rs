@@ -64,3 +64,11 @@ pub fn fence_acquire() {
     #[cfg(not(loom))]
     std::sync::atomic::fence(Ordering::Acquire);
 }
+
+/// A Release fence (loom's under `cfg(loom)`).
+pub fn fence_release() {
+    #[cfg(loom)]
+    loom::sync::atomic::fence(Ordering::Release);
+    #[cfg(not(loom))]
+    std::sync::atomic::fence(Ordering::Release);
+}

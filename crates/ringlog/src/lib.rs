@@ -14,6 +14,7 @@
 //! | [`info!`], [`warn!`], [`error!`], [`debug!`], [`trace!`], [`log!`] | the macros |
 //! | [`Policy`] | what to do when the ring is full |
 //! | [`Encode`] | types sent in binary (others that are `Display` are formatted here) |
+//! | [`Logger::control_overridden`] | directives set by `ringdrain level` on the segment's control page replace the logger's own filter on its next call, until `--reset` |
 //!
 //! # Example
 //!
@@ -39,6 +40,7 @@
 #[doc(hidden)]
 pub mod __private;
 pub mod bridge;
+mod control;
 pub mod filter;
 mod global;
 mod ids;
@@ -47,7 +49,7 @@ mod macros;
 
 use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -332,7 +334,11 @@ impl LoggerBuilder {
         let clock = segment.clock_kind();
         Ok(Logger {
             inner: Arc::new(Inner {
-                level: AtomicU8::new(level),
+                // Generation 0 applied: a change already on the control page is applied on
+                // the first call.
+                filter: control::FilterWord::new(0, level),
+                control_page: control::ControlRef::new(segment.control()),
+                control: control::Control::new(self.directives.clone(), level),
                 attached_pid: AtomicU32::new(pid),
                 key: AtomicU32::new(next_key()),
                 directives: FilterCell::new(self.directives),
@@ -359,15 +365,21 @@ pub struct Logger {
 
 #[derive(Debug)]
 pub(crate) struct Inner {
-    /// Most verbose enabled level ([`Level::verbosity`]; 0 disables everything). Relaxed: a filter.
-    level: AtomicU8,
+    /// The most verbose enabled level in effect ([`Level::verbosity`]; 0 disables everything)
+    /// and the control-page generation it was computed under (see [`control`]).
+    filter: control::FilterWord,
+    /// The segment's control page (inside `segment`'s mapping).
+    control_page: control::ControlRef,
+    /// The logger's own filter and the lock for changing the effective one.
+    control: control::Control,
     /// Pid that last registered in the segment's producer table (changes after fork).
     attached_pid: AtomicU32,
     /// Distinguishes loggers (and generations of their filter) in callsite caches: 24 bits,
     /// unique in this process; a new filter takes a new key, which invalidates the caches.
     key: AtomicU32,
-    /// Per-target directives (None: only the global level). Read without a lock on a log
-    /// call's cold path, so a forked child never inherits a lock held by another thread.
+    /// Per-target directives in effect (None: only the global level): the logger's own, or
+    /// those set on the control page. Read without a lock on a log call's cold path, so a
+    /// forked child never inherits a lock held by another thread.
     directives: FilterCell,
     /// This process's copy of each lane's read cursor (see `Ring::claim`).
     read_cache: Box<[CachePadded<AtomicU64>]>,
@@ -422,17 +434,65 @@ impl Logger {
         Logger::builder().ring(name_or_path).open()
     }
 
-    /// Whether `level` is enabled: one load and a compare.
+    /// Whether `level` is enabled: a load of the logger's filter word, one Relaxed load of the
+    /// segment's control generation, two compares. When the generation moved (`ringdrain
+    /// level` changed the directives), the change is applied first (the cold path).
     #[inline(always)]
     pub fn enabled(&self, level: Level) -> bool {
-        // SYNC: Relaxed; a filter setting, no data depends on it.
-        level.verbosity() <= self.inner.level.load(Ordering::Relaxed)
+        level.verbosity() <= control::level_of(self.filter_word())
+    }
+
+    /// The filter word, brought up to date with the control page first if it changed.
+    #[inline(always)]
+    fn filter_word(&self) -> u64 {
+        let inner = &*self.inner;
+        let word = inner.filter.load();
+        let generation = inner.control_page.get().generation_relaxed();
+        if control::is_current(word, generation) {
+            return word;
+        }
+        self.apply_control(generation)
+    }
+
+    /// The cold path of [`Logger::filter_word`]: applies the control page's directives (or,
+    /// after a reset, the logger's own) and returns the new filter word.
+    #[cold]
+    #[inline(never)]
+    fn apply_control(&self, seen: u64) -> u64 {
+        let inner = &*self.inner;
+        inner.control.apply(
+            ids::pid(),
+            inner.control_page.get(),
+            seen,
+            || inner.filter.load(),
+            |generation, effective| {
+                match effective {
+                    Some(e) => {
+                        inner.directives.set(e.directives);
+                        // SYNC: Relaxed; see `set_filter`.
+                        inner.key.store(next_key(), Ordering::Relaxed);
+                        inner.filter.set(generation, e.level);
+                    }
+                    None => {
+                        let level = control::level_of(inner.filter.load());
+                        inner.filter.set(generation, level);
+                    }
+                }
+            },
+        );
+        inner.filter.load()
+    }
+
+    /// Whether directives set on the segment's control page (`ringdrain level`) are in effect
+    /// in place of this logger's own. Checks the page first.
+    pub fn control_overridden(&self) -> bool {
+        self.filter_word();
+        self.inner.control.overridden()
     }
 
     /// The most verbose level any target may log (`None`: logging is off).
     pub fn max_level(&self) -> Option<Level> {
-        // SYNC: Relaxed; see `enabled`.
-        Level::from_u8(self.inner.level.load(Ordering::Relaxed))
+        Level::from_u8(control::level_of(self.filter_word()))
     }
 
     /// Whether a record of `level` from `target` passes this logger's filter (its directives,
@@ -464,16 +524,21 @@ impl Logger {
     /// cached verdict stale rather than wrong forever.
     #[inline(always)]
     pub fn filter_key(&self) -> u32 {
+        // A change on the control page takes a new key.
+        self.filter_word();
         // SYNC: Relaxed; see `set_filter` (the filter is advisory).
         self.inner.key.load(Ordering::Relaxed)
     }
 
-    /// The logger's directives, if it has any (bridges can adopt them).
+    /// The directives in effect, if any (bridges can adopt them): the logger's own, or those
+    /// set on the control page while they are in effect.
     pub fn directives(&self) -> Option<filter::Directives> {
         self.inner.directives.read(|d| d.cloned())
     }
 
     /// Changes the level filter at run time (`None` turns logging off); drops any directives.
+    /// While directives set on the control page (`ringdrain level`) are in effect this changes
+    /// the logger's own filter, which takes effect on `ringdrain level --reset`.
     pub fn set_level(&self, level: Option<Level>) {
         self.set_filter(None, level.map_or(0, Level::verbosity));
     }
@@ -485,12 +550,19 @@ impl Logger {
     }
 
     fn set_filter(&self, directives: Option<filter::Directives>, max: u8) {
-        self.inner.directives.set(directives);
-        // SYNC: Relaxed; a new key makes every callsite re-resolve its level on its next call
-        // (the filter is advisory: a call racing the change may use either setting).
-        self.inner.key.store(next_key(), Ordering::Relaxed);
-        // SYNC: Relaxed; see `enabled`.
-        self.inner.level.store(max, Ordering::Relaxed);
+        let inner = &*self.inner;
+        inner
+            .control
+            .set_own(ids::pid(), directives, max, |effective| {
+                if let Some(e) = effective {
+                    inner.directives.set(e.directives);
+                    // SYNC: Relaxed; a new key makes every callsite re-resolve its level on its
+                    // next call (the filter is advisory: a call racing the change may use either
+                    // setting).
+                    inner.key.store(next_key(), Ordering::Relaxed);
+                    inner.filter.set_level(e.level);
+                }
+            });
     }
 
     /// The segment this logger writes to.

@@ -39,6 +39,15 @@ in binary, other values as their ``str()``), as do ``threadName`` (unless ``Main
 
 ``ringlog.install()`` (once, early) lets loggers whose only output is a ``ringlog.Handler`` skip
 ``logging``'s record machinery: see its docs.
+
+Runtime control: ``ringdrain level RING DIRECTIVES`` (``debug``, ``info,app.db=trace`` written
+``app::db``) sets filter directives on the ring that every producer process applies, Python
+ones included: the directives' levels become the ``logging`` levels of the root logger and of
+the loggers they name (``a::b`` is the logger ``a.b``); other loggers' own levels and the
+handler's level are set to ``NOTSET`` so they follow, and everything is restored by
+``ringdrain level RING --reset``. A process applies a change at its next logging call through
+``install()``'s loggers (they check the ring's control generation first: one native call), or
+else at the next record that reaches a ``ringlog.Handler``.
 """
 
 import itertools
@@ -47,6 +56,7 @@ import os
 import sys
 import time
 import warnings
+import weakref
 
 from ._native import Sink, __version__, format_percent
 
@@ -97,6 +107,7 @@ class Handler(logging.Handler):
         self._emit = self._sink.emit
         self.line_mode = "native"
         self._apply_formatter(self.formatter)
+        _ctl_watch(self)
 
     def __setattr__(self, name, value):
         # What install()'s fast path relies on: it is recomputed when these change.
@@ -133,6 +144,11 @@ class Handler(logging.Handler):
     def handle(self, record):
         # logging.Handler.handle without the handler lock (see the class docs): filters, then
         # emit, with emit's error handling inlined to save a call.
+        if self._sink.control_changed() and _control_apply(self):
+            # Directives from `ringdrain level` changed the levels: this record may be out now.
+            logger = logging.getLogger(record.name) if record.name != "root" else logging.root
+            if record.levelno < logger.getEffectiveLevel() or record.levelno < self.level:
+                return False
         if self.filters:
             rv = self.filter(record)
             if not rv:
@@ -226,6 +242,73 @@ def _layout_settings(fmt):
             and type(datefmt) in (str, type(None)) and type(msec_format) in (str, type(None))):
         return None
     return (char, text, datefmt, time_format, msec_format, utc, os.environ.get("TZ"))
+# --- runtime control: directives set by `ringdrain level` ------------------------------------
+#
+# Python's level checks are logging's, so a change on a ring's control page is applied to
+# logging's levels (see the module docs). The handlers whose rings are watched are kept weakly;
+# install()'s loggers check the newest one's ring on every call (one native call, `_ctl_check`).
+
+_PY_LEVELS = {
+    "off": logging.CRITICAL + 1,
+    "error": logging.ERROR,
+    "warn": logging.WARNING,
+    "info": logging.INFO,
+    "debug": logging.DEBUG,
+    "trace": 5,
+}
+_ctl_handlers = weakref.WeakSet()
+# [(object, its own level)] while directives from a control page are applied.
+_ctl_saved = []
+
+
+def _never_changed():
+    return False
+
+
+_ctl_check = [_never_changed]
+
+
+def _ctl_watch(handler):
+    _ctl_handlers.add(handler)
+    _ctl_check[0] = handler._sink.control_changed
+
+
+def _ctl_poll():
+    """Applies a change on a watched ring's control page."""
+    for h in list(_ctl_handlers):
+        if h._sink.control_changed():
+            _control_apply(h)
+
+
+def _control_apply(handler):
+    """Reads ``handler``'s ring's control page and applies it to logging's levels; True if
+    the levels changed."""
+    ok, directives = handler._sink.control_take()
+    if not ok:
+        return False
+    with _logging_lock():
+        for obj, level in reversed(_ctl_saved):
+            obj.setLevel(level)
+        del _ctl_saved[:]
+        if directives is None:
+            return True
+        default, targets = directives
+        named = {t.replace("::", "."): _PY_LEVELS.get(lvl, logging.ERROR) for t, lvl in targets}
+        _ctl_saved.append((logging.root, logging.root.level))
+        logging.root.setLevel(_PY_LEVELS.get(default, logging.ERROR))
+        for name, logger in list(logging.root.manager.loggerDict.items()):
+            if isinstance(logger, logging.Logger) and name not in named and logger.level:
+                _ctl_saved.append((logger, logger.level))
+                logger.setLevel(logging.NOTSET)
+        for name, level in named.items():
+            logger = logging.getLogger(name)
+            _ctl_saved.append((logger, logger.level))
+            logger.setLevel(level)
+        for h in list(_ctl_handlers):
+            if h.level:
+                _ctl_saved.append((h, h.level))
+                h.setLevel(logging.NOTSET)
+    return True
 
 
 # --- install(): the fast path ------------------------------------------------------------------
@@ -291,6 +374,8 @@ def _fast_method(level, name):
     def method(self, msg, *args, **kwargs):
         if self.disabled:
             return
+        if _ctl_check[0]():
+            _ctl_poll()
         enabled = self._cache.get(level)
         if enabled is None:
             enabled = self.isEnabledFor(level)
@@ -370,6 +455,8 @@ class _FastLogger:
             return
         if self.disabled:
             return
+        if _ctl_check[0]():
+            _ctl_poll()
         enabled = self._cache.get(level)
         if enabled is None:
             enabled = self.isEnabledFor(level)
