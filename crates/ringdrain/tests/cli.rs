@@ -312,7 +312,10 @@ fn cat_prints_without_consuming_and_stats_reports() {
         .arg(e.ring())
         .args(["--interval-ms", "1"])
         .stdout();
-    assert!(human.contains("fill       0 / 16384 slots"), "{human}");
+    assert!(
+        human.contains("fill       0 / 524288 slots"),
+        "32 lanes of 16384 slots: {human}"
+    );
 }
 
 #[test]

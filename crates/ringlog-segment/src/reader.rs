@@ -545,6 +545,7 @@ impl<'s> LaneReader<'s> {
                                     reason: e.to_string(),
                                 },
                                 next,
+                                now_raw,
                             );
                         }
                     }
@@ -565,7 +566,7 @@ impl<'s> LaneReader<'s> {
                     Some(lost) => {
                         self.pending_since = None;
                         let next = self.consumer.position();
-                        self.push_lost(lost, next);
+                        self.push_lost(lost, next, now_raw);
                     }
                     None => {
                         self.state = LaneState::Pending;
@@ -576,12 +577,13 @@ impl<'s> LaneReader<'s> {
         }
     }
 
-    fn push_lost(&mut self, lost: Lost, next: u64) {
-        self.queue.push_back(Queued::Lost {
-            ts: self.last_ts,
-            lost,
-            next,
-        });
+    /// Queues a loss found now: it goes out after every record stamped before now (the
+    /// notice is news of this moment, and a flight recorder recalls what led up to it), and
+    /// never before the lane's earlier records.
+    fn push_lost(&mut self, lost: Lost, next: u64, now_raw: u64) {
+        let ts = self.last_ts.max(now_raw);
+        self.last_ts = ts;
+        self.queue.push_back(Queued::Lost { ts, lost, next });
     }
 
     /// Gives back the lane of a process that died holding it (nothing in flight: the lane is
