@@ -99,7 +99,8 @@ pub struct Settings {
     /// write it.
     #[arg(long, value_name = "MODE")]
     pub ring_mode: Option<Mode>,
-    /// Ring size if this drain creates the ring, e.g. 64M [default: 64M].
+    /// Ring size if this drain creates the ring: the bytes of all its lanes together (32
+    /// lanes), e.g. 16M [default: 16M].
     #[arg(long, value_name = "SIZE")]
     pub ring_size: Option<Size>,
     /// Slot size in bytes if this drain creates the ring, a power of two >= 64 [default: 64].
@@ -248,11 +249,16 @@ impl Settings {
         if slot_size < 64 || !slot_size.is_power_of_two() {
             return Err(Sysexit::Config.msg("--slot-size must be a power of two of at least 64"));
         }
-        let ring_size = self.ring_size.map_or(64 << 20, |s| s.0);
-        let slots = (ring_size / slot_size as u64).max(2);
+        let defaults = SegmentConfig::default();
+        let lanes = defaults.lanes as u64;
+        let ring_size = self
+            .ring_size
+            .map_or(defaults.slot_count * 64 * lanes, |s| s.0);
+        // Slots per lane: the ring is split evenly between its lanes.
+        let slots = (ring_size / slot_size as u64 / lanes).max(2);
         if !slots.is_power_of_two() {
             return Err(Sysexit::Config.msg(format_args!(
-                "--ring-size divided by --slot-size must be a power of two (got {slots} slots)"
+                "--ring-size divided by --slot-size and by the {lanes} lanes must be a power of two (got {slots} slots per lane)"
             )));
         }
         let mut outputs = crate::cli::network_outputs(self).map_err(|e| Sysexit::Config.wrap(e))?;

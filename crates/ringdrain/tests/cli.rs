@@ -598,3 +598,26 @@ fn stats_says_when_the_callsite_table_is_full() {
         "{text}"
     );
 }
+
+#[test]
+fn a_ring_the_drain_creates_has_the_default_lanes_and_fits_a_containers_shm() {
+    // --ring-size is the bytes of all lanes together: by default 16 MiB (32 lanes of 8192
+    // 64-byte slots), not 16 MiB per lane.
+    let e = TestDir::new();
+    once(&e).expect_success();
+    let out = run(&["stats", e.ring().to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["lanes"], 32, "{v}");
+    assert_eq!(v["slots_per_lane"], 8192, "{v}");
+    let len = std::fs::metadata(e.ring()).unwrap().len();
+    assert!(
+        len < 32 << 20,
+        "a {len}-byte segment would crowd a 64 MiB /dev/shm"
+    );
+    // An explicit size is split between the lanes too.
+    let e2 = TestDir::new();
+    once(&e2).args(["--ring-size", "4M"]).expect_success();
+    let out = run(&["stats", e2.ring().to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["slots_per_lane"], 2048, "4 MiB / 64 B / 32 lanes: {v}");
+}
