@@ -507,7 +507,10 @@ impl<'s> LaneReader<'s> {
         if self.queue.is_empty() && !self.buf.is_empty() {
             self.buf.clear();
         }
-        let now_raw = crate::clock::now_raw(clock);
+        // Read the clock only once this lane has something to stamp (most lanes of a poll are
+        // empty), and then once per fill.
+        let mut now_raw = None;
+        let mut clock_now = || *now_raw.get_or_insert_with(|| crate::clock::now_raw(clock));
         loop {
             if self.queue.len() >= max {
                 self.state = LaneState::More;
@@ -528,7 +531,7 @@ impl<'s> LaneReader<'s> {
                             // never earlier than the lane's previous record (a lane's records
                             // are in its holder's time order; a clock that stepped back still
                             // keeps them in lane order).
-                            let ts = rec.header.timestamp.min(now_raw).max(self.last_ts);
+                            let ts = rec.header.timestamp.min(clock_now()).max(self.last_ts);
                             self.last_ts = ts;
                             self.queue.push_back(Queued::Record {
                                 ts,
@@ -545,7 +548,7 @@ impl<'s> LaneReader<'s> {
                                     reason: e.to_string(),
                                 },
                                 next,
-                                now_raw,
+                                clock_now(),
                             );
                         }
                     }
@@ -566,7 +569,7 @@ impl<'s> LaneReader<'s> {
                     Some(lost) => {
                         self.pending_since = None;
                         let next = self.consumer.position();
-                        self.push_lost(lost, next, now_raw);
+                        self.push_lost(lost, next, clock_now());
                     }
                     None => {
                         self.state = LaneState::Pending;

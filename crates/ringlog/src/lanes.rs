@@ -189,7 +189,7 @@ impl Lanes {
                 if !registered {
                     // The thread is exiting (its locals are being destroyed): nobody would
                     // give the lane back, so do not keep it.
-                    self.give_back(segment, lane, pid, tid);
+                    self.give_back(lane, pid, tid);
                     return None;
                 }
                 let _ = LAST.try_with(|l| l.set(at));
@@ -205,7 +205,7 @@ impl Lanes {
         segment.lane(lane).give_back(pid, tid);
     }
 
-    fn give_back(&self, _segment: &Segment, lane: Lane<'_>, pid: u32, tid: u32) {
+    fn give_back(&self, lane: Lane<'_>, pid: u32, tid: u32) {
         self.mark(lane.index(), false);
         lane.give_back(pid, tid);
     }
@@ -266,7 +266,7 @@ impl Drop for Held {
             if let Some(inner) = h.logger.upgrade() {
                 let seg = inner.segment();
                 let lane = seg.lane(h.at.lane as usize);
-                inner.lanes.give_back(seg, lane, pid, h.tid);
+                inner.lanes.give_back(lane, pid, h.tid);
             }
         }
     }
