@@ -21,6 +21,15 @@
 //! * `floor/with_consumer`: one producer while a consumer thread drains concurrently on the other
 //!   core: the slots' cache lines move between cores, and the producer waits if it laps the
 //!   consumer.
+//!
+//! The lane shape (ringlog's layout version 2: a thread writes into a lane of its own, so no
+//! other producer touches its claim cursor):
+//!
+//! * `floor/lane`: one producer on a ring only it writes; the claim is a load and a plain store
+//!   of the cursor (kept in shared memory, as a crash-safe logger must: the consumer tells a
+//!   claim from an empty ring by it) instead of a `fetch_add`: no locked instruction at all.
+//! * `floor/lanes_2_producers`: two producers at once, each on its own lane-shaped ring (what
+//!   ringlog's lanes give two threads); one iteration = one push on each thread.
 
 use std::cell::UnsafeCell;
 use std::hint::black_box;
@@ -116,6 +125,29 @@ impl Ring {
         slot.seq.store(pos + 1, Ordering::Release);
     }
 
+    /// [`push`](Ring::push) for the only producer of this ring (the lane shape): the claim is
+    /// a load and a plain store of the cursor, no `fetch_add`.
+    #[inline(always)]
+    fn push_single(&self, payload: &[u64; 6]) {
+        let ts = rdtsc();
+        // SYNC: Relaxed load and store; one writer (this thread) reads its own last store.
+        let pos = self.claim.load(Ordering::Relaxed);
+        self.claim.store(pos + 1, Ordering::Relaxed);
+        let slot = &self.slots[pos as usize & (SLOTS - 1)];
+        // SYNC: Acquire; as in `push`.
+        while slot.seq.load(Ordering::Acquire) != pos {
+            std::hint::spin_loop();
+        }
+        let rec = [
+            ts, payload[0], payload[1], payload[2], payload[3], payload[4], payload[5],
+        ];
+        // SAFETY: as in `push`: the sequence equals our position, so the body is ours until
+        // we publish.
+        unsafe { slot.body.get().write(rec) };
+        // SYNC: Release; as in `push`.
+        slot.seq.store(pos + 1, Ordering::Release);
+    }
+
     /// Reads position `pos` if it is published, and frees its slot for the next lap.
     #[inline(always)]
     fn pop(&self, pos: u64) -> Option<[u64; 7]> {
@@ -197,6 +229,58 @@ fn alone_2_producers(c: &mut Criterion) {
     g.finish();
 }
 
+fn lane(c: &mut Criterion) {
+    let mut g = c.benchmark_group("floor");
+    g.throughput(Throughput::Elements(1));
+    let mut ring = Ring::new();
+    let p = payload();
+    g.bench_function("lane", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(SLOTS as u64);
+                ring.reset();
+                let t = Instant::now();
+                for _ in 0..n {
+                    ring.push_single(black_box(&p));
+                }
+                total += t.elapsed();
+                left -= n;
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+fn lanes_2_producers(c: &mut Criterion) {
+    let mut g = c.benchmark_group("floor");
+    // One iteration is one push on each of the two threads, each on its own ring.
+    g.throughput(Throughput::Elements(2));
+    let mut rings = [Ring::new(), Ring::new()];
+    let p = payload();
+    g.bench_function("lanes_2_producers", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(SLOTS as u64);
+                rings.iter_mut().for_each(Ring::reset);
+                let rings = &rings;
+                total += timed_pair(|t| {
+                    for _ in 0..n {
+                        rings[t].push_single(black_box(&p));
+                    }
+                });
+                left -= n;
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
 fn with_consumer(c: &mut Criterion) {
     let mut g = c.benchmark_group("floor");
     g.throughput(Throughput::Elements(1));
@@ -233,6 +317,6 @@ criterion_group! {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(30);
-    targets = alone, alone_2_producers, with_consumer
+    targets = alone, alone_2_producers, with_consumer, lane, lanes_2_producers
 }
 criterion_main!(benches);
