@@ -5,13 +5,12 @@
 //! `RINGLOG_FAULT_ROUNDS=300 cargo test --release -p ringlog-tests --test faults -- --nocapture`.
 //! Every randomised test prints its `RINGLOG_SEED` for replay.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use ringlog_testkit::segment::wait_attached;
 use ringlog_testkit::{
-    require, require_tool, signal, wait_for_text, wait_until, Drain, Proc, TestCommand, TestDir,
-    PATIENCE,
+    require, signal, wait_for_text, wait_until, Drain, Proc, TestCommand, TestDir, Tmpfs, PATIENCE,
 };
 use ringlog_tests::{assert_prefix, notice_sum, rounds, split_log, Rng};
 
@@ -424,32 +423,9 @@ fn a_log_file_deleted_under_the_drain_is_recreated_for_new_records() {
 fn a_full_disk_keeps_records_in_the_ring_until_space_returns() {
     let e = TestDir::new();
     let mnt = e.join("mnt");
-    std::fs::create_dir(&mnt).unwrap();
-    let Some(mount_exe) = require_tool("mount") else {
+    let Some(tmpfs) = Tmpfs::mount(&mnt, "64k") else {
         return;
     };
-    let mount = TestCommand::new(&mount_exe)
-        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
-        .arg(&mnt)
-        .output();
-    let mounted = require(
-        mount.status.success(),
-        "permission to mount a tmpfs",
-        &format!(
-            "run the tests as root (mount said: {})",
-            String::from_utf8_lossy(&mount.stderr).trim()
-        ),
-    );
-    if !mounted {
-        return;
-    }
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = TestCommand::new("umount").arg("-l").arg(&self.0).output();
-        }
-    }
-    let _guard = Unmount(mnt.clone());
     let out = mnt.join("out.log");
     create_ring(&e.ring(), 1 << 16);
     let drain = Drain::start(&e.ring(), &out, &[]);
@@ -458,10 +434,7 @@ fn a_full_disk_keeps_records_in_the_ring_until_space_returns() {
     run_producer(&e.ring(), &["load", "w", &n.to_string()]);
     std::thread::sleep(Duration::from_millis(300));
     // The disk is full now; grow it, as freeing space would.
-    TestCommand::new(&mount_exe)
-        .args(["-o", "remount,size=16m"])
-        .arg(&mnt)
-        .expect_success();
+    tmpfs.resize("16m");
     wait_for_text(&out, "request 4999 served");
     let err = String::from_utf8_lossy(&drain.stop().stderr).into_owned();
     assert!(

@@ -179,3 +179,54 @@ fn a_process_that_dies_holding_a_lane_mid_record_gets_it_back_through_the_drain(
     });
     drain.stop();
 }
+
+#[test]
+fn the_default_segment_fits_a_containers_dev_shm_and_a_full_one_is_a_clear_error_at_open() {
+    use ringlog_testkit::Tmpfs;
+    let e = TestDir::new();
+    // Docker's default /dev/shm is 64 MiB: the default segment (all lanes) fits with room for
+    // two more services' segments.
+    let docker = e.join("docker-shm");
+    let Some(_shm) = Tmpfs::mount(&docker, "64m") else {
+        return;
+    };
+    for name in ["a", "b", "c"] {
+        let log = ringlog::Logger::builder()
+            .path(docker.join(name))
+            .open()
+            .unwrap_or_else(|err| panic!("default segment {name} in 64 MiB: {err}"));
+        ringlog::info!(log, "fits");
+    }
+    let size = std::fs::metadata(docker.join("a")).unwrap().len();
+    assert!(size <= 20 << 20, "default segment is {size} bytes");
+
+    // A /dev/shm too small for the segment: opening fails at once, saying why, and leaves no
+    // half-made file behind (nothing is created lazily to fail with SIGBUS on a later write).
+    let small = e.join("small-shm");
+    let Some(_small) = Tmpfs::mount(&small, "4m") else {
+        return;
+    };
+    let err = ringlog::Logger::builder()
+        .path(small.join("ring"))
+        .open()
+        .expect_err("a 17 MiB segment cannot fit in 4 MiB")
+        .to_string();
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(
+        err.contains("small-shm"),
+        "the error names the place: {err}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&small).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    // The drain says the same when it is the one creating the ring.
+    let out = Drain::command()
+        .args(["--once", "--ring"])
+        .arg(small.join("ring"))
+        .arg("--out")
+        .arg(e.out())
+        .output();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("No space left on device"), "{said}");
+    assert!(std::fs::read_dir(&small).unwrap().next().is_none());
+}

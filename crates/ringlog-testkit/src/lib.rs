@@ -54,7 +54,7 @@ pub use dir::TestDir;
 pub use drain::Drain;
 pub use files::{count_lines, wait_for_lines, wait_for_text};
 pub use proc::{signal, wait_until, Proc, Watchdog};
-pub use tools::{allow_missing_tools, require, require_tool, ALLOW_MISSING_TOOLS};
+pub use tools::{allow_missing_tools, require, require_tool, Tmpfs, ALLOW_MISSING_TOOLS};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

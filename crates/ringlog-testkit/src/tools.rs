@@ -136,3 +136,54 @@ mod tests {
         assert!(find_program("ringlog-no-such-program").is_none());
     }
 }
+
+/// A tmpfs mounted for a test (a full disk, a small `/dev/shm`); unmounted (lazily) on drop.
+#[derive(Debug)]
+pub struct Tmpfs {
+    dir: PathBuf,
+    mount: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (as `mount -o size=` takes it: `64k`, `8m`) on `dir`, creating
+    /// the directory. `None` if the test is to be skipped ([`require`]'s rules: mounting needs
+    /// the `mount` tool and root).
+    #[track_caller]
+    pub fn mount(dir: &std::path::Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).expect("create the mount point");
+        let mount = require_tool("mount")?;
+        let out = crate::TestCommand::new(&mount)
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output();
+        let mounted = require(
+            out.status.success(),
+            "permission to mount a tmpfs",
+            &format!(
+                "run the tests as root (mount said: {})",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        );
+        mounted.then(|| Tmpfs {
+            dir: dir.to_path_buf(),
+            mount,
+        })
+    }
+
+    /// Changes the size (`mount -o remount,size=`), as freeing space would.
+    pub fn resize(&self, size: &str) {
+        crate::TestCommand::new(&self.mount)
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.dir)
+            .expect_success();
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = crate::TestCommand::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .output();
+    }
+}
