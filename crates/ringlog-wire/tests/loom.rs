@@ -751,6 +751,86 @@ fn threads_borrowing_one_lane_per_record_or_writing_into_it_held_lose_nothing() 
 }
 
 #[test]
+fn a_lane_reclaimed_from_a_dead_holder_goes_to_the_next_taker_with_every_claim_it_made() {
+    // A thread holds a lane, logs one record and dies without giving the lane back (its
+    // process was killed). The drain, having read the lane to its claim cursor and found the
+    // holder dead (joining its thread is the model's `kill(pid, 0)` saying ESRCH), gives the
+    // lane back as `LaneReader::maybe_reclaim` does (a Release CAS of the owner word). Another
+    // thread waiting to take the lane then claims after the dead holder's record, never over
+    // it: both records arrive once, whole, in order.
+    model(PREEMPTIONS, || {
+        let fx = Fixture::new(2, 2);
+        let (dead_who, next_who) = (pid_of(0) as u64, pid_of(1) as u64);
+        // The holder took the lane before the model starts (its take is modelled above).
+        let owner = Arc::new(AtomicU64::new(dead_who));
+        let holder = {
+            let fx = fx.clone();
+            thread::spawn(move || {
+                push_blocking(&fx.ring(), &record(0, 0, 1), pid_of(0), &fx.caches[0]);
+                // Dies here, still holding the lane.
+            })
+        };
+        let taker = {
+            let (fx, owner) = (fx.clone(), owner.clone());
+            thread::spawn(move || {
+                while !try_take(&owner, next_who) {
+                    thread::yield_now();
+                }
+                let pos = push_blocking(&fx.ring(), &record(1, 0, 1), pid_of(1), &fx.caches[1]);
+                give_back(&owner, next_who);
+                pos
+            })
+        };
+        // SAFETY: the model has exactly one consumer (this thread).
+        let mut consumer = unsafe { Consumer::new(fx.ring()) };
+        let mut holder = Some(holder);
+        let mut got: Vec<Vec<u8>> = Vec::new();
+        let mut buf = Vec::new();
+        while got.len() < 2 {
+            buf.clear();
+            match consumer.next(&mut buf) {
+                Next::Record { .. } => {
+                    got.push(buf.clone());
+                    consumer.release();
+                }
+                Next::Empty => {
+                    // Read to the claim cursor: reclaim the lane if its holder is dead.
+                    if let Some(h) = holder.take() {
+                        h.join().unwrap();
+                        // SYNC: Relaxed load, Release CAS: as in `maybe_reclaim`.
+                        let held = owner.load(Ordering::Relaxed);
+                        if held == dead_who {
+                            let _ = owner.compare_exchange(
+                                held,
+                                0,
+                                Ordering::Release,
+                                Ordering::Relaxed,
+                            );
+                        }
+                    }
+                    thread::yield_now();
+                }
+                Next::Stalled(Stall::Unowned { .. } | Stall::Writing { .. }) => thread::yield_now(),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(
+            taker.join().unwrap(),
+            1,
+            "the taker claimed after the dead holder"
+        );
+        assert_eq!(got, vec![record(0, 0, 1), record(1, 0, 1)]);
+        assert_consumed_everything(
+            &fx,
+            &Drained {
+                end: consumer.position(),
+                ..Default::default()
+            },
+        );
+    });
+}
+
+#[test]
 fn a_drain_that_reads_ahead_and_releases_only_what_it_wrote_lets_no_producer_overwrite_the_rest() {
     // The lane merge reads records into its queue before it writes them, and releases only up
     // to what it handed out (`Consumer::release_to`). A producer blocked on the full two-slot
