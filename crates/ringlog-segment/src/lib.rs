@@ -731,6 +731,14 @@ impl<'s> Lane<'s> {
         self.header
     }
 
+    /// Whether the drain flags this lane as held up by a living producer's uncommitted record
+    /// ([`layout::LaneDrainLine::stalled`]): a lane to avoid when choosing one to share.
+    #[inline]
+    pub fn stalled(&self) -> bool {
+        // SYNC: Relaxed; a hint set by the drain, ordering nothing.
+        self.header.pending_end.stalled.load(Ordering::Relaxed) != 0
+    }
+
     /// The lane's owner word ([`layout::lane_owner`], 0: free).
     pub fn owner(&self) -> &'s AtomicU64 {
         &self.header.owner

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 use ringlog_wire::callsite::decode_callsite;
 use ringlog_wire::clock::{Calibration, ClockKind};
 use ringlog_wire::decode::{decode_record, RecordRef};
-use ringlog_wire::layout::owner_pid;
+use ringlog_wire::layout::{owner_pid, STALL_FLAG_AFTER_MS};
 use ringlog_wire::ring::{Consumer, Next, RawSlots, Seq, Stall};
 use ringlog_wire::view::OwnedRecord;
 
@@ -185,6 +185,8 @@ struct LaneReader<'s> {
     episode_end: u64,
     /// When the lane's owner was last checked for life (to give back a dead process's lane).
     owner_checked: Option<Instant>,
+    /// Whether we flagged the lane as stalled ([`LaneDrainLine::stalled`]).
+    flagged: bool,
 }
 
 /// The consuming reader: the one consumer of every lane of a segment, built from (and owning)
@@ -241,6 +243,9 @@ impl<'s> Reader<'s> {
                     stall: None,
                     episode_end: 0,
                     owner_checked: None,
+                    // A flag a previous drain left is ours to clear once the lane moves.
+                    // SYNC: Relaxed; a hint (see `unflag`).
+                    flagged: lane.header().pending_end.stalled.load(Ordering::Relaxed) != 0,
                 }
             })
             .collect();
@@ -521,6 +526,7 @@ impl<'s> LaneReader<'s> {
                 Next::Record { .. } => {
                     self.stall = None;
                     self.pending_since = None;
+                    self.unflag();
                     let end = self.buf.len();
                     let next = self.consumer.position();
                     match decode_record(&self.buf[start..end]) {
@@ -556,10 +562,12 @@ impl<'s> LaneReader<'s> {
                 Next::Skipped => {
                     self.stall = None;
                     self.pending_since = None;
+                    self.unflag();
                 }
                 Next::Empty => {
                     self.stall = None;
                     self.pending_since = None;
+                    self.unflag();
                     self.clear_at = t0;
                     self.state = LaneState::Clear;
                     self.maybe_reclaim(policy, now);
@@ -568,6 +576,7 @@ impl<'s> LaneReader<'s> {
                 Next::Stalled(stall) => match self.handle_stall(segment, policy, stall, now) {
                     Some(lost) => {
                         self.pending_since = None;
+                        self.unflag();
                         let next = self.consumer.position();
                         self.push_lost(lost, next, clock_now());
                     }
@@ -587,6 +596,19 @@ impl<'s> LaneReader<'s> {
         let ts = self.last_ts.max(now_raw);
         self.last_ts = ts;
         self.queue.push_back(Queued::Lost { ts, lost, next });
+    }
+
+    /// Clears the lane's stall flag, if we set it: the lane moved.
+    fn unflag(&mut self) {
+        if self.flagged {
+            self.flagged = false;
+            // SYNC: Relaxed; see where it is set.
+            self.lane
+                .header()
+                .pending_end
+                .stalled
+                .store(0, Ordering::Relaxed);
+        }
     }
 
     /// Gives back the lane of a process that died holding it (nothing in flight: the lane is
@@ -694,7 +716,19 @@ impl<'s> LaneReader<'s> {
                     });
                 }
                 if pid_alive(pid) {
-                    return None; // slow but alive: never torn, never overwritten
+                    // Slow but alive: never torn, never overwritten. Past the flag bound, tell
+                    // producers choosing a lane to share to go elsewhere (the owner's own
+                    // records wait for it; nobody else's need to).
+                    if waited >= Duration::from_millis(STALL_FLAG_AFTER_MS) && !self.flagged {
+                        self.flagged = true;
+                        // SYNC: Relaxed; a hint for producers' lane choice, ordering nothing.
+                        self.lane
+                            .header()
+                            .pending_end
+                            .stalled
+                            .store(pos + 1, Ordering::Relaxed);
+                    }
+                    return None;
                 }
                 self.stall = None;
                 // SAFETY: `kill(pid, 0)` just said no process `pid` exists (a zombie counts as

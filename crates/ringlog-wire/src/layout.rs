@@ -220,9 +220,43 @@ pub struct LaneHeader {
     pub owner: CachePadded<AtomicU64>,
     /// The lane's cursors (see `ring`).
     pub cursors: RingCursors,
-    /// Checkpoint: where the drain's pending batch ends in this lane (drain only).
-    pub pending_end: CachePadded<AtomicU64>,
+    /// Checkpoint: where the drain's pending batch ends in this lane (drain only). (The line
+    /// also holds [`LaneDrainLine::stalled`]; `pending_end` derefs to the checkpoint word.)
+    pub pending_end: CachePadded<LaneDrainLine>,
 }
+
+/// The drain's line of a lane header: the checkpoint word and the stall flag, in bytes that
+/// were the checkpoint word's cache-line padding (zero in earlier version-2 writers, which
+/// reads as "not stalled"; the layout and [`LANE_HEADER_SIZE`] are unchanged).
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct LaneDrainLine {
+    /// Where the drain's pending batch ends in this lane (see [`LaneHeader::pending_end`]).
+    pub end: AtomicU64,
+    /// Non-zero while the drain is held up in this lane by a record a living producer has
+    /// owned and not committed for longer than [`STALL_FLAG_AFTER_MS`] (a frozen or stopped
+    /// process): the position of that record plus one. Set and cleared by the drain only; a
+    /// hint to producers choosing a lane to share (they avoid a stalled one), never a safety
+    /// condition.
+    pub stalled: AtomicU64,
+}
+
+impl core::ops::Deref for LaneDrainLine {
+    type Target = AtomicU64;
+    fn deref(&self) -> &AtomicU64 {
+        &self.end
+    }
+}
+
+/// How long a living producer's uncommitted record holds a lane up before the drain flags the
+/// lane as stalled ([`LaneDrainLine::stalled`]).
+pub const STALL_FLAG_AFTER_MS: u64 = 100;
+
+#[cfg(not(loom))]
+const _: () = {
+    // The flag lives in what was padding: the drain line keeps its size.
+    assert!(core::mem::size_of::<LaneDrainLine>() <= core::mem::size_of::<CachePadded<u64>>());
+};
 
 /// The owner word of a lane held by thread `tid` of process `pid`.
 pub const fn lane_owner(pid: u32, tid: u32) -> u64 {

@@ -10,7 +10,8 @@
 //! borrows a free lane for one record (take, push, give back), so it still never shares a lane
 //! with a producer that may be frozen mid-record. Only when every lane is held at that instant
 //! does it write into a held lane, which the ring protocol inside each lane keeps correct (a lane
-//! is a many-producer ring; holding one is about speed and stall isolation, never safety).
+//! is a many-producer ring; holding one is about speed and stall isolation, never safety): one
+//! of the reserved lanes, avoiding lanes the drain flagged as stalled ([`shared_lane`]).
 //!
 //! Lanes go back when their thread exits (a thread-local destructor), when the logger is dropped
 //! (every lane this process took), and, for a process that died holding some, when the drain
@@ -74,13 +75,37 @@ pub(crate) struct Lanes {
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Lanes kept free for threads that come when the others are held (1 in 8, at least 1 when
-/// there are 2 lanes or more).
+/// there are 2 lanes or more): the last ones. No thread keeps them; they are borrowed for a
+/// record at a time, and [`shared_lane`] writes into them first.
 fn reserve(lanes: usize) -> usize {
     if lanes < 2 {
         0
     } else {
         (lanes / 8).max(1)
     }
+}
+
+/// The lane a thread writes into when every lane is held (or, `Policy::Block` waiting on a
+/// full lane, the lane to try next): one of the reserved lanes, which no thread keeps, so a
+/// lane's long-term holder never has a stranger's record in front of its own; spread by
+/// thread; skipping lanes the drain flags as stalled (held up by a record a living producer
+/// owns and does not commit: a frozen process). If every reserved lane is stalled, any lane
+/// that is not; if every lane is, the first choice.
+pub(crate) fn shared_lane(segment: &Segment, tid: u32) -> usize {
+    let n = segment.lane_count();
+    let r = reserve(n).clamp(1, n);
+    let first = n - r;
+    let spread = (tid as usize).wrapping_mul(0x9E37_79B9);
+    let reserved = (0..r).map(|k| first + (spread + k) % r);
+    let any = (0..n).map(|k| (spread + k) % n);
+    let mut choice = None;
+    for i in reserved.chain(any) {
+        if !segment.lane(i).stalled() {
+            return i;
+        }
+        choice.get_or_insert(i);
+    }
+    choice.unwrap_or(0)
 }
 
 impl Lanes {
@@ -147,10 +172,11 @@ impl Lanes {
                 return Pick::Borrowed(lane.index());
             }
         }
-        Pick::Shared(start)
+        Pick::Shared(shared_lane(segment, tid))
     }
 
-    /// Takes a lane for this thread to keep, leaving [`reserve`] lanes free for others.
+    /// Takes a lane for this thread to keep: one of the first `n - reserve(n)`, so the
+    /// reserved lanes stay free for borrowers and are the ones [`shared_lane`] shares.
     fn take_for_thread(
         &self,
         this: &Arc<crate::Inner>,
@@ -159,16 +185,9 @@ impl Lanes {
         tid: u32,
         start: usize,
     ) -> Option<usize> {
-        let n = segment.lane_count();
-        // SYNC: Relaxed; an estimate of how many lanes are free, to leave some for others.
-        let free = (0..n)
-            .filter(|&i| segment.lane(i).owner().load(Ordering::Relaxed) == 0)
-            .count();
-        if free <= reserve(n) {
-            return None;
-        }
-        for k in 0..n {
-            let lane = segment.lane((start + k) % n);
+        let keepable = segment.lane_count() - reserve(segment.lane_count());
+        for k in 0..keepable {
+            let lane = segment.lane((start + k) % keepable);
             if lane.try_take(pid, tid) {
                 lane.prefault();
                 self.mark(lane.index(), true);

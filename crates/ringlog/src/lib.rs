@@ -764,12 +764,12 @@ impl Logger {
         let ring = inner.segment.lane(lane).ring();
         match ring.push(record, pid, &inner.read_cache[lane]) {
             Ok(_) => {}
-            Err(e) if matches!(inner.policy, Policy::Drop) => self.full(record, pid, lane, e),
+            Err(e) if matches!(inner.policy, Policy::Drop) => self.full(record, pid, pick, e),
             Err(e) => {
                 let mut first = Some(e);
                 around_wait(&mut || {
                     if let Some(e) = first.take() {
-                        self.full(record, pid, lane, e)
+                        self.full(record, pid, pick, e)
                     }
                 })
             }
@@ -791,9 +791,10 @@ impl Logger {
     /// The ring was full: wait per policy, then push or drop.
     #[cold]
     #[inline(never)]
-    fn full(&self, record: &[u8], pid: u32, lane: usize, first: PushError) {
+    fn full(&self, record: &[u8], pid: u32, pick: lanes::Pick, first: PushError) {
         let inner = &*self.inner;
-        let ring = inner.segment.lane(lane).ring();
+        let mut lane = pick.lane();
+        let mut ring = inner.segment.lane(lane).ring();
         let deadline = match inner.policy {
             Policy::Drop => return self.drop_record(),
             Policy::Block => None,
@@ -830,6 +831,12 @@ impl Logger {
                 checked = now;
                 if !self.drain_alive() {
                     return self.drop_record();
+                }
+                // A shared lane held up by a frozen producer's record frees nothing until it
+                // thaws: wait on another (the drain flags such a lane).
+                if matches!(pick, lanes::Pick::Shared(_)) && inner.segment.lane(lane).stalled() {
+                    lane = lanes::shared_lane(&inner.segment, ids::tid());
+                    ring = inner.segment.lane(lane).ring();
                 }
             }
             if now.duration_since(started) < Duration::from_micros(200) {
