@@ -303,8 +303,10 @@ fn log_records(log: &Logger, worker: &str, cfg: &Config, cal: &Calibration) -> T
 pub struct Summary {
     /// The ring's path.
     pub ring: PathBuf,
-    /// Slots in the ring.
+    /// Slots per lane.
     pub slot_count: u64,
+    /// Lanes in the ring.
+    pub lanes: u32,
     /// Bytes per slot.
     pub slot_size: u32,
     /// Clock the ring stamps records with (`Tsc` or `Realtime`).
@@ -549,6 +551,7 @@ fn summarise(
     Ok(Summary {
         ring,
         slot_count: header.slot_count,
+        lanes: header.lane_count,
         slot_size: header.slot_size,
         record_clock: format!("{:?}", log.segment().clock_kind()),
         procs: cfg.procs,
@@ -593,8 +596,9 @@ fn summarise(
 fn print_text(out: &mut impl Write, s: &Summary) -> io::Result<()> {
     writeln!(
         out,
-        "ring       {} ({} slots x {} B, records stamped with {})",
+        "ring       {} ({} lanes x {} slots x {} B, records stamped with {})",
         s.ring.display(),
+        s.lanes,
         s.slot_count,
         s.slot_size,
         s.record_clock

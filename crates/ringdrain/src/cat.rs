@@ -93,6 +93,7 @@ pub fn run(ring: &str, opts: &CatOptions) -> anyhow::Result<ExitCode> {
     let mut lock = stdout.lock();
     let mut idle_rounds = 0u32;
     let mut anchor_at = Instant::now();
+    let identity = file_identity(seg.path());
     loop {
         buf.clear();
         pass.clear();
@@ -161,6 +162,15 @@ pub fn run(ring: &str, opts: &CatOptions) -> anyhow::Result<ExitCode> {
             std::thread::sleep(Duration::from_micros(100));
         }
         if anchor_at.elapsed() >= Duration::from_secs(1) {
+            // A ring removed (`gc`, by hand) or replaced at its path gets no more records:
+            // say so and stop, rather than follow a file nobody can open any more.
+            if file_identity(seg.path()) != identity {
+                eprintln!(
+                    "ringdrain cat: {} was removed or replaced; no more records can arrive in the ring being followed",
+                    seg.path().display()
+                );
+                break;
+            }
             // Keep timestamps right over a long follow (as the drain does).
             anchor_at = Instant::now();
             let c = fmt.calibration().reanchor(
@@ -171,6 +181,12 @@ pub fn run(ring: &str, opts: &CatOptions) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The (device, inode) a path names now, `None` if it names nothing.
+fn file_identity(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// Formats the record in `buf` into `out` if it passes the filters.

@@ -1220,3 +1220,32 @@ fn retention_by_total_size_removes_the_oldest_rotated_files() {
     sorted.sort_unstable();
     assert_eq!(sorted, (first..n).collect::<Vec<_>>());
 }
+
+#[test]
+fn cat_follow_stops_with_a_word_when_its_ring_is_removed() {
+    let e = env();
+    let log = logger(&e.ring);
+    api::log(&log, 1);
+    let mut child = cmd(&["cat", e.ring.to_str().unwrap(), "--follow"], &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = out.next().expect("a line").unwrap();
+    assert!(first.contains("api 1"), "{first}");
+    std::fs::remove_file(&e.ring).unwrap();
+    // It notices within its once-a-second check and ends, instead of following forever.
+    let deadline = Instant::now() + WATCHDOG;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "cat --follow still running");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("was removed or replaced"), "{err}");
+}
