@@ -177,12 +177,14 @@ fn payload() -> [u64; 6] {
     ]
 }
 
-fn alone(c: &mut Criterion) {
+/// One producer alone on a ring, pushing with `push` (the ring is reset, untimed, before
+/// every burst of at most `SLOTS` pushes, so it never fills).
+fn one_producer(c: &mut Criterion, name: &str, push: fn(&Ring, &[u64; 6])) {
     let mut g = c.benchmark_group("floor");
     g.throughput(Throughput::Elements(1));
     let mut ring = Ring::new();
     let p = payload();
-    g.bench_function("alone", |b| {
+    g.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             let mut left = iters;
@@ -191,7 +193,7 @@ fn alone(c: &mut Criterion) {
                 ring.reset();
                 let t = Instant::now();
                 for _ in 0..n {
-                    ring.push(black_box(&p));
+                    push(&ring, black_box(&p));
                 }
                 total += t.elapsed();
                 left -= n;
@@ -202,75 +204,27 @@ fn alone(c: &mut Criterion) {
     g.finish();
 }
 
-fn alone_2_producers(c: &mut Criterion) {
+/// Two producers at once, pushing with `push`: into one shared ring (`rings == 1`) or each into
+/// its own (`rings == 2`); rings reset between bursts. One iteration is one push on each thread.
+fn two_producers(c: &mut Criterion, name: &str, rings: usize, push: fn(&Ring, &[u64; 6])) {
     let mut g = c.benchmark_group("floor");
-    // One iteration is one push on each of the two threads.
     g.throughput(Throughput::Elements(2));
-    let mut ring = Ring::new();
+    let mut rings: Vec<Ring> = (0..rings).map(|_| Ring::new()).collect();
     let p = payload();
-    g.bench_function("alone_2_producers", |b| {
+    // Both threads together must not fill a shared ring within a burst.
+    let burst = SLOTS as u64 * rings.len() as u64 / 2;
+    g.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             let mut left = iters;
             while left > 0 {
-                let n = left.min(SLOTS as u64 / 2);
-                ring.reset();
-                let ring = &ring;
-                total += timed_pair(|_| {
-                    for _ in 0..n {
-                        ring.push(black_box(&p));
-                    }
-                });
-                left -= n;
-            }
-            total
-        })
-    });
-    g.finish();
-}
-
-fn lane(c: &mut Criterion) {
-    let mut g = c.benchmark_group("floor");
-    g.throughput(Throughput::Elements(1));
-    let mut ring = Ring::new();
-    let p = payload();
-    g.bench_function("lane", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                let n = left.min(SLOTS as u64);
-                ring.reset();
-                let t = Instant::now();
-                for _ in 0..n {
-                    ring.push_single(black_box(&p));
-                }
-                total += t.elapsed();
-                left -= n;
-            }
-            total
-        })
-    });
-    g.finish();
-}
-
-fn lanes_2_producers(c: &mut Criterion) {
-    let mut g = c.benchmark_group("floor");
-    // One iteration is one push on each of the two threads, each on its own ring.
-    g.throughput(Throughput::Elements(2));
-    let mut rings = [Ring::new(), Ring::new()];
-    let p = payload();
-    g.bench_function("lanes_2_producers", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                let n = left.min(SLOTS as u64);
+                let n = left.min(burst);
                 rings.iter_mut().for_each(Ring::reset);
                 let rings = &rings;
                 total += timed_pair(|t| {
+                    let ring = &rings[t % rings.len()];
                     for _ in 0..n {
-                        rings[t].push_single(black_box(&p));
+                        push(ring, black_box(&p));
                     }
                 });
                 left -= n;
@@ -279,6 +233,22 @@ fn lanes_2_producers(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+fn alone(c: &mut Criterion) {
+    one_producer(c, "alone", Ring::push);
+}
+
+fn alone_2_producers(c: &mut Criterion) {
+    two_producers(c, "alone_2_producers", 1, Ring::push);
+}
+
+fn lane(c: &mut Criterion) {
+    one_producer(c, "lane", Ring::push_single);
+}
+
+fn lanes_2_producers(c: &mut Criterion) {
+    two_producers(c, "lanes_2_producers", 2, Ring::push_single);
 }
 
 fn with_consumer(c: &mut Criterion) {

@@ -50,29 +50,42 @@ fn has_record_in_flight(ring: &Path, pid: u32) -> bool {
     })
 }
 
+/// A producer that owns a record in a lane, has written half of it, and is frozen there
+/// (SIGSTOP).
+fn frozen_mid_record(ring: &Path) -> Proc {
+    let slow = producer(ring, &["slow", "300"]);
+    wait_until("the slow producer is mid-record", PATIENCE, || {
+        has_record_in_flight(ring, slow.id())
+    });
+    slow.signal(libc::SIGSTOP);
+    slow
+}
+
+/// Runs a producer process logging `n` records as `worker` with Policy::Block to its end, and
+/// waits for its last record in the file.
+fn log_to_the_end(e: &TestDir, worker: &str, n: u64) {
+    producer(&e.ring(), &["load", worker, &n.to_string(), "block"]).expect_success(PATIENCE);
+    wait_for_text(
+        &e.out(),
+        &format!(
+            "request {} served in {} us by {worker}",
+            n - 1,
+            (n - 1) as f64 / 4.0
+        ),
+    );
+}
+
 #[test]
 fn a_producer_frozen_mid_record_delays_no_other_producer() {
     let e = TestDir::new();
     let drain = ring_with_drain(&e, 256);
     // Owns a record in its lane, writes half of it, and is frozen there.
-    let slow = producer(&e.ring(), &["slow", "300"]);
-    wait_until("the slow producer is mid-record", PATIENCE, || {
-        has_record_in_flight(&e.ring(), slow.id())
-    });
-    slow.signal(libc::SIGSTOP);
+    let slow = frozen_mid_record(&e.ring());
     // Another process logs many times its lane's capacity (so the drain must keep freeing its
     // lane) with Policy::Block: it finishes, and its records reach the file, while the frozen
     // producer is still stopped.
     let n = 20_000;
-    producer(&e.ring(), &["load", "other", &n.to_string(), "block"]).expect_success(PATIENCE);
-    wait_for_text(
-        &e.out(),
-        &format!(
-            "request {} served in {} us by other",
-            n - 1,
-            (n - 1) as f64 / 4.0
-        ),
-    );
+    log_to_the_end(&e, "other", n);
     let mut slow = slow;
     assert!(!slow.has_exited(), "the frozen producer ran on");
     let expected = format!("raw record from slow with payload {}", "x".repeat(150));
@@ -253,21 +266,9 @@ fn a_thread_sharing_a_lane_moves_off_one_a_frozen_producer_holds_up() {
         seg.lane(0).try_take(std::process::id(), 1),
         "lane 0 starts free"
     );
-    let slow = producer(&e.ring(), &["slow", "300"]);
-    wait_until("the slow producer is mid-record", PATIENCE, || {
-        has_record_in_flight(&e.ring(), slow.id())
-    });
-    slow.signal(libc::SIGSTOP);
+    let slow = frozen_mid_record(&e.ring());
     let n = 5_000; // many times a lane's 256 slots
-    producer(&e.ring(), &["load", "other", &n.to_string(), "block"]).expect_success(PATIENCE);
-    wait_for_text(
-        &e.out(),
-        &format!(
-            "request {} served in {} us by other",
-            n - 1,
-            (n - 1) as f64 / 4.0
-        ),
-    );
+    log_to_the_end(&e, "other", n);
     assert!(seg.lane(1).stalled(), "the drain flagged the frozen lane");
     let mut slow = slow;
     assert!(!slow.has_exited(), "the frozen producer ran on");
