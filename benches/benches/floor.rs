@@ -107,8 +107,26 @@ impl Ring {
     fn push(&self, payload: &[u64; 6]) {
         let ts = rdtsc();
         // SYNC: Relaxed; the claim only hands out positions. The data is ordered by the slot's
-        // sequence word (the Acquire load and Release store below).
+        // sequence word (the Acquire load and Release store in `write`).
         let pos = self.claim.fetch_add(1, Ordering::Relaxed);
+        self.write(pos, ts, payload);
+    }
+
+    /// [`push`](Ring::push) for the only producer of this ring (the lane shape): the claim is
+    /// a load and a plain store of the cursor, no `fetch_add`.
+    #[inline(always)]
+    fn push_single(&self, payload: &[u64; 6]) {
+        let ts = rdtsc();
+        // SYNC: Relaxed load and store; one writer (this thread) reads its own last store.
+        let pos = self.claim.load(Ordering::Relaxed);
+        self.claim.store(pos + 1, Ordering::Relaxed);
+        self.write(pos, ts, payload);
+    }
+
+    /// Waits until the slot of the claimed position `pos` is free for its lap, writes the
+    /// record and publishes it.
+    #[inline(always)]
+    fn write(&self, pos: u64, ts: u64, payload: &[u64; 6]) {
         let slot = &self.slots[pos as usize & (SLOTS - 1)];
         // SYNC: Acquire; pairs with the consumer's Release store in `pop` that freed the slot
         // for this lap, so our write follows its read of the previous lap.
@@ -122,29 +140,6 @@ impl Ring {
         // publish; no other producer holds this position and the consumer waits for pos + 1.
         unsafe { slot.body.get().write(rec) };
         // SYNC: Release; pairs with the consumer's Acquire load in `pop`.
-        slot.seq.store(pos + 1, Ordering::Release);
-    }
-
-    /// [`push`](Ring::push) for the only producer of this ring (the lane shape): the claim is
-    /// a load and a plain store of the cursor, no `fetch_add`.
-    #[inline(always)]
-    fn push_single(&self, payload: &[u64; 6]) {
-        let ts = rdtsc();
-        // SYNC: Relaxed load and store; one writer (this thread) reads its own last store.
-        let pos = self.claim.load(Ordering::Relaxed);
-        self.claim.store(pos + 1, Ordering::Relaxed);
-        let slot = &self.slots[pos as usize & (SLOTS - 1)];
-        // SYNC: Acquire; as in `push`.
-        while slot.seq.load(Ordering::Acquire) != pos {
-            std::hint::spin_loop();
-        }
-        let rec = [
-            ts, payload[0], payload[1], payload[2], payload[3], payload[4], payload[5],
-        ];
-        // SAFETY: as in `push`: the sequence equals our position, so the body is ours until
-        // we publish.
-        unsafe { slot.body.get().write(rec) };
-        // SYNC: Release; as in `push`.
         slot.seq.store(pos + 1, Ordering::Release);
     }
 
