@@ -38,7 +38,7 @@
 //! | only targets named | every other target off | every other target off |
 //! | level names | case-insensitive, plus `off` | the same |
 //! | `/regex` message filter | rejected with an error | filters messages by regex |
-//! | changed at run time | [`Logger::set_directives`] (raise `log::set_max_level` too if it gets more verbose) | no |
+//! | changed at run time | [`Logger::set_directives`], or `ringdrain level` for every process; `log::set_max_level` follows at the next record that reaches the backend | no |
 //!
 //! Limits: the id cache holds 4096 call sites; past that (or with targets built at run time,
 //! each of which is a call site of its own) a call registers its callsite every time, which
@@ -90,9 +90,9 @@ pub use ringlog::filter::Directives;
 
 /// Installs a [`RingLog`] writing to `logger`, filtered by the logger's own directives (see
 /// [Filtering](crate#filtering)), as the process's `log` logger, and sets `log::set_max_level`
-/// to the most verbose level the filter allows (so disabled calls cost `log` one compare). If
-/// you later make the logger's filter more verbose ([`Logger::set_directives`],
-/// [`Logger::set_level`]), raise `log::set_max_level` too.
+/// to the most verbose level the filter allows (so disabled calls cost `log` one compare), and
+/// sets it again when the logger's filter changes (`ringdrain level`, [`Logger::set_directives`],
+/// [`Logger::set_level`]), at the first record that reaches the backend afterwards.
 ///
 /// Fails if a `log` logger is already installed, for instance by an earlier `init` (the
 /// `RingLog` is then leaked; it is small).
@@ -103,6 +103,11 @@ pub fn init(logger: Logger) -> Result<(), log::SetLoggerError> {
 /// Installs `ring` as the process's `log` logger, as [`init`] does (for a [`RingLog`] built
 /// with [`RingLog::with_directives`]).
 pub fn install(ring: RingLog) -> Result<(), log::SetLoggerError> {
+    // The key first: a change racing the level computed below leaves a stale key, so the next
+    // verdict recompute sets the level again.
+    // SYNC: Relaxed; see `RingLog::follow_max_level`.
+    ring.max_key
+        .store(ring.logger.filter_key(), Ordering::Relaxed);
     let max = ring.max_level();
     log::set_logger(Box::leak(Box::new(ring)))?;
     log::set_max_level(max);
@@ -119,6 +124,9 @@ pub struct RingLog {
     /// by addresses: the fast path.
     statics: IdCache<StaticSite>,
     targets: IdCache<Target>,
+    /// The logger's filter key when [`install`] last set `log::set_max_level` from this
+    /// backend (0: it does not manage `log`'s max level); see [`RingLog::follow_max_level`].
+    max_key: AtomicU32,
 }
 
 impl core::fmt::Debug for RingLog {
@@ -142,6 +150,7 @@ impl RingLog {
             sites: IdCache::new(ringlog::bridge::SLOTS),
             statics: IdCache::new(ringlog::bridge::SLOTS),
             targets: IdCache::new(TARGET_SLOTS),
+            max_key: AtomicU32::new(0),
         }
     }
 
@@ -213,6 +222,7 @@ impl RingLog {
     /// The verdict for `target`, from the directives (the slow path).
     #[cold]
     fn resolve(&self, target: &str) -> u8 {
+        self.follow_max_level();
         let logger = self.logger.max_level_for(target);
         let extra = match &self.extra {
             None => Some(Level::Trace),
@@ -226,6 +236,23 @@ impl RingLog {
             (Some(l), Some(d)) => l.min(d) as u8,
             _ => 0,
         }
+    }
+
+    /// If [`install`] set `log::set_max_level` for this backend and the logger's filter has
+    /// changed since (`ringdrain level` on the control page, `set_directives`), sets it again,
+    /// so a filter made more verbose at run time is not cut off by `log`'s own compare. Runs
+    /// on the slow path every verdict recompute takes after a change, that is at the first
+    /// record that reaches the backend afterwards (one at a level still allowed).
+    fn follow_max_level(&self) {
+        // SYNC: Relaxed; the key only says whether to look again (see `Logger::filter_key`).
+        let set_under = self.max_key.load(Ordering::Relaxed);
+        let key = self.logger.filter_key();
+        if set_under == 0 || set_under == key {
+            return;
+        }
+        // SYNC: Relaxed; as above. Two threads racing here set the same level.
+        self.max_key.store(key, Ordering::Relaxed);
+        log::set_max_level(self.max_level());
     }
 
     /// The callsite id for `record` (0 if the segment's table is full: the drain then shows the
