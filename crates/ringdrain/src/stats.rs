@@ -201,7 +201,7 @@ fn report(seg: &Segment, json: bool, interval: Duration) -> anyhow::Result<()> {
         "corrupt": c.corrupt.load(Ordering::Relaxed),
         "truncated": c.truncated.load(Ordering::Relaxed),
         "drain_pid": if drain_pid == 0 { None } else { Some(drain_pid) },
-        "drain_alive": drain_pid != 0 && pid_alive(drain_pid),
+        "drain_alive": drain_pid != 0 && seg.drain_alive(),
         "drain_heartbeat_age_s": hb_age,
         "drain_lag_slots": fill,
         "live_producers": producers,

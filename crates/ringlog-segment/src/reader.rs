@@ -35,7 +35,6 @@ use std::time::{Duration, Instant};
 use ringlog_wire::callsite::decode_callsite;
 use ringlog_wire::clock::{Calibration, ClockKind};
 use ringlog_wire::decode::{decode_record, RecordRef};
-use ringlog_wire::layout::owner_pid;
 use ringlog_wire::ring::{Consumer, Next, RawSlots, Seq, Stall};
 use ringlog_wire::view::OwnedRecord;
 
@@ -600,12 +599,12 @@ impl<'s> LaneReader<'s> {
             return;
         }
         self.owner_checked = Some(now);
-        let owner = self.lane.owner();
-        // SYNC: Relaxed; only decides whether to look closer. The CAS below is what counts.
-        let held = owner.load(Ordering::Relaxed);
-        if held == 0 || pid_alive(owner_pid(held)) {
+        // Judged by pid and start time: a holder whose pid now runs another process (reused,
+        // or a forged owner word naming a living process with its stamp) is dead too.
+        let Some((held, _stamp, false)) = self.lane.holder_alive() else {
             return;
-        }
+        };
+        let owner = self.lane.owner();
         // SYNC: Release; pairs with the Acquire of the next `Lane::try_take`, carrying our
         // reads of the lane (a dead process writes nothing more, so nothing else is to be
         // ordered). Fails harmlessly if the word changed.
@@ -1010,5 +1009,73 @@ mod tests {
         // A remembered id still resolves to its reason.
         let last = u32::MAX - 8 * 999_999;
         assert!(cache.resolve(&seg, last).unwrap_err().contains("callsite"));
+    }
+
+    /// A lane held under a living pid whose start time is not the recorded one (the pid was
+    /// reused, or the owner word forged) is given back by the drain; a holder with its real
+    /// stamp, or none recorded (an older build), is left alone (issue 14).
+    #[test]
+    fn a_lane_held_under_a_live_pid_with_a_wrong_start_time_is_reclaimed() {
+        use ringlog_wire::layout::{lane_owner, process_stamp};
+        let dir = tempfile::tempdir().unwrap();
+        let seg = lanes(&dir, 5);
+        let parent = rustix::process::getppid().map_or(1, |p| p.as_raw_nonzero().get() as u32);
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let wrong = |pid: u32| {
+            let real = crate::process_start_ticks(pid).expect("/proc/PID/stat is readable");
+            process_stamp(pid, real + 7)
+        };
+        let hold = |lane: usize, pid: u32, stamp: u64| {
+            let o = seg.lane(lane).header();
+            // SYNC: Relaxed; single-threaded setup (another process's words, as it left them).
+            o.owner.stamp.store(stamp, Ordering::Relaxed);
+            o.owner.word.store(lane_owner(pid, 9), Ordering::Relaxed);
+        };
+        hold(0, 1, wrong(1));
+        hold(1, parent, wrong(parent));
+        assert!(seg.lane(2).try_take(std::process::id(), 3));
+        hold(3, child.id(), crate::process_stamp(child.id()));
+        hold(4, child.id(), 0);
+        let mut reader = seg
+            .acquire_drain()
+            .unwrap()
+            .reader()
+            .with_policy(StallPolicy {
+                liveness_interval: Duration::from_millis(1),
+                ..StallPolicy::default()
+            });
+        let held = |i: usize| seg.lane(i).owner().load(Ordering::Relaxed) != 0;
+        let watchdog = Instant::now() + Duration::from_secs(10);
+        while held(0) || held(1) {
+            assert!(
+                Instant::now() < watchdog,
+                "lanes 0 and 1 were never reclaimed"
+            );
+            assert!(tags(&mut reader).is_empty());
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        // A few more rounds: the living holders keep their lanes.
+        for _ in 0..20 {
+            assert!(tags(&mut reader).is_empty());
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(held(2), "our own lane, with our own stamp");
+        assert!(held(3), "a living holder with its real stamp");
+        assert!(held(4), "a living holder with no stamp recorded");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let watchdog = Instant::now() + Duration::from_secs(10);
+        while held(3) || held(4) {
+            assert!(
+                Instant::now() < watchdog,
+                "a dead holder's lanes were never reclaimed"
+            );
+            assert!(tags(&mut reader).is_empty());
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(held(2));
     }
 }
