@@ -68,3 +68,114 @@ fn a_forged_lease_naming_a_living_pid_does_not_hold_off_a_new_drain() {
         );
     }
 }
+
+/// A drain killed in the middle of renumbering `FILE.N` left a hole (`FILE.2` missing): the
+/// next rotations close it instead of carrying it along, and nothing is deleted while fewer
+/// than `--rotate-keep` rotated files exist (issue 14).
+#[test]
+fn rotation_after_a_kill_mid_rename_closes_the_hole_and_deletes_nothing_early() {
+    use ringdrain::sink::{FileSink, Rotation};
+    let e = TestDir::new();
+    let live = e.join("app.log");
+    let numbered = |i: u32| e.join(format!("app.log.{i}"));
+    std::fs::write(numbered(1), "a\n").unwrap();
+    std::fs::write(numbered(3), "c\n").unwrap();
+    let rotation = Rotation {
+        keep: 4,
+        max_bytes: 1 << 30,
+        ..Rotation::default()
+    };
+    let mut sink = FileSink::open(&live, rotation, 0o600).unwrap();
+    let contents = |max: u32| -> Vec<Option<String>> {
+        (1..=max)
+            .map(|i| std::fs::read_to_string(numbered(i)).ok())
+            .collect()
+    };
+    // On start-up the hole is closed before anything rotates.
+    assert_eq!(
+        contents(4),
+        [Some("a\n".into()), Some("c\n".into()), None, None]
+    );
+    sink.write_batch(b"x\n").unwrap();
+    sink.rotate().unwrap();
+    assert_eq!(
+        contents(4),
+        [
+            Some("x\n".into()),
+            Some("a\n".into()),
+            Some("c\n".into()),
+            None
+        ]
+    );
+    sink.write_batch(b"y\n").unwrap();
+    sink.rotate().unwrap();
+    assert_eq!(
+        contents(5),
+        [
+            Some("y\n".into()),
+            Some("x\n".into()),
+            Some("a\n".into()),
+            Some("c\n".into()),
+            None
+        ],
+        "four rotated files kept, none deleted early"
+    );
+    // From now on the oldest goes, one per rotation.
+    sink.write_batch(b"z\n").unwrap();
+    sink.rotate().unwrap();
+    assert_eq!(
+        contents(5),
+        [
+            Some("z\n".into()),
+            Some("y\n".into()),
+            Some("x\n".into()),
+            Some("a\n".into()),
+            None
+        ]
+    );
+}
+
+/// Every state a kill can leave the renumbering in (each prefix of its renames, for several
+/// starting sets of files with holes) is repaired by the next rotation: the rotated files stay
+/// in order, numbered 1..=n without a hole, and none is lost while fewer than keep exist.
+#[test]
+fn rotation_renumbering_is_restartable_from_any_partial_rename_chain() {
+    use ringdrain::sink::{FileSink, Rotation};
+    for start in [
+        vec![1u32, 2, 3],
+        vec![2, 3],
+        vec![1, 3, 5],
+        vec![2, 4, 5, 6],
+    ] {
+        for done in 0..=start.len() {
+            let e = TestDir::new();
+            let live = e.join("app.log");
+            let numbered = |i: u32| e.join(format!("app.log.{i}"));
+            // The chain a rotation runs, stopped after `done` renames (a kill): the newest
+            // files shifted up by one from the oldest end.
+            for (k, &n) in start.iter().enumerate() {
+                let shifted = k >= start.len() - done;
+                let at = if shifted { n + 1 } else { n };
+                std::fs::write(numbered(at), format!("{n}\n")).unwrap();
+            }
+            let rotation = Rotation {
+                keep: 6,
+                max_bytes: 1 << 30,
+                ..Rotation::default()
+            };
+            let mut sink = FileSink::open(&live, rotation, 0o600).unwrap();
+            sink.write_batch(b"live\n").unwrap();
+            sink.rotate().unwrap();
+            let mut expect: Vec<String> = vec!["live\n".into()];
+            expect.extend(start.iter().map(|n| format!("{n}\n")));
+            let got: Vec<String> = (1..=expect.len() as u32)
+                .map(|i| {
+                    std::fs::read_to_string(numbered(i))
+                        .unwrap_or_else(|_| panic!("{start:?} after {done} renames: no .{i}"))
+                })
+                .collect();
+            assert_eq!(got, expect, "{start:?} after {done} renames");
+            assert!(!numbered(expect.len() as u32 + 1).exists());
+        }
+    }
+}
