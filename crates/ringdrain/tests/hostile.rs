@@ -179,3 +179,50 @@ fn rotation_renumbering_is_restartable_from_any_partial_rename_chain() {
         }
     }
 }
+
+/// A segment whose mode is wider than the one rings are created with (0666 for 0600) is
+/// drained, with one warning on stderr per ring, and `stats` says the same (issue 14).
+#[test]
+fn a_ring_with_a_wider_mode_than_created_is_warned_about_once() {
+    use std::os::unix::fs::PermissionsExt;
+    let e = TestDir::new();
+    let log = logger(&e.ring());
+    info!(log, "one record");
+    let warning = format!(
+        "ringdrain: warning: ring {} has mode 0666, wider than 0600: other users can read or write its records (chmod it to 0600, or recreate it)",
+        e.ring().display()
+    );
+    let warnings = |stderr: &[u8]| -> Vec<String> {
+        String::from_utf8_lossy(stderr)
+            .lines()
+            .filter(|l| l.contains("warning"))
+            .map(String::from)
+            .collect()
+    };
+    // The mode it was created with: no warning.
+    let out = once(&e).expect_success();
+    assert_eq!(warnings(&out.stderr), Vec::<String>::new());
+    std::fs::set_permissions(e.ring(), std::fs::Permissions::from_mode(0o666)).unwrap();
+    info!(log, "another record");
+    let out = once(&e).expect_success();
+    assert_eq!(warnings(&out.stderr), [warning.as_str()]);
+    assert!(e.out_text().contains("another record"));
+    // `stats` does not know the intended mode: it warns past 0660 (a group sharing a ring).
+    let out = ringdrain()
+        .arg("stats")
+        .arg(e.ring())
+        .args(["--interval-ms", "1"])
+        .expect_success();
+    assert_eq!(warnings(&out.stderr), [warning.replace("0600", "0660")]);
+    std::fs::set_permissions(e.ring(), std::fs::Permissions::from_mode(0o660)).unwrap();
+    let out = ringdrain()
+        .arg("stats")
+        .arg(e.ring())
+        .args(["--interval-ms", "1"])
+        .expect_success();
+    assert_eq!(warnings(&out.stderr), Vec::<String>::new());
+    std::fs::set_permissions(e.ring(), std::fs::Permissions::from_mode(0o666)).unwrap();
+    // A drain told rings are 0666 (`--ring-mode 666`) expects it.
+    let out = once(&e).args(["--ring-mode", "666"]).expect_success();
+    assert_eq!(warnings(&out.stderr), Vec::<String>::new());
+}

@@ -578,6 +578,19 @@ impl Segment {
         &self.path
     }
 
+    /// The segment file's permission bits now (`fstat`).
+    pub fn file_mode(&self) -> io::Result<u32> {
+        Ok(rustix::fs::fstat(&self._file)?.st_mode & 0o7777)
+    }
+
+    /// The permission bits the file has beyond `expected` (0: none). A segment is created
+    /// with exactly its configured mode, so extra bits mean someone widened it (or another
+    /// creator asked for more): worth a warning, since every process that can write it can
+    /// forge or destroy records.
+    pub fn mode_beyond(&self, expected: u32) -> io::Result<u32> {
+        Ok(self.file_mode()? & 0o777 & !expected)
+    }
+
     /// The validated header.
     pub fn header(&self) -> &SegmentHeader {
         &self.header
