@@ -226,3 +226,66 @@ fn a_ring_with_a_wider_mode_than_created_is_warned_about_once() {
     let out = once(&e).args(["--ring-mode", "666"]).expect_success();
     assert_eq!(warnings(&out.stderr), Vec::<String>::new());
 }
+
+/// Each cause of an error is printed once, on one line (issue 14: `No such file (os error 2)`
+/// came out twice, once from the error's message and once as its source).
+#[test]
+fn each_cause_of_an_error_is_printed_once() {
+    let e = TestDir::new();
+    let missing = e.join("missing");
+    let line = ringdrain()
+        .arg("stats")
+        .arg(&missing)
+        .expect_one_line_error();
+    assert_eq!(
+        line.trim_end(),
+        format!(
+            "ringdrain: error: cannot open ring {0}: no segment at {0}",
+            missing.display()
+        )
+    );
+    let out = e.join("no/such/dir/out.log");
+    let line = ringdrain()
+        .arg("--ring")
+        .arg(e.ring())
+        .arg("--out")
+        .arg(&out)
+        .arg("--once")
+        .expect_one_line_error();
+    assert_eq!(
+        line.trim_end(),
+        format!(
+            "ringdrain: error: cannot open output file {}: No such file or directory (os error 2)",
+            out.display()
+        )
+    );
+    // An operating-system error inside the segment crate's error (it has a source).
+    let file = e.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let under = file.join("ring");
+    let line = ringdrain().arg("stats").arg(&under).expect_one_line_error();
+    assert_eq!(
+        line.trim_end(),
+        format!(
+            "ringdrain: error: cannot open ring {0}: open {0}: Not a directory (os error 20)",
+            under.display()
+        )
+    );
+    // A layout error (it has a source too).
+    let junk = e.join("junk");
+    std::fs::write(&junk, vec![7u8; 8192]).unwrap();
+    let line = ringdrain()
+        .arg("--ring")
+        .arg(&junk)
+        .arg("--out")
+        .arg(e.out())
+        .arg("--once")
+        .expect_one_line_error();
+    assert_eq!(
+        line.trim_end(),
+        format!(
+            "ringdrain: error: cannot open ring {0}: {0}: not a ringlog segment (bad magic)",
+            junk.display()
+        )
+    );
+}
