@@ -21,15 +21,9 @@ fn ringdrain() -> TestCommand {
     TestCommand::new(ringlog_testkit::bin!("ringdrain"))
 }
 
-/// `ringdrain --ring RING --out OUT --once`.
+/// [`once_into_ring`] the test's ring and file.
 fn once(e: &TestDir) -> TestCommand {
-    let mut cmd = ringdrain();
-    cmd.arg("--ring")
-        .arg(e.ring())
-        .arg("--out")
-        .arg(e.out())
-        .arg("--once");
-    cmd
+    once_into_ring(&e.ring(), &e.out())
 }
 
 /// A lease naming a living process (pid 1, which every container has) with a start time that
@@ -288,4 +282,64 @@ fn each_cause_of_an_error_is_printed_once() {
             junk.display()
         )
     );
+}
+
+/// A producer table filled by fake entries (4096 living pids: here init's) leaves a real
+/// producer unlisted; once the fakes are gone and the producer has exited, `gc` still keeps
+/// the segment, because a producer it cannot see may be alive (issue 14, point 5's table).
+#[test]
+fn gc_refuses_a_segment_whose_producer_table_was_ever_full() {
+    let e = TestDir::new();
+    let dir = e.join("shm");
+    std::fs::create_dir(&dir).unwrap();
+    let ring = dir.join("ringlog-full-table");
+    let cfg = ringlog_segment::SegmentConfig {
+        slot_count: 64,
+        ..Default::default()
+    };
+    let (seg, _) = ringlog_segment::Segment::create_or_open(&ring, &cfg).unwrap();
+    assert_eq!(seg.producers().len(), 4096);
+    for p in seg.producers() {
+        // SYNC: Relaxed; the fakes' entries (an advisory table).
+        p.store(1, Ordering::Relaxed);
+    }
+    {
+        let log = Logger::builder().path(&ring).slot_count(64).open().unwrap();
+        info!(log, "from an unlisted producer");
+    }
+    assert_eq!(seg.producers_unlisted(), 1);
+    for p in seg.producers() {
+        // SYNC: Relaxed; the fakes are gone.
+        p.store(0, Ordering::Relaxed);
+    }
+    once_into_ring(&ring, &e.out()).expect_success();
+    assert!(e.out_text().contains("from an unlisted producer"));
+    assert!(seg.live_producers().is_empty() && seg.backlog() == 0);
+    let said = ringdrain().arg("gc").arg(&ring).stdout();
+    assert_eq!(
+        said.trim_end(),
+        format!(
+            "kept {}: 1 producer process(es) found the producer table full and are not listed, so their liveness is unknown",
+            ring.display()
+        )
+    );
+    assert!(ring.exists());
+    let stats = ringdrain()
+        .arg("stats")
+        .arg(&ring)
+        .args(["--json", "--interval-ms", "1"])
+        .stdout();
+    let v: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(v["producers_unlisted"], 1, "{stats}");
+}
+
+/// `ringdrain --ring RING --out OUT --once`.
+fn once_into_ring(ring: &Path, out: &Path) -> TestCommand {
+    let mut cmd = ringdrain();
+    cmd.arg("--ring")
+        .arg(ring)
+        .arg("--out")
+        .arg(out)
+        .arg("--once");
+    cmd
 }
