@@ -255,6 +255,16 @@ impl<'s> Reader<'s> {
         }
     }
 
+    /// What the reader holds for the merge, over all lanes: queued items and the capacity in
+    /// bytes of their buffers. Bounded by the rings (nothing is queued twice, and a lane queues
+    /// at most what it has not released), whatever the segment's bytes say; the `reader_live`
+    /// fuzz target asserts the bound.
+    pub fn held(&self) -> (usize, usize) {
+        self.lanes.iter().fold((0, 0), |(items, bytes), l| {
+            (items + l.queue.len(), bytes + l.buf.capacity())
+        })
+    }
+
     /// Sets the stall and merge timing.
     pub fn with_policy(mut self, policy: StallPolicy) -> Self {
         self.policy = policy;
