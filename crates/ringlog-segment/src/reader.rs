@@ -501,6 +501,37 @@ impl<'s> LaneReader<'s> {
         self.consumer.position() - self.consumer.unreleased()
     }
 
+    /// Drops the bytes of records already handed out from the front of `buf` once they are
+    /// most of it. `buf` is otherwise cleared only when the queue empties, and a lane that
+    /// holds a record back at every poll (one stamped after the poll's horizon, or a loss,
+    /// which is stamped "now") would keep every record it ever read: memory bounded by what
+    /// is queued, whatever the stream (issue 14).
+    fn compact(&mut self) {
+        const MIN: usize = 16 * 1024;
+        if self.buf.len() < MIN {
+            return;
+        }
+        // Records are queued in buffer order: the first queued record starts the live bytes.
+        let live = self
+            .queue
+            .iter()
+            .find_map(|q| match q {
+                Queued::Record { start, .. } => Some(*start),
+                Queued::Lost { .. } => None,
+            })
+            .unwrap_or(self.buf.len());
+        if live * 2 < self.buf.len() {
+            return;
+        }
+        self.buf.drain(..live);
+        for q in &mut self.queue {
+            if let Queued::Record { start, end, .. } = q {
+                *start -= live;
+                *end -= live;
+            }
+        }
+    }
+
     /// Reads the lane's committed records into its queue (up to `max` queued), resolving
     /// stalls as the crash rules say; sets `state`.
     #[allow(clippy::too_many_arguments)]
@@ -515,6 +546,8 @@ impl<'s> LaneReader<'s> {
     ) {
         if self.queue.is_empty() && !self.buf.is_empty() {
             self.buf.clear();
+        } else {
+            self.compact();
         }
         // Read the clock only once this lane has something to stamp (most lanes of a poll are
         // empty), and then once per fill.
@@ -1087,5 +1120,30 @@ mod tests {
             std::thread::sleep(Duration::from_millis(2));
         }
         assert!(held(2));
+    }
+
+    /// A lane whose queue never quite empties (here a record stamped in the future, so held
+    /// back at every poll, with others around it) keeps the reader's buffer at the size of
+    /// what is queued, not of everything it ever read (issue 14: bounded drain memory).
+    #[test]
+    fn a_lane_that_always_holds_a_record_back_does_not_grow_the_buffer() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = lanes(&dir, 1);
+        let mut reader = seg.acquire_drain().unwrap().reader();
+        let mut seen = 0;
+        for round in 0..5000u32 {
+            let now = crate::clock::now_raw(seg.clock_kind());
+            for i in 0..8 {
+                push(&seg, 0, now - 1000, round * 9 + i);
+            }
+            // Taken as "now" when read: after this poll's horizon.
+            push(&seg, 0, u64::MAX, round * 9 + 8);
+            seen += tags(&mut reader).len();
+            reader.release();
+            let (items, bytes) = reader.held();
+            assert!(items <= 9, "round {round}: {items} items queued");
+            assert!(bytes <= 64 * 1024, "round {round}: {bytes} bytes of buffer");
+        }
+        assert!(seen >= 5000 * 9 - 1, "{seen}");
     }
 }
