@@ -11,8 +11,10 @@
 //! | [`wire_checks`] | `segment_validate` (layout), `record_decode`, `callsite_decode`, `render` |
 //! | [`drain_checks`] | `segment_validate` (`Segment::open`), `drain_format` |
 //! | [`archive_checks`] | `archive` (ringdrain's binary archive decoder) |
+//! | [`reader_checks`] | `reader_live` (ringlog-segment's `Reader` over a live ring being scribbled on) |
 
 pub mod archive_checks;
 pub mod drain_checks;
 pub mod input;
+pub mod reader_checks;
 pub mod wire_checks;

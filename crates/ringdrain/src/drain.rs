@@ -351,6 +351,7 @@ pub fn run(cfg: &DrainConfig, signals: &Signals) -> anyhow::Result<Summary> {
     for ring in &cfg.rings {
         let (seg, _) = Segment::create_or_open(ring, &cfg.segment)
             .with_context(|| format!("cannot open ring {}", ring.display()))?;
+        crate::stats::warn_wide_mode(&seg, cfg.segment.mode);
         segments.push(seg);
     }
     // One drain per ring: the lease refuses while another living drain (or this one, for a

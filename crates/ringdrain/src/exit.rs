@@ -57,7 +57,7 @@ impl Sysexit {
 
 /// An error tagged with the exit code it should end the process with.
 #[derive(Debug, thiserror::Error)]
-#[error("{error:#}")]
+#[error("{}", one_line(.error))]
 pub struct Coded {
     /// The code.
     pub code: Sysexit,
@@ -99,6 +99,25 @@ pub fn code_for(e: &anyhow::Error) -> u8 {
     guess.map_or(1, Sysexit::code)
 }
 
+/// `e` and its causes on one line, `outer: inner: ...`, each cause once. Errors that put
+/// their source's text in their own message *and* return it as `source()` (thiserror's
+/// `#[error("{op} {path}: {source}")]` with a `source` field, `#[error(transparent)]`) would
+/// print it twice with `{:#}`; a cause whose text ends the text so far is left out.
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 /// [`code_for`] as an [`ExitCode`].
 pub fn exit_code(e: &anyhow::Error) -> ExitCode {
     ExitCode::from(code_for(e))
@@ -108,6 +127,42 @@ pub fn exit_code(e: &anyhow::Error) -> ExitCode {
 mod tests {
     use super::*;
     use anyhow::Context;
+
+    #[test]
+    fn a_cause_already_in_its_errors_message_is_printed_once() {
+        let open = OpenError::Io {
+            op: "open",
+            path: "/x".into(),
+            source: std::io::Error::from_raw_os_error(2),
+        };
+        let e = Err::<(), _>(open)
+            .context("cannot open ring /x")
+            .unwrap_err();
+        assert_eq!(
+            format!("{e:#}"),
+            "cannot open ring /x: open /x: No such file or directory (os error 2): No such file or directory (os error 2)",
+            "what anyhow prints"
+        );
+        assert_eq!(
+            one_line(&e),
+            "cannot open ring /x: open /x: No such file or directory (os error 2)"
+        );
+        // Also inside an exit-code tag (which prints its error's chain itself).
+        let open = OpenError::Io {
+            op: "open",
+            path: "/x".into(),
+            source: std::io::Error::from_raw_os_error(2),
+        };
+        let e = Sysexit::Config.wrap(open);
+        assert_eq!(
+            one_line(&e),
+            "open /x: No such file or directory (os error 2)"
+        );
+        // Plain chains are unchanged.
+        let io = std::io::Error::other("disk");
+        let e = Err::<(), _>(io).context("writing").unwrap_err();
+        assert_eq!(one_line(&e), format!("{e:#}"));
+    }
 
     #[test]
     fn a_tag_survives_outer_context_and_wins_over_io() {

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use ringlog_segment::{pid_alive, Segment, SegmentConfig};
+use ringlog_segment::{Segment, SegmentConfig};
 
 /// Why a segment is kept.
 fn busy(seg: &Segment) -> Option<String> {
@@ -31,7 +31,7 @@ fn busy(seg: &Segment) -> Option<String> {
     let d = &seg.shared().drain;
     // SYNC: Relaxed; a liveness hint, re-checked after the rename.
     let drain = d.pid.load(Ordering::Relaxed);
-    if drain != 0 && pid_alive(drain) {
+    if drain != 0 && seg.drain_alive() {
         return Some(format!("a drain is attached (pid {drain})"));
     }
     let unlisted = seg.producers_unlisted();

@@ -86,7 +86,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32
         Ok(code) if code == std::process::ExitCode::SUCCESS => 0,
         Ok(_) => 1,
         Err(e) => {
-            eprintln!("ringdrain: error: {e:#}");
+            eprintln!("ringdrain: error: {}", crate::exit::one_line(&e));
             1
         }
     }

@@ -6,7 +6,7 @@ fn main() -> ExitCode {
     match ringdrain::cli::run(ringdrain::cli::parse()) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("ringdrain: error: {e:#}");
+            eprintln!("ringdrain: error: {}", ringdrain::exit::one_line(&e));
             ringdrain::exit::exit_code(&e)
         }
     }

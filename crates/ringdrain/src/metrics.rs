@@ -30,7 +30,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 
-use ringlog_segment::{clock, pid_alive, Segment, SegmentConfig};
+use ringlog_segment::{clock, Segment, SegmentConfig};
 
 use crate::exit::Sysexit;
 use crate::monitor::Monitor;
@@ -99,7 +99,7 @@ impl RingSample {
             corrupt: c.corrupt.load(Ordering::Relaxed),
             truncated: c.truncated.load(Ordering::Relaxed),
             drain_pid,
-            drain_alive: drain_pid != 0 && pid_alive(drain_pid),
+            drain_alive: drain_pid != 0 && seg.drain_alive(),
             heartbeat_age_s: (hb != 0).then(|| clock::unix_ns().saturating_sub(hb) as f64 / 1e9),
             producers: seg.live_producers().len(),
         }

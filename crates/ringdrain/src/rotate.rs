@@ -9,7 +9,10 @@
 //!   holds, `FILE.2026-11-29` (daily), `FILE.2026-11-29T13` (hourly), `FILE.2026-11-29T13-15`,
 //!   `FILE.2026-11-29T13-15-30`; without an interval, after the moment of rotation; a
 //!   second file for the same name (size rotation within a period) gets `.1`, `.2`, ...
-//!   Without either, the classic `FILE.1` (newest) .. `FILE.N`.
+//!   Without either, the classic `FILE.1` (newest) .. `FILE.N`. That renumbering survives a
+//!   kill at any instant: holes a killed rename chain left are closed ([`close_gaps`]) at start-up
+//!   and before each rotation, and the oldest file is removed only while `--rotate-keep` files
+//!   already exist.
 //! - **Compression** (`--compress zstd|gzip`) runs on a thread of its own, never on the drain's
 //!   write path: `F` is written to `F.zst.tmp`, synced, renamed to `F.zst` (so a `.zst` file
 //!   is always complete), then `F` is removed. A drain killed at any moment leaves `F`, or `F`
@@ -174,6 +177,65 @@ fn rotated_rest<'a>(live: &Path, name: &'a str) -> Option<&'a str> {
             .chars()
             .all(|c| c.is_ascii_digit() || matches!(c, '-' | 'T' | '.'));
     ok.then_some(rest)
+}
+
+/// `live`'s numbered rotated files (`FILE.N`, `N` a positive integer written without leading
+/// zeros), by number, newest (lowest) first.
+pub fn numbered(live: &Path) -> io::Result<Vec<(u32, PathBuf)>> {
+    let dir = match live.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Some(base) = live.file_name().and_then(|n| n.to_str()) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(digits) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(base))
+            .and_then(|r| r.strip_prefix('.'))
+        else {
+            continue;
+        };
+        if digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(n) = digits.parse::<u32>() else {
+            continue;
+        };
+        out.push((n, entry.path()));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// `FILE.i`.
+pub fn numbered_name(live: &Path, i: u32) -> PathBuf {
+    with_suffix(live, &format!(".{i}"))
+}
+
+/// Renumbers `live`'s numbered rotated files `1..=n` in their order, closing the holes a drain
+/// killed in the middle of a rotation's renames left; returns `n`. Restartable: each rename
+/// moves a file to the lowest free number above the ones already placed, so the files stay in
+/// order whenever a kill stops it, and the next call finishes the job.
+pub fn close_gaps(live: &Path) -> io::Result<u32> {
+    let files = numbered(live)?;
+    let mut placed = 0u32;
+    for (n, path) in files {
+        placed += 1;
+        if n != placed {
+            // `placed` is free: every lower file is already at 1..placed, and this one is the
+            // lowest-numbered of the rest, above `placed`.
+            std::fs::rename(&path, numbered_name(live, placed))?;
+        }
+    }
+    if placed > 0 {
+        sync_dir(live);
+    }
+    Ok(placed)
 }
 
 /// A rotated file found on disk.

@@ -146,6 +146,10 @@ impl FileSink {
             compressor,
         };
         sink.period = sink.current_period();
+        if rotation.max_bytes > 0 && rotation.keep > 0 && !rotation.dated() {
+            // A drain killed mid-rotation may have left a hole in FILE.1..FILE.N.
+            crate::rotate::close_gaps(path)?;
+        }
         Ok(sink)
     }
 
@@ -254,22 +258,25 @@ impl FileSink {
         Ok(())
     }
 
+    /// `FILE.1` (newest) .. `FILE.keep`: closes holes a killed rotation left, removes the
+    /// oldest only if `keep` rotated files exist, shifts the rest up by one (oldest first), then
+    /// moves `FILE` to `FILE.1`. A kill anywhere leaves the files in order, possibly with one
+    /// hole, which the next rotation (or start-up) closes first.
     fn rotate_numbered(&mut self) -> io::Result<()> {
         let keep = self.rotation.keep;
-        let name = |i: u32| {
-            let mut p = self.path.clone().into_os_string();
-            p.push(format!(".{i}"));
-            PathBuf::from(p)
-        };
         if keep == 0 {
             std::fs::remove_file(&self.path).or_else(ignore_not_found)?;
-        } else {
-            std::fs::remove_file(name(keep)).or_else(ignore_not_found)?;
-            for i in (1..keep).rev() {
-                std::fs::rename(name(i), name(i + 1)).or_else(ignore_not_found)?;
-            }
-            std::fs::rename(&self.path, name(1))?;
+            return self.reopen();
         }
+        let name = |i: u32| crate::rotate::numbered_name(&self.path, i);
+        let n = crate::rotate::close_gaps(&self.path)?;
+        for i in (keep..=n).rev() {
+            std::fs::remove_file(name(i)).or_else(ignore_not_found)?;
+        }
+        for i in (1..=n.min(keep - 1)).rev() {
+            std::fs::rename(name(i), name(i + 1))?;
+        }
+        std::fs::rename(&self.path, name(1))?;
         self.reopen()
     }
 

@@ -40,6 +40,11 @@ pub fn run(a: &StatsArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|r| crate::metrics::open_ring(r))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    for seg in &segs {
+        // `stats` does not know the mode a ring was meant to have; 0660 is the widest the
+        // documented set-ups create (a group of services sharing a ring).
+        warn_wide_mode(seg, 0o660);
+    }
     if a.prometheus {
         let samples = segs.iter().map(RingSample::read).collect::<Vec<_>>();
         print!("{}", crate::metrics::render(&samples, None));
@@ -201,7 +206,7 @@ fn report(seg: &Segment, json: bool, interval: Duration) -> anyhow::Result<()> {
         "corrupt": c.corrupt.load(Ordering::Relaxed),
         "truncated": c.truncated.load(Ordering::Relaxed),
         "drain_pid": if drain_pid == 0 { None } else { Some(drain_pid) },
-        "drain_alive": drain_pid != 0 && pid_alive(drain_pid),
+        "drain_alive": drain_pid != 0 && seg.drain_alive(),
         "drain_heartbeat_age_s": hb_age,
         "drain_lag_slots": fill,
         "live_producers": producers,
@@ -287,4 +292,18 @@ fn report(seg: &Segment, json: bool, interval: Duration) -> anyhow::Result<()> {
         }
     );
     Ok(())
+}
+
+/// Warns on stderr (once: call it once per ring) when `seg`'s file grants permission bits
+/// beyond `expected`, the mode rings are created with: every process that can write a ring
+/// can forge or destroy its records (RELIABILITY.md, "Trust model"). The ring is still used.
+pub(crate) fn warn_wide_mode(seg: &Segment, expected: u32) {
+    let Ok(mode) = seg.file_mode() else { return };
+    if mode & 0o777 & !expected != 0 {
+        eprintln!(
+            "ringdrain: warning: ring {} has mode {:04o}, wider than {expected:04o}: other users can read or write its records (chmod it to {expected:04o}, or recreate it)",
+            seg.path().display(),
+            mode & 0o777,
+        );
+    }
 }

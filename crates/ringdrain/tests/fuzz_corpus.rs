@@ -1,5 +1,7 @@
 //! Replays the committed corpora of the fuzz targets that need more than the wire crate:
-//! `drain_format` (the formatter), `archive` (the binary archive decoder) and the `Segment::open` half of `segment_validate`, through
+//! `drain_format` (the formatter), `archive` (the binary archive decoder), `reader_live` (the
+//! segment `Reader` over a live ring being scribbled on) and the `Segment::open` half of
+//! `segment_validate`, through
 //! the very checks the cargo-fuzz targets run (`fuzz/src/drain_checks.rs`, included here with
 //! `#[path]`). The wire-only checks replay in `crates/ringlog-wire/tests/fuzz_corpus.rs`.
 
@@ -17,6 +19,9 @@ mod drain_checks;
 #[path = "../../../fuzz/src/input.rs"]
 mod input;
 #[allow(dead_code)]
+#[path = "../../../fuzz/src/reader_checks.rs"]
+mod reader_checks;
+#[allow(dead_code)]
 #[path = "../../../fuzz/src/wire_checks.rs"]
 mod wire_checks;
 
@@ -33,4 +38,9 @@ fn every_segment_validate_corpus_input_opens_or_fails_cleanly() {
 #[test]
 fn every_archive_corpus_input_decodes_without_panic_and_round_trips() {
     replay("archive", archive_checks::check_archive);
+}
+
+#[test]
+fn every_reader_live_corpus_input_drains_with_bounded_polls_and_memory() {
+    replay("reader_live", reader_checks::check_reader_live);
 }

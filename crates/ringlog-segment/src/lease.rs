@@ -6,12 +6,16 @@
 //! [`Reader`](crate::reader::Reader) can only be built from a [`DrainLease`], and
 //! [`Segment::acquire_drain`] hands out at most one lease per segment across every process. The
 //! lease is a CAS on the segment's `drain.pid` word: from 0, or from a pid that is dead, to ours.
-//! Dropping the lease stores 0 again.
+//! Dropping the lease stores 0 again. Next to the pid the holder records its process stamp (pid
+//! and start time, `drain.pid_stamp`), so a pid reused by another process, or a forged lease
+//! naming a living process with another start time, does not hold off a new drain.
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
-use crate::{clock, pid_alive, Segment};
+#[cfg(test)]
+use crate::pid_alive;
+use crate::{clock, process_alive, Segment};
 
 /// The segment already has a drain: a live process holds its lease.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,21 +50,48 @@ impl Segment {
     /// once.
     pub fn acquire_drain(&self) -> Result<DrainLease<'_>, AlreadyDraining> {
         let me = std::process::id();
+        let mine = crate::own_stamp();
         let d = &self.shared().drain;
         loop {
             // SYNC: Acquire; pairs with the Release in the previous holder's drop, so its
-            // checkpoint and released slots are visible to us.
+            // checkpoint and released slots are visible to us, and with the Release of the
+            // holder's CAS below, so its stamp (stored before) is visible too.
             let cur = d.pid.load(Ordering::Acquire);
-            if cur != 0 && pid_alive(cur) {
-                return Err(AlreadyDraining {
-                    pid: cur,
-                    path: self.path().to_path_buf(),
-                });
+            if cur != 0 {
+                // SYNC: Relaxed; ordered after the Acquire above (see there).
+                let stamp = d.pid_stamp.load(Ordering::Relaxed);
+                if process_alive(cur, stamp) {
+                    return Err(AlreadyDraining {
+                        pid: cur,
+                        path: self.path().to_path_buf(),
+                    });
+                }
+                // Dead (or a pid now running another process): free the lease, then take it
+                // as if it were free. The stamp CAS first is what makes the judgement ours: a
+                // process with the dead drain's pid that took the lease in between stored its
+                // own stamp, so our CAS fails and we look again (the pid CAS alone could not
+                // tell the two apart).
+                // SYNC: Relaxed; the pid CAS below orders everything that matters.
+                if d.pid_stamp
+                    .compare_exchange(stamp, 0, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+                {
+                    continue;
+                }
+                // SYNC: AcqRel; Acquire as the load above. Only one of several processes
+                // replacing the same dead pid succeeds.
+                let _ = d
+                    .pid
+                    .compare_exchange(cur, 0, Ordering::AcqRel, Ordering::Acquire);
+                continue;
             }
-            // SYNC: AcqRel; Acquire as above, Release publishes our claim. Only one of several
-            // processes replacing the same dead pid succeeds; the others see our live pid.
+            // Our stamp goes in before the pid that it describes (a failed CAS leaves it next
+            // to another pid, where it says nothing).
+            // SYNC: Relaxed; published by the Release of the CAS below.
+            d.pid_stamp.store(mine, Ordering::Relaxed);
+            // SYNC: AcqRel; Acquire as above, Release publishes our claim and our stamp.
             if d.pid
-                .compare_exchange(cur, me, Ordering::AcqRel, Ordering::Acquire)
+                .compare_exchange(0, me, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
                 // SYNC: Relaxed; a liveness hint for producers (Logger::drain_alive).
@@ -71,6 +102,16 @@ impl Segment {
                 });
             }
         }
+    }
+
+    /// Whether a living drain holds the lease (pid and start time, see [`process_alive`]).
+    pub fn drain_alive(&self) -> bool {
+        let d = &self.shared().drain;
+        // SYNC: Acquire; pairs with the Release of the holder's CAS (its stamp is stored
+        // before), as in `acquire_drain`.
+        let pid = d.pid.load(Ordering::Acquire);
+        // SYNC: Relaxed; ordered after the Acquire above.
+        pid != 0 && process_alive(pid, d.pid_stamp.load(Ordering::Relaxed))
     }
 }
 
@@ -197,5 +238,72 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(seg.acquire_drain().is_ok(), "taken over once it died");
+    }
+
+    /// A lease naming a living process (init, our parent) with a start time that is not that
+    /// process's, and a stale heartbeat: forged, or left by a drain whose pid was reused. It
+    /// does not hold off a new drain (issue 14).
+    #[test]
+    fn a_lease_naming_a_live_pid_with_a_wrong_start_time_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = segment(&dir);
+        let parent = rustix::process::getppid().map_or(1, |p| p.as_raw_nonzero().get() as u32);
+        for live in [1, parent] {
+            assert!(pid_alive(live), "pid {live} is alive");
+            let real = crate::process_start_ticks(live).expect("/proc/PID/stat is readable");
+            let d = &seg.shared().drain;
+            // SYNC: Relaxed; single-threaded test (the forger's words).
+            d.pid.store(live, Ordering::Relaxed);
+            d.pid_stamp.store(
+                ringlog_wire::layout::process_stamp(live, real + 7),
+                Ordering::Relaxed,
+            );
+            d.heartbeat_ns.store(1, Ordering::Relaxed);
+            let lease = seg
+                .acquire_drain()
+                .unwrap_or_else(|e| panic!("a forged lease naming pid {live} held us off: {e}"));
+            assert_eq!(lease.pid(), std::process::id());
+            // SYNC: Relaxed; single-threaded test.
+            assert_eq!(d.pid_stamp.load(Ordering::Relaxed), crate::own_stamp());
+            drop(lease);
+        }
+    }
+
+    /// The same lease with the process's real start time (or none recorded, as an older
+    /// drain leaves it) still holds: only a proven mismatch counts as dead.
+    #[test]
+    fn a_lease_naming_a_live_pid_with_its_start_time_or_none_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = segment(&dir);
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let d = &seg.shared().drain;
+        for stamp in [crate::process_stamp(pid), 0] {
+            // SYNC: Relaxed; single-threaded test (another process's claim).
+            d.pid.store(pid, Ordering::Relaxed);
+            d.pid_stamp.store(stamp, Ordering::Relaxed);
+            assert_eq!(
+                seg.acquire_drain().unwrap_err().pid,
+                pid,
+                "stamp {stamp:#x}"
+            );
+        }
+        assert_ne!(
+            crate::process_stamp(pid),
+            0,
+            "/proc tells the child's start time"
+        );
+        // Our own lease, with our own stamp, is seen alive.
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let lease = seg.acquire_drain().unwrap();
+        assert_ne!(crate::own_stamp(), 0);
+        // SYNC: Relaxed; single-threaded test.
+        assert_eq!(d.pid_stamp.load(Ordering::Relaxed), crate::own_stamp());
+        assert_eq!(seg.acquire_drain().unwrap_err().pid, std::process::id());
+        drop(lease);
     }
 }

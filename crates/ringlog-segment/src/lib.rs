@@ -235,6 +235,65 @@ pub fn pid_alive(pid: u32) -> bool {
     }
 }
 
+/// The start time of process `pid`: field 22 of `/proc/PID/stat`, in clock ticks since boot.
+/// `None` if the process is gone or `/proc` cannot tell (not mounted, hidden, unparsable).
+pub fn process_start_ticks(pid: u32) -> Option<u64> {
+    if pid == 0 {
+        return None;
+    }
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat_start_ticks(&stat)
+}
+
+/// Field 22 (`starttime`) of a `/proc/PID/stat` line. The command name (field 2) is in
+/// parentheses and may itself hold spaces and `)`, so the fields are counted from the *last*
+/// `)`: `state` (field 3) is the first after it, `starttime` the 20th.
+fn parse_stat_start_ticks(stat: &[u8]) -> Option<u64> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
+    rest.split_ascii_whitespace().nth(19)?.parse().ok()
+}
+
+/// The [`layout::process_stamp`] of process `pid` now (0: unknown).
+pub fn process_stamp(pid: u32) -> u64 {
+    process_start_ticks(pid).map_or(0, |t| layout::process_stamp(pid, t))
+}
+
+/// This process's stamp, read from `/proc` once per pid (a forked child reads its own).
+pub fn own_stamp() -> u64 {
+    static CACHE: AtomicU64 = AtomicU64::new(0);
+    let pid = std::process::id();
+    // SYNC: Relaxed; the cached word is self-describing (its pid is in the high half), so any
+    // value read is either ours or recomputed.
+    let cached = CACHE.load(Ordering::Relaxed);
+    if cached != 0 && (cached >> 32) as u32 == pid {
+        return cached;
+    }
+    let stamp = process_stamp(pid);
+    // SYNC: Relaxed; see above.
+    CACHE.store(stamp, Ordering::Relaxed);
+    stamp
+}
+
+/// Whether the process that recorded `stamp` next to `pid` is still alive: `pid` exists
+/// ([`pid_alive`]) and, when the stamp is known and names `pid`, the process now running as
+/// `pid` started when the stamp says. A stamp of 0 (unknown: written by an older build, or
+/// `/proc` could not tell) or one naming another pid (a racing writer's) falls back to the pid
+/// alone, and so does a process whose start time `/proc` cannot tell: a doubt always counts
+/// as alive, never as dead.
+pub fn process_alive(pid: u32, stamp: u64) -> bool {
+    if !pid_alive(pid) {
+        return false;
+    }
+    if stamp == 0 || (stamp >> 32) as u32 != pid {
+        return true;
+    }
+    match process_stamp(pid) {
+        0 => true,
+        now => now == stamp,
+    }
+}
+
 /// A mapped, validated segment.
 #[derive(Debug)]
 pub struct Segment {
@@ -519,6 +578,19 @@ impl Segment {
         &self.path
     }
 
+    /// The segment file's permission bits now (`fstat`).
+    pub fn file_mode(&self) -> io::Result<u32> {
+        Ok(rustix::fs::fstat(&self._file)?.st_mode & 0o7777)
+    }
+
+    /// The permission bits the file has beyond `expected` (0: none). A segment is created
+    /// with exactly its configured mode, so extra bits mean someone widened it (or another
+    /// creator asked for more): worth a warning, since every process that can write it can
+    /// forge or destroy records.
+    pub fn mode_beyond(&self, expected: u32) -> io::Result<u32> {
+        Ok(self.file_mode()? & 0o777 & !expected)
+    }
+
     /// The validated header.
     pub fn header(&self) -> &SegmentHeader {
         &self.header
@@ -685,13 +757,26 @@ impl Segment {
             || self.producers_unlisted() > 0
     }
 
-    /// Pids in the producer table that are still alive.
+    /// Pids in the producer table that are still alive. The table holds pids only (no room
+    /// for start times in version 2), so a listed pid that holds a lane is judged with the
+    /// lane's stamp too ([`process_alive`]): a pid reused by a new process does not keep a
+    /// dead lane holder listed as alive. Other entries are judged by pid alone.
     pub fn live_producers(&self) -> Vec<u32> {
+        let mut stamps = std::collections::HashMap::new();
+        for i in 0..self.lane_count() {
+            let owner = &self.lane(i).header.owner;
+            // SYNC: Acquire / Relaxed as in `Lane::holder_alive`.
+            let held = owner.word.load(Ordering::Acquire);
+            let stamp = owner.stamp.load(Ordering::Relaxed);
+            if held != 0 && (stamp >> 32) as u32 == layout::owner_pid(held) {
+                stamps.insert(layout::owner_pid(held), stamp);
+            }
+        }
         self.producers()
             .iter()
             // SYNC: Relaxed; advisory table.
             .map(|p| p.load(Ordering::Relaxed))
-            .filter(|&p| p != 0 && pid_alive(p))
+            .filter(|&p| p != 0 && process_alive(p, stamps.get(&p).copied().unwrap_or(0)))
             .collect()
     }
 
@@ -750,20 +835,57 @@ impl<'s> Lane<'s> {
         Ring::new(&self.header.cursors, self.slots, self.max_span)
     }
 
-    /// Takes the lane for thread `tid` of process `pid` if nobody holds it.
+    /// Takes the lane for thread `tid` of process `pid` if nobody holds it, recording the
+    /// holder's process stamp next to the owner word (so the drain can tell the holder from a
+    /// later process given the same pid).
     pub fn try_take(&self, pid: u32, tid: u32) -> bool {
-        // SYNC: Acquire on success; pairs with the Release store that gave the lane back
-        // (`give_back`, or the drain's reclaim), so this holder sees the previous holder's
-        // claims. Relaxed on failure: we then touch nothing of the lane.
-        self.header
-            .owner
+        let owner = &self.header.owner;
+        // SYNC: Relaxed; a cheap look before the stamp store, so a held lane's stamp is
+        // overwritten only in a race (and then only by a stamp naming another pid, which
+        // readers ignore, or this process's own).
+        if owner.word.load(Ordering::Relaxed) != 0 {
+            return false;
+        }
+        let stamp = if pid == std::process::id() {
+            own_stamp()
+        } else {
+            process_stamp(pid)
+        };
+        // SYNC: Relaxed; published by the Release of the CAS below.
+        owner.stamp.store(stamp, Ordering::Relaxed);
+        // SYNC: AcqRel on success: Acquire pairs with the Release store that gave the lane
+        // back (`give_back`, or the drain's reclaim), so this holder sees the previous
+        // holder's claims; Release publishes our stamp to the drain's Acquire load of the
+        // owner word (`Reader`'s reclaim). Relaxed on failure: we then touch nothing else.
+        owner
+            .word
             .compare_exchange(
                 0,
                 layout::lane_owner(pid, tid),
-                Ordering::Acquire,
+                Ordering::AcqRel,
                 Ordering::Relaxed,
             )
             .is_ok()
+    }
+
+    /// The holder's process stamp as it recorded it (0: unknown; see
+    /// [`layout::LaneOwner::stamp`]).
+    pub fn owner_stamp(&self) -> &'s AtomicU64 {
+        &self.header.owner.stamp
+    }
+
+    /// Whether the lane's holder is alive, judged by pid and start time ([`process_alive`]);
+    /// `None` when the lane is free. Returns the owner word seen, for a reclaim's CAS.
+    pub fn holder_alive(&self) -> Option<(u64, u64, bool)> {
+        // SYNC: Acquire; pairs with the Release of the holder's owner CAS in `try_take`, so
+        // the stamp it stored before is visible (or a later one).
+        let held = self.header.owner.word.load(Ordering::Acquire);
+        if held == 0 {
+            return None;
+        }
+        // SYNC: Relaxed; ordered after the Acquire above.
+        let stamp = self.header.owner.stamp.load(Ordering::Relaxed);
+        Some((held, stamp, process_alive(layout::owner_pid(held), stamp)))
     }
 
     /// Gives the lane back if thread `tid` of process `pid` holds it.
@@ -911,6 +1033,39 @@ mod tests {
             .unwrap();
         let e = Segment::open(&path, &small()).unwrap_err();
         assert!(e.to_string().contains("truncated"), "{e}");
+    }
+
+    #[test]
+    fn stat_start_times_are_read_past_any_command_name() {
+        let line = |comm: &str| {
+            format!("4242 ({comm}) S 1 4242 4242 0 -1 4194560 10 0 0 0 1 2 0 0 20 0 1 0 987654 1000 50 18446744073709551615 0 0 0")
+        };
+        for comm in ["sh", "a b", "x) R 1 2 (y", ") )", "", "a\nb"] {
+            assert_eq!(
+                parse_stat_start_ticks(line(comm).as_bytes()),
+                Some(987654),
+                "{comm:?}"
+            );
+        }
+        assert_eq!(parse_stat_start_ticks(b"4242 (sh) S 1 2"), None);
+        assert_eq!(parse_stat_start_ticks(b"no parenthesis"), None);
+        assert_eq!(
+            parse_stat_start_ticks(b"1 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 -5"),
+            None
+        );
+        // Real ones: ours and our parent's, stable across reads.
+        let me = std::process::id();
+        let t = process_start_ticks(me).expect("/proc/self/stat");
+        assert_eq!(process_start_ticks(me), Some(t));
+        assert_eq!(own_stamp(), layout::process_stamp(me, t));
+        assert!(process_alive(me, own_stamp()));
+        assert!(process_alive(me, 0), "unknown: the pid alone decides");
+        assert!(!process_alive(me, layout::process_stamp(me, t + 1)));
+        assert!(
+            process_alive(me, layout::process_stamp(me + 1, t + 1)),
+            "another pid's stamp says nothing"
+        );
+        assert_eq!(process_start_ticks(0), None);
     }
 
     #[test]

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 use ringlog_wire::callsite::decode_callsite;
 use ringlog_wire::clock::{Calibration, ClockKind};
 use ringlog_wire::decode::{decode_record, RecordRef};
-use ringlog_wire::layout::{owner_pid, STALL_FLAG_AFTER_MS};
+use ringlog_wire::layout::STALL_FLAG_AFTER_MS;
 use ringlog_wire::ring::{Consumer, Next, RawSlots, Seq, Stall};
 use ringlog_wire::view::OwnedRecord;
 
@@ -259,6 +259,16 @@ impl<'s> Reader<'s> {
             callsites: CallsiteCache::default(),
             active: Vec::new(),
         }
+    }
+
+    /// What the reader holds for the merge, over all lanes: queued items and the capacity in
+    /// bytes of their buffers. Bounded by the rings (nothing is queued twice, and a lane queues
+    /// at most what it has not released), whatever the segment's bytes say; the `reader_live`
+    /// fuzz target asserts the bound.
+    pub fn held(&self) -> (usize, usize) {
+        self.lanes.iter().fold((0, 0), |(items, bytes), l| {
+            (items + l.queue.len(), bytes + l.buf.capacity())
+        })
     }
 
     /// Sets the stall and merge timing.
@@ -497,6 +507,37 @@ impl<'s> LaneReader<'s> {
         self.consumer.position() - self.consumer.unreleased()
     }
 
+    /// Drops the bytes of records already handed out from the front of `buf` once they are
+    /// most of it. `buf` is otherwise cleared only when the queue empties, and a lane that
+    /// holds a record back at every poll (one stamped after the poll's horizon, or a loss,
+    /// which is stamped "now") would keep every record it ever read: memory bounded by what
+    /// is queued, whatever the stream (issue 14).
+    fn compact(&mut self) {
+        const MIN: usize = 16 * 1024;
+        if self.buf.len() < MIN {
+            return;
+        }
+        // Records are queued in buffer order: the first queued record starts the live bytes.
+        let live = self
+            .queue
+            .iter()
+            .find_map(|q| match q {
+                Queued::Record { start, .. } => Some(*start),
+                Queued::Lost { .. } => None,
+            })
+            .unwrap_or(self.buf.len());
+        if live * 2 < self.buf.len() {
+            return;
+        }
+        self.buf.drain(..live);
+        for q in &mut self.queue {
+            if let Queued::Record { start, end, .. } = q {
+                *start -= live;
+                *end -= live;
+            }
+        }
+    }
+
     /// Reads the lane's committed records into its queue (up to `max` queued), resolving
     /// stalls as the crash rules say; sets `state`.
     #[allow(clippy::too_many_arguments)]
@@ -511,6 +552,8 @@ impl<'s> LaneReader<'s> {
     ) {
         if self.queue.is_empty() && !self.buf.is_empty() {
             self.buf.clear();
+        } else {
+            self.compact();
         }
         // Read the clock only once this lane has something to stamp (most lanes of a poll are
         // empty), and then once per fill.
@@ -622,12 +665,12 @@ impl<'s> LaneReader<'s> {
             return;
         }
         self.owner_checked = Some(now);
-        let owner = self.lane.owner();
-        // SYNC: Relaxed; only decides whether to look closer. The CAS below is what counts.
-        let held = owner.load(Ordering::Relaxed);
-        if held == 0 || pid_alive(owner_pid(held)) {
+        // Judged by pid and start time: a holder whose pid now runs another process (reused,
+        // or a forged owner word naming a living process with its stamp) is dead too.
+        let Some((held, _stamp, false)) = self.lane.holder_alive() else {
             return;
-        }
+        };
+        let owner = self.lane.owner();
         // SYNC: Release; pairs with the Acquire of the next `Lane::try_take`, carrying our
         // reads of the lane (a dead process writes nothing more, so nothing else is to be
         // ordered). Fails harmlessly if the word changed.
@@ -1044,5 +1087,98 @@ mod tests {
         // A remembered id still resolves to its reason.
         let last = u32::MAX - 8 * 999_999;
         assert!(cache.resolve(&seg, last).unwrap_err().contains("callsite"));
+    }
+
+    /// A lane held under a living pid whose start time is not the recorded one (the pid was
+    /// reused, or the owner word forged) is given back by the drain; a holder with its real
+    /// stamp, or none recorded (an older build), is left alone (issue 14).
+    #[test]
+    fn a_lane_held_under_a_live_pid_with_a_wrong_start_time_is_reclaimed() {
+        use ringlog_wire::layout::{lane_owner, process_stamp};
+        let dir = tempfile::tempdir().unwrap();
+        let seg = lanes(&dir, 5);
+        let parent = rustix::process::getppid().map_or(1, |p| p.as_raw_nonzero().get() as u32);
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let wrong = |pid: u32| {
+            let real = crate::process_start_ticks(pid).expect("/proc/PID/stat is readable");
+            process_stamp(pid, real + 7)
+        };
+        let hold = |lane: usize, pid: u32, stamp: u64| {
+            let o = seg.lane(lane).header();
+            // SYNC: Relaxed; single-threaded setup (another process's words, as it left them).
+            o.owner.stamp.store(stamp, Ordering::Relaxed);
+            o.owner.word.store(lane_owner(pid, 9), Ordering::Relaxed);
+        };
+        hold(0, 1, wrong(1));
+        hold(1, parent, wrong(parent));
+        assert!(seg.lane(2).try_take(std::process::id(), 3));
+        hold(3, child.id(), crate::process_stamp(child.id()));
+        hold(4, child.id(), 0);
+        let mut reader = seg
+            .acquire_drain()
+            .unwrap()
+            .reader()
+            .with_policy(StallPolicy {
+                liveness_interval: Duration::from_millis(1),
+                ..StallPolicy::default()
+            });
+        let held = |i: usize| seg.lane(i).owner().load(Ordering::Relaxed) != 0;
+        let watchdog = Instant::now() + Duration::from_secs(10);
+        while held(0) || held(1) {
+            assert!(
+                Instant::now() < watchdog,
+                "lanes 0 and 1 were never reclaimed"
+            );
+            assert!(tags(&mut reader).is_empty());
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        // A few more rounds: the living holders keep their lanes.
+        for _ in 0..20 {
+            assert!(tags(&mut reader).is_empty());
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(held(2), "our own lane, with our own stamp");
+        assert!(held(3), "a living holder with its real stamp");
+        assert!(held(4), "a living holder with no stamp recorded");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let watchdog = Instant::now() + Duration::from_secs(10);
+        while held(3) || held(4) {
+            assert!(
+                Instant::now() < watchdog,
+                "a dead holder's lanes were never reclaimed"
+            );
+            assert!(tags(&mut reader).is_empty());
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(held(2));
+    }
+
+    /// A lane whose queue never quite empties (here a record stamped in the future, so held
+    /// back at every poll, with others around it) keeps the reader's buffer at the size of
+    /// what is queued, not of everything it ever read (issue 14: bounded drain memory).
+    #[test]
+    fn a_lane_that_always_holds_a_record_back_does_not_grow_the_buffer() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = lanes(&dir, 1);
+        let mut reader = seg.acquire_drain().unwrap().reader();
+        let mut seen = 0;
+        for round in 0..5000u32 {
+            let now = crate::clock::now_raw(seg.clock_kind());
+            for i in 0..8 {
+                push(&seg, 0, now - 1000, round * 9 + i);
+            }
+            // Taken as "now" when read: after this poll's horizon.
+            push(&seg, 0, u64::MAX, round * 9 + 8);
+            seen += tags(&mut reader).len();
+            reader.release();
+            let (items, bytes) = reader.held();
+            assert!(items <= 9, "round {round}: {items} items queued");
+            assert!(bytes <= 64 * 1024, "round {round}: {bytes} bytes of buffer");
+        }
+        assert!(seen >= 5000 * 9 - 1, "{seen}");
     }
 }

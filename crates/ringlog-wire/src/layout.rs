@@ -178,8 +178,11 @@ pub struct DrainState {
     pub reported_corrupt: AtomicU64,
     /// Checkpoint: 1 while a batch is being written, else 0.
     pub pending: AtomicU64,
-    /// Reserved (the single ring's batch end in version 1; lanes keep their own).
-    pub reserved: AtomicU64,
+    /// The drain's [`process_stamp`]: `pid << 32 | start time` (0: unknown), so a pid reused
+    /// by another process (or forged) does not pass for the drain. Stored before `pid` is
+    /// published; read after it. Bytes reserved (zero) in earlier version-2 writers, so 0
+    /// means "unknown" and liveness falls back to the pid alone.
+    pub pid_stamp: AtomicU64,
     /// Checkpoint: output file device.
     pub out_dev: AtomicU64,
     /// Checkpoint: output file inode.
@@ -217,7 +220,8 @@ pub struct LaneHeader {
     /// given back by its holder (a store of 0), or by the drain once the holder's process is
     /// dead. Holding a lane is what keeps producers apart; the ring protocol inside the lane
     /// stays correct for any number of writers, so a lane is never unsafe to share.
-    pub owner: CachePadded<AtomicU64>,
+    /// (The line also holds the holder's [`LaneOwner::stamp`]; `owner` derefs to the word.)
+    pub owner: CachePadded<LaneOwner>,
     /// The lane's cursors (see `ring`).
     pub cursors: RingCursors,
     /// Checkpoint: where the drain's pending batch ends in this lane (drain only). (The line
@@ -257,6 +261,46 @@ const _: () = {
     // The flag lives in what was padding: the drain line keeps its size.
     assert!(core::mem::size_of::<LaneDrainLine>() <= core::mem::size_of::<CachePadded<u64>>());
 };
+
+/// A lane's owner line: the owner word and the holder's process stamp, in bytes that were
+/// the owner word's cache-line padding (zero in earlier version-2 writers, so the layout and
+/// [`LANE_HEADER_SIZE`] are unchanged and 0 reads as "unknown").
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct LaneOwner {
+    /// [`lane_owner`]`(pid, tid)` or 0 (see [`LaneHeader::owner`]).
+    pub word: AtomicU64,
+    /// The holder's [`process_stamp`] (0: unknown). A taker stores it before its owner CAS
+    /// publishes the lane as held, so a reader that sees the owner word sees this stamp or a
+    /// later one; a stamp whose pid is not the owner's says nothing (a racing taker's).
+    pub stamp: AtomicU64,
+}
+
+impl core::ops::Deref for LaneOwner {
+    type Target = AtomicU64;
+    fn deref(&self) -> &AtomicU64 {
+        &self.word
+    }
+}
+
+#[cfg(not(loom))]
+const _: () = {
+    // The stamp lives in what was padding: the lane header keeps its size (4 cache lines).
+    assert!(core::mem::size_of::<LaneOwner>() <= core::mem::size_of::<CachePadded<u64>>());
+    assert!(core::mem::offset_of!(LaneHeader, owner) == 0);
+    assert!(LANE_HEADER_SIZE == 4 * core::mem::size_of::<CachePadded<u64>>() as u64);
+};
+
+/// A process stamp: `pid << 32 | (start time & 0xffff_ffff)`, the start time being field 22 of
+/// `/proc/PID/stat` (clock ticks since boot). 0 means unknown; so does a start time whose low
+/// 32 bits are 0. A pid and its start time name one process for as long as the host is up.
+pub const fn process_stamp(pid: u32, start_ticks: u64) -> u64 {
+    if start_ticks as u32 == 0 {
+        0
+    } else {
+        (pid as u64) << 32 | (start_ticks as u32) as u64
+    }
+}
 
 /// The owner word of a lane held by thread `tid` of process `pid`.
 pub const fn lane_owner(pid: u32, tid: u32) -> u64 {
