@@ -122,7 +122,41 @@ pub fn write_f64<O: Out + ?Sized>(out: &mut O, v: f64) {
         return;
     }
     let mut buf = ryu::Buffer::new();
-    plain_decimal(out, buf.format_finite(v));
+    let s = buf.format_finite(v);
+    if ryu_may_differ(s, |alt| alt.parse::<f64>() == Ok(v)) {
+        return display(out, v);
+    }
+    plain_decimal(out, s);
+}
+
+/// Whether ryu's shortest digits `s` may differ from `Display`'s: when a decimal of the same
+/// length (the last digit one up or down) also parses back to the value, the value can lie
+/// exactly between two shortest candidates, a tie ryu breaks to even and `Display` does not
+/// (21162465103786.3125 is `...312` for ryu, `...313` for `Display`). Also true when the
+/// neighbour cannot be formed in place (a last digit of 0 or 9).
+fn ryu_may_differ(s: &str, round_trips: impl Fn(&str) -> bool) -> bool {
+    let end = s.find('e').unwrap_or(s.len());
+    let mut alt = [0u8; 40];
+    let Some(buf) = alt.get_mut(..s.len()) else {
+        return true;
+    };
+    buf.copy_from_slice(s.as_bytes());
+    let Some(&last) = end.checked_sub(1).and_then(|i| s.as_bytes().get(i)) else {
+        return true;
+    };
+    if !(b'1'..=b'8').contains(&last) {
+        return true;
+    }
+    [last - 1, last + 1].into_iter().any(|d| {
+        buf[end - 1] = d;
+        core::str::from_utf8(buf).is_ok_and(&round_trips)
+    })
+}
+
+/// `v` as `Display` writes it (the slow path, for ties ryu breaks differently).
+#[cold]
+fn display<O: Out + ?Sized, T: core::fmt::Display>(out: &mut O, v: T) {
+    out.push_verbatim(&v.to_string());
 }
 
 /// The fast path of [`write_f64`] for values with at most three decimals (latencies, ratios,
@@ -176,7 +210,11 @@ pub fn write_f32<O: Out + ?Sized>(out: &mut O, v: f32) {
         return out.push_str(if v < 0.0 { "-inf" } else { "inf" });
     }
     let mut buf = ryu::Buffer::new();
-    plain_decimal(out, buf.format_finite(v));
+    let s = buf.format_finite(v);
+    if ryu_may_differ(s, |alt| alt.parse::<f32>() == Ok(v)) {
+        return display(out, v);
+    }
+    plain_decimal(out, s);
 }
 
 /// The significant digits of ryu's output (`1.0`, `1.5e-7`, `1e20`, no sign) and where the

@@ -768,3 +768,20 @@ fn write_f64_edge_values_print_what_display_prints() {
         assert_eq!(out, format!("{v}"), "{v:e}");
     }
 }
+
+/// Values exactly between two shortest decimals: ryu breaks the tie to even, `Display` does
+/// not, and the drain must print what `Display` prints (found by the proptest above).
+#[test]
+fn ties_between_two_shortest_decimals_print_as_display_does() {
+    let tie = f64::from_bits(4806254793843518032); // 21162465103786.3125
+    for v in [tie, -tie, 0.3125e15, 2.5e16 + 4.0] {
+        let mut out = String::new();
+        ringlog_wire::decode::write_f64(&mut out, v);
+        assert_eq!(out, format!("{v}"));
+    }
+    for v in [16777216.5f32 * 2.0, 3.0e10f32 + 1024.0] {
+        let mut out = String::new();
+        ringlog_wire::decode::write_f32(&mut out, v);
+        assert_eq!(out, format!("{v}"));
+    }
+}
