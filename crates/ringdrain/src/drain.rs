@@ -550,6 +550,7 @@ fn drain_loop(
     let mut anchor_at = Instant::now() - Duration::from_secs(10);
     let mut batch = Batch::default();
     let mut idle = Idle { rounds: 0 };
+    let mut doze = crate::doze::Doze::new(sources.len());
     // Keep a batch well under the rotation size, so files stay within it.
     let mut max_batch_bytes = match &cfg.output {
         Output::File { rotation, .. } if rotation.max_bytes > 0 => {
@@ -618,6 +619,7 @@ fn drain_loop(
                 }
             }
             summary.gate = gate.counts();
+            doze.finish(sources[0].seg);
             break;
         }
         if anchor_at.elapsed() >= Duration::from_secs(1) {
@@ -753,6 +755,7 @@ fn drain_loop(
             }
         }
         if batch.any_events {
+            doze.busy(sources[0].seg);
             idle.reset();
             continue;
         }
@@ -761,6 +764,11 @@ fn drain_loop(
             for src in &sources {
                 src.seg.check_cursors()?;
             }
+        }
+        // Long idle: sleep on the ring's futex until a producer commits (doze.rs).
+        let may_sleep = batch.all_quiet && sources.iter().all(|s| s.finish_at.is_none());
+        if doze.idle_turn(sources[0].seg, idle.rounds, may_sleep) {
+            continue;
         }
         idle.wait();
     }
