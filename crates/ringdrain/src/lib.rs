@@ -6,6 +6,7 @@
 //! | module | what it does |
 //! |---|---|
 //! | [`drain`] | the loop: batches, idle backoff, loss notices, signals, heartbeat ([`drain::run`]) |
+//! | [`parallel`] | `--format-threads`: large batches formatted on worker threads, written in order |
 //! | [`doze`] | the idle drain's sleep on the ring's futex wake word |
 //! | [`format`] | text, JSON and logfmt lines ([`format::LineEncoder`]), no allocation per record |
 //! | [`sink`] | the output file with rotation and SIGHUP reopen, stdout, or a network receiver |
@@ -62,6 +63,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod net;
 pub mod otlp;
+pub mod parallel;
 pub mod pyline;
 pub mod recall;
 pub mod rotate;
