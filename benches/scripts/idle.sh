@@ -34,15 +34,14 @@ ticks() { # pid -> utime+stime
   awk '{print $14 + $15}' "/proc/$1/stat"
 }
 
-start_drain() { # bin label -> pid (the drain runs in the background)
+start_drain() { # bin label: starts a drain in the background; its pid in $PID
   local ring=/dev/shm/ringlog-idle-$$-$2
   rm -f "$ring"
-  "$1" --ring "$ring" --out "$DIR/$2.log" 2>>"$DIR/$2.err" &
-  local pid=$!
-  PIDS+=("$pid")
+  "$1" --ring "$ring" --out "$DIR/$2.log" >/dev/null 2>>"$DIR/$2.err" &
+  PID=$!
+  PIDS+=("$PID")
   # Attached once the output file exists.
   for _ in $(seq 1 500); do [ -e "$DIR/$2.log" ] && break; sleep 0.01; done
-  echo "$pid"
 }
 
 stop_drain() { # pid
@@ -52,8 +51,8 @@ stop_drain() { # pid
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== idle CPU over ${SECS} s (both drains at once, CLK_TCK=$TCK)"
-b=$(start_drain "$BEFORE" before)
-a=$(start_drain "$AFTER" after)
+start_drain "$BEFORE" before; b=$PID
+start_drain "$AFTER" after; a=$PID
 sleep 2
 b0=$(ticks "$b"); a0=$(ticks "$a")
 sleep "$SECS"
@@ -69,7 +68,7 @@ for round in 1 2; do
   for x in "before $BEFORE" "after $AFTER"; do
     set -- $x
     label=$1-$round
-    pid=$(start_drain "$2" "$label")
+    start_drain "$2" "$label"; pid=$PID
     sleep 0.5
     printf '%-9s ' "$label"
     "$CALL" "/dev/shm/ringlog-idle-$$-$label" "$DIR/$label.log" "$RATE" "$COUNT"
