@@ -90,6 +90,9 @@ pub struct DrainConfig {
     pub flight_recorder: usize,
     /// Rate limits (see `limit`).
     pub limits: Vec<crate::limit::Rule>,
+    /// Threads that format a large batch (`--format-threads`; 1: the drain thread alone; see
+    /// `parallel`).
+    pub format_threads: usize,
 }
 
 impl DrainConfig {
@@ -111,6 +114,7 @@ impl DrainConfig {
             min_level: None,
             flight_recorder: 0,
             limits: Vec::new(),
+            format_threads: crate::parallel::auto_threads(),
         }
     }
 }
@@ -141,6 +145,8 @@ pub struct Summary {
     pub reconciled: Option<String>,
     /// What `--level`, the flight recorder and `--limit` did.
     pub gate: crate::recall::GateCounts,
+    /// Batches formatted on several threads (`--format-threads`).
+    pub parallel_batches: u64,
 }
 
 /// Adaptive idle wait: spin, then yield, then sleep up to 1 ms.
@@ -450,17 +456,29 @@ struct Batch {
     all_quiet: bool,
     /// With merge: the items in arrival order.
     staged: Vec<Staged>,
+    /// With `--format-threads` > 1: the records, formatted when the batch is complete.
+    deferred: Option<crate::parallel::Deferred>,
 }
 
 impl Batch {
     fn clear(&mut self) {
         let staged = std::mem::take(&mut self.staged);
+        let deferred = self.deferred.take();
         *self = Batch {
             all_quiet: true,
             staged,
+            deferred,
             ..Batch::default()
         };
         self.staged.clear();
+        if let Some(d) = &mut self.deferred {
+            d.clear();
+        }
+    }
+
+    /// Bytes of the batch so far (estimated for deferred records).
+    fn len(&self, outputs: &Outputs, merge: bool) -> usize {
+        outputs.batch_len(merge) + self.deferred.as_ref().map_or(0, |d| d.estimated_len())
     }
 
     /// Encodes `view` for every output (the one place every record and notice passes:
@@ -473,6 +491,11 @@ impl Batch {
         source: u32,
         merge: bool,
     ) {
+        if let Some(d) = &mut self.deferred {
+            // Deferred formatting: a notice is encoded now, in its place (parallel.rs).
+            d.notice(&mut *outputs.checked.encoder, view);
+            return;
+        }
         let item = Item { view, wire, source };
         if merge {
             self.staged.push(Staged {
@@ -550,7 +573,18 @@ fn drain_loop(
     let gated = !gate.is_open();
     let mut anchor_at = Instant::now() - Duration::from_secs(10);
     let mut batch = Batch::default();
+    // Format large batches on worker threads: one ring, one line output, no gate (parallel.rs).
+    let line_format = match cfg.format {
+        Format::Text => Some(crate::format::LineFormat::Text),
+        Format::Json => Some(crate::format::LineFormat::Json),
+        Format::Logfmt => Some(crate::format::LineFormat::Logfmt),
+        Format::Binary => None,
+    };
+    if cfg.format_threads > 1 && sources.len() == 1 && !gated && !outputs.any_network() {
+        batch.deferred = line_format.map(|f| crate::parallel::Deferred::new(f, cfg.format_threads));
+    }
     let mut idle = Idle { rounds: 0 };
+    let mut doze = crate::doze::Doze::new(sources.len());
     // Keep a batch well under the rotation size, so files stay within it.
     let mut max_batch_bytes = match &cfg.output {
         Output::File { rotation, .. } if rotation.max_bytes > 0 => {
@@ -619,6 +653,7 @@ fn drain_loop(
                 }
             }
             summary.gate = gate.counts();
+            doze.finish(sources[0].seg);
             break;
         }
         if anchor_at.elapsed() >= Duration::from_secs(1) {
@@ -637,9 +672,9 @@ fn drain_loop(
         };
         for src in sources.iter_mut().filter(|s| !s.done) {
             src.in_batch = false;
-            let start_len = outputs.batch_len(merge);
+            let start_len = batch.len(outputs, merge);
             let mut last = PollResult::default();
-            while outputs.batch_len(merge) - start_len < per_source_bytes {
+            while batch.len(outputs, merge) - start_len < per_source_bytes {
                 let Source {
                     reader,
                     calibration,
@@ -674,6 +709,12 @@ fn drain_loop(
                         }
                     }
                     match ev {
+                        Event::Record { record, callsite } if b.deferred.is_some() => {
+                            if let Some(d) = &mut b.deferred {
+                                d.record(&record, callsite);
+                            }
+                            b.records += 1;
+                        }
                         Event::Record { record, callsite } => {
                             // An archive alone keeps the wire bytes: no need to decode them.
                             let args = if need_args {
@@ -717,7 +758,7 @@ fn drain_loop(
                 batch.dropped += drops.new;
                 src.dropped_pending = Some(drops.total);
             }
-            src.in_batch = outputs.batch_len(merge) > start_len || src.unreleased() > 0;
+            src.in_batch = batch.len(outputs, merge) > start_len || src.unreleased() > 0;
             if last.events > 0 {
                 batch.any_events = true;
                 src.stalled_since = None;
@@ -744,6 +785,14 @@ fn drain_loop(
             batch.staged.sort_by_key(|s| s.unix_ns);
             outputs.unstage(batch.staged.iter().map(|s| s.idx));
         }
+        if let Some(d) = &mut batch.deferred {
+            if !d.is_empty() {
+                let src = &sources[0];
+                if d.format_into(&mut outputs.checked.out, &src.calibration, src.index) {
+                    summary.parallel_batches += 1;
+                }
+            }
+        }
         if sources.iter().any(|s| s.in_batch) {
             outputs.seal();
             commit(&mut sources, outputs, signals, monitor)?;
@@ -754,6 +803,7 @@ fn drain_loop(
             }
         }
         if batch.any_events {
+            doze.busy(sources[0].seg);
             idle.reset();
             continue;
         }
@@ -762,6 +812,11 @@ fn drain_loop(
             for src in &sources {
                 src.seg.check_cursors()?;
             }
+        }
+        // Long idle: sleep on the ring's futex until a producer commits (doze.rs).
+        let may_sleep = batch.all_quiet && sources.iter().all(|s| s.finish_at.is_none());
+        if doze.idle_turn(sources[0].seg, idle.rounds, may_sleep) {
+            continue;
         }
         idle.wait();
     }

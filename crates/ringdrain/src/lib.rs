@@ -6,6 +6,8 @@
 //! | module | what it does |
 //! |---|---|
 //! | [`drain`] | the loop: batches, idle backoff, loss notices, signals, heartbeat ([`drain::run`]) |
+//! | [`parallel`] | `--format-threads`: large batches formatted on worker threads, written in order |
+//! | [`doze`] | the idle drain's sleep on the ring's futex wake word |
 //! | [`format`] | text, JSON and logfmt lines ([`format::LineEncoder`]), no allocation per record |
 //! | [`sink`] | the output file with rotation and SIGHUP reopen, stdout, or a network receiver |
 //! | [`rotate`] | wall-clock rotation schedule, dated names, compression thread, retention |
@@ -49,6 +51,7 @@ pub mod cat;
 pub mod checkpoint;
 pub mod cli;
 pub mod decode;
+pub mod doze;
 pub mod drain;
 pub mod encode;
 pub mod exit;
@@ -60,6 +63,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod net;
 pub mod otlp;
+pub mod parallel;
 pub mod pyline;
 pub mod recall;
 pub mod rotate;

@@ -165,6 +165,11 @@ pub struct Settings {
     )]
     #[serde(default, deserialize_with = "one_or_many")]
     pub limit: Vec<String>,
+    /// Threads that format a large batch of text, JSON or logfmt lines, written in order
+    /// (one ring, no --level/--limit): N, or auto = one per core the drain thread leaves free,
+    /// at most 4 [default: auto].
+    #[arg(long, value_name = "N|auto")]
+    pub format_threads: Option<Threads>,
 }
 
 /// Prefix of the environment variables ([`env_name`]).
@@ -321,11 +326,82 @@ impl Settings {
                     .map_err(|e| Sysexit::Config.msg(format_args!("--limit {e}")))
             })
             .collect::<anyhow::Result<_>>()?;
+        cfg.format_threads = self.format_threads.unwrap_or(Threads::Auto).get();
         cfg.stall = StallPolicy {
             grace: Duration::from_millis(self.grace_ms.unwrap_or(100)),
             ..StallPolicy::default()
         };
         Ok(cfg)
+    }
+}
+
+/// A thread count: `auto` or a number from 1 (an integer in TOML).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threads {
+    /// Chosen from the cores (`parallel::auto_threads`).
+    Auto,
+    /// This many.
+    N(usize),
+}
+
+impl Threads {
+    /// The count (`auto` resolved).
+    pub fn get(self) -> usize {
+        match self {
+            Threads::Auto => crate::parallel::auto_threads(),
+            Threads::N(n) => n,
+        }
+    }
+}
+
+impl FromStr for Threads {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let max = crate::parallel::MAX_FORMAT_THREADS;
+        match s.trim() {
+            "auto" => Ok(Threads::Auto),
+            t => match t.parse::<usize>() {
+                Ok(n) if (1..=max).contains(&n) => Ok(Threads::N(n)),
+                _ => Err(format!(
+                    "{t:?} is not a thread count: use auto or 1..={max}"
+                )),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Threads {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Threads::Auto => f.write_str("auto"),
+            Threads::N(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl Serialize for Threads {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Threads {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let t = d.deserialize_any(StrOrInt::<Threads, true>(Default::default()))?;
+        let max = crate::parallel::MAX_FORMAT_THREADS;
+        match t {
+            Threads::N(n) if !(1..=max).contains(&n) => Err(serde::de::Error::custom(
+                format_args!("format_threads must be auto or 1..={max}, not {n}"),
+            )),
+            t => Ok(t),
+        }
+    }
+}
+
+impl FromInt for Threads {
+    const EXPECTING: &'static str = "a thread count such as 4, or \"auto\"";
+    fn from_int(v: u64) -> Self {
+        Threads::N(usize::try_from(v).unwrap_or(usize::MAX))
     }
 }
 

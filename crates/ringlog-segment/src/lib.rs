@@ -32,6 +32,7 @@
 #![warn(clippy::undocumented_unsafe_blocks, missing_docs)]
 
 pub mod clock;
+pub mod idle;
 pub mod lease;
 pub mod reader;
 
@@ -52,6 +53,7 @@ use ringlog_wire::ring::{RawSlots, Ring};
 use rustix::fs::{Mode, OFlags};
 
 pub use clock::ClockChoice;
+pub use idle::Wakeup;
 pub use lease::{AlreadyDraining, DrainLease};
 
 /// Directory of segments named without a path.

@@ -5,6 +5,7 @@
 //! offset               size                           contents
 //! 0                    256                            SegmentHeader: magic, version, geometry, clock
 //! 256                  < 4096 - 256                   SharedState: counters, drain state
+//! 2048                 4 (own cache line)             WakeWord: the idle drain's futex word (`wake`)
 //! 4096                 4096                           ControlBlock: filter directives set from outside (`control`)
 //! 8192                 producer_slots * 4 (paged)     producer table: pids of attached processes
 //! lane_table_offset    lane_count * LaneHeader        per lane: owner, cursors, checkpoint end
@@ -26,7 +27,9 @@
 //! argument tags (`args`; adding a new tag is compatible only for drains that already reject
 //! unknown tags gracefully, which ours do, so a new tag is a minor bump at most); the callsite
 //! entry or index encoding (`callsite`). Adding a field in reserved space that old readers may
-//! ignore is not a bump. Version 1 (one shared ring) is refused with both versions named.
+//! ignore is not a bump (the wake word at [`WAKE_OFFSET`] was added so: zero there means "no
+//! drain asleep", which is what older drains leave, so old and new producers and drains mix).
+//! Version 1 (one shared ring) is refused with both versions named.
 
 use bytemuck::{Pod, Zeroable};
 use core::sync::atomic::{AtomicU32, AtomicU64};
@@ -210,6 +213,32 @@ pub struct SharedState {
 const _: () = {
     assert!(SHARED_OFFSET + core::mem::size_of::<SharedState>() <= HEADER_SIZE as usize);
     assert!(core::mem::align_of::<SharedState>() <= SHARED_OFFSET);
+};
+
+/// Offset of the [`WakeWord`] in the header page: bytes past [`SharedState`] that layout
+/// version 2 reserves (zero in every segment, created zero-filled). Added without a version
+/// bump: zero is "no drain asleep", what every older drain leaves, so an older producer that never
+/// looks at it only costs a sleeping drain its wait timeout (`wake::SLEEP_TIMEOUT`).
+pub const WAKE_OFFSET: usize = 2048;
+
+/// The idle drain's wake word, alone on its cache line (see the `wake` module for the protocol).
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct WakeWord {
+    /// [`wake::AWAKE`](crate::wake::AWAKE) (0: no drain asleep, or none announced) or
+    /// [`wake::ASLEEP`](crate::wake::ASLEEP) (the drain announced that it is about to sleep on
+    /// this word with `FUTEX_WAIT`). The drain stores both values; a producer that finds
+    /// `ASLEEP` swaps it to `AWAKE` and, if it was the one to change it, calls `FUTEX_WAKE`.
+    /// A 32-bit word, as futexes need.
+    pub word: AtomicU32,
+}
+
+#[cfg(not(loom))]
+const _: () = {
+    assert!(WAKE_OFFSET >= SHARED_OFFSET + core::mem::size_of::<SharedState>());
+    assert!(WAKE_OFFSET % 128 == 0);
+    assert!(WAKE_OFFSET + 128 <= HEADER_SIZE as usize);
+    assert!(core::mem::size_of::<WakeWord>() == 4);
 };
 
 /// One lane's shared words, each group on its own cache line.

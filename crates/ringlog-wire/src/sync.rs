@@ -7,9 +7,9 @@
 //! create, and those structures are exercised by multi-thread and multi-process tests instead.
 
 #[cfg(loom)]
-pub use loom::sync::atomic::{AtomicU64, Ordering};
+pub use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 #[cfg(not(loom))]
-pub use std::sync::atomic::{AtomicU64, Ordering};
+pub use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// A cell for slot bodies in heap-backed rings. Under loom it records every access so the model
 /// checker reports a data race if the protocol ever lets a producer and the drain touch the same
@@ -71,4 +71,12 @@ pub fn fence_release() {
     loom::sync::atomic::fence(Ordering::Release);
     #[cfg(not(loom))]
     std::sync::atomic::fence(Ordering::Release);
+}
+
+/// A SeqCst fence (loom's under `cfg(loom)`).
+pub fn fence_seq_cst() {
+    #[cfg(loom)]
+    loom::sync::atomic::fence(Ordering::SeqCst);
+    #[cfg(not(loom))]
+    std::sync::atomic::fence(Ordering::SeqCst);
 }

@@ -774,6 +774,8 @@ impl Logger {
                 })
             }
         }
+        // An idle drain sleeping on the segment's futex: wake it (one Relaxed load otherwise).
+        inner.segment.notify_drain();
         if let lanes::Pick::Borrowed(lane) = pick {
             inner
                 .lanes

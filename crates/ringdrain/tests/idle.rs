@@ -1,0 +1,73 @@
+//! The idle drain sleeps on the ring's futex wake word and a producer's record wakes it
+//! (issue 13, "Idle and wake-up"; protocol in `ringlog_wire::wake`).
+
+use std::time::Duration;
+
+use ringlog::{info, Logger};
+use ringlog_segment::{Segment, SegmentConfig};
+use ringlog_testkit::segment::wait_attached;
+use ringlog_testkit::{wait_for_text, wait_until, Drain, PATIENCE};
+use ringlog_wire::wake;
+
+#[test]
+fn an_idle_drain_sleeps_on_the_wake_word_and_a_record_wakes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = dir.path().join("ring");
+    let out = dir.path().join("out.log");
+    let log = Logger::builder()
+        .path(&ring)
+        .slot_count(1 << 10)
+        .open()
+        .unwrap();
+    let drain = Drain::start(&ring, &out, &[]);
+    wait_attached(&ring);
+    let seg = Segment::open(&ring, &SegmentConfig::default()).unwrap();
+    for round in 0..3u32 {
+        // With nothing to do, the drain announces its sleep within a few milliseconds.
+        wait_until("the idle drain never announced sleep", PATIENCE, || {
+            wake::asleep(seg.wake_word())
+        });
+        // Give it time to be in FUTEX_WAIT (not needed for correctness: a wake before the
+        // wait makes the wait return at once).
+        std::thread::sleep(Duration::from_millis(20));
+        info!(log, "wake up {}", round);
+        // The log call saw the announcement and took the job of waking the drain; the drain
+        // itself may already have announced its next sleep, so only the line is waited for.
+        wait_for_text(&out, &format!("wake up {round}"));
+    }
+    let o = drain.stop();
+    assert!(o.status.success());
+    assert!(
+        !wake::asleep(seg.wake_word()),
+        "a drain that exits leaves no sleep announced"
+    );
+}
+
+#[test]
+fn a_drain_merging_several_rings_polls_and_never_announces_sleep() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let out = dir.path().join("out.log");
+    let la = Logger::builder()
+        .path(&a)
+        .slot_count(1 << 10)
+        .open()
+        .unwrap();
+    let _lb = Logger::builder()
+        .path(&b)
+        .slot_count(1 << 10)
+        .open()
+        .unwrap();
+    let drain = Drain::start(&a, &out, &["--ring", b.to_str().unwrap(), "--merge"]);
+    wait_attached(&a);
+    wait_attached(&b);
+    info!(la, "merged");
+    wait_for_text(&out, "merged");
+    // Idle well past the ~2 ms after which a one-ring drain announces sleep.
+    std::thread::sleep(Duration::from_millis(200));
+    for ring in [&a, &b] {
+        let seg = Segment::open(ring, &SegmentConfig::default()).unwrap();
+        assert!(!wake::asleep(seg.wake_word()), "{}", ring.display());
+    }
+    drain.stop();
+}

@@ -1,0 +1,165 @@
+//! The idle drain's futex on the segment's wake word (protocol and proof:
+//! [`ringlog_wire::wake`]): [`Segment::notify_drain`] for producers after each commit,
+//! [`Segment::announce_sleep`] / [`Segment::sleep_drain`] / [`Segment::cancel_sleep`] for the
+//! drain.
+//!
+//! The futex is a shared one (no `FUTEX_PRIVATE_FLAG`): the word lives in a file mapping that
+//! several processes share, and the kernel keys a shared futex by the file page and offset, so a
+//! wake from any process reaches a drain waiting in another.
+
+use std::io;
+use std::sync::atomic::AtomicU32;
+use std::time::Duration;
+
+use ringlog_wire::layout::{self, WakeWord};
+use ringlog_wire::wake;
+use rustix::thread::futex;
+
+use crate::Segment;
+
+/// How a drain's sleep ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wakeup {
+    /// A producer woke it (or the word had already changed: a producer came between the
+    /// re-check and the wait).
+    Woken,
+    /// The timeout ran out.
+    TimedOut,
+    /// A signal interrupted the wait.
+    Interrupted,
+}
+
+impl Segment {
+    /// The wake word at [`layout::WAKE_OFFSET`].
+    #[inline(always)]
+    pub fn wake_word(&self) -> &AtomicU32 {
+        // SAFETY: WAKE_OFFSET is 128-aligned and inside the header page (const-asserted in
+        // ringlog-wire), in a page-aligned mapping that lives as long as `self.map`; WakeWord is
+        // one atomic, valid for any bytes another process may have written.
+        let w = unsafe { &*(self.map.as_ptr().add(layout::WAKE_OFFSET) as *const WakeWord) };
+        &w.word
+    }
+
+    /// Producer, after each commit: wakes the drain if it announced sleep. One Relaxed load
+    /// when it did not (the common case); a swap and a `FUTEX_WAKE` by one producer when it did.
+    #[inline(always)]
+    pub fn notify_drain(&self) {
+        if wake::asleep(self.wake_word()) {
+            self.wake_drain();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wake_drain(&self) {
+        let word = self.wake_word();
+        if wake::claim_wake(word) {
+            // A failed wake (no futex support) is not the producer's problem: the drain's
+            // wait times out and it polls (`wake::SLEEP_TIMEOUT`).
+            let _ = futex::wake(word, futex::Flags::empty(), 1);
+        }
+    }
+
+    /// Drain: announces that it is about to sleep. Then poll every lane once more, and call
+    /// [`Segment::sleep_drain`] only if that found nothing, else [`Segment::cancel_sleep`].
+    pub fn announce_sleep(&self) {
+        wake::announce_sleep(self.wake_word());
+    }
+
+    /// Drain: awake again (the re-check found records, or after [`Segment::sleep_drain`]).
+    pub fn cancel_sleep(&self) {
+        wake::cancel_sleep(self.wake_word());
+    }
+
+    /// Drain: sleeps on the wake word until a producer wakes it or `timeout` runs out (returns
+    /// at once if a producer already did). Announce first ([`Segment::announce_sleep`]); the
+    /// word is left for the caller to [`cancel`](Segment::cancel_sleep). An error means the
+    /// kernel refuses futexes here (seccomp, an old kernel): poll instead.
+    pub fn sleep_drain(&self, timeout: Duration) -> io::Result<Wakeup> {
+        let ts = futex::Timespec {
+            tv_sec: timeout.as_secs().min(i64::MAX as u64) as i64,
+            tv_nsec: timeout.subsec_nanos().into(),
+        };
+        match futex::wait(
+            self.wake_word(),
+            futex::Flags::empty(),
+            wake::ASLEEP,
+            Some(&ts),
+        ) {
+            Ok(()) | Err(rustix::io::Errno::AGAIN) => Ok(Wakeup::Woken),
+            Err(rustix::io::Errno::TIMEDOUT) => Ok(Wakeup::TimedOut),
+            Err(rustix::io::Errno::INTR) => Ok(Wakeup::Interrupted),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SegmentConfig;
+
+    fn segment(dir: &tempfile::TempDir) -> Segment {
+        let config = SegmentConfig {
+            slot_count: 64,
+            lanes: 2,
+            ..SegmentConfig::default()
+        };
+        Segment::create_or_open(&dir.path().join("wake.ring"), &config)
+            .unwrap()
+            .0
+    }
+
+    #[test]
+    fn a_new_segment_has_no_drain_asleep() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = segment(&dir);
+        assert!(!wake::asleep(seg.wake_word()));
+    }
+
+    #[test]
+    fn a_sleep_with_no_producer_times_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = segment(&dir);
+        seg.announce_sleep();
+        let r = seg.sleep_drain(Duration::from_millis(20)).unwrap();
+        assert_eq!(r, Wakeup::TimedOut);
+        seg.cancel_sleep();
+        assert!(!wake::asleep(seg.wake_word()));
+    }
+
+    #[test]
+    fn a_wake_before_the_wait_makes_the_wait_return_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = segment(&dir);
+        seg.announce_sleep();
+        seg.notify_drain();
+        assert!(!wake::asleep(seg.wake_word()), "the producer took the flag");
+        // The word is AWAKE now, so the kernel's compare fails: no sleep at all.
+        let r = seg.sleep_drain(Duration::from_secs(30)).unwrap();
+        assert_eq!(r, Wakeup::Woken);
+    }
+
+    #[test]
+    fn a_producer_in_another_mapping_wakes_a_sleeping_drain() {
+        // Two mappings of one file, as two processes have: the futex is keyed by the file page.
+        let dir = tempfile::tempdir().unwrap();
+        let drain = segment(&dir);
+        let producer =
+            Segment::open(&dir.path().join("wake.ring"), &SegmentConfig::default()).unwrap();
+        drain.announce_sleep();
+        let t = std::thread::spawn(move || {
+            // Wait until the drain has had time to block, then wake it.
+            std::thread::sleep(Duration::from_millis(50));
+            producer.notify_drain();
+        });
+        // The 30 s timeout is the watchdog: a lost wake ends the sleep as TimedOut.
+        let r = drain.sleep_drain(Duration::from_secs(30)).unwrap();
+        t.join().unwrap();
+        assert_eq!(
+            r,
+            Wakeup::Woken,
+            "the wake was lost: the sleep ran to its timeout"
+        );
+    }
+}
