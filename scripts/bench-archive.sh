@@ -15,10 +15,11 @@ bin=target/release
 dir=$(mktemp -d -p /dev/shm ringlog-archive.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 total=$((2 * n))
-slots=$((1 << 22))
-while ((slots < total * 2)); do slots=$((slots * 2)); done
+# Two lanes (one per thread), each holding its thread's whole backlog: --slot-count is per lane.
+slots=1024
+while ((slots < n)); do slots=$((slots * 2)); done
 RINGLOG_CLOCK=realtime "$bin/ringload" --ring "$dir/backlog" --procs 1 --threads 2 \
-  --records "$n" --slot-count "$slots" --timing batched >/dev/null
+  --records "$n" --lanes 2 --slot-count "$slots" --timing batched >/dev/null
 now() { date +%s.%N; }
 best() { sort -n | head -1; }
 
@@ -50,6 +51,11 @@ if [[ -n $base ]]; then
   rm -f "$dir/base.log"
 fi
 run "text" "$bin/ringdrain" "$dir/out.log"
+lines=$(wc -l <"$dir/out.log")
+if ((lines != total)); then
+  echo "bench-archive: the text drain wrote $lines lines of $total: the backlog is not whole" >&2
+  exit 1
+fi
 run "json" "$bin/ringdrain" "$dir/out.json" --format json
 rm -f "$dir/out.json"
 run "binary" "$bin/ringdrain" "$dir/out.rlog" --format binary

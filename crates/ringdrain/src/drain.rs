@@ -368,7 +368,7 @@ pub fn run(cfg: &DrainConfig, signals: &Signals) -> anyhow::Result<Summary> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let heartbeat_stop = AtomicBool::new(false);
     std::thread::scope(|s| {
-        s.spawn(|| {
+        let heartbeat = s.spawn(|| {
             // SYNC: Relaxed; a stop flag, nothing depends on its ordering.
             while !heartbeat_stop.load(Ordering::Relaxed) {
                 for seg in &segments {
@@ -378,12 +378,16 @@ pub fn run(cfg: &DrainConfig, signals: &Signals) -> anyhow::Result<Summary> {
                         .heartbeat_ns
                         .store(clock::unix_ns(), Ordering::Relaxed);
                 }
-                std::thread::sleep(Duration::from_millis(50));
+                // Parked, not slept: the stop below unparks it, so the drain exits at once
+                // instead of up to 50 ms later (a tenth of a `--once` run on a 2M backlog).
+                std::thread::park_timeout(Duration::from_millis(50));
             }
         });
         let r = drain_loop(cfg, signals, leases, &mut outputs);
-        // SYNC: Relaxed; see above.
+        // SYNC: Relaxed; see above (the unpark makes the thread look at the flag again; a
+        // spurious or early wake-up only writes one more heartbeat).
         heartbeat_stop.store(true, Ordering::Relaxed);
+        heartbeat.thread().unpark();
         r
     })
 }
