@@ -764,21 +764,13 @@ impl<'a> Chunk<'a> {
                     usize::try_from(b.varint()?).map_err(|_| "argument length too large")?;
                 let payload = b.take(n_args)?;
                 let notice = origin_kind == ORIGIN_NOTICE;
-                let record = RecordRef {
-                    header: if notice {
-                        RecordHeader::default()
-                    } else {
-                        RecordHeader {
-                            timestamp: 0,
-                            callsite: callsite_id,
-                            pid,
-                            tid,
-                            len: payload.len().min(u16::MAX as usize) as u16,
-                            level: level_byte,
-                            flags: if truncated { FLAG_TRUNCATED } else { 0 },
-                        }
-                    },
-                    payload,
+                let record = if notice {
+                    RecordRef {
+                        header: RecordHeader::default(),
+                        payload,
+                    }
+                } else {
+                    entry_record(callsite_id, pid, tid, level_byte, truncated, payload)
                 };
                 let args = ArgBuf::decode(&record);
                 let origin = match (origin_kind, callsite) {
@@ -850,18 +842,8 @@ impl<'a> Chunk<'a> {
                         if !e.0.is_empty() {
                             return Err("trailing bytes in entry".into());
                         }
-                        let record = RecordRef {
-                            header: RecordHeader {
-                                timestamp: 0,
-                                callsite: callsite_id,
-                                pid,
-                                tid,
-                                len: payload.len().min(u16::MAX as usize) as u16,
-                                level: level_byte,
-                                flags: if truncated { FLAG_TRUNCATED } else { 0 },
-                            },
-                            payload,
-                        };
+                        let record =
+                            entry_record(callsite_id, pid, tid, level_byte, truncated, payload);
                         let args = ArgBuf::decode(&record);
                         let view = RecordView {
                             unix_ns,
@@ -1052,6 +1034,30 @@ fn find_chunk(buf: &[u8], from: usize, partial: bool) -> Option<usize> {
         }
     }
     None
+}
+
+/// The record an archive entry stands for (not a notice): its header as the ring had it, but
+/// for the timestamp (the entry carries the wall-clock time instead), and its argument bytes.
+fn entry_record(
+    callsite: u32,
+    pid: u32,
+    tid: u32,
+    level: u8,
+    truncated: bool,
+    payload: &[u8],
+) -> RecordRef<'_> {
+    RecordRef {
+        header: RecordHeader {
+            timestamp: 0,
+            callsite,
+            pid,
+            tid,
+            len: payload.len().min(u16::MAX as usize) as u16,
+            level,
+            flags: if truncated { FLAG_TRUNCATED } else { 0 },
+        },
+        payload,
+    }
 }
 
 #[cfg(test)]
