@@ -259,7 +259,12 @@ fn a_thread_sharing_a_lane_moves_off_one_a_frozen_producer_holds_up() {
         .lanes(2)
         .open()
         .expect("create ring");
-    let drain = Drain::start(&e.ring(), &e.out(), &["--grace-ms", "50"]);
+    // The flag alone: no fence (the next test has it), so the frozen record arrives on thaw.
+    let drain = Drain::start(
+        &e.ring(),
+        &e.out(),
+        &["--grace-ms", "50", "--fence-ms", "0"],
+    );
     wait_attached(&e.ring());
     let seg = ringlog_segment::Segment::open(&e.ring(), &Default::default()).unwrap();
     assert!(
@@ -291,4 +296,88 @@ fn a_thread_sharing_a_lane_moves_off_one_a_frozen_producer_holds_up() {
     got.dedup();
     assert_eq!(got.len() as u64, n, "every record once");
     assert_eq!(by_worker["other"].len() as u64, n, "none twice");
+}
+
+#[test]
+fn a_frozen_producers_record_is_fenced_so_the_records_behind_it_arrive_and_a_restart_keeps_the_fence(
+) {
+    // As above (lane 0 kept by this process, a producer frozen mid-record in the reserved lane
+    // 1, a sharer that starts in lane 1), with the fence: after 200 ms the drain steps over the
+    // frozen record, so every record the sharer queued behind it reaches the file while the
+    // producer is still stopped. The drain is then killed and restarted with the fence held:
+    // nothing is written twice. After SIGCONT the frozen record is dropped (reported, never
+    // written), the fence is lifted and the lane carries records again.
+    let e = TestDir::new();
+    ringlog::Logger::builder()
+        .path(e.ring())
+        .slot_count(256)
+        .lanes(2)
+        .open()
+        .expect("create ring");
+    let args = ["--grace-ms", "50", "--fence-ms", "200"];
+    let drain = Drain::start(&e.ring(), &e.out(), &args);
+    wait_attached(&e.ring());
+    let seg = ringlog_segment::Segment::open(&e.ring(), &Default::default()).unwrap();
+    assert!(
+        seg.lane(0).try_take(std::process::id(), 1),
+        "lane 0 starts free"
+    );
+    let mut slow = frozen_mid_record(&e.ring());
+    let n = 2_000;
+    log_to_the_end(&e, "other", n);
+    let fence = || {
+        // SYNC: Relaxed; a test's look at the drain's word.
+        seg.lane(1)
+            .header()
+            .pending_end
+            .fence
+            .load(Ordering::Relaxed)
+    };
+    wait_until(
+        "every record behind the frozen one is written",
+        PATIENCE,
+        || {
+            let (by_worker, _) = split_log(&e.out_text());
+            by_worker.get("other").is_some_and(|r| r.len() as u64 == n)
+        },
+    );
+    assert!(!slow.has_exited(), "the frozen producer ran on");
+    assert_ne!(fence(), 0, "the drain holds a fence in lane 1");
+    let notice = format!("producer_pid={}", slow.id());
+    wait_for_text(
+        &e.out(),
+        "stepped over a record its producer has held unfinished",
+    );
+    assert!(
+        e.out_text().contains(&notice),
+        "the notice names the producer"
+    );
+
+    // Killed and restarted while the producer is still frozen: the fence is taken up again.
+    drain.kill();
+    let drain = Drain::start(&e.ring(), &e.out(), &args);
+    wait_attached(&e.ring());
+    log_to_the_end(&e, "more", 300);
+    assert_ne!(fence(), 0, "still fenced: the producer is still frozen");
+
+    // Thawed: it finishes its record, which the drain drops; the fence goes, the lane moves.
+    slow.signal(libc::SIGCONT);
+    slow.expect_success(PATIENCE);
+    wait_until("the fence is lifted", PATIENCE, || fence() == 0);
+    seg.lane(0).give_back(std::process::id(), 1);
+    log_to_the_end(&e, "after", 1_000);
+    drain.stop();
+    let text = e.out_text();
+    let frozen = format!("raw record from slow with payload {}", "x".repeat(150));
+    assert!(!text.contains(&frozen), "a fenced record was written");
+    assert_eq!(text.matches("stepped over a record").count(), 1, "{text}");
+    let (by_worker, _) = split_log(&text);
+    for (worker, count) in [("other", n), ("more", 300), ("after", 1_000)] {
+        let got = &by_worker[worker];
+        let mut once = got.clone();
+        once.sort();
+        once.dedup();
+        assert_eq!(once.len() as u64, count, "{worker}: every record");
+        assert_eq!(got.len() as u64, count, "{worker}: none twice");
+    }
 }

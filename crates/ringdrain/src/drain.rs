@@ -701,7 +701,9 @@ fn drain_loop(
                                 let ts = calibration.to_unix_ns(record.header.timestamp);
                                 g.on_record(*index as usize, record, *callsite, ts)
                             }
-                            Event::Lost(Lost::Abandoned { .. }) => g.on_abandoned(),
+                            Event::Lost(Lost::Abandoned { .. } | Lost::Fenced { .. }) => {
+                                g.on_abandoned()
+                            }
                             Event::Lost(Lost::Corrupt { .. }) => Verdict::Write,
                         };
                         if verdict.recalls() {
@@ -742,7 +744,9 @@ fn drain_loop(
                             });
                             b.notices += 1;
                             match lost {
-                                Lost::Abandoned { slots, .. } => b.abandoned += slots,
+                                Lost::Abandoned { slots, .. } | Lost::Fenced { slots, .. } => {
+                                    b.abandoned += slots
+                                }
                                 Lost::Corrupt { .. } => b.corrupt += 1,
                             }
                         }
@@ -846,6 +850,20 @@ fn loss_notice(lost: &Lost, now: i64, pid: u32, f: impl FnOnce(&RecordView<'_>))
                 fields.push(("producer_pid", NoticeValue::Str(&pid_s)));
             }
             notice_view(now, Level::Warn, pid, msg, &fields, f)
+        }
+        Lost::Fenced { slots, pid: owner } => {
+            let pid_s = owner.to_string();
+            notice_view(
+                now,
+                Level::Warn,
+                pid,
+                "stepped over a record its producer has held unfinished too long (stopped or frozen) while others waited behind it; it is dropped",
+                &[
+                    ("slots", NoticeValue::U64(slots)),
+                    ("producer_pid", NoticeValue::Str(&pid_s)),
+                ],
+                f,
+            )
         }
         Lost::Corrupt { ref reason } => notice_view(
             now,

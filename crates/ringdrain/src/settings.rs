@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::exit::Sysexit;
 use crate::format::Format;
+use ringlog_wire::layout::FENCE_AFTER_MS;
 
 /// The drain's settings (see the module docs for where each comes from). `None` or empty:
 /// not set at this layer.
@@ -109,6 +110,11 @@ pub struct Settings {
     /// Milliseconds before a claim no producer owns is skipped [default: 100].
     #[arg(long, value_name = "MS")]
     pub grace_ms: Option<u64>,
+    /// Milliseconds a living producer's unfinished record may hold up other writers' records
+    /// queued behind it in a shared lane before the drain steps over it and drops it (the
+    /// fence); 0: never [default: 1000].
+    #[arg(long, value_name = "MS")]
+    pub fence_ms: Option<u64>,
     /// Open rings owned by another user.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
           value_parser = BoolishValueParser::new(), value_name = "BOOL")]
@@ -329,6 +335,10 @@ impl Settings {
         cfg.format_threads = self.format_threads.unwrap_or(Threads::Auto).get();
         cfg.stall = StallPolicy {
             grace: Duration::from_millis(self.grace_ms.unwrap_or(100)),
+            fence_after: match self.fence_ms.unwrap_or(FENCE_AFTER_MS) {
+                0 => None,
+                ms => Some(Duration::from_millis(ms)),
+            },
             ..StallPolicy::default()
         };
         Ok(cfg)

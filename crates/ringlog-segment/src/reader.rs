@@ -20,6 +20,18 @@
 //! (a few instructions) can land after records stamped just after its own. Within a lane (a
 //! thread's records, while it holds its lane) the order is exact.
 //!
+//! # The fence
+//!
+//! A living producer that holds a record unfinished (stopped, frozen, at a breakpoint) holds
+//! up its lane. When other writers' records wait behind it (the lane's claim cursor is past
+//! the record) for [`StallPolicy::fence_after`] (1 s), the reader steps over it
+//! ([`Consumer::fence`]): the records behind it are read and written, the stalled record is
+//! reported lost ([`Lost::Fenced`]) and never read, and the lane's read cursor stays at it, so
+//! nobody is handed a slot its owner may still write. Once the owner commits (or drops) the
+//! record, or dies, the fence is lifted and the lane's slots are freed. The fence is kept in
+//! the lane's drain line ([`LaneDrainLine::fence`](ringlog_wire::layout::LaneDrainLine)) so a
+//! restarted drain takes it up again rather than reading the records after it twice.
+//!
 //! A reader is built from the segment's [`DrainLease`] and owns it, so there is never more than
 //! one per segment (see [`crate::lease`]).
 //!
@@ -35,8 +47,8 @@ use std::time::{Duration, Instant};
 use ringlog_wire::callsite::decode_callsite;
 use ringlog_wire::clock::{Calibration, ClockKind};
 use ringlog_wire::decode::{decode_record, RecordRef};
-use ringlog_wire::layout::STALL_FLAG_AFTER_MS;
-use ringlog_wire::ring::{Consumer, Next, RawSlots, Seq, Stall};
+use ringlog_wire::layout::{FENCE_AFTER_MS, STALL_FLAG_AFTER_MS};
+use ringlog_wire::ring::{Consumer, FenceCheck, Next, RawSlots, Seq, Stall};
 use ringlog_wire::view::OwnedRecord;
 
 use crate::{pid_alive, DrainLease, Lane, Segment};
@@ -54,6 +66,15 @@ pub enum Lost {
         slots: u64,
         /// The owner, when known (a record being written); `None` for a claim nobody owned.
         pid: Option<u32>,
+    },
+    /// A record a living producer held unfinished for [`StallPolicy::fence_after`] while
+    /// other records waited behind it: the drain stepped over it, and it is dropped whatever
+    /// its producer does later (see the module docs, "The fence").
+    Fenced {
+        /// Slots the record spans.
+        slots: u64,
+        /// Its owner.
+        pid: u32,
     },
     /// Damaged bytes skipped.
     Corrupt {
@@ -99,6 +120,10 @@ pub struct StallPolicy {
     /// How long a lane with a record being written holds back other lanes' newer records
     /// (see the module docs). Default 20 ms.
     pub merge_window: Duration,
+    /// How long a living producer's unfinished record may hold up the other records queued
+    /// behind it in its lane before the reader steps over it (the fence; see the module docs).
+    /// `None`: never. Default 1 s ([`FENCE_AFTER_MS`]).
+    pub fence_after: Option<Duration>,
 }
 
 impl Default for StallPolicy {
@@ -107,6 +132,7 @@ impl Default for StallPolicy {
             grace: Duration::from_millis(100),
             liveness_interval: Duration::from_millis(10),
             merge_window: Duration::from_millis(20),
+            fence_after: Some(Duration::from_millis(FENCE_AFTER_MS)),
         }
     }
 }
@@ -187,6 +213,14 @@ struct LaneReader<'s> {
     owner_checked: Option<Instant>,
     /// Whether we flagged the lane as stalled ([`LaneDrainLine::stalled`]).
     flagged: bool,
+    /// Whether the lane's drain line holds a fence of ours (set until the fence is lifted and
+    /// the read cursor is past it).
+    fence_kept: bool,
+    /// When the fenced record's owner was last checked for life.
+    fence_checked: Option<Instant>,
+    /// While a fence is held: what of the lane is written (released but for the fence), as
+    /// stored in the lane's `fence_done`.
+    fence_done: u64,
 }
 
 /// The consuming reader: the one consumer of every lane of a segment, built from (and owning)
@@ -228,7 +262,22 @@ impl<'s> Reader<'s> {
                 // refuses while a living process holds it), and this reader owns it for as
                 // long as the consumers exist; this crate builds a `Consumer` nowhere else,
                 // and builds one per lane.
-                let consumer = unsafe { Consumer::new(lane.ring()) };
+                let mut consumer = unsafe { Consumer::new(lane.ring()) };
+                let line = &lane.header().pending_end;
+                // A fence a previous drain held: take it up if it still names the read cursor
+                // (it is cleared only after the read cursor moved past it).
+                // SYNC: Relaxed loads; the previous drain's stores are ordered before ours by
+                // the lease (its Release detach or its death, and our AcqRel attach).
+                let fence = line.fence.load(Ordering::Relaxed);
+                let fence_kept = fence != 0
+                    && fence - 1 == consumer.position()
+                    && consumer
+                        .resume_fence(line.fence_done.load(Ordering::Relaxed))
+                        .is_some();
+                if fence != 0 && !fence_kept {
+                    // SYNC: Relaxed; a stale word (see `LaneDrainLine::fence`).
+                    line.fence.store(0, Ordering::Relaxed);
+                }
                 let at = consumer.position();
                 LaneReader {
                     lane,
@@ -246,6 +295,9 @@ impl<'s> Reader<'s> {
                     // A flag a previous drain left is ours to clear once the lane moves.
                     // SYNC: Relaxed; a hint (see `unflag`).
                     flagged: lane.header().pending_end.stalled.load(Ordering::Relaxed) != 0,
+                    fence_kept,
+                    fence_checked: None,
+                    fence_done: at,
                 }
             })
             .collect();
@@ -319,17 +371,39 @@ impl<'s> Reader<'s> {
         self.lanes.iter().zip(&end.0).all(|(l, &e)| l.emitted >= e)
     }
 
-    /// Positions handed out but not yet released, over all lanes.
+    /// Positions handed out but not yet released, over all lanes. Behind a fence, what was
+    /// released but for the fence counts as released (it waits for the fenced record's owner,
+    /// not for the drain's output).
     pub fn unreleased(&self) -> u64 {
-        self.lanes.iter().map(|l| l.emitted - l.read_cursor()).sum()
+        self.lanes
+            .iter()
+            .map(|l| l.emitted.saturating_sub(l.written_to()))
+            .sum()
     }
 
     /// Frees everything handed out so far and publishes each lane's read cursor.
     pub fn release(&mut self) {
         let mut n = 0;
         for l in &mut self.lanes {
-            n += l.emitted - l.read_cursor();
+            let before = l.read_cursor();
             l.consumer.release_to(l.emitted);
+            n += l.read_cursor() - before;
+            if l.fence_kept {
+                let line = &l.lane.header().pending_end;
+                if l.consumer.fence_held().is_some() {
+                    // What is written of this lane so far, past the fence: where a restarted
+                    // drain resumes (stored before the checkpoint's `finish`).
+                    // SYNC: Relaxed; published with the checkpoint (see `Reader::new`).
+                    line.fence_done.store(l.emitted, Ordering::Relaxed);
+                    l.fence_done = l.emitted;
+                } else {
+                    // Lifted, and the read cursor just moved past the record (release_to
+                    // published it above): the word must not outlive that.
+                    l.fence_kept = false;
+                    // SYNC: Relaxed; as above.
+                    line.fence.store(0, Ordering::Relaxed);
+                }
+            }
         }
         // SYNC: Relaxed; a statistic for `stats`.
         self.segment
@@ -507,6 +581,15 @@ impl<'s> LaneReader<'s> {
         self.consumer.position() - self.consumer.unreleased()
     }
 
+    /// Where what is written of the lane ends: the read cursor, or behind a fence, what was
+    /// released but for it.
+    fn written_to(&self) -> u64 {
+        match self.consumer.fence_held() {
+            Some(_) => self.fence_done.max(self.read_cursor()),
+            None => self.read_cursor(),
+        }
+    }
+
     /// Drops the bytes of records already handed out from the front of `buf` once they are
     /// most of it. `buf` is otherwise cleared only when the queue empties, and a lane that
     /// holds a record back at every poll (one stamped after the poll's horizon, or a loss,
@@ -555,6 +638,7 @@ impl<'s> LaneReader<'s> {
         } else {
             self.compact();
         }
+        self.check_fence(policy, now);
         // Read the clock only once this lane has something to stamp (most lanes of a poll are
         // empty), and then once per fill.
         let mut now_raw = None;
@@ -643,7 +727,8 @@ impl<'s> LaneReader<'s> {
 
     /// Clears the lane's stall flag, if we set it: the lane moved.
     fn unflag(&mut self) {
-        if self.flagged {
+        // A fenced lane stays flagged: its read cursor is held until the fence is lifted.
+        if self.flagged && self.consumer.fence_held().is_none() {
             self.flagged = false;
             // SYNC: Relaxed; see where it is set.
             self.lane
@@ -651,6 +736,45 @@ impl<'s> LaneReader<'s> {
                 .pending_end
                 .stalled
                 .store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Sets the lane's stall flag for the record at `pos`.
+    fn flag(&mut self, pos: u64) {
+        self.flagged = true;
+        // SYNC: Relaxed; a hint for producers' lane choice, ordering nothing.
+        self.lane
+            .header()
+            .pending_end
+            .stalled
+            .store(pos + 1, Ordering::Relaxed);
+    }
+
+    /// Lifts the lane's fence once the fenced record's owner has finished it or is gone; the
+    /// next [`Reader::release`] then frees its slots with everything written after it.
+    fn check_fence(&mut self, policy: &StallPolicy, now: Instant) {
+        let f = match self.consumer.check_fence() {
+            FenceCheck::Clear => return,
+            FenceCheck::Finished(_) => {
+                // SAFETY: the owner's final store (commit or drop) is its last write to the
+                // record's slots, and `check_fence` loaded it with Acquire.
+                unsafe { self.consumer.lift_fence() };
+                return;
+            }
+            FenceCheck::Held(f) | FenceCheck::Changed(f, _) => f,
+        };
+        if self
+            .fence_checked
+            .is_some_and(|t| now.duration_since(t) < policy.liveness_interval)
+        {
+            return;
+        }
+        self.fence_checked = Some(now);
+        if !pid_alive(f.pid) {
+            // SAFETY: `kill(pid, 0)` said no process `pid` exists, and a process that is gone
+            // writes nothing more (as for `Consumer::abandon`; the same pid-namespace
+            // assumption).
+            unsafe { self.consumer.lift_fence() };
         }
     }
 
@@ -763,13 +887,34 @@ impl<'s> LaneReader<'s> {
                     // producers choosing a lane to share to go elsewhere (the owner's own
                     // records wait for it; nobody else's need to).
                     if waited >= Duration::from_millis(STALL_FLAG_AFTER_MS) && !self.flagged {
-                        self.flagged = true;
-                        // SYNC: Relaxed; a hint for producers' lane choice, ordering nothing.
-                        self.lane
-                            .header()
-                            .pending_end
-                            .stalled
-                            .store(pos + 1, Ordering::Relaxed);
+                        self.flag(pos);
+                    }
+                    // Past the fence bound, with other writers' records behind it, step over
+                    // it (a holder alone in its lane keeps its record: stepping over it would
+                    // only lose it).
+                    if policy.fence_after.is_some_and(|after| waited >= after)
+                        // SYNC: Relaxed; a bound only: positions claimed after the record.
+                        && claim.load(Ordering::Relaxed) > pos + span as u64
+                        && self.emitted == pos
+                        && self.consumer.fence(stall)
+                    {
+                        self.stall = None;
+                        self.fence_checked = Some(now);
+                        self.flag(pos);
+                        let line = &self.lane.header().pending_end;
+                        // SYNC: Relaxed; read by a restarted drain after the lease hand-over,
+                        // and by nobody else (see `Reader::new`). `fence_done` first: the
+                        // fence word makes it valid.
+                        line.fence_done.store(pos + span as u64, Ordering::Relaxed);
+                        line.fence.store(pos + 1, Ordering::Relaxed);
+                        self.fence_done = pos + span as u64;
+                        self.fence_kept = true;
+                        // SYNC: Relaxed; a statistic.
+                        counters.abandoned.fetch_add(span as u64, Ordering::Relaxed);
+                        return Some(Lost::Fenced {
+                            slots: span as u64,
+                            pid,
+                        });
                     }
                     return None;
                 }
@@ -1045,6 +1190,133 @@ mod tests {
         assert_eq!(got, [2]);
         drop(owned); // publishes a skip: nothing more to read
         assert!(tags(&mut reader).is_empty());
+    }
+
+    /// Polls until `n` events came, returning (record tags, losses).
+    fn events(reader: &mut Reader<'_>, n: usize) -> (Vec<u32>, Vec<Lost>) {
+        let (mut tags, mut lost) = (Vec::new(), Vec::new());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tags.len() + lost.len() < n {
+            assert!(Instant::now() < deadline, "got {tags:?} {lost:?}");
+            reader.poll(1000, |ev| match ev {
+                Event::Record { record, .. } => tags.push(record.header.tid),
+                Event::Lost(l) => lost.push(l),
+            });
+        }
+        (tags, lost)
+    }
+
+    #[test]
+    fn a_fence_steps_over_a_living_producers_unfinished_record_and_frees_nothing_it_may_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = lanes(&dir, 1);
+        let policy = StallPolicy {
+            fence_after: Some(Duration::from_millis(50)),
+            ..StallPolicy::default()
+        };
+        let me = std::process::id();
+        let cache = AtomicU64::new(0);
+        let ring = seg.lane(0).ring();
+        let capacity = ring.capacity();
+        let ts = crate::clock::now_raw(seg.clock_kind()) - 1000;
+        // A producer mid-record (this process: alive), and three records behind it.
+        let mut frozen = ring.claim(1, &cache).unwrap().own(me).unwrap();
+        frozen.write(0, &record(ts, 99)[..16]);
+        for tag in 1..=3 {
+            push(&seg, 0, ts + tag as u64, tag);
+        }
+        let mut reader = seg.acquire_drain().unwrap().reader().with_policy(policy);
+        let (got, lost) = events(&mut reader, 4);
+        assert_eq!(got, [1, 2, 3], "the records behind it are read");
+        assert_eq!(lost, [Lost::Fenced { slots: 1, pid: me }]);
+        reader.release();
+        assert_eq!(reader.unreleased(), 0, "written, as far as the drain goes");
+        assert_eq!(
+            reader.released().0,
+            [0],
+            "the read cursor waits at the record"
+        );
+        assert_eq!(
+            seg.lane(0)
+                .header()
+                .pending_end
+                .fence
+                .load(Ordering::Relaxed),
+            1
+        );
+        // Producers are handed no position whose slot the owner may still write: the lane
+        // takes exactly what is left of one lap past the fenced record.
+        let mut pushed = 4;
+        while ring
+            .push(&record(ts + pushed, pushed as u32), me, &cache)
+            .is_ok()
+        {
+            pushed += 1;
+        }
+        assert_eq!(
+            pushed, capacity,
+            "positions 0..capacity, the fenced one included"
+        );
+        let (got, lost) = events(&mut reader, (capacity - 4) as usize);
+        assert!(lost.is_empty(), "{lost:?}");
+        assert_eq!(got, (4..capacity as u32).collect::<Vec<_>>());
+        reader.release();
+        assert_eq!(reader.released().0, [0]);
+
+        // A drain restarted meanwhile takes the fence up: nothing is read twice.
+        drop(reader);
+        let mut reader = seg.acquire_drain().unwrap().reader().with_policy(policy);
+        assert!(tags(&mut reader).is_empty(), "read twice after a restart");
+        assert_eq!(reader.positions().0, [capacity]);
+
+        // Thawed: the owner finishes its record; the fence is lifted, the lane freed, and the
+        // record is never read (it was reported lost).
+        frozen.write(0, &record(ts, 99));
+        frozen.commit();
+        assert!(tags(&mut reader).is_empty(), "a fenced record was read");
+        reader.release();
+        assert_eq!(reader.released().0, [capacity]);
+        assert_eq!(
+            seg.lane(0)
+                .header()
+                .pending_end
+                .fence
+                .load(Ordering::Relaxed),
+            0
+        );
+        assert!(!seg.lane(0).stalled(), "the flag goes with the fence");
+        push(&seg, 0, ts + 1000, 1000);
+        assert_eq!(tags(&mut reader), [1000]);
+    }
+
+    #[test]
+    fn a_record_alone_in_its_lane_is_never_fenced_and_arrives_when_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = lanes(&dir, 1);
+        let me = std::process::id();
+        let cache = AtomicU64::new(0);
+        let ring = seg.lane(0).ring();
+        let ts = crate::clock::now_raw(seg.clock_kind()) - 1000;
+        let mut slow = ring.claim(1, &cache).unwrap().own(me).unwrap();
+        let mut reader = seg
+            .acquire_drain()
+            .unwrap()
+            .reader()
+            .with_policy(StallPolicy {
+                fence_after: Some(Duration::ZERO),
+                ..StallPolicy::default()
+            });
+        for _ in 0..5 {
+            assert!(tags(&mut reader).is_empty());
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        slow.write(0, &record(ts, 7));
+        slow.commit();
+        assert_eq!(
+            tags(&mut reader),
+            [7],
+            "nothing waited behind it: it was kept"
+        );
     }
 
     #[test]

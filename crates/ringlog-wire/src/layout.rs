@@ -258,9 +258,10 @@ pub struct LaneHeader {
     pub pending_end: CachePadded<LaneDrainLine>,
 }
 
-/// The drain's line of a lane header: the checkpoint word and the stall flag, in bytes that
-/// were the checkpoint word's cache-line padding (zero in earlier version-2 writers, which
-/// reads as "not stalled"; the layout and [`LANE_HEADER_SIZE`] are unchanged).
+/// The drain's line of a lane header: the checkpoint word, the stall flag and the fence, in
+/// bytes that were the checkpoint word's cache-line padding (zero in earlier version-2
+/// writers, which reads as "not stalled, no fence"; the layout and [`LANE_HEADER_SIZE`] are
+/// unchanged).
 #[repr(C)]
 #[derive(Debug, Default)]
 pub struct LaneDrainLine {
@@ -272,6 +273,16 @@ pub struct LaneDrainLine {
     /// hint to producers choosing a lane to share (they avoid a stalled one), never a safety
     /// condition.
     pub stalled: AtomicU64,
+    /// Non-zero while the drain holds a *fence* in this lane: the position of the record it
+    /// stepped over plus one (a living producer held it unfinished for [`FENCE_AFTER_MS`]
+    /// while other records waited behind it; see `Consumer::fence`). The lane's read cursor
+    /// stays at that record until the fence is lifted. Written by the drain only, so that a
+    /// restarted drain takes the fence up again instead of reading the records after it twice;
+    /// valid only while it names the read cursor.
+    pub fence: AtomicU64,
+    /// While [`fence`](Self::fence) is set: where the drain's output of this lane ended at
+    /// its last finished batch (past the fenced record), so a restarted drain resumes there.
+    pub fence_done: AtomicU64,
 }
 
 impl core::ops::Deref for LaneDrainLine {
@@ -284,6 +295,11 @@ impl core::ops::Deref for LaneDrainLine {
 /// How long a living producer's uncommitted record holds a lane up before the drain flags the
 /// lane as stalled ([`LaneDrainLine::stalled`]).
 pub const STALL_FLAG_AFTER_MS: u64 = 100;
+
+/// How long a living producer's uncommitted record holds up the records other writers put
+/// behind it in the same lane before the drain steps over it (the fence,
+/// [`LaneDrainLine::fence`]); `ringdrain --fence-ms` sets it.
+pub const FENCE_AFTER_MS: u64 = 1000;
 
 #[cfg(not(loom))]
 const _: () = {

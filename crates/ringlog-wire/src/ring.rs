@@ -857,6 +857,37 @@ pub struct Consumer<'a, S: Slots> {
     pos: u64,
     /// Positions below this are released (equals the read cursor).
     released: u64,
+    /// A record this consumer stepped over (see [`Consumer::fence`]); the read cursor stays at
+    /// its position until the fence is lifted.
+    fence: Option<Fence>,
+}
+
+/// A record the drain stepped over while its owner, a living producer, still held it
+/// unfinished ([`Consumer::fence`]). Its slots stay unreleased, and so does every position
+/// after it, until [`Consumer::lift_fence`]: the owner may still write them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fence {
+    /// The record's first position.
+    pub pos: u64,
+    /// Slots it spans.
+    pub span: u32,
+    /// Its owner.
+    pub pid: u32,
+}
+
+/// What [`Consumer::check_fence`] found at the fenced record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FenceCheck {
+    /// No fence is held.
+    Clear,
+    /// The owner still holds the record: it has not committed (or dropped) it.
+    Held(Fence),
+    /// The owner committed or dropped the record after the fence: that store was its last
+    /// touch of the record's slots, so the fence may be lifted.
+    Finished(Fence),
+    /// The first slot's word is none the owner writes (damage): treat it as held, and lift
+    /// the fence only once the owner is gone.
+    Changed(Fence, Seq),
 }
 
 impl<'a, S: Slots> Consumer<'a, S> {
@@ -878,6 +909,7 @@ impl<'a, S: Slots> Consumer<'a, S> {
             ring,
             pos: read,
             released: read,
+            fence: None,
         }
     }
 
@@ -1073,6 +1105,136 @@ impl<'a, S: Slots> Consumer<'a, S> {
         ok
     }
 
+    /// Steps over a record a living producer holds unfinished (a [`Stall::Writing`] at the
+    /// read position), so the records after it can be read: the *fence* of a stalled owner.
+    ///
+    /// Nothing is freed. The record's slots stay the owner's, and the read cursor stays at the
+    /// record until [`lift_fence`](Consumer::lift_fence): producers claim against the read
+    /// cursor, so no position whose slot the owner may still write is handed out again, and
+    /// [`release_to`](Consumer::release_to) frees nothing meanwhile. The record itself is
+    /// never read: whatever its owner does later, it is lost (the caller reports it).
+    ///
+    /// Returns false, changing nothing, unless `stall` is a [`Stall::Writing`] at the read
+    /// position, everything before it is released, no fence is held, its sequence word is still
+    /// the one `stall` describes, and its continuation slots look like its own (free for this
+    /// lap, or marked as its continuations): a span that disagrees is damage, not a record to
+    /// step over.
+    pub fn fence(&mut self, stall: Stall) -> bool {
+        let Stall::Writing { pos, pid, span } = stall else {
+            return false;
+        };
+        if pos != self.pos || pos != self.released || self.fence.is_some() {
+            return false;
+        }
+        if span == 0 || span > self.ring.max_span {
+            return false;
+        }
+        let ring = self.ring;
+        let lap = ring.lap(pos);
+        // SYNC: Relaxed; only decides whether to step over. Nothing of the record is read,
+        // and the Acquire that orders the owner's writes before our frees is the one in
+        // `check_fence`, on its final word.
+        let seq = Seq(ring.slots.seq(ring.index(pos)).load(Ordering::Relaxed));
+        if seq != Seq::writing(lap, span, pid) {
+            return false;
+        }
+        let own = (1..span as u64).all(|k| {
+            let p = pos + k;
+            // SYNC: Relaxed; as above, a plausibility check only.
+            let c = Seq(ring.slots.seq(ring.index(p)).load(Ordering::Relaxed));
+            c == Seq::free(ring.lap(p)) || c == Seq::committed(ring.lap(p), 0, pid)
+        });
+        if !own {
+            return false;
+        }
+        self.fence = Some(Fence { pos, span, pid });
+        self.pos = pos + span as u64;
+        true
+    }
+
+    /// The fence held, if any.
+    pub fn fence_held(&self) -> Option<Fence> {
+        self.fence
+    }
+
+    /// Looks at the fenced record's first slot: has its owner finished with it?
+    pub fn check_fence(&self) -> FenceCheck {
+        let Some(f) = self.fence else {
+            return FenceCheck::Clear;
+        };
+        let ring = self.ring;
+        let lap = ring.lap(f.pos);
+        // SYNC: Acquire; pairs with the owner's Release store of its final word (Owned::publish
+        // or Ring::push), so every write it made to the record's slots happens before our
+        // frees of them (release_to's Release stores, which the next lap's owners acquire).
+        let seq = Seq(ring.slots.seq(ring.index(f.pos)).load(Ordering::Acquire));
+        if seq == Seq::writing(lap, f.span, f.pid) {
+            FenceCheck::Held(f)
+        } else if seq == Seq::committed(lap, f.span, f.pid) || seq == Seq::skip(lap, f.span, f.pid)
+        {
+            FenceCheck::Finished(f)
+        } else {
+            FenceCheck::Changed(f, seq)
+        }
+    }
+
+    /// Lifts the fence: the next [`release_to`](Consumer::release_to) frees the fenced
+    /// record's slots with everything read after it, and publishes the read cursor past them.
+    /// The record is not read. Does nothing if no fence is held.
+    ///
+    /// # Safety
+    ///
+    /// The fenced record's owner touches its slots no more: [`check_fence`](Consumer::check_fence)
+    /// said [`FenceCheck::Finished`] (its final store was its last write), or process `pid` is
+    /// gone (`kill(pid, 0)` failed with `ESRCH`). Lifting while a living owner may still write
+    /// would let the next lap's producer write the same slots.
+    pub unsafe fn lift_fence(&mut self) {
+        self.fence = None;
+    }
+
+    /// Takes up a fence a previous consumer of this ring held (a drain restarted while a
+    /// producer was frozen): the record at the read cursor is fenced again, and reading goes
+    /// on at `resume` (where the previous consumer's output ended; clamped to the claimed
+    /// positions, and to at least the record's end). Call it on a new consumer, before
+    /// reading. Returns the fence, or `None` (changing nothing) if the word at the read
+    /// cursor is no record of this lap (a previous drain's fence it lifted already, or damage).
+    ///
+    /// Frees nothing, so it is safe whatever `resume` says; a `resume` past what was written
+    /// loses the records in between, and one short of it writes them twice.
+    pub fn resume_fence(&mut self, resume: u64) -> Option<Fence> {
+        if self.pos != self.released || self.fence.is_some() {
+            return None;
+        }
+        let ring = self.ring;
+        let pos = self.pos;
+        let lap = ring.lap(pos);
+        // SYNC: Relaxed; only decides what to step over (see `fence`).
+        let seq = Seq(ring.slots.seq(ring.index(pos)).load(Ordering::Relaxed));
+        let span = seq.span();
+        let state = seq.state();
+        if seq.lap() != lap
+            || !matches!(
+                state,
+                SlotState::Writing | SlotState::Committed | SlotState::Skip
+            )
+            || span == 0
+            || span > ring.max_span
+        {
+            return None;
+        }
+        // SYNC: Relaxed; a bound only (positions past the claim cursor hold nothing).
+        let claim = ring.cursors.claim.load(Ordering::Relaxed);
+        let end = pos + span as u64;
+        let fence = Fence {
+            pos,
+            span,
+            pid: seq.pid(),
+        };
+        self.fence = Some(fence);
+        self.pos = resume.min(claim).min(pos + ring.capacity()).max(end);
+        Some(fence)
+    }
+
     /// Frees every slot read so far for its next lap and publishes the read cursor. Call it
     /// once what was read is safely in the output.
     pub fn release(&mut self) {
@@ -1082,7 +1244,14 @@ impl<'a, S: Slots> Consumer<'a, S> {
     /// Frees the slots read so far below `end` (clamped to what was read) and publishes the
     /// read cursor there: a drain that read ahead of what it wrote (the lane merge holds
     /// records back) releases only what is written.
+    ///
+    /// While a [fence](Consumer::fence) is held nothing is released: every position from the
+    /// fenced record on waits for [`lift_fence`](Consumer::lift_fence).
     pub fn release_to(&mut self, end: u64) {
+        let end = match self.fence {
+            Some(f) => end.min(f.pos),
+            None => end,
+        };
         let end = end.clamp(self.released, self.pos);
         let ring = self.ring;
         for p in self.released..end {
