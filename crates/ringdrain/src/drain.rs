@@ -359,7 +359,7 @@ pub fn run(cfg: &DrainConfig, signals: &Signals) -> anyhow::Result<Summary> {
     let mut segments = Vec::new();
     for ring in &cfg.rings {
         let (seg, _) = Segment::create_or_open(ring, &cfg.segment)
-            .with_context(|| format!("cannot open ring {}", ring.display()))?;
+            .map_err(|e| crate::exit::open_ring_error(ring, e))?;
         crate::stats::warn_wide_mode(&seg, cfg.segment.mode);
         segments.push(seg);
     }

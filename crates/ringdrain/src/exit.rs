@@ -123,6 +123,17 @@ pub fn exit_code(e: &anyhow::Error) -> ExitCode {
     ExitCode::from(code_for(e))
 }
 
+/// "cannot open ring PATH: CAUSE", naming the path once: most causes already start with it.
+pub fn open_ring_error(path: &std::path::Path, e: ringlog_segment::OpenError) -> anyhow::Error {
+    let shown = path.display().to_string();
+    let context = if e.to_string().contains(&shown) {
+        "cannot open ring".to_string()
+    } else {
+        format!("cannot open ring {shown}")
+    };
+    anyhow::Error::new(e).context(context)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

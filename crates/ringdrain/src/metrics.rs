@@ -319,7 +319,7 @@ pub fn render(rings: &[RingSample], monitor: Option<&Monitor>) -> String {
 /// Opens `ring` (name or path) to read its counters (it must exist).
 pub fn open_ring(ring: &str) -> anyhow::Result<Segment> {
     let path = ringlog_segment::resolve(ring)?;
-    open_path(&path).map_err(|e| anyhow::Error::new(e).context(format!("cannot open ring {ring}")))
+    open_path(&path).map_err(|e| crate::exit::open_ring_error(&path, e))
 }
 
 fn open_path(path: &std::path::Path) -> Result<Segment, ringlog_segment::OpenError> {

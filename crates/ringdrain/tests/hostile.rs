@@ -234,7 +234,7 @@ fn each_cause_of_an_error_is_printed_once() {
     assert_eq!(
         line.trim_end(),
         format!(
-            "ringdrain: error: cannot open ring {0}: no segment at {0}",
+            "ringdrain: error: cannot open ring: no segment at {0}",
             missing.display()
         )
     );
@@ -261,7 +261,7 @@ fn each_cause_of_an_error_is_printed_once() {
     assert_eq!(
         line.trim_end(),
         format!(
-            "ringdrain: error: cannot open ring {0}: open {0}: Not a directory (os error 20)",
+            "ringdrain: error: cannot open ring: open {0}: Not a directory (os error 20)",
             under.display()
         )
     );
@@ -278,7 +278,7 @@ fn each_cause_of_an_error_is_printed_once() {
     assert_eq!(
         line.trim_end(),
         format!(
-            "ringdrain: error: cannot open ring {0}: {0}: not a ringlog segment (bad magic)",
+            "ringdrain: error: cannot open ring: {0}: not a ringlog segment (bad magic)",
             junk.display()
         )
     );
