@@ -10,7 +10,11 @@
 //! ```
 //!
 //! `bridge_loop ROW N` runs N calls of one row of `benches/benches/tracing_layer.rs`:
-//! `noop_layer`, `ring_layer`, `ring_layer_in_span`, `native_macro`, `log_noop`, `log_ring`.
+//! `noop_layer`, `ring_layer`, `ring_layer_in_span`, `native_macro`, `log_noop`, `log_ring`,
+//! and two floors of what any bridge must do before it writes a byte: `visit_layer` (a layer
+//! that visits every value with an empty visitor and writes the message into a writer that
+//! discards it, the only way `tracing` hands the message over) and `log_visit` (a `log::Log`
+//! that takes the message as `args().as_str()` and visits every value, typed, likewise).
 //! The event is `info!(id = i, lat = i as f64 / 4.0, worker = w, "request served")`
 //! (`ring_layer_in_span`: the same inside `request{conn=7}`). The ring is large enough that it
 //! never fills (no drain runs); running N and 2N and subtracting removes the setup.
@@ -28,6 +32,97 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for NoopLayer {
     fn on_event(&self, e: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
         black_box(e);
     }
+}
+
+/// A visitor that takes every value, typed, and keeps nothing.
+struct EmptyVisit;
+
+impl tracing::field::Visit for EmptyVisit {
+    fn record_u64(&mut self, f: &tracing::field::Field, v: u64) {
+        black_box((f.index(), v));
+    }
+    fn record_f64(&mut self, f: &tracing::field::Field, v: f64) {
+        black_box((f.index(), v));
+    }
+    fn record_str(&mut self, f: &tracing::field::Field, v: &str) {
+        black_box((f.index(), v));
+    }
+    fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+        use std::fmt::Write;
+        black_box(f.index());
+        let _ = write!(Discard, "{v:?}");
+    }
+}
+
+/// A writer that discards what it is given.
+struct Discard;
+
+impl std::fmt::Write for Discard {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        black_box(s);
+        Ok(())
+    }
+}
+
+struct VisitLayer;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for VisitLayer {
+    fn on_event(&self, e: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        e.record(&mut EmptyVisit);
+    }
+}
+
+struct VisitLog;
+
+impl log::Log for VisitLog {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        use log::kv::{VisitSource, VisitValue};
+        struct Pairs;
+        struct Typed;
+        impl<'v> VisitValue<'v> for Typed {
+            fn visit_any(&mut self, v: log::kv::Value<'_>) -> Result<(), log::kv::Error> {
+                use std::fmt::Write;
+                let _ = write!(Discard, "{v}");
+                Ok(())
+            }
+            fn visit_u64(&mut self, v: u64) -> Result<(), log::kv::Error> {
+                black_box(v);
+                Ok(())
+            }
+            fn visit_f64(&mut self, v: f64) -> Result<(), log::kv::Error> {
+                black_box(v);
+                Ok(())
+            }
+            fn visit_borrowed_str(&mut self, v: &'v str) -> Result<(), log::kv::Error> {
+                black_box(v);
+                Ok(())
+            }
+        }
+        impl<'kvs> VisitSource<'kvs> for Pairs {
+            fn visit_pair(
+                &mut self,
+                k: log::kv::Key<'kvs>,
+                v: log::kv::Value<'kvs>,
+            ) -> Result<(), log::kv::Error> {
+                black_box(k.as_str());
+                v.visit(Typed)
+            }
+        }
+        match r.args().as_str() {
+            Some(m) => {
+                black_box(m);
+            }
+            None => {
+                use std::fmt::Write;
+                let _ = Discard.write_fmt(*r.args());
+            }
+        }
+        let _ = r.key_values().visit(&mut Pairs);
+    }
+    fn flush(&self) {}
 }
 
 struct NoopLog;
@@ -72,7 +167,7 @@ fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let (Some(row), Some(n)) = (args.next(), args.next().and_then(|n| n.parse::<u64>().ok()))
     else {
-        eprintln!("usage: bridge_loop noop_layer|ring_layer|ring_layer_in_span|native_macro|log_noop|log_ring N");
+        eprintln!("usage: bridge_loop noop_layer|visit_layer|ring_layer|ring_layer_in_span|native_macro|log_noop|log_visit|log_ring N");
         return ExitCode::from(2);
     };
     let dir = tempfile::tempdir_in("/dev/shm")
@@ -93,6 +188,15 @@ fn main() -> ExitCode {
         "noop_layer" => {
             let s = tracing_subscriber::registry().with(NoopLayer);
             tracing::subscriber::with_default(s, || tracing_loop(n, &worker));
+        }
+        "visit_layer" => {
+            let s = tracing_subscriber::registry().with(VisitLayer);
+            tracing::subscriber::with_default(s, || tracing_loop(n, &worker));
+        }
+        "log_visit" => {
+            log::set_logger(&VisitLog).expect("first logger");
+            log::set_max_level(log::LevelFilter::Info);
+            log_loop(n, &worker);
         }
         "ring_layer" | "ring_layer_in_span" => {
             let l = logger();
