@@ -9,12 +9,15 @@
 //! finds nothing, the drain sleeps on the futex for up to [`SLEEP_TIMEOUT`] and polls again. A
 //! turn with events calls [`Doze::busy`], which takes the announcement back.
 //!
-//! Only a drain of one ring sleeps so (a futex wait watches one word); a drain merging several
-//! rings, finishing (`--once`, stopping) or waiting on a stalled producer keeps the polling
-//! backoff.
+//! A drain of several rings announces on every ring and sleeps on all their words at once
+//! (`futex_waitv`, Linux 5.16+; [`ringlog_segment::idle::sleep_drains`]): a producer of any of
+//! them wakes it. Where `futex_waitv` is refused (an older kernel, seccomp), or with more rings
+//! than one call watches, such a drain polls as before. A drain finishing (`--once`,
+//! stopping) or waiting on a stalled producer keeps the polling backoff.
 
 use std::time::Duration;
 
+use ringlog_segment::idle::{sleep_drains, MAX_SLEEP_RINGS};
 use ringlog_segment::Segment;
 pub use ringlog_wire::wake::SLEEP_TIMEOUT;
 
@@ -33,19 +36,21 @@ pub struct Doze {
 }
 
 impl Doze {
-    /// A doze for a drain of `rings` rings (enabled only for one).
+    /// A doze for a drain of `rings` rings.
     pub fn new(rings: usize) -> Doze {
         Doze {
             armed: false,
-            enabled: rings == 1,
+            enabled: (1..=MAX_SLEEP_RINGS).contains(&rings),
             timeout: SLEEP_TIMEOUT,
         }
     }
 
     /// A turn found events: take back an announcement.
-    pub fn busy(&mut self, seg: &Segment) {
+    pub fn busy(&mut self, segs: &[&Segment]) {
         if self.armed {
-            seg.cancel_sleep();
+            for seg in segs {
+                seg.cancel_sleep();
+            }
             self.armed = false;
         }
     }
@@ -53,33 +58,41 @@ impl Doze {
     /// A turn found nothing after `quiet_rounds` quiet rounds; `may_sleep` says every lane was
     /// idle (nothing held back or stalled) and the drain is not finishing. Returns whether the
     /// turn's wait was taken care of here (announced, or slept); false: use the polling backoff.
-    pub fn idle_turn(&mut self, seg: &Segment, quiet_rounds: u32, may_sleep: bool) -> bool {
+    pub fn idle_turn(&mut self, segs: &[&Segment], quiet_rounds: u32, may_sleep: bool) -> bool {
         if !self.enabled || !may_sleep {
-            self.busy(seg);
+            self.busy(segs);
             return false;
         }
         if quiet_rounds < ARM_AFTER {
             return false;
         }
         if !self.armed {
-            // Announce; the next turn's poll is the re-check.
-            seg.announce_sleep();
+            // Announce (on every ring); the next turn's poll is the re-check.
+            for seg in segs {
+                seg.announce_sleep();
+            }
             self.armed = true;
             return true;
         }
         // Announced, and the re-check found nothing: sleep until woken or timed out.
-        if let Err(e) = seg.sleep_drain(self.timeout) {
-            eprintln!("ringdrain: cannot sleep on the ring's wake word ({e}); polling instead");
+        let slept = match segs {
+            [seg] => seg.sleep_drain(self.timeout),
+            _ => sleep_drains(segs, self.timeout),
+        };
+        if let Err(e) = slept {
+            eprintln!("ringdrain: cannot sleep on the rings' wake words ({e}); polling instead");
             self.enabled = false;
         }
-        seg.cancel_sleep();
+        for seg in segs {
+            seg.cancel_sleep();
+        }
         self.armed = false;
         true
     }
 
     /// The loop is ending: leave no announcement behind (producers would make one needless
     /// wake call).
-    pub fn finish(&mut self, seg: &Segment) {
-        self.busy(seg);
+    pub fn finish(&mut self, segs: &[&Segment]) {
+        self.busy(segs);
     }
 }

@@ -594,6 +594,7 @@ fn drain_loop(
     }
     let mut idle = Idle { rounds: 0 };
     let mut doze = crate::doze::Doze::new(sources.len());
+    let sleep_on: Vec<&Segment> = sources.iter().map(|s| s.seg).collect();
     // Keep a batch well under the rotation size, so files stay within it.
     let mut max_batch_bytes = match &cfg.output {
         Output::File { rotation, .. } if rotation.max_bytes > 0 => {
@@ -662,7 +663,7 @@ fn drain_loop(
                 }
             }
             summary.gate = gate.counts();
-            doze.finish(sources[0].seg);
+            doze.finish(&sleep_on);
             break;
         }
         if anchor_at.elapsed() >= Duration::from_secs(1) {
@@ -816,7 +817,7 @@ fn drain_loop(
             }
         }
         if batch.any_events {
-            doze.busy(sources[0].seg);
+            doze.busy(&sleep_on);
             idle.reset();
             continue;
         }
@@ -828,7 +829,7 @@ fn drain_loop(
         }
         // Long idle: sleep on the ring's futex until a producer commits (doze.rs).
         let may_sleep = batch.all_quiet && sources.iter().all(|s| s.finish_at.is_none());
-        if doze.idle_turn(sources[0].seg, idle.rounds, may_sleep) {
+        if doze.idle_turn(&sleep_on, idle.rounds, may_sleep) {
             continue;
         }
         idle.wait();

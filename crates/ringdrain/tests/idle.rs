@@ -44,7 +44,7 @@ fn an_idle_drain_sleeps_on_the_wake_word_and_a_record_wakes_it() {
 }
 
 #[test]
-fn a_drain_merging_several_rings_polls_and_never_announces_sleep() {
+fn a_drain_of_several_rings_sleeps_on_all_their_wake_words_and_a_record_in_any_wakes_it() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     let out = dir.path().join("out.log");
@@ -53,7 +53,7 @@ fn a_drain_merging_several_rings_polls_and_never_announces_sleep() {
         .slot_count(1 << 10)
         .open()
         .unwrap();
-    let _lb = Logger::builder()
+    let lb = Logger::builder()
         .path(&b)
         .slot_count(1 << 10)
         .open()
@@ -61,13 +61,24 @@ fn a_drain_merging_several_rings_polls_and_never_announces_sleep() {
     let drain = Drain::start(&a, &out, &["--ring", b.to_str().unwrap(), "--merge"]);
     wait_attached(&a);
     wait_attached(&b);
-    info!(la, "merged");
-    wait_for_text(&out, "merged");
-    // Idle well past the ~2 ms after which a one-ring drain announces sleep.
-    std::thread::sleep(Duration::from_millis(200));
-    for ring in [&a, &b] {
-        let seg = Segment::open(ring, &SegmentConfig::default()).unwrap();
-        assert!(!wake::asleep(seg.wake_word()), "{}", ring.display());
+    let segs = [&a, &b].map(|r| Segment::open(r, &SegmentConfig::default()).unwrap());
+    for (round, log) in [&la, &lb, &lb, &la].into_iter().enumerate() {
+        // With nothing to do, the drain announces its sleep on both rings.
+        wait_until(
+            "the idle drain never announced sleep on both rings",
+            PATIENCE,
+            || segs.iter().all(|s| wake::asleep(s.wake_word())),
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        info!(log, "wake up {}", round);
+        wait_for_text(&out, &format!("wake up {round}"));
     }
-    drain.stop();
+    let o = drain.stop();
+    assert!(o.status.success());
+    for s in &segs {
+        assert!(
+            !wake::asleep(s.wake_word()),
+            "a drain that exits leaves no sleep announced"
+        );
+    }
 }

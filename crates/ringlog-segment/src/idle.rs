@@ -94,6 +94,54 @@ impl Segment {
     }
 }
 
+/// Most rings one `futex_waitv` call watches (the kernel's `FUTEX_WAITV_MAX`).
+pub const MAX_SLEEP_RINGS: usize = 128;
+
+/// Drain of several rings: sleeps on every ring's wake word at once (`futex_waitv`, Linux
+/// 5.16+) until a producer of any of them wakes it or `timeout` runs out; returns at once if
+/// any word is no longer `ASLEEP` (a producer came between the re-check and the wait). Announce
+/// on every ring first ([`Segment::announce_sleep`]) and poll every lane of every ring once
+/// more, as for one ring; the protocol ([`ringlog_wire::wake`]) is the same per ring. An error
+/// (no `futex_waitv` here, more than [`MAX_SLEEP_RINGS`] rings) means: poll instead.
+pub fn sleep_drains(segments: &[&Segment], timeout: Duration) -> io::Result<Wakeup> {
+    if segments.len() > MAX_SLEEP_RINGS {
+        return Err(io::Error::other("more rings than one futex_waitv watches"));
+    }
+    let waiters: Vec<futex::Wait> = segments
+        .iter()
+        .map(|s| {
+            let mut w = futex::Wait::new();
+            w.val = wake::ASLEEP.into();
+            // The kernel reads the word (and keys the futex by its file page: shared, no
+            // FUTEX2_PRIVATE); the mapping lives as long as `segments` borrows it.
+            w.uaddr = futex::WaitPtr::new(s.wake_word().as_ptr().cast());
+            w.flags = futex::WaitFlags::SIZE_U32;
+            w
+        })
+        .collect();
+    // futex_waitv's timeout is absolute, on the clock it is given.
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    let nanos = now.tv_nsec as u64 + u64::from(timeout.subsec_nanos());
+    let deadline = futex::Timespec {
+        tv_sec: now
+            .tv_sec
+            .saturating_add(timeout.as_secs().min(i64::MAX as u64) as i64)
+            .saturating_add((nanos / 1_000_000_000) as i64),
+        tv_nsec: (nanos % 1_000_000_000) as _,
+    };
+    match futex::waitv(
+        &waiters,
+        futex::WaitvFlags::empty(),
+        Some(&deadline),
+        futex::ClockId::Monotonic,
+    ) {
+        Ok(_) | Err(rustix::io::Errno::AGAIN) => Ok(Wakeup::Woken),
+        Err(rustix::io::Errno::TIMEDOUT) => Ok(Wakeup::TimedOut),
+        Err(rustix::io::Errno::INTR) => Ok(Wakeup::Interrupted),
+        Err(e) => Err(e.into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
