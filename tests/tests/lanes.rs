@@ -343,6 +343,19 @@ fn a_frozen_producers_record_is_fenced_so_the_records_behind_it_arrive_and_a_res
     );
     assert!(!slow.has_exited(), "the frozen producer ran on");
     assert_ne!(fence(), 0, "the drain holds a fence in lane 1");
+    let stats = || -> serde_json::Value {
+        let out = TestCommand::new(ringlog_testkit::bin!("ringdrain"))
+            .args(["stats", "--json", "--interval-ms", "1"])
+            .arg(e.ring())
+            .stdout();
+        serde_json::from_str(out.trim()).expect("stats --json")
+    };
+    let s = stats();
+    assert_eq!(
+        (s["lanes_fenced"].as_u64(), s["lanes_stalled"].as_u64()),
+        (Some(1), Some(1)),
+        "{s}"
+    );
     let notice = format!("producer_pid={}", slow.id());
     wait_for_text(
         &e.out(),
@@ -364,6 +377,7 @@ fn a_frozen_producers_record_is_fenced_so_the_records_behind_it_arrive_and_a_res
     slow.signal(libc::SIGCONT);
     slow.expect_success(PATIENCE);
     wait_until("the fence is lifted", PATIENCE, || fence() == 0);
+    assert_eq!(stats()["lanes_fenced"].as_u64(), Some(0));
     seg.lane(0).give_back(std::process::id(), 1);
     log_to_the_end(&e, "after", 1_000);
     drain.stop();

@@ -18,6 +18,8 @@
 //! | `ringlog_ring_drain_up{ring}` | gauge | 1 if a living drain is attached with a fresh heartbeat |
 //! | `ringlog_ring_drain_heartbeat_age_seconds{ring}` | gauge | age of the drain's heartbeat |
 //! | `ringlog_ring_producers{ring}` | gauge | producer processes attached |
+//! | `ringlog_ring_lanes_stalled{ring}` | gauge | lanes a living producer's unfinished record holds up (flagged after 100 ms) |
+//! | `ringlog_ring_lanes_fenced{ring}` | gauge | lanes where the drain stepped over such a record and waits for its owner to finish it or die |
 //! | `ringdrain_records_total` | counter | records this drain wrote since it started |
 //! | `ringdrain_notices_total` | counter | loss notices this drain wrote |
 //! | `ringdrain_output_bytes_total{output}` | counter | bytes an output accepted |
@@ -59,6 +61,10 @@ pub struct RingSample {
     pub corrupt: u64,
     /// Records truncated.
     pub truncated: u64,
+    /// Lanes flagged as stalled by the drain.
+    pub lanes_stalled: u64,
+    /// Lanes holding a fence.
+    pub lanes_fenced: u64,
     /// The attached drain's pid (0: none).
     pub drain_pid: u32,
     /// Whether that pid is alive.
@@ -67,6 +73,16 @@ pub struct RingSample {
     pub heartbeat_age_s: Option<f64>,
     /// Producer processes attached.
     pub producers: usize,
+}
+
+/// How many lanes have one word of their drain line set (Relaxed: a statistical snapshot).
+pub fn lanes_flagged(
+    seg: &Segment,
+    word: impl Fn(&ringlog_wire::layout::LaneDrainLine) -> &std::sync::atomic::AtomicU64,
+) -> u64 {
+    (0..seg.lane_count())
+        .filter(|&i| word(&seg.lane(i).header().pending_end).load(Ordering::Relaxed) != 0)
+        .count() as u64
 }
 
 /// The sum of one cursor over every lane (Relaxed: a statistical snapshot).
@@ -98,6 +114,8 @@ impl RingSample {
             abandoned: c.abandoned.load(Ordering::Relaxed),
             corrupt: c.corrupt.load(Ordering::Relaxed),
             truncated: c.truncated.load(Ordering::Relaxed),
+            lanes_stalled: lanes_flagged(seg, |l| &l.stalled),
+            lanes_fenced: lanes_flagged(seg, |l| &l.fence),
             drain_pid,
             drain_alive: drain_pid != 0 && seg.drain_alive(),
             heartbeat_age_s: (hb != 0).then(|| clock::unix_ns().saturating_sub(hb) as f64 / 1e9),
@@ -230,6 +248,18 @@ const RING_METRICS: &[RingMetric] = &[
         "gauge",
         "Producer processes attached.",
         |s| s.producers as f64,
+    ),
+    (
+        "ringlog_ring_lanes_stalled",
+        "gauge",
+        "Lanes a living producer's unfinished record holds up (flagged after 100 ms).",
+        |s| s.lanes_stalled as f64,
+    ),
+    (
+        "ringlog_ring_lanes_fenced",
+        "gauge",
+        "Lanes where the drain stepped over a frozen producer's record and waits for it to finish or die.",
+        |s| s.lanes_fenced as f64,
     ),
 ];
 

@@ -194,6 +194,8 @@ fn report(seg: &Segment, json: bool, interval: Duration) -> anyhow::Result<()> {
         "lanes": lanes,
         "slots_per_lane": h.slot_count,
         "lanes_held": lanes_held,
+        "lanes_stalled": crate::metrics::lanes_flagged(seg, |l| &l.stalled),
+        "lanes_fenced": crate::metrics::lanes_flagged(seg, |l| &l.fence),
         "fill_slots": fill,
         "fill_ratio": fill as f64 / total_slots as f64,
         "claimed": b.claim,
@@ -230,6 +232,12 @@ fn report(seg: &Segment, json: bool, interval: Duration) -> anyhow::Result<()> {
         mib(total_slots * h.slot_size as u64),
         v["clock"].as_str().unwrap_or("?")
     );
+    let (stalled, fenced) = (&v["lanes_stalled"], &v["lanes_fenced"]);
+    if stalled != 0 || fenced != 0 {
+        println!(
+            "frozen     {stalled} lanes held up by a producer's unfinished record, {fenced} of them fenced (the drain stepped over the record)"
+        );
+    }
     println!(
         "fill       {} / {} slots ({:.2}%)",
         fill,
