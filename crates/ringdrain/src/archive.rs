@@ -144,6 +144,7 @@ impl ArchiveEncoder {
     }
 
     /// The table index of `cs` (from ring `source`), adding it to this batch's table.
+    #[inline]
     fn callsite_index(&mut self, source: u32, cs: &Callsite) -> Option<u32> {
         let key = (source, cs.id);
         if let Some((k, i)) = self.last {
@@ -151,6 +152,12 @@ impl ArchiveEncoder {
                 return Some(i);
             }
         }
+        self.callsite_index_slow(key, cs)
+    }
+
+    /// [`Self::callsite_index`] past the last lookup.
+    #[inline(never)]
+    fn callsite_index_slow(&mut self, key: (u32, u32), cs: &Callsite) -> Option<u32> {
         let i = match self.index.get(&key) {
             Some(&i) => i,
             None => {
@@ -179,16 +186,26 @@ impl ArchiveEncoder {
     }
 
     /// The index of thread (`pid`, `tid`) in this batch's thread table, adding it.
+    #[inline]
     fn thread_index(&mut self, pid: u32, tid: u32) -> u32 {
         let key = (pid, tid);
         // A drain batch usually holds a few threads: a scan beats hashing.
-        let n = self.threads.len();
-        if n <= THREAD_SCAN {
+        if self.threads.len() <= THREAD_SCAN {
             if let Some(i) = self.threads.iter().position(|&t| t == key) {
                 return i as u32;
             }
-        } else if let Some(&i) = self.thread_map.get(&key) {
-            return i;
+        }
+        self.thread_index_slow(key)
+    }
+
+    /// [`Self::thread_index`] past the scan: the map, or a new thread.
+    #[inline(never)]
+    fn thread_index_slow(&mut self, key: (u32, u32)) -> u32 {
+        let n = self.threads.len();
+        if n > THREAD_SCAN {
+            if let Some(&i) = self.thread_map.get(&key) {
+                return i;
+            }
         }
         // At most one entry per item of a batch (u32 entries): the index fits.
         let i = n as u32;

@@ -294,6 +294,12 @@ impl Outputs {
     /// Encodes one item for every output; with `merge`, into the staging buffers, recording
     /// its byte range in each.
     pub fn encode(&mut self, item: &Item<'_>, merge: bool) {
+        if !merge && self.network.is_empty() {
+            // One output, no staging (the common case): its encoder directly.
+            let port = &mut self.checked;
+            port.encoder.encode(&mut port.out, item);
+            return;
+        }
         for port in self.ports_mut() {
             let buf = if merge {
                 &mut port.staging
