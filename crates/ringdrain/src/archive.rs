@@ -270,16 +270,24 @@ fn put_varint(out: &mut [u8], mut v: u64) -> usize {
     n + 1
 }
 
-/// [`put_varint`] into spare capacity: writes `v` as LEB128 at the start of `out` (room for
-/// [`MAX_VARINT`] bytes) and returns its length.
-fn put_varint_uninit(out: &mut [MaybeUninit<u8>], mut v: u64) -> usize {
+/// [`put_varint`] through a raw pointer: writes `v` as LEB128 at `out` and returns its length
+/// (at most [`MAX_VARINT`]).
+///
+/// # Safety
+///
+/// `out` is valid for writes of [`MAX_VARINT`] bytes.
+#[inline(always)]
+unsafe fn put_varint_raw(out: *mut u8, mut v: u64) -> usize {
     let mut n = 0;
     while v >= 0x80 {
-        out[n].write((v as u8) | 0x80);
+        // SAFETY: a u64 takes at most 10 groups of 7 bits, so n < MAX_VARINT here and below;
+        // the caller gives room for MAX_VARINT bytes.
+        unsafe { out.add(n).write((v as u8) | 0x80) };
         v >>= 7;
         n += 1;
     }
-    out[n].write(v as u8);
+    // SAFETY: as above.
+    unsafe { out.add(n).write(v as u8) };
     n + 1
 }
 
@@ -398,19 +406,21 @@ impl Encoder for ArchiveEncoder {
         let args = wire.payload;
         let head = (v.level as u8 & 7) | (u8::from(v.truncated) << 3) | (kind << 4);
         out.reserve(1 + 4 * MAX_VARINT + args.len());
-        let spare = out.spare_capacity_mut();
-        spare[0].write(head);
-        let mut n = 1;
-        n += put_varint_uninit(&mut spare[n..], zigzag(v.unix_ns.wrapping_sub(base)));
-        n += put_varint_uninit(&mut spare[n..], thread as u64);
-        n += put_varint_uninit(&mut spare[n..], index as u64);
-        n += put_varint_uninit(&mut spare[n..], args.len() as u64);
-        let len = out.len() + n;
-        // SAFETY: the `n` bytes after `out.len()` were initialised above (the head and four
-        // varints), within the capacity reserved.
-        unsafe { out.set_len(len) };
-        // One memcpy (a copy loop over the spare room was slower for ~26 bytes).
-        out.extend_from_slice(args);
+        let len = out.len();
+        // SAFETY: `reserve` left room for the head, four varints of at most MAX_VARINT bytes
+        // and the arguments after `len`; every byte up to the new length is written before
+        // `set_len` covers it, and `args` (the ring's copy) does not overlap `out`.
+        unsafe {
+            let p = out.as_mut_ptr().add(len);
+            p.write(head);
+            let mut n = 1;
+            n += put_varint_raw(p.add(n), zigzag(v.unix_ns.wrapping_sub(base)));
+            n += put_varint_raw(p.add(n), thread as u64);
+            n += put_varint_raw(p.add(n), index as u64);
+            n += put_varint_raw(p.add(n), args.len() as u64);
+            std::ptr::copy_nonoverlapping(args.as_ptr(), p.add(n), args.len());
+            out.set_len(len + n + args.len());
+        }
         self.entries += 1;
     }
 

@@ -985,7 +985,9 @@ impl<'a, S: Slots> Consumer<'a, S> {
             SlotState::Committed | SlotState::Skip => {
                 let span = seq.span();
                 let skip = seq.state() == SlotState::Skip;
-                if span == 0 || span > ring.max_span || (!skip && !self.continuations_ok(pos, span))
+                if span == 0
+                    || span > ring.max_span
+                    || (!skip && span > 1 && !self.continuations_ok(pos, span))
                 {
                     return Next::Stalled(Stall::Corrupt { pos, seq });
                 }
@@ -994,7 +996,9 @@ impl<'a, S: Slots> Consumer<'a, S> {
                     return Next::Skipped;
                 }
                 // Copied into spare capacity: no zeroing first (`Slots::append`).
-                out.reserve(span as usize * ring.slots.body_len());
+                if span > 1 {
+                    out.reserve(span as usize * ring.slots.body_len());
+                }
                 for k in 0..span as u64 {
                     // SAFETY: the record is committed (Acquire above) and not released, so no
                     // producer writes these slots until `release`; the whole body is copied.
