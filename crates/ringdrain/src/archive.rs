@@ -671,7 +671,19 @@ impl<'a> Bytes<'a> {
         a.copy_from_slice(b);
         Ok(i64::from_le_bytes(a))
     }
+    /// A LEB128 varint: one byte (most of an archive's) inline, longer ones out of line.
+    #[inline]
     fn varint(&mut self) -> Result<u64, String> {
+        if let Some((&b, rest)) = self.0.split_first() {
+            if b < 0x80 {
+                self.0 = rest;
+                return Ok(b as u64);
+            }
+        }
+        self.varint_long()
+    }
+    #[inline(never)]
+    fn varint_long(&mut self) -> Result<u64, String> {
         let mut v: u64 = 0;
         for k in 0..MAX_VARINT {
             let b = self.u8()?;
