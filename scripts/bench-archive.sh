@@ -4,14 +4,23 @@
 # segment), `ringdrain decode` of the archive back to text (checked equal to the text drain's
 # file, byte for byte), and the sizes. Files on tmpfs. Best of ROUNDS runs each.
 #   ./scripts/bench-archive.sh [RECORDS_PER_THREAD] [ROUNDS] [BASELINE_RINGDRAIN]
-# BASELINE_RINGDRAIN (optional): another ringdrain binary timed on the same text backlog.
+# BASELINE_RINGDRAIN (optional): another ringdrain binary (say, one built from main) timed on
+# the same backlog, text and binary, in the same run, each of its rounds right before the
+# same round of this tree's binary (back to back, so load changes hit both alike).
+# RINGLOG_BIN=DIR (environment, optional): take ringdrain and ringload from DIR instead of
+# building this tree (a binary dir copied elsewhere, or another checkout's target/release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000000}
 rounds=${2:-3}
 base=${3:-}
-cargo build --release -q -p ringdrain -p ringlog-benches --bins
-bin=target/release
+if [[ -n ${RINGLOG_BIN:-} ]]; then
+  bin=$RINGLOG_BIN
+else
+  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
+  cargo build --release -q -p ringdrain -p ringlog-benches --bins
+  bin=$CARGO_TARGET_DIR/release
+fi
 dir=$(mktemp -d -p /dev/shm ringlog-archive.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 total=$((2 * n))
@@ -26,33 +35,54 @@ RINGLOG_CLOCK=realtime "$bin/ringload" --ring "$dir/backlog" --procs 1 --threads
 now() { date +%s.%N; }
 best() { sort -n | head -1; }
 
+# once DRAIN OUT FLAGS...: one `--once` on a fresh copy of the backlog; prints its seconds.
+once() {
+  local drain=$1 out=$2
+  shift 2
+  cp "$dir/backlog" "$dir/ring"
+  rm -f "$out"
+  sync
+  local t0 t1
+  t0=$(now)
+  "$drain" --ring "$dir/ring" --out "$out" --once "$@" 2>/dev/null
+  t1=$(now)
+  rm -f "$dir/ring"
+  echo "$t1 - $t0" | bc -l
+}
+
+# line NAME SECONDS OUT: one row.
+line() {
+  printf '%-28s %8.3f s  %6.2f M records/s  %s bytes\n' "$1" "$2" \
+    "$(echo "$total / $2 / 1000000" | bc -l)" "$(stat -c %s "$3")"
+}
+
 # run NAME DRAIN-BINARY OUT FLAGS...: best wall time of `--once` over $rounds fresh copies.
+# With a baseline, each round times the baseline binary first, then this one (output OUT.base
+# for the baseline), and both rows are printed.
 run() {
   local name=$1 drain=$2 out=$3
   shift 3
-  local times=()
+  local times=() btimes=()
   for _ in $(seq "$rounds"); do
-    cp "$dir/backlog" "$dir/ring"
-    rm -f "$out"
-    sync
-    local t0 t1
-    t0=$(now)
-    "$drain" --ring "$dir/ring" --out "$out" --once "$@" 2>/dev/null
-    t1=$(now)
-    times+=("$(echo "$t1 - $t0" | bc -l)")
-    rm -f "$dir/ring"
+    if [[ -n $base ]]; then btimes+=("$(once "$base" "$out.base" "$@")"); fi
+    times+=("$(once "$drain" "$out" "$@")")
   done
-  local t
-  t=$(printf '%s\n' "${times[@]}" | best)
-  printf '%-28s %8.3f s  %6.2f M records/s  %s bytes\n' "$name" "$t" \
-    "$(echo "$total / $t / 1000000" | bc -l)" "$(stat -c %s "$out")"
+  if [[ -n $base ]]; then
+    line "$name (baseline binary)" "$(printf '%s\n' "${btimes[@]}" | best)" "$out.base"
+  fi
+  line "$name" "$(printf '%s\n' "${times[@]}" | best)" "$out"
+  if [[ -n $base ]]; then
+    if cmp -s "$out.base" "$out"; then
+      echo "$name: baseline and this build wrote identical bytes"
+    else
+      echo "$name: baseline and this build wrote DIFFERENT bytes"
+    fi
+    rm -f "$out.base"
+  fi
 }
 
-echo "backlog: $total records (ringload 1 process x 2 threads x $n), best of $rounds"
-if [[ -n $base ]]; then
-  run "text (baseline binary)" "$base" "$dir/base.log"
-  rm -f "$dir/base.log"
-fi
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+echo "backlog: $total records (ringload 1 process x 2 threads x $n), best of $rounds; load average at start: $(load)"
 run "text" "$bin/ringdrain" "$dir/out.log"
 lines=$(wc -l <"$dir/out.log")
 if ((lines != total)); then
@@ -64,24 +94,32 @@ rm -f "$dir/out.json"
 run "binary" "$bin/ringdrain" "$dir/out.rlog" --format binary
 run "binary + zstd 1" "$bin/ringdrain" "$dir/out.zst.rlog" --format binary --archive-zstd 1
 
-times=()
-for _ in $(seq "$rounds"); do
-  t0=$(now)
-  "$bin/ringdrain" decode "$dir/out.rlog" >"$dir/decoded.log"
-  t1=$(now)
-  times+=("$(echo "$t1 - $t0" | bc -l)")
-done
-t=$(printf '%s\n' "${times[@]}" | best)
-printf '%-28s %8.3f s  %6.2f M records/s\n' "decode -> text" "$t" "$(echo "$total / $t / 1000000" | bc -l)"
-cmp "$dir/decoded.log" "$dir/out.log" && echo "decode == text drain: identical bytes"
-rm -f "$dir/decoded.log"
-times=()
-for _ in $(seq "$rounds"); do
-  t0=$(now)
-  "$bin/ringdrain" decode "$dir/out.zst.rlog" >"$dir/decoded.log"
-  t1=$(now)
-  times+=("$(echo "$t1 - $t0" | bc -l)")
-done
-t=$(printf '%s\n' "${times[@]}" | best)
-printf '%-28s %8.3f s  %6.2f M records/s\n' "decode (zstd) -> text" "$t" "$(echo "$total / $t / 1000000" | bc -l)"
-cmp "$dir/decoded.log" "$dir/out.log" && echo "decode (zstd) == text drain: identical bytes"
+# decode NAME ARCHIVE: best time of `ringdrain decode ARCHIVE` to a file, compared with the
+# text drain's file byte for byte (with a baseline: its decode of the same archive first).
+decode() {
+  local name=$1 archive=$2 times=() btimes=() t0 t1
+  for _ in $(seq "$rounds"); do
+    if [[ -n $base ]]; then
+      t0=$(now)
+      "$base" decode "$archive" >"$dir/decoded.log"
+      t1=$(now)
+      btimes+=("$(echo "$t1 - $t0" | bc -l)")
+    fi
+    t0=$(now)
+    "$bin/ringdrain" decode "$archive" >"$dir/decoded.log"
+    t1=$(now)
+    times+=("$(echo "$t1 - $t0" | bc -l)")
+  done
+  local t
+  if [[ -n $base ]]; then
+    t=$(printf '%s\n' "${btimes[@]}" | best)
+    printf '%-28s %8.3f s  %6.2f M records/s\n' "$name (baseline binary)" "$t" "$(echo "$total / $t / 1000000" | bc -l)"
+  fi
+  t=$(printf '%s\n' "${times[@]}" | best)
+  printf '%-28s %8.3f s  %6.2f M records/s\n' "$name" "$t" "$(echo "$total / $t / 1000000" | bc -l)"
+  cmp "$dir/decoded.log" "$dir/out.log" && echo "$name == text drain: identical bytes"
+  rm -f "$dir/decoded.log"
+}
+decode "decode -> text" "$dir/out.rlog"
+decode "decode (zstd) -> text" "$dir/out.zst.rlog"
+echo "load average at end: $(load)"

@@ -10,14 +10,24 @@
 #   tracing          tracing + tracing-appender non_blocking, lossy(false) (peer_e2e)
 # Every row counts its lines and fails the script if any is missing.
 #   ./scripts/bench-e2e.sh [THREADS] [RECORDS_PER_THREAD] [ROUNDS]
+# Environment (optional):
+#   RINGLOG_BIN=DIR     take ringdrain, ringload and peer_e2e from DIR instead of building
+#   BASELINE_BIN=DIR    also time DIR's ringdrain + ringload (say, built from main) as rows
+#                       "ringlog text (baseline)" and "ringlog binary (baseline)", each round
+#                       right before the same round of this build's row (back to back)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${1:-2}
 n=${2:-1000000}
 rounds=${3:-3}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
-cargo build --release -q -p ringdrain -p ringlog-benches --bins
-bin=$CARGO_TARGET_DIR/release
+if [[ -n ${RINGLOG_BIN:-} ]]; then
+  bin=$RINGLOG_BIN
+else
+  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
+  cargo build --release -q -p ringdrain -p ringlog-benches --bins
+  bin=$CARGO_TARGET_DIR/release
+fi
+base=${BASELINE_BIN:-}
 dir=$(mktemp -d -p /dev/shm ringlog-e2e.XXXXXX)
 drain=
 cleanup() {
@@ -29,9 +39,10 @@ total=$((threads * n))
 now() { date +%s.%N; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
-# ringlog FORMAT OUT: one ringlog run; prints its seconds.
+# ringlog FORMAT OUT [BIN]: one ringlog run with BIN's binaries (default: this build's);
+# prints its seconds.
 ringlog() {
-  local format=$1 out=$2 ring="$dir/ring"
+  local format=$1 out=$2 bin=${3:-$bin} ring="$dir/ring"
   rm -f "$ring" "$out"
   "$bin/ringdrain" --ring "$ring" --out "$out" --format "$format" --ring-size 256M 2>/dev/null &
   drain=$!
@@ -74,19 +85,33 @@ peer() {
 }
 
 declare -A best
-# row NAME KIND ARG OUT: best of $rounds; checks the line count of every run.
+# check NAME OUT ARG: fails the script unless OUT holds every line.
+check() {
+  local lines
+  lines=$(count "$2" "$3")
+  if ((lines != total)); then
+    echo "bench-e2e: $1 wrote $lines lines of $total" >&2
+    exit 1
+  fi
+}
+# keep NAME SECONDS: the best time so far of row NAME.
+keep() {
+  if [[ -z ${best[$1]:-} ]] || (($(echo "$2 < ${best[$1]}" | bc -l))); then best[$1]=$2; fi
+}
+# row NAME KIND ARG OUT: best of $rounds; checks the line count of every run. A ringlog row
+# with a baseline also times "NAME (baseline)" with the baseline's binaries, each round first.
 row() {
-  local name=$1 kind=$2 arg=$3 out=$4 b= t lines
+  local name=$1 kind=$2 arg=$3 out=$4 t
   for _ in $(seq "$rounds"); do
-    if [[ $kind == ringlog ]]; then t=$(ringlog "$arg" "$out"); else t=$(peer "$arg" "$out"); fi
-    lines=$(count "$out" "$arg")
-    if ((lines != total)); then
-      echo "bench-e2e: $name wrote $lines lines of $total" >&2
-      exit 1
+    if [[ $kind == ringlog && -n $base ]]; then
+      t=$(ringlog "$arg" "$out" "$base")
+      check "$name (baseline)" "$out" "$arg"
+      keep "$name (baseline)" "$t"
     fi
-    if [[ -z $b ]] || (($(echo "$t < $b" | bc -l))); then b=$t; fi
+    if [[ $kind == ringlog ]]; then t=$(ringlog "$arg" "$out"); else t=$(peer "$arg" "$out"); fi
+    check "$name" "$out" "$arg"
+    keep "$name" "$t"
   done
-  best[$name]=$b
   rm -f "$out"
 }
 
@@ -99,7 +124,11 @@ echo "load average at end: $(load)"
 echo
 echo "| row | seconds | M records/s | ringlog text speed-up over the row | ringlog binary speed-up over the row |"
 echo "|---|---|---|---|---|"
-for name in "ringlog text" "ringlog binary" "Mutex<BufWriter>" "tracing-appender blocking"; do
+names=("ringlog text" "ringlog binary" "Mutex<BufWriter>" "tracing-appender blocking")
+if [[ -n $base ]]; then
+  names=("ringlog text (baseline)" "${names[0]}" "ringlog binary (baseline)" "${names[@]:1}")
+fi
+for name in "${names[@]}"; do
   s=${best[$name]}
   awk -v name="$name" -v s="$s" -v total="$total" -v rt="${best[ringlog text]}" \
     -v rb="${best[ringlog binary]}" 'BEGIN {

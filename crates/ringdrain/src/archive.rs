@@ -144,6 +144,7 @@ impl ArchiveEncoder {
     }
 
     /// The table index of `cs` (from ring `source`), adding it to this batch's table.
+    #[inline]
     fn callsite_index(&mut self, source: u32, cs: &Callsite) -> Option<u32> {
         let key = (source, cs.id);
         if let Some((k, i)) = self.last {
@@ -151,6 +152,12 @@ impl ArchiveEncoder {
                 return Some(i);
             }
         }
+        self.callsite_index_slow(key, cs)
+    }
+
+    /// [`Self::callsite_index`] past the last lookup.
+    #[inline(never)]
+    fn callsite_index_slow(&mut self, key: (u32, u32), cs: &Callsite) -> Option<u32> {
         let i = match self.index.get(&key) {
             Some(&i) => i,
             None => {
@@ -179,16 +186,26 @@ impl ArchiveEncoder {
     }
 
     /// The index of thread (`pid`, `tid`) in this batch's thread table, adding it.
+    #[inline]
     fn thread_index(&mut self, pid: u32, tid: u32) -> u32 {
         let key = (pid, tid);
         // A drain batch usually holds a few threads: a scan beats hashing.
-        let n = self.threads.len();
-        if n <= THREAD_SCAN {
+        if self.threads.len() <= THREAD_SCAN {
             if let Some(i) = self.threads.iter().position(|&t| t == key) {
                 return i as u32;
             }
-        } else if let Some(&i) = self.thread_map.get(&key) {
-            return i;
+        }
+        self.thread_index_slow(key)
+    }
+
+    /// [`Self::thread_index`] past the scan: the map, or a new thread.
+    #[inline(never)]
+    fn thread_index_slow(&mut self, key: (u32, u32)) -> u32 {
+        let n = self.threads.len();
+        if n > THREAD_SCAN {
+            if let Some(&i) = self.thread_map.get(&key) {
+                return i;
+            }
         }
         // At most one entry per item of a batch (u32 entries): the index fits.
         let i = n as u32;
@@ -253,16 +270,24 @@ fn put_varint(out: &mut [u8], mut v: u64) -> usize {
     n + 1
 }
 
-/// [`put_varint`] into spare capacity: writes `v` as LEB128 at the start of `out` (room for
-/// [`MAX_VARINT`] bytes) and returns its length.
-fn put_varint_uninit(out: &mut [MaybeUninit<u8>], mut v: u64) -> usize {
+/// [`put_varint`] through a raw pointer: writes `v` as LEB128 at `out` and returns its length
+/// (at most [`MAX_VARINT`]).
+///
+/// # Safety
+///
+/// `out` is valid for writes of [`MAX_VARINT`] bytes.
+#[inline(always)]
+unsafe fn put_varint_raw(out: *mut u8, mut v: u64) -> usize {
     let mut n = 0;
     while v >= 0x80 {
-        out[n].write((v as u8) | 0x80);
+        // SAFETY: a u64 takes at most 10 groups of 7 bits, so n < MAX_VARINT here and below;
+        // the caller gives room for MAX_VARINT bytes.
+        unsafe { out.add(n).write((v as u8) | 0x80) };
         v >>= 7;
         n += 1;
     }
-    out[n].write(v as u8);
+    // SAFETY: as above.
+    unsafe { out.add(n).write(v as u8) };
     n + 1
 }
 
@@ -381,19 +406,21 @@ impl Encoder for ArchiveEncoder {
         let args = wire.payload;
         let head = (v.level as u8 & 7) | (u8::from(v.truncated) << 3) | (kind << 4);
         out.reserve(1 + 4 * MAX_VARINT + args.len());
-        let spare = out.spare_capacity_mut();
-        spare[0].write(head);
-        let mut n = 1;
-        n += put_varint_uninit(&mut spare[n..], zigzag(v.unix_ns.wrapping_sub(base)));
-        n += put_varint_uninit(&mut spare[n..], thread as u64);
-        n += put_varint_uninit(&mut spare[n..], index as u64);
-        n += put_varint_uninit(&mut spare[n..], args.len() as u64);
-        let len = out.len() + n;
-        // SAFETY: the `n` bytes after `out.len()` were initialised above (the head and four
-        // varints), within the capacity reserved.
-        unsafe { out.set_len(len) };
-        // One memcpy (a copy loop over the spare room was slower for ~26 bytes).
-        out.extend_from_slice(args);
+        let len = out.len();
+        // SAFETY: `reserve` left room for the head, four varints of at most MAX_VARINT bytes
+        // and the arguments after `len`; every byte up to the new length is written before
+        // `set_len` covers it, and `args` (the ring's copy) does not overlap `out`.
+        unsafe {
+            let p = out.as_mut_ptr().add(len);
+            p.write(head);
+            let mut n = 1;
+            n += put_varint_raw(p.add(n), zigzag(v.unix_ns.wrapping_sub(base)));
+            n += put_varint_raw(p.add(n), thread as u64);
+            n += put_varint_raw(p.add(n), index as u64);
+            n += put_varint_raw(p.add(n), args.len() as u64);
+            std::ptr::copy_nonoverlapping(args.as_ptr(), p.add(n), args.len());
+            out.set_len(len + n + args.len());
+        }
         self.entries += 1;
     }
 
@@ -644,7 +671,19 @@ impl<'a> Bytes<'a> {
         a.copy_from_slice(b);
         Ok(i64::from_le_bytes(a))
     }
+    /// A LEB128 varint: one byte (most of an archive's) inline, longer ones out of line.
+    #[inline]
     fn varint(&mut self) -> Result<u64, String> {
+        if let Some((&b, rest)) = self.0.split_first() {
+            if b < 0x80 {
+                self.0 = rest;
+                return Ok(b as u64);
+            }
+        }
+        self.varint_long()
+    }
+    #[inline(never)]
+    fn varint_long(&mut self) -> Result<u64, String> {
         let mut v: u64 = 0;
         for k in 0..MAX_VARINT {
             let b = self.u8()?;

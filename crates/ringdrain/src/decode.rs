@@ -182,19 +182,20 @@ impl Followed<'_> {
             self.pos = 0;
         }
         let have = self.buf.len();
-        self.buf.resize(have + READ, 0);
-        let n = loop {
-            match self.file.read(&mut self.buf[have..]) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.buf.truncate(have);
-                    return Err(Sysexit::IoErr
-                        .wrap(anyhow::anyhow!("cannot read {}: {e}", self.path.display())));
-                }
+        // Read into spare capacity (`read_to_end` does not zero it first, as a `resize` to
+        // READ more bytes per read did: a memset of 8 MiB per fill), at most READ bytes.
+        self.buf.reserve(READ);
+        let n = match (&mut self.file)
+            .take(READ as u64)
+            .read_to_end(&mut self.buf)
+        {
+            Ok(n) => n,
+            Err(e) => {
+                self.buf.truncate(have);
+                return Err(Sysexit::IoErr
+                    .wrap(anyhow::anyhow!("cannot read {}: {e}", self.path.display())));
             }
         };
-        self.buf.truncate(have + n);
         self.eof = n == 0;
         Ok(())
     }

@@ -293,7 +293,14 @@ impl Outputs {
 
     /// Encodes one item for every output; with `merge`, into the staging buffers, recording
     /// its byte range in each.
+    #[inline]
     pub fn encode(&mut self, item: &Item<'_>, merge: bool) {
+        if !merge && self.network.is_empty() {
+            // One output, no staging (the common case): its encoder directly.
+            let port = &mut self.checked;
+            port.encoder.encode(&mut port.out, item);
+            return;
+        }
         for port in self.ports_mut() {
             let buf = if merge {
                 &mut port.staging
@@ -492,6 +499,7 @@ impl Batch {
 
     /// Encodes `view` for every output (the one place every record and notice passes:
     /// a stage that filters or copies items belongs here).
+    #[inline]
     fn push(
         &mut self,
         outputs: &mut Outputs,
@@ -572,6 +580,7 @@ fn drain_loop(
     }
     let merge = cfg.merge && sources.len() > 1;
     let need_args = outputs.need_args();
+    let no_args = ArgBuf::from_args(&[]);
     let notice_pid = std::process::id();
     let mut ts = Timestamps::default();
     let mut gate = Gate::new(
@@ -728,13 +737,16 @@ fn drain_loop(
                             b.records += 1;
                         }
                         Event::Record { record, callsite } => {
-                            // An archive alone keeps the wire bytes: no need to decode them.
+                            // An archive alone keeps the wire bytes: no need to decode them
+                            // (nor to build an empty argument buffer per record).
+                            let decoded;
                             let args = if need_args {
-                                ArgBuf::decode(&record)
+                                decoded = ArgBuf::decode(&record);
+                                &decoded
                             } else {
-                                ArgBuf::from_args(&[])
+                                &no_args
                             };
-                            let view = RecordView::new(&record, callsite, &args, calibration);
+                            let view = RecordView::new(&record, callsite, args, calibration);
                             b.push(outs, &view, Some(&record), *index, merge);
                             b.records += 1;
                         }

@@ -207,6 +207,19 @@ pub unsafe trait Slots {
     /// be writing the slot concurrently (a non-consuming reader), the caller must validate the
     /// copy against the sequence word afterwards and discard it if the word changed.
     unsafe fn read(&self, index: usize, offset: usize, dst: &mut [u8]);
+    /// Appends the whole body of slot `index` to `out` (the consumer's copy of a committed
+    /// record). The default zeroes the room and calls [`Slots::read`]; [`RawSlots`] copies
+    /// straight into `out`'s spare capacity (one `memcpy`, no `memset`).
+    ///
+    /// # Safety
+    ///
+    /// As for [`Slots::read`] of the whole body.
+    unsafe fn append(&self, index: usize, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.resize(start + self.body_len(), 0);
+        // SAFETY: `out[start..]` is exactly one body; the caller's contract is `read`'s.
+        unsafe { self.read(index, 0, &mut out[start..]) }
+    }
 }
 
 /// Slots on the heap, for unit tests and loom models of the protocol.
@@ -364,6 +377,26 @@ unsafe impl Slots for RawSlots<'_> {
                 dst.as_mut_ptr(),
                 dst.len(),
             )
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn append(&self, index: usize, out: &mut Vec<u8>) {
+        let body = self.slot_size - 8;
+        out.reserve(body);
+        let len = out.len();
+        // SAFETY: the source is this slot's whole body (inside the region `new` was given);
+        // the destination is `out`'s spare capacity, reserved just above, which the copy
+        // initialises before `set_len` covers it. The bytes are copied as plain bytes (no
+        // reference to shared memory is formed) and every bit pattern is acceptable; the
+        // caller validates against the sequence word, as for `read`.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                self.slot_ptr(index).add(8),
+                out.as_mut_ptr().add(len),
+                body,
+            );
+            out.set_len(len + body);
         }
     }
 }
@@ -984,7 +1017,9 @@ impl<'a, S: Slots> Consumer<'a, S> {
             SlotState::Committed | SlotState::Skip => {
                 let span = seq.span();
                 let skip = seq.state() == SlotState::Skip;
-                if span == 0 || span > ring.max_span || (!skip && !self.continuations_ok(pos, span))
+                if span == 0
+                    || span > ring.max_span
+                    || (!skip && span > 1 && !self.continuations_ok(pos, span))
                 {
                     return Next::Stalled(Stall::Corrupt { pos, seq });
                 }
@@ -992,14 +1027,14 @@ impl<'a, S: Slots> Consumer<'a, S> {
                 if skip {
                     return Next::Skipped;
                 }
-                let body = ring.slots.body_len();
-                let start = out.len();
-                out.resize(start + span as usize * body, 0);
-                for k in 0..span as usize {
-                    let dst = &mut out[start + k * body..start + (k + 1) * body];
+                // Copied into spare capacity: no zeroing first (`Slots::append`).
+                if span > 1 {
+                    out.reserve(span as usize * ring.slots.body_len());
+                }
+                for k in 0..span as u64 {
                     // SAFETY: the record is committed (Acquire above) and not released, so no
-                    // producer writes these slots until `release`; the range is the whole body.
-                    unsafe { ring.slots.read(ring.index(pos + k as u64), 0, dst) };
+                    // producer writes these slots until `release`; the whole body is copied.
+                    unsafe { ring.slots.append(ring.index(pos + k), out) };
                 }
                 Next::Record {
                     pos,
