@@ -10,14 +10,31 @@
 #   tracing          tracing + tracing-appender non_blocking, lossy(false) (peer_e2e)
 # Every row counts its lines and fails the script if any is missing.
 #   ./scripts/bench-e2e.sh [THREADS] [RECORDS_PER_THREAD] [ROUNDS]
+# Environment:
+#   BIN_DIR=DIR          take ringdrain, ringload and peer_e2e from DIR (e.g. binaries kept from
+#                        an older commit, for a before/after pair run back to back) instead of
+#                        building this tree's release binaries
+#   FORMAT_THREADS=N     pass `--format-threads N` to the text drain (default: its own `auto`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${1:-2}
 n=${2:-1000000}
 rounds=${3:-3}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
-cargo build --release -q -p ringdrain -p ringlog-benches --bins
-bin=$CARGO_TARGET_DIR/release
+if [[ -n ${BIN_DIR:-} ]]; then
+  bin=$BIN_DIR
+else
+  cargo build --release -q -p ringdrain -p ringlog-benches --bins
+  bin=$CARGO_TARGET_DIR/release
+fi
+for b in ringdrain ringload peer_e2e; do
+  if [[ ! -x $bin/$b ]]; then
+    echo "bench-e2e: no $b in $bin" >&2
+    exit 1
+  fi
+done
+text_flags=()
+if [[ -n ${FORMAT_THREADS:-} ]]; then text_flags=(--format-threads "$FORMAT_THREADS"); fi
 dir=$(mktemp -d -p /dev/shm ringlog-e2e.XXXXXX)
 drain=
 cleanup() {
@@ -31,9 +48,11 @@ load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # ringlog FORMAT OUT: one ringlog run; prints its seconds.
 ringlog() {
-  local format=$1 out=$2 ring="$dir/ring"
+  local format=$1 out=$2 ring="$dir/ring" flags=()
+  if [[ $format == text ]]; then flags=("${text_flags[@]}"); fi
   rm -f "$ring" "$out"
-  "$bin/ringdrain" --ring "$ring" --out "$out" --format "$format" --ring-size 256M 2>/dev/null &
+  "$bin/ringdrain" --ring "$ring" --out "$out" --format "$format" --ring-size 256M \
+    "${flags[@]}" 2>/dev/null &
   drain=$!
   local up=
   for _ in $(seq 500); do
@@ -90,7 +109,7 @@ row() {
   rm -f "$out"
 }
 
-echo "end to end: $threads producer threads x $n records = $total, until all are on disk (tmpfs); best of $rounds; load average at start: $(load)"
+echo "end to end: $threads producer threads x $n records = $total, until all are on disk (tmpfs); best of $rounds; binaries: $bin${FORMAT_THREADS:+; text --format-threads $FORMAT_THREADS}; load average at start: $(load)"
 row "ringlog text" ringlog text "$dir/ringlog.log"
 row "ringlog binary" ringlog binary "$dir/ringlog.rlog"
 row "Mutex<BufWriter>" peer mutex "$dir/mutex.log"
