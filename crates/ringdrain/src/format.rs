@@ -194,6 +194,7 @@ const HEADS: usize = 64;
 /// two numbers and scanning the target for characters to escape. Direct-mapped: a slot is
 /// picked by a hash of the key and holds the last key that landed there; a hit compares the
 /// whole key (the target by content), so the bytes are always those the head function writes.
+/// JSON keeps a second one for `"file"` and `"line"` ([`json_location`]).
 #[derive(Debug)]
 struct Heads {
     slots: Vec<Head>,
@@ -385,6 +386,8 @@ pub struct LineEncoder {
     format: LineFormat,
     ts: Timestamps,
     heads: Heads,
+    /// JSON's `"file"` and `"line"` per callsite ([`json_location`]).
+    locations: Heads,
     /// A logfmt message or value rendered before it is quoted, kept between records.
     scratch: String,
     /// Time zones for Python line layouts ([`crate::pyline`]).
@@ -410,6 +413,7 @@ impl LineEncoder {
             format,
             ts: Timestamps::default(),
             heads: Heads::default(),
+            locations: Heads::default(),
             scratch: String::new(),
             pyclock: crate::pyline::Clock::default(),
         }
@@ -512,13 +516,10 @@ impl LineEncoder {
         v.message(&mut JsonEsc(out));
         out.push(b'"');
         let (file, line) = v.location();
-        if !file.is_empty() {
-            out.extend_from_slice(b",\"file\":");
-            json_str(out, file);
-            out.extend_from_slice(b",\"line\":");
-            out.extend_from_slice(itoa::Buffer::new().format(line).as_bytes());
-        }
-        out.extend_from_slice(b",\"fields\":{");
+        // `,"file":"...","line":N,"fields":{`, cached per callsite like the head (the level and
+        // thread parts of the key are unused here: a cache of its own).
+        self.locations
+            .write(out, (Level::Info, line, 0, file), json_location);
         let mut first = true;
         v.for_each_field(|name, arg| {
             if !first {
@@ -563,6 +564,17 @@ fn text_head(out: &mut Vec<u8>, level: Level, pid: u32, tid: u32, target: &str) 
         TextEsc(out).push_str(target);
         out.extend_from_slice(b": ");
     }
+}
+
+/// JSON's source location and the start of its fields (the key's level and tid are unused).
+fn json_location(out: &mut Vec<u8>, _: Level, line: u32, _: u32, file: &str) {
+    if !file.is_empty() {
+        out.extend_from_slice(b",\"file\":");
+        json_str(out, file);
+        out.extend_from_slice(b",\"line\":");
+        out.extend_from_slice(itoa::Buffer::new().format(line).as_bytes());
+    }
+    out.extend_from_slice(b",\"fields\":{");
 }
 
 fn logfmt_head(out: &mut Vec<u8>, level: Level, pid: u32, tid: u32, target: &str) {
@@ -875,7 +887,7 @@ mod tests {
             "ringlog_benches::ringload",
         ];
         let levels = [Level::Info, Level::Warn, Level::Error, Level::Debug];
-        for render in [text_head, logfmt_head, json_head] {
+        for render in [text_head, logfmt_head, json_head, json_location] {
             let mut heads = Heads::default();
             for round in 0..3 {
                 for pid in [1u32, 4242, u32::MAX] {
