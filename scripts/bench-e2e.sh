@@ -12,22 +12,33 @@
 #   ./scripts/bench-e2e.sh [THREADS] [RECORDS_PER_THREAD] [ROUNDS]
 # Environment (optional):
 #   RINGLOG_BIN=DIR     take ringdrain, ringload and peer_e2e from DIR instead of building
+#                       (BIN_DIR=DIR is the same)
 #   BASELINE_BIN=DIR    also time DIR's ringdrain + ringload (say, built from main) as rows
 #                       "ringlog text (baseline)" and "ringlog binary (baseline)", each round
 #                       right before the same round of this build's row (back to back)
+#   FORMAT_THREADS=N    pass `--format-threads N` to the text drain (default: its own `auto`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${1:-2}
 n=${2:-1000000}
 rounds=${3:-3}
-if [[ -n ${RINGLOG_BIN:-} ]]; then
-  bin=$RINGLOG_BIN
-else
+bin=${RINGLOG_BIN:-${BIN_DIR:-}}
+if [[ -z $bin ]]; then
   export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
   cargo build --release -q -p ringdrain -p ringlog-benches --bins
   bin=$CARGO_TARGET_DIR/release
 fi
 base=${BASELINE_BIN:-}
+for d in "$bin" ${base:+"$base"}; do
+  for b in ringdrain ringload peer_e2e; do
+    if [[ ! -x $d/$b ]]; then
+      echo "bench-e2e: no $b in $d" >&2
+      exit 1
+    fi
+  done
+done
+text_flags=()
+if [[ -n ${FORMAT_THREADS:-} ]]; then text_flags=(--format-threads "$FORMAT_THREADS"); fi
 dir=$(mktemp -d -p /dev/shm ringlog-e2e.XXXXXX)
 drain=
 cleanup() {
@@ -42,9 +53,11 @@ load() { cut -d' ' -f1-3 /proc/loadavg; }
 # ringlog FORMAT OUT [BIN]: one ringlog run with BIN's binaries (default: this build's);
 # prints its seconds.
 ringlog() {
-  local format=$1 out=$2 bin=${3:-$bin} ring="$dir/ring"
+  local format=$1 out=$2 bin=${3:-$bin} ring="$dir/ring" flags=()
+  if [[ $format == text ]]; then flags=("${text_flags[@]}"); fi
   rm -f "$ring" "$out"
-  "$bin/ringdrain" --ring "$ring" --out "$out" --format "$format" --ring-size 256M 2>/dev/null &
+  "$bin/ringdrain" --ring "$ring" --out "$out" --format "$format" --ring-size 256M \
+    "${flags[@]}" 2>/dev/null &
   drain=$!
   local up=
   for _ in $(seq 500); do
@@ -115,7 +128,7 @@ row() {
   rm -f "$out"
 }
 
-echo "end to end: $threads producer threads x $n records = $total, until all are on disk (tmpfs); best of $rounds; load average at start: $(load)"
+echo "end to end: $threads producer threads x $n records = $total, until all are on disk (tmpfs); best of $rounds; binaries: $bin${FORMAT_THREADS:+; text --format-threads $FORMAT_THREADS}; load average at start: $(load)"
 row "ringlog text" ringlog text "$dir/ringlog.log"
 row "ringlog binary" ringlog binary "$dir/ringlog.rlog"
 row "Mutex<BufWriter>" peer mutex "$dir/mutex.log"

@@ -119,33 +119,41 @@ impl Default for Timestamps {
 impl Timestamps {
     /// Writes an RFC 3339 UTC timestamp with nanoseconds (`@NANOS` outside years 0..=9999).
     pub fn write(&mut self, out: &mut Vec<u8>, unix_ns: i64) {
-        if !self.write_frac(out, unix_ns, 9) {
+        match self.stamp(unix_ns) {
+            // A fixed-size copy: a few moves, no call.
+            Some(stamp) => out.extend_from_slice(&stamp),
             // Out of the calendar's range (a damaged timestamp): print the raw nanoseconds.
-            out.extend_from_slice(b"@");
-            out.extend_from_slice(itoa::Buffer::new().format(unix_ns).as_bytes());
+            None => {
+                out.extend_from_slice(b"@");
+                out.extend_from_slice(itoa::Buffer::new().format(unix_ns).as_bytes());
+            }
         }
     }
 
     /// Writes an RFC 3339 UTC timestamp with `digits` (1..=9) fractional digits, truncated;
     /// writes nothing and returns false if the time is outside years 0000..=9999.
     pub fn write_frac(&mut self, out: &mut Vec<u8>, unix_ns: i64, digits: usize) -> bool {
+        let Some(mut stamp) = self.stamp(unix_ns) else {
+            return false;
+        };
+        let digits = digits.clamp(1, 9);
+        stamp[20 + digits] = b'Z';
+        out.extend_from_slice(&stamp[..21 + digits]);
+        true
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` for `unix_ns`, or `None` outside years 0000..=9999.
+    #[inline]
+    fn stamp(&mut self, unix_ns: i64) -> Option<[u8; 30]> {
         let sec = unix_ns.div_euclid(1_000_000_000);
         let nanos = unix_ns.rem_euclid(1_000_000_000) as u32;
         if sec != self.sec {
-            self.sec = sec;
-            self.prefix_ok = false;
-            if let Ok(ts) = jiff::Timestamp::from_second(sec) {
-                let s = ts.strftime("%Y-%m-%dT%H:%M:%S.").to_string();
-                if s.len() == 20 {
-                    self.prefix.copy_from_slice(s.as_bytes());
-                    self.prefix_ok = true;
-                }
-            }
+            self.new_second(sec);
         }
         if !self.prefix_ok {
-            return false;
+            return None;
         }
-        // Prefix, fraction and `Z` in one copy: two digits at a time from a table.
+        // Prefix, fraction and `Z`: two digits at a time from a table.
         let mut buf = [0u8; 30];
         buf[..20].copy_from_slice(&self.prefix);
         let mut n = nanos;
@@ -157,10 +165,106 @@ impl Timestamps {
             frac[2 * i..2 * i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
             n /= 100;
         }
-        let digits = digits.clamp(1, 9);
-        buf[20 + digits] = b'Z';
-        out.extend_from_slice(&buf[..21 + digits]);
-        true
+        buf[29] = b'Z';
+        Some(buf)
+    }
+
+    /// Caches the prefix of second `sec` (once a second: out of line).
+    #[cold]
+    fn new_second(&mut self, sec: i64) {
+        self.sec = sec;
+        self.prefix_ok = false;
+        if let Ok(ts) = jiff::Timestamp::from_second(sec) {
+            let s = ts.strftime("%Y-%m-%dT%H:%M:%S.").to_string();
+            if s.len() == 20 {
+                self.prefix.copy_from_slice(s.as_bytes());
+                self.prefix_ok = true;
+            }
+        }
+    }
+}
+
+/// Slots in a [`Heads`] cache (a power of two).
+const HEADS: usize = 64;
+
+/// The bytes a line has between its timestamp and its message (text: ` INFO  [pid:tid]
+/// target: `; logfmt: ` level=info pid=1 tid=2 target=app`; JSON: `,"level":"info",...,
+/// "target":"app"`), kept for the (level, pid, tid, target) combinations seen recently, so a
+/// record from a thread and callsite seen before copies them in one go instead of formatting
+/// two numbers and scanning the target for characters to escape. Direct-mapped: a slot is
+/// picked by a hash of the key and holds the last key that landed there; a hit compares the
+/// whole key (the target by content), so the bytes are always those the head function writes.
+/// JSON keeps a second one for `"file"` and `"line"` ([`json_location`]).
+#[derive(Debug)]
+struct Heads {
+    slots: Vec<Head>,
+}
+
+#[derive(Debug, Default)]
+struct Head {
+    used: bool,
+    level: u8,
+    pid: u32,
+    tid: u32,
+    target: String,
+    bytes: Vec<u8>,
+}
+
+impl Default for Heads {
+    fn default() -> Self {
+        Heads {
+            slots: (0..HEADS).map(|_| Head::default()).collect(),
+        }
+    }
+}
+
+impl Heads {
+    /// Appends what `render(out, level, pid, tid, target)` appends, from the cache when it can.
+    #[inline]
+    fn write(
+        &mut self,
+        out: &mut Vec<u8>,
+        (level, pid, tid, target): (Level, u32, u32, &str),
+        render: fn(&mut Vec<u8>, Level, u32, u32, &str),
+    ) {
+        let key = (u64::from(pid) << 32 | u64::from(tid))
+            ^ (target.as_ptr() as u64).rotate_left(17)
+            ^ target.len() as u64
+            ^ level as u64;
+        let i = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - HEADS.trailing_zeros())) as usize;
+        let Some(head) = self.slots.get_mut(i) else {
+            return render(out, level, pid, tid, target);
+        };
+        if !(head.used
+            && head.pid == pid
+            && head.tid == tid
+            && head.level == level as u8
+            && head.target == target)
+        {
+            head.fill(level, pid, tid, target, render);
+        }
+        out.extend_from_slice(&head.bytes);
+    }
+}
+
+impl Head {
+    #[cold]
+    fn fill(
+        &mut self,
+        level: Level,
+        pid: u32,
+        tid: u32,
+        target: &str,
+        render: fn(&mut Vec<u8>, Level, u32, u32, &str),
+    ) {
+        self.used = true;
+        self.level = level as u8;
+        self.pid = pid;
+        self.tid = tid;
+        self.target.clear();
+        self.target.push_str(target);
+        self.bytes.clear();
+        render(&mut self.bytes, level, pid, tid, target);
     }
 }
 
@@ -281,6 +385,11 @@ pub fn notice_view<R>(
 pub struct LineEncoder {
     format: LineFormat,
     ts: Timestamps,
+    heads: Heads,
+    /// JSON's `"file"` and `"line"` per callsite ([`json_location`]).
+    locations: Heads,
+    /// A logfmt message or value rendered before it is quoted, kept between records.
+    scratch: String,
     /// Time zones for Python line layouts ([`crate::pyline`]).
     pyclock: crate::pyline::Clock,
 }
@@ -303,6 +412,9 @@ impl LineEncoder {
         LineEncoder {
             format,
             ts: Timestamps::default(),
+            heads: Heads::default(),
+            locations: Heads::default(),
+            scratch: String::new(),
             pyclock: crate::pyline::Clock::default(),
         }
     }
@@ -334,7 +446,8 @@ impl LineEncoder {
 
     fn text(&mut self, out: &mut Vec<u8>, v: &RecordView<'_>) {
         self.write_ts(out, v.unix_ns);
-        text_head(out, v.level, v.pid, v.tid, v.target());
+        let key = (v.level, v.pid, v.tid, v.target());
+        self.heads.write(out, key, text_head);
         let before_message = out.len();
         v.message(&mut TextEsc(out));
         if out.len() == before_message && out.last() == Some(&b' ') {
@@ -363,16 +476,20 @@ impl LineEncoder {
     fn logfmt(&mut self, out: &mut Vec<u8>, v: &RecordView<'_>) {
         out.extend_from_slice(b"ts=");
         self.write_ts(out, v.unix_ns);
-        logfmt_head(out, v.level, v.pid, v.tid, v.target());
+        let key = (v.level, v.pid, v.tid, v.target());
+        self.heads.write(out, key, logfmt_head);
         out.extend_from_slice(b" msg=");
-        let mut msg = String::new();
-        v.message(&mut msg);
+        // The message is quoted as a whole, so it is rendered first (into a buffer kept
+        // between records: no allocation per line).
+        let msg = &mut self.scratch;
+        msg.clear();
+        v.message(msg);
         v.problems(|p| {
             msg.push_str(" [ringlog: ");
             msg.push_str(p);
             msg.push(']');
         });
-        logfmt_value(out, &msg);
+        logfmt_value(out, msg);
         v.for_each_field(|name, arg| {
             out.push(b' ');
             logfmt_key(out, name);
@@ -380,9 +497,9 @@ impl LineEncoder {
             match arg {
                 Arg::Str(s) | Arg::Display(s) => logfmt_value(out, s),
                 _ => {
-                    let mut s = String::new();
-                    write_display(&mut s, arg);
-                    logfmt_value(out, &s)
+                    msg.clear();
+                    write_display(msg, arg);
+                    logfmt_value(out, msg)
                 }
             }
         });
@@ -393,18 +510,16 @@ impl LineEncoder {
         out.extend_from_slice(b"{\"ts\":\"");
         self.write_ts(out, v.unix_ns);
         out.push(b'"');
-        json_head(out, v.level, v.pid, v.tid, v.target());
+        let key = (v.level, v.pid, v.tid, v.target());
+        self.heads.write(out, key, json_head);
         out.extend_from_slice(b",\"msg\":\"");
         v.message(&mut JsonEsc(out));
         out.push(b'"');
         let (file, line) = v.location();
-        if !file.is_empty() {
-            out.extend_from_slice(b",\"file\":");
-            json_str(out, file);
-            out.extend_from_slice(b",\"line\":");
-            out.extend_from_slice(itoa::Buffer::new().format(line).as_bytes());
-        }
-        out.extend_from_slice(b",\"fields\":{");
+        // `,"file":"...","line":N,"fields":{`, cached per callsite like the head (the level and
+        // thread parts of the key are unused here: a cache of its own).
+        self.locations
+            .write(out, (Level::Info, line, 0, file), json_location);
         let mut first = true;
         v.for_each_field(|name, arg| {
             if !first {
@@ -451,6 +566,17 @@ fn text_head(out: &mut Vec<u8>, level: Level, pid: u32, tid: u32, target: &str) 
     }
 }
 
+/// JSON's source location and the start of its fields (the key's level and tid are unused).
+fn json_location(out: &mut Vec<u8>, _: Level, line: u32, _: u32, file: &str) {
+    if !file.is_empty() {
+        out.extend_from_slice(b",\"file\":");
+        json_str(out, file);
+        out.extend_from_slice(b",\"line\":");
+        out.extend_from_slice(itoa::Buffer::new().format(line).as_bytes());
+    }
+    out.extend_from_slice(b",\"fields\":{");
+}
+
 fn logfmt_head(out: &mut Vec<u8>, level: Level, pid: u32, tid: u32, target: &str) {
     out.extend_from_slice(b" level=");
     out.extend_from_slice(level.as_lower_str().as_bytes());
@@ -493,6 +619,28 @@ const TEXT_ESCAPE_LEAD: [u8; 256] = {
     t
 };
 
+/// Whether `ok` holds for every byte of `b`: whole 16-byte blocks are folded without an early
+/// exit (so the compiler checks each block with a few vector instructions), the tail byte by
+/// byte (short strings, the common argument, pay no vector set-up).
+#[inline]
+fn all_bytes(b: &[u8], ok: impl Fn(u8) -> bool + Copy) -> bool {
+    let blocks = b.chunks_exact(16);
+    let tail = blocks.remainder();
+    blocks
+        .into_iter()
+        .all(|block| block.iter().fold(true, |a, &c| a & ok(c)))
+        && tail.iter().all(|&c| ok(c))
+}
+
+/// Whether `ok` holds for every byte of `b`, folded over 16-byte blocks (the last one
+/// shorter) without an early exit: measured cheaper than [`all_bytes`] for messages of a few
+/// dozen bytes, where most bytes are in the short last block.
+#[inline]
+fn fold_blocks(b: &[u8], ok: impl Fn(u8) -> bool + Copy) -> bool {
+    b.chunks(16)
+        .all(|block| block.iter().fold(true, |a, &c| a & ok(c)))
+}
+
 /// C1 controls (U+0080..U+009F) and the bidi formatting characters: marks (U+061C, U+200E,
 /// U+200F), embeddings and overrides (U+202A..U+202E), isolates (U+2066..U+2069).
 fn is_invisible_control(c: char) -> bool {
@@ -506,9 +654,12 @@ impl Out for TextEsc<'_> {
 
     fn push_str(&mut self, s: &str) {
         let b = s.as_bytes();
+        // Printable ASCII (0x20..=0x7E) is copied as it is.
+        if all_bytes(b, |c| c.wrapping_sub(0x20) < 0x5f) {
+            return self.0.extend_from_slice(b);
+        }
         // Lead bytes of every character escaped below: ASCII controls, 0xC2 (C1), 0xD8
-        // (U+061C), 0xE2 (U+2000..U+2FFF); anything else is copied as it is. A table lookup
-        // folded over 16-byte blocks without an early exit, so it vectorises.
+        // (U+061C), 0xE2 (U+2000..U+2FFF); other text (most non-ASCII) is copied as it is.
         let flagged = |block: &[u8]| {
             block
                 .iter()
@@ -551,6 +702,10 @@ impl Out for JsonEsc<'_> {
 
 fn json_escape_into(out: &mut Vec<u8>, s: &str) {
     let b = s.as_bytes();
+    // Printable ASCII without a quote or backslash, and any non-ASCII, is copied whole.
+    if fold_blocks(b, |c| c >= 0x20 && c != b'"' && c != b'\\' && c != 0x7f) {
+        return out.extend_from_slice(b);
+    }
     let mut start = 0;
     for (i, &c) in b.iter().enumerate() {
         let esc: &[u8] = match c {
@@ -635,26 +790,41 @@ fn logfmt_key(out: &mut Vec<u8>, k: &str) {
 /// A logfmt value: bare if it has no space, quote, `=` or control character, else quoted with
 /// escapes.
 fn logfmt_value(out: &mut Vec<u8>, s: &str) {
-    let plain = !s.is_empty()
-        && s.bytes()
-            .all(|c| c > b' ' && c != b'"' && c != b'=' && c != 0x7f);
-    if plain {
-        return out.extend_from_slice(s.as_bytes());
+    let b = s.as_bytes();
+    // Bare: printable ASCII or non-ASCII, and no quote or `=`.
+    if !b.is_empty() && fold_blocks(b, |c| c > b' ' && c != b'"' && c != b'=' && c != 0x7f) {
+        return out.extend_from_slice(b);
     }
     out.push(b'"');
-    for c in s.chars() {
-        match c {
-            '"' => out.extend_from_slice(b"\\\""),
-            '\\' => out.extend_from_slice(b"\\\\"),
-            '\n' => out.extend_from_slice(b"\\n"),
-            '\r' => out.extend_from_slice(b"\\r"),
-            '\t' => out.extend_from_slice(b"\\t"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.extend_from_slice(format!("\\x{:02x}", c as u32).as_bytes())
+    // Runs of bytes that need no escape are copied whole; everything escaped is ASCII, so
+    // bytes of other characters are always inside a run.
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let esc: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x00..=0x1f | 0x7f => {
+                out.extend_from_slice(&b[start..i]);
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(&[
+                    b'\\',
+                    b'x',
+                    HEX[(c >> 4) as usize],
+                    HEX[(c & 15) as usize],
+                ]);
+                start = i + 1;
+                continue;
             }
-            c => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
-        }
+            _ => continue,
+        };
+        out.extend_from_slice(&b[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
     }
+    out.extend_from_slice(&b[start..]);
     out.push(b'"');
 }
 
@@ -684,5 +854,55 @@ mod tests {
         }
         // Ordinary text, including other non-ASCII, stays as it is.
         assert_eq!(text("héllo — ✓ 日本"), "héllo — ✓ 日本");
+    }
+
+    #[test]
+    fn bidi_and_c1_controls_in_a_format_string_are_escaped_like_arguments() {
+        use ringlog_wire::callsite::FormatStyle;
+        use ringlog_wire::decode::Template;
+        for (format, want) in [
+            ("user\u{202e}gnp.exe {}", "user\\u{202e}gnp.exe 7"),
+            ("a\u{85}b {}", "a\\u{85}b 7"),
+            ("\u{2066}x{}", "\\u{2066}x7"),
+            // Other non-ASCII text in a literal stays as it is.
+            ("héllo — ✓ {}", "héllo — ✓ 7"),
+        ] {
+            let mut out = Vec::new();
+            Template::parse(FormatStyle::Brace, format)
+                .render(&mut TextEsc(&mut out), &[Arg::U64(7)]);
+            assert_eq!(String::from_utf8(out).unwrap(), want, "{format:?}");
+        }
+    }
+
+    /// The cached heads are the bytes the head functions write, whatever the mix of keys
+    /// (more keys than slots, targets that differ only in content at the same length).
+    #[test]
+    fn cached_heads_are_what_the_head_functions_write() {
+        let targets = [
+            "app",
+            "app::db",
+            "apq",
+            "",
+            "x\ny",
+            "ringlog_benches::ringload",
+        ];
+        let levels = [Level::Info, Level::Warn, Level::Error, Level::Debug];
+        for render in [text_head, logfmt_head, json_head, json_location] {
+            let mut heads = Heads::default();
+            for round in 0..3 {
+                for pid in [1u32, 4242, u32::MAX] {
+                    for tid in 0..40u32 {
+                        for (i, target) in targets.iter().enumerate() {
+                            let level = levels[(tid as usize + i + round) % levels.len()];
+                            let mut want = Vec::new();
+                            render(&mut want, level, pid, tid, target);
+                            let mut got = Vec::new();
+                            heads.write(&mut got, (level, pid, tid, target), render);
+                            assert_eq!(got, want, "{level:?} {pid} {tid} {target:?}");
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -85,8 +85,9 @@ pub fn decode_record(bytes: &[u8]) -> Result<RecordRef<'_>, DecodeError> {
 pub trait Out {
     /// Appends `s`.
     fn push_str(&mut self, s: &str);
-    /// Appends text known to need no escaping in any format (no control character, quote or
-    /// backslash); escaping writers copy it as is.
+    /// Appends text known to need no escaping in any format (no control character, quote,
+    /// backslash, C1 control or bidirectional formatting character); escaping writers copy it
+    /// as is.
     fn push_verbatim(&mut self, s: &str) {
         self.push_str(s)
     }
@@ -171,35 +172,57 @@ fn write_f64_short<O: Out + ?Sized>(out: &mut O, v: f64) -> bool {
     if v == 0.0 || v.abs() >= 9.0e12 {
         return false;
     }
+    let neg = v < 0.0;
     for (k, p) in POW.iter().enumerate() {
-        let n = (v * p).round();
-        if n / p != v {
+        // `m.round()` (half away from zero) without the libm call it is on baseline x86-64:
+        // the integer part by truncation, plus one if the fraction (exact: |m| < 2^63, and
+        // a double's fractional part is representable) is at least a half.
+        // (`i64`, not `u64`: x86-64 converts to a signed integer in one instruction.)
+        let m = (v * p).abs();
+        let int = m as i64;
+        let n = (int + i64::from(m - int as f64 >= 0.5)).unsigned_abs();
+        let back = n as f64 / p;
+        if (if neg { -back } else { back }) != v {
             continue;
         }
-        let n = n as i64;
         let mut ib = itoa::Buffer::new();
+        if neg {
+            out.push_verbatim("-");
+        }
         if k == 0 {
             out.push_verbatim(ib.format(n));
             return true;
         }
         let scale = [1, 10, 100, 1000][k];
-        let (int, frac) = (n / scale, (n % scale).unsigned_abs());
-        if n < 0 {
-            out.push_verbatim("-");
-        }
-        out.push_verbatim(ib.format(int.unsigned_abs()));
-        let mut digits = [b'.', b'0', b'0', b'0'];
-        let mut f = frac;
-        for d in digits[1..=k].iter_mut().rev() {
-            *d = b'0' + (f % 10) as u8;
-            f /= 10;
-        }
-        // The smallest k leaves no trailing zero: frac's last digit is non-zero.
-        out.push_verbatim(core::str::from_utf8(&digits[..=k]).unwrap_or("."));
+        out.push_verbatim(ib.format(n / scale));
+        // The fraction padded to three digits indexes `.000` .. `.999`; its first k digits are
+        // the decimals (the smallest k leaves no trailing zero: the last one is non-zero).
+        let at = (n % scale * (1000 / scale)) as usize * 4;
+        out.push_verbatim(FRACTIONS.get(at..at + 1 + k).unwrap_or("."));
         return true;
     }
     false
 }
+
+/// `.000.001.002` ... `.999`: four bytes per fraction, for [`write_f64_short`].
+const FRACTIONS: &str = {
+    const BYTES: [u8; 4000] = {
+        let mut b = [0u8; 4000];
+        let mut i = 0;
+        while i < 1000 {
+            b[4 * i] = b'.';
+            b[4 * i + 1] = b'0' + (i / 100) as u8;
+            b[4 * i + 2] = b'0' + (i / 10 % 10) as u8;
+            b[4 * i + 3] = b'0' + (i % 10) as u8;
+            i += 1;
+        }
+        b
+    };
+    match core::str::from_utf8(&BYTES) {
+        Ok(s) => s,
+        Err(_) => panic!("ASCII digits are UTF-8"),
+    }
+};
 
 /// As [`write_f64`] for `f32`.
 pub fn write_f32<O: Out + ?Sized>(out: &mut O, v: f32) {
@@ -319,8 +342,20 @@ fn write_bytes_debug<O: Out + ?Sized>(out: &mut O, b: &[u8]) {
     out.push_str("]");
 }
 
-/// Writes an argument as `{}` would.
+/// Writes an argument as `{}` would. Inlined: the common arguments (integers, strings) are a
+/// few instructions at the call site; the rest go through [`write_display_other`].
+#[inline]
 pub fn write_display<O: Out + ?Sized>(out: &mut O, arg: &Arg<'_>) {
+    match *arg {
+        Arg::U64(v) => out.push_verbatim(itoa::Buffer::new().format(v)),
+        Arg::I64(v) => out.push_verbatim(itoa::Buffer::new().format(v)),
+        Arg::Str(s) | Arg::Display(s) => out.push_str(s),
+        _ => write_display_other(out, arg),
+    }
+}
+
+/// [`write_display`] for the arguments it does not write inline.
+fn write_display_other<O: Out + ?Sized>(out: &mut O, arg: &Arg<'_>) {
     let mut ib = itoa::Buffer::new();
     match *arg {
         Arg::U64(v) => out.push_verbatim(ib.format(v)),
@@ -502,6 +537,9 @@ pub struct Template {
     pieces: Vec<Piece>,
     /// Arguments before the first field.
     positional: usize,
+    /// Arguments the holes reach (one past the highest hole's argument): with at least this
+    /// many, no hole is missing one (the per-record check is one compare).
+    reach: usize,
     /// Why the format is malformed, if it is.
     problem: Option<String>,
 }
@@ -511,8 +549,13 @@ enum Piece {
     /// Literal text; `verbatim` when it has no control character, quote or backslash, so
     /// escaping writers can copy it as is.
     Lit { text: String, verbatim: bool },
-    /// A `{}`-style hole taking argument `arg`.
-    Hole { arg: usize, spec: Spec },
+    /// A `{}`-style hole taking argument `arg`; `kind` says, once at parse time, whether its
+    /// spec is the plain `{}` or `{:?}` (the common holes, written without looking at `spec`).
+    Hole {
+        arg: usize,
+        kind: HoleKind,
+        spec: Spec,
+    },
     /// A `{name}` hole waiting for the field list (resolved by [`Template::with_fields`]).
     Named { name: String, spec: Spec },
     /// A Python `%` conversion (`%s`, `%5.2f`, `%-8r`, ...) taking argument `arg`.
@@ -521,12 +564,37 @@ enum Piece {
     Bad,
 }
 
+/// What a brace hole's spec asks for, decided when the format is parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HoleKind {
+    /// `{}`: `Display` with no width, precision or flags.
+    Display,
+    /// `{:?}`: `Debug` with no width, precision or flags.
+    Debug,
+    /// Anything else: [`write_with_spec`].
+    Spec,
+}
+
+impl Piece {
+    fn hole(arg: usize, spec: Spec) -> Piece {
+        let kind = if spec == Spec::DISPLAY {
+            HoleKind::Display
+        } else if spec == Spec::DEBUG {
+            HoleKind::Debug
+        } else {
+            HoleKind::Spec
+        };
+        Piece::Hole { arg, kind, spec }
+    }
+}
+
 impl Template {
     /// Parses `format` in `style`. Never fails: malformed holes become markers.
     pub fn parse(style: FormatStyle, format: &str) -> Template {
         let mut t = Template {
             pieces: Vec::new(),
             positional: 0,
+            reach: 0,
             problem: None,
         };
         match style {
@@ -534,7 +602,20 @@ impl Template {
             FormatStyle::Percent => t.parse_percent(format),
             FormatStyle::Literal => t.lit(format),
         }
+        t.reach = t.reach();
         t
+    }
+
+    /// One past the highest argument a hole takes (0 with no holes).
+    fn reach(&self) -> usize {
+        self.pieces
+            .iter()
+            .filter_map(|p| match p {
+                Piece::Hole { arg, .. } | Piece::Percent { arg, .. } => Some(arg.saturating_add(1)),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     /// Parses `format` and binds its `{name}` holes to the callsite's `fields` (the arguments
@@ -545,12 +626,7 @@ impl Template {
         for piece in &mut t.pieces {
             if let Piece::Named { name, spec } = piece {
                 match fields.iter().position(|f| f.as_ref() == name) {
-                    Some(i) => {
-                        *piece = Piece::Hole {
-                            arg: t.positional + i,
-                            spec: *spec,
-                        }
-                    }
+                    Some(i) => *piece = Piece::hole(t.positional + i, *spec),
                     None => {
                         unknown.get_or_insert_with(|| name.clone());
                         *piece = Piece::Bad;
@@ -563,6 +639,7 @@ impl Template {
                 format!("the format names {{{name}}}, which is not a field")
             });
         }
+        t.reach = t.reach();
         t
     }
 
@@ -610,7 +687,7 @@ impl Template {
                         }
                     };
                     self.positional = self.positional.max(arg.saturating_add(1));
-                    self.pieces.push(Piece::Hole { arg, spec: h.spec });
+                    self.pieces.push(Piece::hole(arg, h.spec));
                 }
                 Err(e) => {
                     self.bad(format!("malformed format string: {}", e.kind));
@@ -668,6 +745,9 @@ impl Template {
 
     /// Holes whose argument is not among `args` arguments.
     pub fn missing(&self, args: usize) -> usize {
+        if args >= self.reach {
+            return 0;
+        }
         self.pieces
             .iter()
             .filter(|p| matches!(p, Piece::Hole { arg, .. } | Piece::Percent { arg, .. } if *arg >= args))
@@ -713,8 +793,14 @@ impl Template {
                 // Text the producer formatted (a type that is not `Encode`) was formatted with
                 // this hole's own spec, as `format!` would: it is written as it is.
                 Piece::Hole { .. } if matches!(arg, Arg::Display(_)) => write_display(out, arg),
-                Piece::Hole { spec, .. } if *spec == Spec::DISPLAY => write_display(out, arg),
-                Piece::Hole { spec, .. } if *spec == Spec::DEBUG => write_debug(out, arg),
+                Piece::Hole {
+                    kind: HoleKind::Display,
+                    ..
+                } => write_display(out, arg),
+                Piece::Hole {
+                    kind: HoleKind::Debug,
+                    ..
+                } => write_debug(out, arg),
                 Piece::Hole { spec, .. } => write_with_spec(out, arg, spec),
                 Piece::Percent { spec, .. } => pyfmt::write_arg(out, spec, arg),
                 Piece::Lit { .. } | Piece::Bad | Piece::Named { .. } => {}
@@ -724,9 +810,16 @@ impl Template {
     }
 }
 
+/// Whether literal text can be written with [`Out::push_verbatim`]: no control character,
+/// quote or backslash, and none of the lead bytes of the characters the text output escapes so
+/// a line shows as it was logged (0xC2: C1 controls; 0xD8: U+061C; 0xE2: U+2000..U+2FFF, the
+/// bidirectional marks, embeddings, overrides and isolates among them). A format string comes
+/// from the callsite table, which any producer writes: a right-to-left override in it must be
+/// escaped like one in an argument.
 fn is_verbatim(s: &str) -> bool {
-    s.bytes()
-        .all(|b| b >= 0x20 && b != 0x7f && b != b'"' && b != b'\\')
+    s.bytes().all(|b| {
+        b >= 0x20 && b != 0x7f && b != b'"' && b != b'\\' && b != 0xc2 && b != 0xd8 && b != 0xe2
+    })
 }
 
 /// An owned argument value.

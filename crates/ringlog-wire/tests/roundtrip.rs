@@ -762,6 +762,15 @@ fn write_f64_edge_values_print_what_display_prints() {
         1.1,
         9.999,
         99.995,
+        // Rounding the scaled value without libm's `round`: just below and at a half.
+        0.499_999_999_999_999_94,
+        0.000_499_999_999_999_999_9,
+        0.0005,
+        -0.0005,
+        1.0005,
+        -2.5,
+        4_503_599_627_370.495,
+        8_999_999_999_999.999,
     ] {
         let mut out = String::new();
         ringlog_wire::decode::write_f64(&mut out, v);
