@@ -12,7 +12,10 @@
 //!   arguments and rewrites their holes to indices, so the drain needs no variable names;
 //! * separates `key = value` fields (keys may be dotted, `http.status`, or string literals, and
 //!   values may carry tracing's `?` / `%` sigils) from positional arguments;
-//! * emits the level check, the callsite `static`, and the encoding closure.
+//! * emits the level check, the callsite `static`, and the encoding closure beside the
+//!   arguments' encoded size (the sum of each argument's `Encode::encoded_len`, or `UNSIZED`
+//!   when one is formatted on the caller), so a record known to fit one slot is encoded
+//!   straight into the slot it claims.
 //!
 //! Invocation syntax (after the wrappers add `$crate` and the level):
 //!
@@ -427,6 +430,8 @@ impl Call {
         let lg = Ident::new("__ringlog_logger", mixed);
         let lv = Ident::new("__ringlog_level", mixed);
         let cs = Ident::new("__RINGLOG_CALLSITE", mixed);
+        let wr = Ident::new("__ringlog_writer", mixed);
+        let len = Ident::new("__ringlog_len", mixed);
         let captures: Vec<&str> = {
             let mut c: Vec<&str> = Vec::new();
             for s in &slots {
@@ -462,37 +467,63 @@ impl Call {
                 Source::Field(i) => &binds[explicit + captures.len() + i],
             }
         };
+        // Beside each encode, its size (`UNSIZED` for what is formatted on the caller), so a
+        // record known to fit one slot is encoded straight into it.
         let mut encodes = Vec::new();
+        let mut lens = Vec::new();
         for slot in &slots {
             let b = bind_of(&slot.source);
-            encodes.push(match slot.spec.as_str() {
-                "" => quote_spanned! {fspan=>
-                    (&#krate::__private::Wrap(#b)).__ringlog_encode(#enc);
-                },
-                "?" => quote_spanned! {fspan=>
-                    (&#krate::__private::Wrap(#b)).__ringlog_encode_debug(#enc);
-                },
+            let (encode, len) = match slot.spec.as_str() {
+                "" => (
+                    quote_spanned! {fspan=>
+                        (&#krate::__private::Wrap(#b)).__ringlog_encode(#enc);
+                    },
+                    quote_spanned! {fspan=> (&#krate::__private::Wrap(#b)).__ringlog_len() },
+                ),
+                "?" => (
+                    quote_spanned! {fspan=>
+                        (&#krate::__private::Wrap(#b)).__ringlog_encode_debug(#enc);
+                    },
+                    quote_spanned! {fspan=>
+                        (&#krate::__private::Wrap(#b)).__ringlog_len_debug()
+                    },
+                ),
                 spec => {
                     let f = LitStr::new(&format!("{{:{spec}}}"), fspan);
-                    quote_spanned! {fspan=>
-                        (&#krate::__private::Wrap(#b)).__ringlog_encode_fmt(#enc, |__v, __w| {
-                            ::core::fmt::Write::write_fmt(__w, ::core::format_args!(#f, __v))
-                        });
-                    }
+                    (
+                        quote_spanned! {fspan=>
+                            (&#krate::__private::Wrap(#b)).__ringlog_encode_fmt(#enc, |__v, __w| {
+                                ::core::fmt::Write::write_fmt(__w, ::core::format_args!(#f, __v))
+                            });
+                        },
+                        quote_spanned! {fspan=>
+                            (&#krate::__private::Wrap(#b)).__ringlog_len_fmt()
+                        },
+                    )
                 }
-            });
+            };
+            encodes.push(encode);
+            lens.push(len);
         }
         for (i, f) in fields.iter().enumerate() {
             let b = &binds[explicit + captures.len() + i];
             let sp = f.value.span();
-            encodes.push(match f.sigil {
-                Sigil::Debug => quote_spanned! {sp=>
-                    #krate::__private::encode_debug_str(#enc, #b);
-                },
-                Sigil::Plain | Sigil::Display => quote_spanned! {sp=>
-                    (&#krate::__private::Wrap(#b)).__ringlog_encode(#enc);
-                },
-            });
+            let (encode, len) = match f.sigil {
+                Sigil::Debug => (
+                    quote_spanned! {sp=>
+                        #krate::__private::encode_debug_str(#enc, #b);
+                    },
+                    quote_spanned! {sp=> #krate::__private::UNSIZED },
+                ),
+                Sigil::Plain | Sigil::Display => (
+                    quote_spanned! {sp=>
+                        (&#krate::__private::Wrap(#b)).__ringlog_encode(#enc);
+                    },
+                    quote_spanned! {sp=> (&#krate::__private::Wrap(#b)).__ringlog_len() },
+                ),
+            };
+            encodes.push(encode);
+            lens.push(len);
         }
         let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
         let target = match target {
@@ -523,9 +554,14 @@ impl Call {
                         ViaDebug as _, ViaDisplay as _, ViaEncode as _, ViaEncodeDebug as _,
                         ViaEncodeFmt as _, ViaFmt as _,
                     };
-                    #lg.__log(&#cs, #lv, |#enc: &mut #krate::__private::Encoder<'_>| {
+                    #lg.__log(&#cs, #lv, |#wr: #krate::__private::Writer<'_>| {
                         match (#(#values,)*) {
-                            (#(#binds,)*) => { #(#encodes)* }
+                            (#(#binds,)*) => {
+                                let #len: usize = 0usize #(.saturating_add(#lens))*;
+                                #wr.write(#len, |#enc: &mut #krate::__private::Encoder<'_>| {
+                                    #(#encodes)*
+                                })
+                            }
                         }
                     });
                 }

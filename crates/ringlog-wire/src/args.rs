@@ -64,6 +64,18 @@ impl<'a> Encoder<'a> {
         }
     }
 
+    /// An encoder writing into initialised bytes (a ring slot's body, written in place).
+    #[inline(always)]
+    pub fn over(buf: &'a mut [u8]) -> Self {
+        // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have the same layout. The encoder only ever
+        // stores initialised bytes (`raw` copies from a `&[u8]`) and never hands its buffer
+        // out, so the bytes stay initialised for the caller's `&mut [u8]`.
+        let buf = unsafe {
+            core::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<MaybeUninit<u8>>(), buf.len())
+        };
+        Encoder::new(buf)
+    }
+
     /// Bytes written so far.
     #[inline]
     pub fn len(&self) -> usize {
@@ -130,7 +142,29 @@ impl<'a> Encoder<'a> {
         self.raw(&bytes);
     }
 
+    /// A tag, a `u16` length and the bytes, cut to fit (see [`var_cut`](Encoder::var_cut)).
+    #[inline(always)]
     fn var(&mut self, tag: u8, bytes: &[u8], utf8: bool) {
+        let n = bytes.len();
+        // `len <= buf.len()` always holds, and `n + 3` cannot overflow once `n` is at most
+        // `u16::MAX`.
+        if self.truncated || n > u16::MAX as usize || self.buf.len() - self.len < n + 3 {
+            return self.var_cut(tag, bytes, utf8);
+        }
+        // The common case: it all fits. One tag-and-length store and a small copy inline
+        // (a `memcpy` call costs more than a short string's bytes).
+        let [lo, hi] = (n as u16).to_le_bytes();
+        self.raw(&[tag, lo, hi]);
+        // SAFETY: `len + n <= buf.len()` (checked above, with the 3 bytes just written).
+        unsafe { copy_small(bytes, self.buf.as_mut_ptr().add(self.len).cast::<u8>()) };
+        self.len += n;
+    }
+
+    /// [`var`](Encoder::var) when the value does not fit whole: keeps what fits, cut at a
+    /// character boundary for strings, and marks the record truncated.
+    #[cold]
+    #[inline(never)]
+    fn var_cut(&mut self, tag: u8, bytes: &[u8], utf8: bool) {
         if self.truncated {
             return;
         }
@@ -248,10 +282,94 @@ impl<'a> Encoder<'a> {
     }
 }
 
+/// The first and the last `size_of::<W>()` bytes of `n` from `s` to `d`: a copy of any `n` from
+/// `W` to twice `W` bytes in two overlapping loads and stores (how `memcpy` copies short sizes).
+///
+/// # Safety
+///
+/// `s` is readable and `d` writable for `n` bytes, they do not overlap, and
+/// `size_of::<W>() <= n`.
+#[inline(always)]
+unsafe fn copy_ends<W: Copy>(s: *const u8, d: *mut u8, n: usize) {
+    let w = core::mem::size_of::<W>();
+    // SAFETY: `[0, w)` and `[n - w, n)` are inside both ranges since `w <= n` (the caller's
+    // contract); the accesses are unaligned.
+    unsafe {
+        let (a, b) = (
+            s.cast::<W>().read_unaligned(),
+            s.add(n - w).cast::<W>().read_unaligned(),
+        );
+        d.cast::<W>().write_unaligned(a);
+        d.add(n - w).cast::<W>().write_unaligned(b);
+    }
+}
+
+/// Copies `src` to `dst`; up to 16 bytes (a short string argument) inline, without a call to
+/// `memcpy`, whose call and size dispatch cost more than the bytes.
+///
+/// # Safety
+///
+/// `dst` is valid for writes of `src.len()` bytes and does not overlap `src`.
+#[inline(always)]
+unsafe fn copy_small(src: &[u8], dst: *mut u8) {
+    let (n, s) = (src.len(), src.as_ptr());
+    // SAFETY: in each arm, `src` has `n` bytes and `dst` room for `n` (the caller's contract),
+    // and each arm's width is at most `n`.
+    unsafe {
+        match n {
+            8..=16 => copy_ends::<u64>(s, dst, n),
+            4..=7 => copy_ends::<u32>(s, dst, n),
+            0..=3 => {
+                for k in 0..n {
+                    *dst.add(k) = *s.add(k);
+                }
+            }
+            _ => core::ptr::copy_nonoverlapping(s, dst, n),
+        }
+    }
+}
+
+/// Copies `src` to `dst`; up to 64 bytes (a one-slot record) inline, as [`copy_small`] does.
+///
+/// # Safety
+///
+/// `dst` is valid for writes of `src.len()` bytes and does not overlap `src`.
+#[inline(always)]
+pub(crate) unsafe fn copy_record(src: &[u8], dst: *mut u8) {
+    let (n, s) = (src.len(), src.as_ptr());
+    // SAFETY: as in `copy_small`: the caller's contract, and each arm's width is at most `n`.
+    unsafe {
+        match n {
+            33..=64 => copy_ends::<[u128; 2]>(s, dst, n),
+            17..=32 => copy_ends::<u128>(s, dst, n),
+            _ => copy_small(src, dst),
+        }
+    }
+}
+
+/// [`Encode::encoded_len`] of a value whose size is not known before it is encoded.
+pub const UNSIZED: usize = usize::MAX;
+
 /// A value that encodes itself as one binary argument.
 pub trait Encode {
     /// Appends `self` to `e`.
     fn encode(&self, e: &mut Encoder<'_>);
+
+    /// At least the number of bytes [`encode`](Encode::encode) writes (tag included), or
+    /// [`UNSIZED`] if that is not known without encoding (the default). A log call whose
+    /// arguments all know their size, and fit one slot, is encoded straight into the slot it
+    /// claims instead of into a buffer that is then copied. Too small an answer is safe but
+    /// wrong: the record is cut to the slot and marked truncated.
+    #[inline(always)]
+    fn encoded_len(&self) -> usize {
+        UNSIZED
+    }
+}
+
+/// Bytes a string or byte slice of `n` bytes encodes to: tag, `u16` length, bytes.
+#[inline(always)]
+const fn var_len(n: usize) -> usize {
+    3usize.saturating_add(n)
 }
 
 macro_rules! encode_as {
@@ -260,6 +378,10 @@ macro_rules! encode_as {
             #[inline]
             fn encode(&self, e: &mut Encoder<'_>) {
                 e.$m(*self as $as)
+            }
+            #[inline(always)]
+            fn encoded_len(&self) -> usize {
+                1 + core::mem::size_of::<$as>()
             }
         }
     )*};
@@ -278,11 +400,19 @@ impl Encode for str {
     fn encode(&self, e: &mut Encoder<'_>) {
         e.str(self)
     }
+    #[inline(always)]
+    fn encoded_len(&self) -> usize {
+        var_len(self.len())
+    }
 }
 impl Encode for String {
     #[inline]
     fn encode(&self, e: &mut Encoder<'_>) {
         e.str(self)
+    }
+    #[inline(always)]
+    fn encoded_len(&self) -> usize {
+        var_len(self.len())
     }
 }
 impl Encode for [u8] {
@@ -290,11 +420,19 @@ impl Encode for [u8] {
     fn encode(&self, e: &mut Encoder<'_>) {
         e.bytes(self)
     }
+    #[inline(always)]
+    fn encoded_len(&self) -> usize {
+        var_len(self.len())
+    }
 }
 impl Encode for Vec<u8> {
     #[inline]
     fn encode(&self, e: &mut Encoder<'_>) {
         e.bytes(self)
+    }
+    #[inline(always)]
+    fn encoded_len(&self) -> usize {
+        var_len(self.len())
     }
 }
 impl<const N: usize> Encode for [u8; N] {
@@ -302,17 +440,29 @@ impl<const N: usize> Encode for [u8; N] {
     fn encode(&self, e: &mut Encoder<'_>) {
         e.bytes(self)
     }
+    #[inline(always)]
+    fn encoded_len(&self) -> usize {
+        var_len(N)
+    }
 }
 impl Encode for std::borrow::Cow<'_, str> {
     #[inline]
     fn encode(&self, e: &mut Encoder<'_>) {
         e.str(self)
     }
+    #[inline(always)]
+    fn encoded_len(&self) -> usize {
+        var_len(self.len())
+    }
 }
 impl<T: Encode + ?Sized> Encode for &T {
     #[inline]
     fn encode(&self, e: &mut Encoder<'_>) {
         (**self).encode(e)
+    }
+    #[inline(always)]
+    fn encoded_len(&self) -> usize {
+        (**self).encoded_len()
     }
 }
 impl<T: Encode> Encode for Option<T> {
@@ -321,6 +471,13 @@ impl<T: Encode> Encode for Option<T> {
         match self {
             Some(v) => v.encode(e),
             None => e.none(),
+        }
+    }
+    #[inline(always)]
+    fn encoded_len(&self) -> usize {
+        match self {
+            Some(v) => v.encoded_len(),
+            None => 1,
         }
     }
 }

@@ -90,10 +90,12 @@ pub enum SlotState {
 
 impl Seq {
     /// `FREE(lap)`.
+    #[inline(always)]
     pub const fn free(lap: u32) -> Seq {
         Seq((lap as u64) << 32)
     }
 
+    #[inline(always)]
     fn with(lap: u32, state: u64, span: u32, pid: u32) -> Seq {
         debug_assert!(span <= MAX_SPAN && pid <= MAX_PID);
         Seq((lap as u64) << 32
@@ -103,18 +105,28 @@ impl Seq {
     }
 
     /// `WRITING(lap, span, pid)`.
+    #[inline(always)]
     pub fn writing(lap: u32, span: u32, pid: u32) -> Seq {
         Seq::with(lap, STATE_WRITING, span, pid)
     }
 
     /// `COMMITTED(lap, span, pid)`; span 0 marks a continuation slot.
+    #[inline(always)]
     pub fn committed(lap: u32, span: u32, pid: u32) -> Seq {
         Seq::with(lap, STATE_COMMITTED, span, pid)
     }
 
     /// `SKIP(lap, span)`.
+    #[inline(always)]
     pub fn skip(lap: u32, span: u32, pid: u32) -> Seq {
         Seq::with(lap, STATE_SKIP, span, pid)
+    }
+
+    /// The same word (lap, span, pid) in another state: `WRITING(lap, span, pid)` becomes
+    /// `COMMITTED(lap, span, pid)` or `SKIP(lap, span, pid)`.
+    #[inline(always)]
+    const fn to(self, state: u64) -> Seq {
+        Seq(self.0 & !(3 << STATE_SHIFT) | state << STATE_SHIFT)
     }
 
     /// The lap this word belongs to.
@@ -199,6 +211,14 @@ pub unsafe trait Slots {
     /// The caller owns slot `index` for writing (it holds it `WRITING`, or claimed it as a
     /// continuation of a record it owns), and `offset + src.len() <= body_len()`.
     unsafe fn write(&self, index: usize, offset: usize, src: &[u8]);
+    /// Runs `f` with the whole body of slot `index` as a writable buffer (a record written in
+    /// place, without a copy: [`OwnedSlot::fill`]). The bytes may hold an older lap's record.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns slot `index` for writing (it holds it `WRITING`), so nothing else reads
+    /// or writes the body while `f` runs.
+    unsafe fn write_with<R>(&self, index: usize, f: impl FnOnce(&mut [u8]) -> R) -> R;
     /// Copies the body of slot `index` from `offset` into `dst`.
     ///
     /// # Safety
@@ -268,6 +288,14 @@ unsafe impl Slots for HeapSlots {
             // SAFETY: the caller owns the slot (no other access to this body until it commits),
             // and the range is within the body by the caller's contract.
             unsafe { (&mut *body)[offset..offset + src.len()].copy_from_slice(src) }
+        })
+    }
+
+    unsafe fn write_with<R>(&self, index: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        self.slots[index].body.with_mut(|body| {
+            // SAFETY: the caller owns the slot, so this is the only access to the body until it
+            // commits (loom checks that under `cfg(loom)`).
+            f(unsafe { &mut *body })
         })
     }
 
@@ -356,14 +384,20 @@ unsafe impl Slots for RawSlots<'_> {
         debug_assert!(offset + src.len() <= self.body_len());
         // SAFETY: the range is inside this slot's body (the caller's contract, checked in debug
         // builds); the caller owns the slot, so no one else writes it, and the drain reads it
-        // only after the Release commit.
-        unsafe {
-            core::ptr::copy_nonoverlapping(
-                src.as_ptr(),
-                self.slot_ptr(index).add(8 + offset),
-                src.len(),
-            )
-        }
+        // only after the Release commit. A one-slot record is copied inline (`copy_record`).
+        unsafe { crate::args::copy_record(src, self.slot_ptr(index).add(8 + offset)) }
+    }
+
+    #[inline(always)]
+    unsafe fn write_with<R>(&self, index: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        // SAFETY: the body is the slot's bytes after its 8-byte sequence word, inside the
+        // region `new` was given; the caller owns the slot, so neither another producer nor
+        // the drain touches these bytes until the Release commit (the same argument as
+        // `write`). The bytes are initialised (file-backed memory) and any pattern is a `u8`.
+        let body = unsafe {
+            core::slice::from_raw_parts_mut(self.slot_ptr(index).add(8), self.slot_size - 8)
+        };
+        f(body)
     }
 
     unsafe fn read(&self, index: usize, offset: usize, dst: &mut [u8]) {
@@ -510,12 +544,14 @@ impl<'a, S: Slots> Ring<'a, S> {
         len.div_ceil(self.body).min(u32::MAX as usize) as u32
     }
 
+    #[inline(always)]
     fn index(&self, pos: u64) -> usize {
         (pos & self.mask) as usize
     }
 
     /// The lap of position `pos` (`pos >> log2(slots)`, wrapping `u32`): what a sequence word
     /// at `pos` must carry to belong to it.
+    #[inline(always)]
     pub fn lap(&self, pos: u64) -> u32 {
         (pos >> self.shift) as u32
     }
@@ -593,6 +629,39 @@ impl<'a, S: Slots> Ring<'a, S> {
         Err((now != pos).then_some(now))
     }
 
+    /// Claims `span` positions and owns the first slot for `pid`: the claim CAS, then the
+    /// ownership CAS `FREE(lap) -> WRITING(lap, span, pid)`; claims again if the drain revoked
+    /// the claim before this producer could own it (it was descheduled for too long). Returns
+    /// the first position and its slot's sequence word.
+    #[inline(always)]
+    fn claim_and_own(
+        &self,
+        span: u32,
+        pid: u32,
+        read_cache: &AtomicU64,
+    ) -> Result<(u64, &'a AtomicU64, Seq), PushError> {
+        loop {
+            let pos = self.claim_positions(span, read_cache)?;
+            let lap = self.lap(pos);
+            let seq = self.slots.seq(self.index(pos));
+            let writing = Seq::writing(lap, span, pid);
+            // SYNC: Acquire on success; pairs with the drain's Release store that freed this
+            // slot for `lap` (Consumer::release or a revoke). Relaxed on failure: we touch
+            // nothing and claim again (the drain revoked a claim we held too long).
+            if seq
+                .compare_exchange(
+                    Seq::free(lap).0,
+                    writing.0,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+            {
+                return Ok((pos, seq, writing));
+            }
+        }
+    }
+
     /// Claims, owns, writes and commits one record of `record` bytes; retries the claim if the
     /// drain revoked it before this producer could own it (it was descheduled for too long).
     /// Returns the record's position.
@@ -606,40 +675,42 @@ impl<'a, S: Slots> Ring<'a, S> {
         if span > self.max_span {
             return Err(PushError::TooLarge { span });
         }
-        loop {
-            let pos = self.claim_positions(span, read_cache)?;
-            let lap = self.lap(pos);
-            let index = self.index(pos);
-            // SYNC: Acquire on success; pairs with the drain's Release store that freed this
-            // slot for `lap` (Consumer::release or a revoke). Relaxed on failure: we touch
-            // nothing and claim again (the drain revoked a claim we held too long).
-            if self
-                .slots
-                .seq(index)
-                .compare_exchange(
-                    Seq::free(lap).0,
-                    Seq::writing(lap, span, pid).0,
-                    Ordering::Acquire,
-                    Ordering::Relaxed,
-                )
-                .is_err()
-            {
-                continue;
-            }
-            if span == 1 {
-                // SAFETY: slot `index` is ours by the ownership CAS above, and
-                // record.len() <= body (span_for gave 1).
-                unsafe { self.slots.write(index, 0, record) };
-            } else {
-                self.write_spanning(pos, span, record, pid);
-            }
-            // SYNC: Release; pairs with the drain's Acquire load in Consumer::next /
-            // Peeker::next, so the record bytes written above are visible once COMMITTED is.
-            self.slots
-                .seq(index)
-                .store(Seq::committed(lap, span, pid).0, Ordering::Release);
-            return Ok(pos);
+        let (pos, seq, writing) = self.claim_and_own(span, pid, read_cache)?;
+        let index = self.index(pos);
+        if span == 1 {
+            // SAFETY: slot `index` is ours by the ownership CAS in `claim_and_own`, and
+            // record.len() <= body (span_for gave 1).
+            unsafe { self.slots.write(index, 0, record) };
+        } else {
+            self.write_spanning(pos, span, record, pid);
         }
+        // SYNC: Release; pairs with the drain's Acquire load in Consumer::next /
+        // Peeker::next, so the record bytes written above are visible once COMMITTED is.
+        seq.store(writing.to(STATE_COMMITTED).0, Ordering::Release);
+        Ok(pos)
+    }
+
+    /// Bytes of record data one slot carries: the most a record written in place
+    /// ([`own_one`](Ring::own_one)) can hold.
+    #[inline(always)]
+    pub fn body_len(&self) -> usize {
+        self.body
+    }
+
+    /// Claims and owns one slot for a record the caller writes in place
+    /// ([`OwnedSlot::fill`]) and then commits: [`push`](Ring::push) without the copy, for a
+    /// record known to fit one slot ([`body_len`](Ring::body_len)) before it is encoded. The
+    /// same protocol as `push` (claim CAS, ownership CAS with `pid`, Release commit); the
+    /// returned guard publishes a `SKIP` if it is dropped uncommitted (a panic while filling).
+    #[inline(always)]
+    pub fn own_one(&self, pid: u32, read_cache: &AtomicU64) -> Result<OwnedSlot<'a, S>, PushError> {
+        let (pos, seq, writing) = self.claim_and_own(1, pid, read_cache)?;
+        Ok(OwnedSlot {
+            ring: *self,
+            seq,
+            writing,
+            pos,
+        })
     }
 
     /// Writes a record over `span` owned slots and marks the continuation slots.
@@ -830,6 +901,58 @@ impl<S: Slots> Drop for Owned<'_, S> {
         if !self.committed {
             self.publish(true);
         }
+    }
+}
+
+/// One slot owned for a record written in place ([`Ring::own_one`]): fill its body, then
+/// [`commit`](OwnedSlot::commit). Dropping it uncommitted (a panic while filling) publishes a
+/// `SKIP`, so the drain moves on; `mem::forget` instead simulates a producer killed
+/// mid-record.
+#[derive(Debug)]
+#[must_use = "an owned slot holds up the drain until it is committed or dropped"]
+pub struct OwnedSlot<'a, S: Slots> {
+    ring: Ring<'a, S>,
+    /// The slot's sequence word, which holds `writing` while this guard lives.
+    seq: &'a AtomicU64,
+    /// `WRITING(lap, 1, pid)`.
+    writing: Seq,
+    pos: u64,
+}
+
+impl<S: Slots> OwnedSlot<'_, S> {
+    /// The record's position.
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// Runs `f` with the slot's body ([`Ring::body_len`] bytes, which may hold an older
+    /// lap's record) to write the record into.
+    #[inline(always)]
+    pub fn fill<R>(&mut self, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        // SAFETY: the slot is ours by the ownership CAS of `Ring::own_one` until `commit`
+        // or the drop publishes it, and `&mut self` keeps the body borrowed once at a time.
+        unsafe { self.ring.slots.write_with(self.ring.index(self.pos), f) }
+    }
+
+    /// Publishes the record; returns its position.
+    #[inline(always)]
+    pub fn commit(self) -> u64 {
+        let (seq, writing, pos) = (self.seq, self.writing, self.pos);
+        core::mem::forget(self);
+        // SYNC: Release; pairs with the drain's Acquire load in Consumer::next /
+        // Peeker::next, so the bytes written by `fill` are visible once COMMITTED is.
+        seq.store(writing.to(STATE_COMMITTED).0, Ordering::Release);
+        pos
+    }
+}
+
+impl<S: Slots> Drop for OwnedSlot<'_, S> {
+    #[cold]
+    fn drop(&mut self) {
+        // SYNC: Release; pairs with the drain's Acquire load of the sequence word (it reads a
+        // SKIP as "nothing to read here" and moves on).
+        self.seq
+            .store(self.writing.to(STATE_SKIP).0, Ordering::Release);
     }
 }
 

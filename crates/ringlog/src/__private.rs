@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::bridge::StackStr;
 
-pub use ringlog_wire::args::{Encode, Encoder};
+pub use ringlog_wire::args::{Encode, Encoder, UNSIZED};
 use ringlog_wire::callsite::{CallsiteDesc, FormatStyle};
 use ringlog_wire::record::Level;
 
@@ -104,12 +104,18 @@ pub struct Wrap<'a, T: ?Sized>(pub &'a T);
 pub trait ViaEncode {
     /// Encodes the argument.
     fn __ringlog_encode(&self, e: &mut Encoder<'_>);
+    /// At least the bytes `__ringlog_encode` writes ([`Encode::encoded_len`]).
+    fn __ringlog_len(&self) -> usize;
 }
 
 impl<T: Encode + ?Sized> ViaEncode for Wrap<'_, T> {
     #[inline(always)]
     fn __ringlog_encode(&self, e: &mut Encoder<'_>) {
         self.0.encode(e)
+    }
+    #[inline(always)]
+    fn __ringlog_len(&self) -> usize {
+        self.0.encoded_len()
     }
 }
 
@@ -118,12 +124,18 @@ impl<T: Encode + ?Sized> ViaEncode for Wrap<'_, T> {
 pub trait ViaDisplay {
     /// Formats and encodes the argument.
     fn __ringlog_encode(&self, e: &mut Encoder<'_>);
+    /// [`UNSIZED`]: the length is known only once formatted.
+    fn __ringlog_len(&self) -> usize;
 }
 
 impl<T: fmt::Display + ?Sized> ViaDisplay for &Wrap<'_, T> {
     #[inline(never)]
     fn __ringlog_encode(&self, e: &mut Encoder<'_>) {
         e.display_str(StackStr::new(&mut MaybeUninit::uninit()).display(self.0));
+    }
+    #[inline(always)]
+    fn __ringlog_len(&self) -> usize {
+        UNSIZED
     }
 }
 
@@ -132,6 +144,8 @@ impl<T: fmt::Display + ?Sized> ViaDisplay for &Wrap<'_, T> {
 pub trait ViaEncodeDebug {
     /// Encodes the argument.
     fn __ringlog_encode_debug(&self, e: &mut Encoder<'_>);
+    /// At least the bytes `__ringlog_encode_debug` writes ([`Encode::encoded_len`]).
+    fn __ringlog_len_debug(&self) -> usize;
 }
 
 impl<T: Encode + ?Sized> ViaEncodeDebug for Wrap<'_, T> {
@@ -139,18 +153,28 @@ impl<T: Encode + ?Sized> ViaEncodeDebug for Wrap<'_, T> {
     fn __ringlog_encode_debug(&self, e: &mut Encoder<'_>) {
         self.0.encode(e)
     }
+    #[inline(always)]
+    fn __ringlog_len_debug(&self) -> usize {
+        self.0.encoded_len()
+    }
 }
 
 /// The slow path for a `{:?}` hole whose type is not [`Encode`]: `Debug`-formatted here.
 pub trait ViaDebug {
     /// Formats and encodes the argument.
     fn __ringlog_encode_debug(&self, e: &mut Encoder<'_>);
+    /// [`UNSIZED`]: the length is known only once formatted.
+    fn __ringlog_len_debug(&self) -> usize;
 }
 
 impl<T: fmt::Debug + ?Sized> ViaDebug for &Wrap<'_, T> {
     #[inline(never)]
     fn __ringlog_encode_debug(&self, e: &mut Encoder<'_>) {
         encode_debug_str(e, self.0)
+    }
+    #[inline(always)]
+    fn __ringlog_len_debug(&self) -> usize {
+        UNSIZED
     }
 }
 
@@ -162,9 +186,15 @@ pub trait ViaEncodeFmt<T: ?Sized> {
     fn __ringlog_encode_fmt<F>(&self, e: &mut Encoder<'_>, f: F)
     where
         F: FnOnce(&T, &mut StackStr<'_>) -> fmt::Result;
+    /// At least the bytes `__ringlog_encode_fmt` writes ([`Encode::encoded_len`]).
+    fn __ringlog_len_fmt(&self) -> usize;
 }
 
 impl<T: Encode + ?Sized> ViaEncodeFmt<T> for Wrap<'_, T> {
+    #[inline(always)]
+    fn __ringlog_len_fmt(&self) -> usize {
+        self.0.encoded_len()
+    }
     #[inline(always)]
     fn __ringlog_encode_fmt<F>(&self, e: &mut Encoder<'_>, _f: F)
     where
@@ -182,9 +212,15 @@ pub trait ViaFmt<T: ?Sized> {
     fn __ringlog_encode_fmt<F>(&self, e: &mut Encoder<'_>, f: F)
     where
         F: FnOnce(&T, &mut StackStr<'_>) -> fmt::Result;
+    /// [`UNSIZED`]: the length is known only once formatted.
+    fn __ringlog_len_fmt(&self) -> usize;
 }
 
 impl<T: ?Sized> ViaFmt<T> for &Wrap<'_, T> {
+    #[inline(always)]
+    fn __ringlog_len_fmt(&self) -> usize {
+        UNSIZED
+    }
     #[inline(never)]
     fn __ringlog_encode_fmt<F>(&self, e: &mut Encoder<'_>, f: F)
     where
@@ -201,4 +237,38 @@ impl<T: ?Sized> ViaFmt<T> for &Wrap<'_, T> {
 #[inline(never)]
 pub fn encode_debug_str<T: fmt::Debug + ?Sized>(e: &mut Encoder<'_>, v: &T) {
     e.display_str(StackStr::new(&mut MaybeUninit::uninit()).debug(v));
+}
+
+/// What a log statement's expansion hands its arguments to, once the callsite passed the
+/// filter: [`Writer::write`] with the arguments' size (the sum of their `__ringlog_len`s) and
+/// the closure that encodes them.
+#[derive(Debug)]
+pub struct Writer<'a> {
+    pub(crate) logger: &'a crate::Logger,
+    pub(crate) callsite: &'static Callsite,
+    pub(crate) id: u32,
+    pub(crate) level: Level,
+}
+
+impl Writer<'_> {
+    /// Writes the record: `len` is at least the bytes `encode` writes ([`UNSIZED`] if not
+    /// known); a record known to fit one slot is encoded straight into it.
+    #[inline(always)]
+    pub fn write(self, len: usize, encode: impl FnOnce(&mut Encoder<'_>)) {
+        let Writer {
+            logger,
+            callsite,
+            id,
+            level,
+        } = self;
+        if id == 0 {
+            // The callsite table is full: send the format string as the message so nothing is
+            // lost (the drain shows the arguments as fields).
+            return logger.write_unregistered(callsite.format(), level, encode);
+        }
+        logger.write(level, len, |e| {
+            encode(e);
+            id
+        })
+    }
 }

@@ -22,7 +22,10 @@ use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
+use crossbeam_utils::CachePadded;
+
 use ringlog_segment::{Lane, Segment};
+use ringlog_wire::ring::{RawSlots, Ring};
 
 /// A lane this thread holds for a logger, as the thread-local cache keeps it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,6 +134,14 @@ impl Lanes {
             return Pick::Held(last.lane as usize);
         }
         self.pick_slow(this, segment, pid, tid)
+    }
+
+    /// The lane this thread holds for this logger in process `pid`, if the thread-local
+    /// cache says so (the fast path of [`pick`](Lanes::pick), which takes no lane).
+    #[inline(always)]
+    pub(crate) fn held(&self, pid: u32) -> Option<usize> {
+        let last = LAST.with(Cell::get);
+        (last.logger == self.id && last.pid == pid).then_some(last.lane as usize)
     }
 
     #[cold]
@@ -288,5 +299,70 @@ impl Drop for Held {
                 inner.lanes.give_back(lane, pid, h.tid);
             }
         }
+    }
+}
+
+/// Each lane's [`Ring`], built once when the logger opens its segment, so a log call does not
+/// rebuild it from the segment's geometry (lane table offset, slot count, span limit) every
+/// time, beside this process's cached copy of the lane's read cursor (`Ring::claim`).
+pub(crate) struct LaneRings(Box<[LaneRing]>);
+
+/// One lane's entry in [`LaneRings`].
+pub(crate) struct LaneRing {
+    pub(crate) ring: Ring<'static, RawSlots<'static>>,
+    /// This process's copy of the lane's read cursor, on a cache line of its own.
+    pub(crate) read_cache: CachePadded<AtomicU64>,
+}
+
+impl LaneRings {
+    /// The rings of every lane of `segment`.
+    ///
+    /// # Safety
+    ///
+    /// `segment` outlives the returned value: it keeps views of the segment's mapping and of
+    /// its slot table. (`Inner` holds both and drops them together; the segment takes no
+    /// `&mut self` and never remaps, so the views stay valid while it lives, wherever it is
+    /// moved.)
+    pub(crate) unsafe fn new(segment: &Segment) -> LaneRings {
+        LaneRings(
+            (0..segment.lane_count())
+                .map(|i| {
+                    let ring = segment.lane(i).ring();
+                    LaneRing {
+                        // SAFETY: only the lifetime changes; the caller keeps `segment` (the
+                        // mapping and the slot table the ring points into) alive as long as
+                        // this value, and `get` lends the ring out only for a borrow of it.
+                        ring: unsafe {
+                            core::mem::transmute::<
+                                Ring<'_, RawSlots<'_>>,
+                                Ring<'static, RawSlots<'static>>,
+                            >(ring)
+                        },
+                        read_cache: CachePadded::new(AtomicU64::new(0)),
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    /// The ring of lane `lane` and this process's cached read cursor for it (None if there
+    /// is no such lane).
+    #[inline(always)]
+    pub(crate) fn get(&self, lane: usize) -> Option<(&Ring<'_, RawSlots<'_>>, &AtomicU64)> {
+        self.0.get(lane).map(|l| (&l.ring, &*l.read_cache))
+    }
+
+    /// [`get`](LaneRings::get) for a lane index known to be in range (taken modulo the lane
+    /// count otherwise).
+    #[inline]
+    pub(crate) fn lane(&self, lane: usize) -> (&Ring<'_, RawSlots<'_>>, &AtomicU64) {
+        let l = &self.0[lane % self.0.len()];
+        (&l.ring, &l.read_cache)
+    }
+}
+
+impl std::fmt::Debug for LaneRings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LaneRings({} lanes)", self.0.len())
     }
 }

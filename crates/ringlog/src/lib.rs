@@ -49,11 +49,11 @@ mod macros;
 
 use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_utils::{Backoff, CachePadded};
+use crossbeam_utils::Backoff;
 use ringlog_segment::{clock, OpenError, Segment, SegmentConfig};
 use ringlog_wire::clock::ClockKind;
 use ringlog_wire::record::{RecordHeader, FLAG_TRUNCATED, RECORD_HEADER_LEN};
@@ -330,6 +330,8 @@ impl LoggerBuilder {
         let (segment, _) = Segment::create_or_open(&path, &self.config)?;
         segment.attach_producer(pid);
         let max_record = segment.lane(0).ring().max_record_len().min(MAX_RECORD);
+        let in_place_limit = (segment.lane(0).ring().body_len().min(max_record) + 1)
+            .saturating_sub(RECORD_HEADER_LEN);
         let lane_count = segment.lane_count();
         let clock = segment.clock_kind();
         Ok(Logger {
@@ -342,14 +344,15 @@ impl LoggerBuilder {
                 attached_pid: AtomicU32::new(pid),
                 key: AtomicU32::new(next_key()),
                 directives: FilterCell::new(self.directives),
-                read_cache: (0..lane_count)
-                    .map(|_| CachePadded::new(AtomicU64::new(0)))
-                    .collect(),
                 lanes: lanes::Lanes::new(lane_count),
                 policy: self.policy,
                 stale_after: self.stale_after,
                 clock,
                 max_record,
+                in_place_limit,
+                // SAFETY: the rings live in the same `Inner` as the segment they view, which
+                // drops them first (field order) and never replaces either.
+                rings: unsafe { lanes::LaneRings::new(&segment) },
                 segment,
             }),
         })
@@ -381,14 +384,19 @@ pub(crate) struct Inner {
     /// those set on the control page. Read without a lock on a log call's cold path, so a
     /// forked child never inherits a lock held by another thread.
     directives: FilterCell,
-    /// This process's copy of each lane's read cursor (see `Ring::claim`).
-    read_cache: Box<[CachePadded<AtomicU64>]>,
     /// Which lanes this process's threads hold (see `lanes`).
     lanes: lanes::Lanes,
     policy: Policy,
     stale_after: Duration,
     clock: ClockKind,
     max_record: usize,
+    /// Calls whose arguments take fewer bytes than this are encoded straight into one slot
+    /// (`Logger::write`): a slot's body minus the record header (0 if a slot cannot hold the
+    /// header).
+    in_place_limit: usize,
+    /// Each lane's ring (views of `segment` built at open: declared, so dropped, before it)
+    /// and this process's copy of its read cursor.
+    rings: lanes::LaneRings,
     segment: Segment,
 }
 
@@ -595,7 +603,7 @@ impl Logger {
     #[inline]
     pub fn log_with_id(&self, id: u32, level: Level, encode: impl FnOnce(&mut Encoder<'_>)) {
         if self.enabled(level) {
-            self.write(
+            self.write_buffered(
                 level,
                 |e| {
                     encode(e);
@@ -613,7 +621,7 @@ impl Logger {
     #[inline]
     pub fn log_choosing_id(&self, level: Level, encode: impl FnOnce(&mut Encoder<'_>) -> u32) {
         if self.enabled(level) {
-            self.write(level, encode, |wait| wait())
+            self.write_buffered(level, encode, |wait| wait())
         }
     }
 
@@ -630,7 +638,7 @@ impl Logger {
         around_wait: impl FnOnce(&mut (dyn FnMut() + Send)),
     ) {
         if self.enabled(level) {
-            self.write(
+            self.write_buffered(
                 level,
                 |e| {
                     encode(e);
@@ -641,14 +649,16 @@ impl Logger {
         }
     }
 
-    /// The macros' entry point. Not public API.
+    /// The macros' entry point. Not public API. `body` binds the arguments and hands them to
+    /// the [`Writer`](__private::Writer) (not called when a per-target directive filters the
+    /// callsite out).
     #[doc(hidden)]
-    #[inline]
+    #[inline(always)]
     pub fn __log(
         &self,
         cs: &'static Callsite,
         level: Level,
-        encode: impl FnOnce(&mut Encoder<'_>),
+        body: impl FnOnce(__private::Writer<'_>),
     ) {
         // SYNC: Relaxed; see `set_filter`.
         let key = self.inner.key.load(Ordering::Relaxed);
@@ -659,24 +669,29 @@ impl Logger {
         if level.verbosity() > max {
             return; // a per-target directive filters this callsite out
         }
-        if id == 0 {
-            // The callsite table is full: send the format string as the message so nothing is
-            // lost (the drain shows the arguments as fields).
-            return self.write(
-                level,
-                |e| {
-                    e.str(cs.format());
-                    encode(e);
-                    0
-                },
-                |wait| wait(),
-            );
-        }
-        self.write(
+        body(__private::Writer {
+            logger: self,
+            callsite: cs,
+            id,
+            level,
+        })
+    }
+
+    /// A record of a callsite the table had no room for: the format string goes first.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn write_unregistered(
+        &self,
+        format: &'static str,
+        level: Level,
+        encode: impl FnOnce(&mut Encoder<'_>),
+    ) {
+        self.write_buffered(
             level,
             |e| {
+                e.str(format);
                 encode(e);
-                id
+                0
             },
             |wait| wait(),
         )
@@ -704,8 +719,77 @@ impl Logger {
         (id, max)
     }
 
+    /// Writes one record for the macros. `len` is at least the bytes `encode` writes
+    /// ([`UNSIZED`](ringlog_wire::args::UNSIZED): not known); `encode` writes the arguments
+    /// and returns the callsite id.
+    ///
+    /// The fast path, for a thread holding its lane and arguments known to fit one slot:
+    /// read the clock, claim and own one slot, encode the arguments and the header straight
+    /// into it, commit. Otherwise (or when that slot cannot be had: a full lane) the
+    /// buffered path: encode into a stack buffer first, then push a copy.
     #[inline(always)]
-    fn write(
+    fn write(&self, level: Level, len: usize, encode: impl FnOnce(&mut Encoder<'_>) -> u32) {
+        let inner = &*self.inner;
+        if len < inner.in_place_limit {
+            let pid = ids::pid();
+            // A lane held under this pid was taken after this process attached (`write` and
+            // `prepare_thread` attach before they take a lane), so no attach check here.
+            if let Some((ring, cache)) = inner.lanes.held(pid).and_then(|l| inner.rings.get(l)) {
+                // The clock right before the claim, as the buffered path reads it right before
+                // the push (the merge's edge in ARCHITECTURE.md, "Lanes"). Read with the slot
+                // already owned it would close that edge, but it measured ~2 ns a call slower
+                // here: the TSC read then waits behind the two locked instructions instead of
+                // overlapping them.
+                let timestamp = clock::now_raw(inner.clock);
+                if let Ok(mut slot) = ring.own_one(pid, cache) {
+                    let tid = ids::tid();
+                    let truncated = slot.fill(|body| {
+                        let (head, args) = body.split_at_mut(RECORD_HEADER_LEN);
+                        let mut enc = Encoder::over(args);
+                        let callsite = encode(&mut enc);
+                        let truncated = enc.truncated();
+                        let header = RecordHeader {
+                            timestamp,
+                            callsite,
+                            pid,
+                            tid,
+                            len: enc.len() as u16,
+                            level: level as u8,
+                            flags: if truncated { FLAG_TRUNCATED } else { 0 },
+                        };
+                        head.copy_from_slice(bytemuck::bytes_of(&header));
+                        truncated
+                    });
+                    slot.commit();
+                    if truncated {
+                        self.count_truncated();
+                    }
+                    // An idle drain sleeping on the segment's futex: wake it (one Relaxed load
+                    // otherwise).
+                    inner.segment.notify_drain();
+                    return;
+                }
+            }
+        }
+        // Inline, like the fast path: called out of line, the argument closure would have two
+        // callers and stop being inlined into the fast path (+50 instructions a call).
+        self.write_buffered(level, encode, |wait| wait())
+    }
+
+    #[cold]
+    fn count_truncated(&self) {
+        // SYNC: Relaxed; a statistic.
+        self.inner
+            .segment
+            .shared()
+            .counters
+            .truncated
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// [`write`](Logger::write)'s buffered path: encode into a stack buffer, then push a copy.
+    #[inline(always)]
+    fn write_buffered(
         &self,
         level: Level,
         encode: impl FnOnce(&mut Encoder<'_>) -> u32,
@@ -750,19 +834,12 @@ impl Logger {
             core::slice::from_raw_parts(buf.as_ptr() as *const u8, RECORD_HEADER_LEN + len)
         };
         if truncated {
-            // SYNC: Relaxed; a statistic.
-            inner
-                .segment
-                .shared()
-                .counters
-                .truncated
-                .fetch_add(1, Ordering::Relaxed);
+            self.count_truncated();
         }
         let tid = header.tid;
         let pick = inner.lanes.pick(&self.inner, &inner.segment, pid, tid);
-        let lane = pick.lane();
-        let ring = inner.segment.lane(lane).ring();
-        match ring.push(record, pid, &inner.read_cache[lane]) {
+        let (ring, cache) = inner.rings.lane(pick.lane());
+        match ring.push(record, pid, cache) {
             Ok(_) => {}
             Err(e) if matches!(inner.policy, Policy::Drop) => self.full(record, pid, pick, e),
             Err(e) => {
@@ -796,7 +873,7 @@ impl Logger {
     fn full(&self, record: &[u8], pid: u32, pick: lanes::Pick, first: PushError) {
         let inner = &*self.inner;
         let mut lane = pick.lane();
-        let mut ring = inner.segment.lane(lane).ring();
+        let (mut ring, mut cache) = inner.rings.lane(lane);
         let deadline = match inner.policy {
             Policy::Drop => return self.drop_record(),
             Policy::Block => None,
@@ -814,7 +891,7 @@ impl Logger {
         let started = Instant::now();
         let mut checked = started;
         loop {
-            match ring.push(record, pid, &inner.read_cache[lane]) {
+            match ring.push(record, pid, cache) {
                 Ok(_) => return,
                 Err(PushError::TooLarge { .. }) => return self.drop_record(),
                 Err(PushError::Full { .. }) => {}
@@ -838,7 +915,7 @@ impl Logger {
                 // thaws: wait on another (the drain flags such a lane).
                 if matches!(pick, lanes::Pick::Shared(_)) && inner.segment.lane(lane).stalled() {
                     lane = lanes::shared_lane(&inner.segment, ids::tid());
-                    ring = inner.segment.lane(lane).ring();
+                    (ring, cache) = inner.rings.lane(lane);
                 }
             }
             if now.duration_since(started) < Duration::from_micros(200) {
@@ -857,6 +934,11 @@ impl Logger {
     pub fn prepare_thread(&self) {
         let inner = &*self.inner;
         let (pid, tid) = (ids::pid(), ids::tid());
+        // SYNC: Relaxed; see `write_buffered`. Attach before taking a lane: `write`'s fast
+        // path relies on it.
+        if inner.attached_pid.load(Ordering::Relaxed) != pid {
+            self.reattach(pid);
+        }
         if let lanes::Pick::Borrowed(lane) = inner.lanes.pick(&self.inner, &inner.segment, pid, tid)
         {
             inner
