@@ -51,7 +51,7 @@ pub const ASLEEP: u32 = 1;
 /// Longest a sleeping drain waits before it polls anyway: the bound on a lost wake-up (see the
 /// module docs), and the drain's housekeeping cadence while idle (stall checks, rate-limit
 /// windows, signals).
-pub const SLEEP_TIMEOUT: Duration = Duration::from_millis(100);
+pub const SLEEP_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// Drain: announces that it is about to sleep. The caller must then poll every lane (the
 /// re-check) and sleep only if that finds nothing; either way it calls [`cancel_sleep`] after.
