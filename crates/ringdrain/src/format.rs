@@ -706,6 +706,14 @@ fn json_escape_into(out: &mut Vec<u8>, s: &str) {
     if fold_blocks(b, |c| c >= 0x20 && c != b'"' && c != b'\\' && c != 0x7f) {
         return out.extend_from_slice(b);
     }
+    escape_runs(out, b, b"\\u00");
+}
+
+/// Copies `b` with `"`, `\`, newline, CR and tab escaped as `\"`, `\\`, `\n`, `\r`, `\t`, and
+/// other controls as `control` followed by two hex digits (JSON `\u00XX`, logfmt `\xXX`);
+/// runs of bytes that need no escape are copied whole (everything escaped is ASCII, so the
+/// bytes of other characters are always inside a run).
+fn escape_runs(out: &mut Vec<u8>, b: &[u8], control: &[u8]) {
     let mut start = 0;
     for (i, &c) in b.iter().enumerate() {
         let esc: &[u8] = match c {
@@ -715,16 +723,10 @@ fn json_escape_into(out: &mut Vec<u8>, s: &str) {
             b'\r' => b"\\r",
             b'\t' => b"\\t",
             0x00..=0x1f | 0x7f => {
-                out.extend_from_slice(&b[start..i]);
                 const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(&[
-                    b'\\',
-                    b'u',
-                    b'0',
-                    b'0',
-                    HEX[(c >> 4) as usize],
-                    HEX[(c & 15) as usize],
-                ]);
+                out.extend_from_slice(&b[start..i]);
+                out.extend_from_slice(control);
+                out.extend_from_slice(&[HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]);
                 start = i + 1;
                 continue;
             }
@@ -796,35 +798,7 @@ fn logfmt_value(out: &mut Vec<u8>, s: &str) {
         return out.extend_from_slice(b);
     }
     out.push(b'"');
-    // Runs of bytes that need no escape are copied whole; everything escaped is ASCII, so
-    // bytes of other characters are always inside a run.
-    let mut start = 0;
-    for (i, &c) in b.iter().enumerate() {
-        let esc: &[u8] = match c {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x00..=0x1f | 0x7f => {
-                out.extend_from_slice(&b[start..i]);
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(&[
-                    b'\\',
-                    b'x',
-                    HEX[(c >> 4) as usize],
-                    HEX[(c & 15) as usize],
-                ]);
-                start = i + 1;
-                continue;
-            }
-            _ => continue,
-        };
-        out.extend_from_slice(&b[start..i]);
-        out.extend_from_slice(esc);
-        start = i + 1;
-    }
-    out.extend_from_slice(&b[start..]);
+    escape_runs(out, b, b"\\x");
     out.push(b'"');
 }
 
@@ -836,6 +810,23 @@ mod tests {
         let mut out = Vec::new();
         TextEsc(&mut out).push_str(s);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn json_and_logfmt_escape_the_same_bytes_with_their_own_control_form() {
+        let s = "a\"b\\c\nd\re\tf\u{1}g\u{7f}h é";
+        let mut j = Vec::new();
+        json_escape_into(&mut j, s);
+        assert_eq!(
+            String::from_utf8(j).unwrap(),
+            r#"a\"b\\c\nd\re\tf\u0001g\u007fh é"#
+        );
+        let mut l = Vec::new();
+        logfmt_value(&mut l, s);
+        assert_eq!(
+            String::from_utf8(l).unwrap(),
+            r#""a\"b\\c\nd\re\tf\x01g\x7fh é""#
+        );
     }
 
     #[test]
