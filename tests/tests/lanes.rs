@@ -244,6 +244,36 @@ fn the_default_segment_fits_a_containers_dev_shm_and_a_full_one_is_a_clear_error
     assert!(std::fs::read_dir(&small).unwrap().next().is_none());
 }
 
+/// A ring of two 256-slot lanes with a drain started with `args`, and lane 0 taken by this
+/// test process (which never writes: a thread that keeps its lane), so lane 1, the reserved
+/// lane, is where every other producer must share.
+fn two_lanes_with_lane_0_kept(e: &TestDir, args: &[&str]) -> (Drain, ringlog_segment::Segment) {
+    ringlog::Logger::builder()
+        .path(e.ring())
+        .slot_count(256)
+        .lanes(2)
+        .open()
+        .expect("create ring");
+    let drain = Drain::start(&e.ring(), &e.out(), args);
+    wait_attached(&e.ring());
+    let seg = ringlog_segment::Segment::open(&e.ring(), &Default::default()).unwrap();
+    assert!(
+        seg.lane(0).try_take(std::process::id(), 1),
+        "lane 0 starts free"
+    );
+    (drain, seg)
+}
+
+/// Asserts `worker`'s records `0..n` are each in the file exactly once.
+fn each_once(by_worker: &std::collections::HashMap<String, Vec<u64>>, worker: &str, n: u64) {
+    let got = &by_worker[worker];
+    let mut once = got.clone();
+    once.sort();
+    once.dedup();
+    assert_eq!(once.len() as u64, n, "{worker}: every record once");
+    assert_eq!(got.len() as u64, n, "{worker}: none twice");
+}
+
 #[test]
 fn a_thread_sharing_a_lane_moves_off_one_a_frozen_producer_holds_up() {
     // Two lanes: lane 0 is kept by a holder (this test process, which never writes: a thread
@@ -253,24 +283,8 @@ fn a_thread_sharing_a_lane_moves_off_one_a_frozen_producer_holds_up() {
     // committed) it goes on in lane 0. Its run ends, and its last record is in the file, while
     // the frozen producer is still stopped; after SIGCONT everything arrives, once.
     let e = TestDir::new();
-    ringlog::Logger::builder()
-        .path(e.ring())
-        .slot_count(256)
-        .lanes(2)
-        .open()
-        .expect("create ring");
     // The flag alone: no fence (the next test has it), so the frozen record arrives on thaw.
-    let drain = Drain::start(
-        &e.ring(),
-        &e.out(),
-        &["--grace-ms", "50", "--fence-ms", "0"],
-    );
-    wait_attached(&e.ring());
-    let seg = ringlog_segment::Segment::open(&e.ring(), &Default::default()).unwrap();
-    assert!(
-        seg.lane(0).try_take(std::process::id(), 1),
-        "lane 0 starts free"
-    );
+    let (drain, seg) = two_lanes_with_lane_0_kept(&e, &["--grace-ms", "50", "--fence-ms", "0"]);
     let slow = frozen_mid_record(&e.ring());
     let n = 5_000; // many times a lane's 256 slots
     log_to_the_end(&e, "other", n);
@@ -291,11 +305,7 @@ fn a_thread_sharing_a_lane_moves_off_one_a_frozen_producer_holds_up() {
     let (by_worker, _) = split_log(&text);
     // Records the sharer wrote into the reserved lane before the flag came arrive after the
     // thaw: every record once, each thread's in order within a lane (so the count is exact).
-    let mut got = by_worker["other"].clone();
-    got.sort();
-    got.dedup();
-    assert_eq!(got.len() as u64, n, "every record once");
-    assert_eq!(by_worker["other"].len() as u64, n, "none twice");
+    each_once(&by_worker, "other", n);
 }
 
 #[test]
@@ -308,20 +318,8 @@ fn a_frozen_producers_record_is_fenced_so_the_records_behind_it_arrive_and_a_res
     // nothing is written twice. After SIGCONT the frozen record is dropped (reported, never
     // written), the fence is lifted and the lane carries records again.
     let e = TestDir::new();
-    ringlog::Logger::builder()
-        .path(e.ring())
-        .slot_count(256)
-        .lanes(2)
-        .open()
-        .expect("create ring");
     let args = ["--grace-ms", "50", "--fence-ms", "200"];
-    let drain = Drain::start(&e.ring(), &e.out(), &args);
-    wait_attached(&e.ring());
-    let seg = ringlog_segment::Segment::open(&e.ring(), &Default::default()).unwrap();
-    assert!(
-        seg.lane(0).try_take(std::process::id(), 1),
-        "lane 0 starts free"
-    );
+    let (drain, seg) = two_lanes_with_lane_0_kept(&e, &args);
     let mut slow = frozen_mid_record(&e.ring());
     let n = 2_000;
     log_to_the_end(&e, "other", n);
@@ -387,11 +385,6 @@ fn a_frozen_producers_record_is_fenced_so_the_records_behind_it_arrive_and_a_res
     assert_eq!(text.matches("stepped over a record").count(), 1, "{text}");
     let (by_worker, _) = split_log(&text);
     for (worker, count) in [("other", n), ("more", 300), ("after", 1_000)] {
-        let got = &by_worker[worker];
-        let mut once = got.clone();
-        once.sort();
-        once.dedup();
-        assert_eq!(once.len() as u64, count, "{worker}: every record");
-        assert_eq!(got.len() as u64, count, "{worker}: none twice");
+        each_once(&by_worker, worker, count);
     }
 }
