@@ -30,6 +30,14 @@
 //!   claim from an empty ring by it) instead of a `fetch_add`: no locked instruction at all.
 //! * `floor/lanes_2_producers`: two producers at once, each on its own lane-shaped ring (what
 //!   ringlog's lanes give two threads); one iteration = one push on each thread.
+//!
+//! The same two lane rows on rings too large for any cache (`DRAM_SLOTS` x 64 B = 128 MiB per
+//! producer, four times the L3), written once per burst like `ringload` without a drain writes
+//! a ring that holds every record: every slot is a cache line the producer must first fetch
+//! from memory, so these rows measure what the machine's memory gives one and two writers.
+//!
+//! * `floor/lane_dram`: one producer on a 128 MiB lane-shaped ring.
+//! * `floor/lanes_2_producers_dram`: two producers at once, each on its own 128 MiB ring.
 
 use std::cell::UnsafeCell;
 use std::hint::black_box;
@@ -40,8 +48,11 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use crossbeam_utils::CachePadded;
 use ringlog_benches::pair::timed_pair;
 
-/// Slots in the ring: 4096 x 64 B = 256 KiB, inside this machine's 2 MiB L2.
+/// Slots in the ring: 4096 x 64 B = 256 KiB, inside this machine's 1 MiB L2.
 const SLOTS: usize = 4096;
+
+/// Slots in a DRAM-sized ring: 2^21 x 64 B = 128 MiB, four times this machine's 32 MiB L3.
+const DRAM_SLOTS: usize = 1 << 21;
 
 /// One slot: exactly one cache line.
 #[repr(C, align(64))]
@@ -55,7 +66,8 @@ struct Slot {
 
 const _: () = assert!(core::mem::size_of::<Slot>() == 64);
 
-struct Ring {
+/// Generic over its slot count (a power of two): [`SLOTS`], or [`DRAM_SLOTS`] for the `_dram` rows.
+struct Ring<const SLOTS: usize> {
     /// Next position to claim; producers `fetch_add` it.
     claim: CachePadded<AtomicU64>,
     slots: Box<[Slot]>,
@@ -63,7 +75,7 @@ struct Ring {
 
 // SAFETY: a slot's body is written only by the producer that owns its position (sequence ==
 // pos) and read only by the consumer after the Release publish; the sequence word orders them.
-unsafe impl Sync for Ring {}
+unsafe impl<const SLOTS: usize> Sync for Ring<SLOTS> {}
 
 #[inline(always)]
 fn rdtsc() -> u64 {
@@ -81,8 +93,8 @@ fn rdtsc() -> u64 {
     }
 }
 
-impl Ring {
-    fn new() -> Ring {
+impl<const SLOTS: usize> Ring<SLOTS> {
+    fn new() -> Ring<SLOTS> {
         let slots = (0..SLOTS as u64)
             .map(|i| Slot {
                 seq: AtomicU64::new(i),
@@ -174,10 +186,14 @@ fn payload() -> [u64; 6] {
 
 /// One producer alone on a ring, pushing with `push` (the ring is reset, untimed, before
 /// every burst of at most `SLOTS` pushes, so it never fills).
-fn one_producer(c: &mut Criterion, name: &str, push: fn(&Ring, &[u64; 6])) {
+fn one_producer<const SLOTS: usize>(
+    c: &mut Criterion,
+    name: &str,
+    push: fn(&Ring<SLOTS>, &[u64; 6]),
+) {
     let mut g = c.benchmark_group("floor");
     g.throughput(Throughput::Elements(1));
-    let mut ring = Ring::new();
+    let mut ring = Ring::<SLOTS>::new();
     let p = payload();
     g.bench_function(name, |b| {
         b.iter_custom(|iters| {
@@ -201,10 +217,15 @@ fn one_producer(c: &mut Criterion, name: &str, push: fn(&Ring, &[u64; 6])) {
 
 /// Two producers at once, pushing with `push`: into one shared ring (`rings == 1`) or each into
 /// its own (`rings == 2`); rings reset between bursts. One iteration is one push on each thread.
-fn two_producers(c: &mut Criterion, name: &str, rings: usize, push: fn(&Ring, &[u64; 6])) {
+fn two_producers<const SLOTS: usize>(
+    c: &mut Criterion,
+    name: &str,
+    rings: usize,
+    push: fn(&Ring<SLOTS>, &[u64; 6]),
+) {
     let mut g = c.benchmark_group("floor");
     g.throughput(Throughput::Elements(2));
-    let mut rings: Vec<Ring> = (0..rings).map(|_| Ring::new()).collect();
+    let mut rings: Vec<Ring<SLOTS>> = (0..rings).map(|_| Ring::new()).collect();
     let p = payload();
     // Both threads together must not fill a shared ring within a burst.
     let burst = SLOTS as u64 * rings.len() as u64 / 2;
@@ -231,25 +252,33 @@ fn two_producers(c: &mut Criterion, name: &str, rings: usize, push: fn(&Ring, &[
 }
 
 fn alone(c: &mut Criterion) {
-    one_producer(c, "alone", Ring::push);
+    one_producer::<SLOTS>(c, "alone", Ring::push);
 }
 
 fn alone_2_producers(c: &mut Criterion) {
-    two_producers(c, "alone_2_producers", 1, Ring::push);
+    two_producers::<SLOTS>(c, "alone_2_producers", 1, Ring::push);
 }
 
 fn lane(c: &mut Criterion) {
-    one_producer(c, "lane", Ring::push_single);
+    one_producer::<SLOTS>(c, "lane", Ring::push_single);
 }
 
 fn lanes_2_producers(c: &mut Criterion) {
-    two_producers(c, "lanes_2_producers", 2, Ring::push_single);
+    two_producers::<SLOTS>(c, "lanes_2_producers", 2, Ring::push_single);
+}
+
+fn lane_dram(c: &mut Criterion) {
+    one_producer::<DRAM_SLOTS>(c, "lane_dram", Ring::push_single);
+}
+
+fn lanes_2_producers_dram(c: &mut Criterion) {
+    two_producers::<DRAM_SLOTS>(c, "lanes_2_producers_dram", 2, Ring::push_single);
 }
 
 fn with_consumer(c: &mut Criterion) {
     let mut g = c.benchmark_group("floor");
     g.throughput(Throughput::Elements(1));
-    let ring = Ring::new();
+    let ring = Ring::<SLOTS>::new();
     let stop = AtomicBool::new(false);
     let p = payload();
     std::thread::scope(|s| {
@@ -282,6 +311,7 @@ criterion_group! {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(30);
-    targets = alone, alone_2_producers, with_consumer, lane, lanes_2_producers
+    targets = alone, alone_2_producers, with_consumer, lane, lanes_2_producers, lane_dram,
+        lanes_2_producers_dram
 }
 criterion_main!(benches);

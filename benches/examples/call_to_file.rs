@@ -6,8 +6,13 @@
 //!
 //! ```text
 //! cargo build --release -p ringlog-benches --example call_to_file
-//! target/release/examples/call_to_file RING OUT [RATE=100] [COUNT=1000]
+//! target/release/examples/call_to_file RING OUT [RATE=100] [COUNT=1000] [WATCH=inotify]
 //! ```
+//!
+//! `WATCH` is how the file is followed: `inotify` (the thread sleeps until the drain writes, so
+//! each latency also holds the watcher's own wake-up: on a VM an idle vCPU's, tens of us) or
+//! `poll` (the thread re-reads the file in a loop and sees a line as soon as the drain's
+//! `write` returns, at the price of a core: it measures the record's way to the file alone).
 //!
 //! `benches/scripts/idle.sh` runs it against two drains (before/after) in one session.
 use std::io::{Read, Seek, SeekFrom};
@@ -27,13 +32,21 @@ fn unix_ns() -> u64 {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 3 {
-        eprintln!("usage: call_to_file RING OUT [RATE=100] [COUNT=1000]");
+        eprintln!("usage: call_to_file RING OUT [RATE=100] [COUNT=1000] [WATCH=inotify|poll]");
         std::process::exit(2);
     }
     let ring = &args[1];
     let out = PathBuf::from(&args[2]);
     let rate: f64 = args.get(3).map_or(100.0, |s| s.parse().expect("RATE"));
     let count: usize = args.get(4).map_or(1000, |s| s.parse().expect("COUNT"));
+    let poll = match args.get(5).map_or("inotify", String::as_str) {
+        "inotify" => false,
+        "poll" => true,
+        other => {
+            eprintln!("call_to_file: WATCH is inotify or poll, not {other:?}");
+            std::process::exit(2);
+        }
+    };
     let log = Logger::open(ring).expect("open ring");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !out.exists() {
@@ -54,17 +67,29 @@ fn main() {
         let mut pending = Vec::new();
         let mut chunk = vec![0u8; 1 << 16];
         loop {
-            // Blocks until the drain writes to OUT.
-            if rustix::io::read(&fd, &mut events).is_err() {
-                return;
+            if !poll {
+                // Blocks until the drain writes to OUT.
+                if rustix::io::read(&fd, &mut events).is_err() {
+                    return;
+                }
             }
-            let seen = unix_ns();
+            let mut seen = unix_ns();
+            let mut first = true;
             loop {
                 let n = file.read(&mut chunk).expect("read OUT");
                 if n == 0 {
                     break;
                 }
+                if poll && first {
+                    // The read that found new bytes: they were in the file by now.
+                    seen = unix_ns();
+                    first = false;
+                }
                 pending.extend_from_slice(&chunk[..n]);
+            }
+            if poll && first {
+                std::hint::spin_loop();
+                continue;
             }
             while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=nl).collect();
@@ -115,7 +140,8 @@ fn main() {
     v.sort_unstable();
     let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize] as f64 / 1e3;
     println!(
-        "records={} rate={}/s p50_us={:.1} p90_us={:.1} p99_us={:.1} max_us={:.1}",
+        "watch={} records={} rate={}/s p50_us={:.1} p90_us={:.1} p99_us={:.1} max_us={:.1}",
+        if poll { "poll" } else { "inotify" },
         v.len(),
         rate,
         q(0.5),

@@ -3,8 +3,9 @@
 #   1. idle CPU: both drains attached to rings of their own with nothing to do, for SECONDS;
 #      utime+stime ticks from /proc/PID/stat (every thread) before and after;
 #   2. call-to-file latency at a low rate: call_to_file logs COUNT records at RATE/s, each
-#      carrying its wall-clock time, and follows the output file with inotify; each drain in
-#      turn, twice, alternating (ABAB).
+#      carrying its wall-clock time, and follows the output file with inotify (the latency then
+#      holds the watcher's own wake-up too), then again re-reading the file in a loop (`poll`:
+#      the record's way to the file alone); each drain in turn, twice, alternating (ABAB).
 #
 #   benches/scripts/idle.sh BEFORE_RINGDRAIN AFTER_RINGDRAIN [SECONDS=60] [RATE=100] [COUNT=1000]
 #
@@ -63,15 +64,17 @@ for x in "before $b0 $b1" "after $a0 $a1"; do
 done
 stop_drain "$b"; stop_drain "$a"
 
-echo "== call-to-file latency, ${RATE} records/s x ${COUNT} (ABAB)"
-for round in 1 2; do
-  for x in "before $BEFORE" "after $AFTER"; do
-    set -- $x
-    label=$1-$round
-    start_drain "$2" "$label"; pid=$PID
-    sleep 0.5
-    printf '%-9s ' "$label"
-    "$CALL" "/dev/shm/ringlog-idle-$$-$label" "$DIR/$label.log" "$RATE" "$COUNT"
-    stop_drain "$pid"
+for watch in inotify poll; do
+  echo "== call-to-file latency, ${RATE} records/s x ${COUNT}, watched by $watch (ABAB)"
+  for round in 1 2; do
+    for x in "before $BEFORE" "after $AFTER"; do
+      set -- $x
+      label=$1-$round-$watch
+      start_drain "$2" "$label"; pid=$PID
+      sleep 0.5
+      printf '%-19s ' "$label"
+      "$CALL" "/dev/shm/ringlog-idle-$$-$label" "$DIR/$label.log" "$RATE" "$COUNT" "$watch"
+      stop_drain "$pid"
+    done
   done
 done
