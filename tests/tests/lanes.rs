@@ -363,6 +363,26 @@ fn a_frozen_producers_record_is_fenced_so_the_records_behind_it_arrive_and_a_res
         e.out_text().contains(&notice),
         "the notice names the producer"
     );
+    // Nothing behind a fence is freed, so the sharer's records queued behind the frozen one
+    // are still in the ring: `cat --follow` steps over the fenced record as the drain did and
+    // shows them (it used to wait at the record for ever).
+    let cat = TestCommand::new(ringlog_testkit::bin!("ringdrain"))
+        .args(["cat", "--follow"])
+        .arg(e.ring())
+        .spawn();
+    wait_until(
+        "cat --follow shows the records behind the fenced one",
+        PATIENCE,
+        || {
+            let (by_worker, _) = split_log(&cat.stdout());
+            by_worker.get("other").is_some_and(|r| !r.is_empty())
+        },
+    );
+    assert!(
+        !cat.stdout().contains("raw record from slow"),
+        "cat showed the fenced record"
+    );
+    cat.kill();
 
     // Killed and restarted while the producer is still frozen: the fence is taken up again.
     drain.kill();

@@ -13,6 +13,7 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use ringlog_segment::reader::CallsiteCache;
@@ -99,12 +100,21 @@ pub fn run(ring: &str, opts: &CatOptions) -> anyhow::Result<ExitCode> {
         pass.clear();
         // Slots the drain freed before this view showed them, in this pass.
         let mut skipped = 0u64;
-        for peeker in &mut peekers {
+        for (lane, peeker) in peekers.iter_mut().enumerate() {
             // A bounded share per lane and pass, so a busy lane does not starve the others.
             for _ in 0..4096 {
                 let before = peeker.position();
                 let start = buf.len();
                 match peeker.next(&mut buf) {
+                    // Following, a record still being written stops the lane's view until it
+                    // is committed, except one the drain has fenced (stepped over and reported
+                    // lost: ARCHITECTURE.md, "Lanes"): the view steps over it too, and shows
+                    // the records behind it as the drain wrote them.
+                    Peek::End if opts.follow && fenced_at(&seg, lane, peeker.position()) => {
+                        if !peeker.step_over_unfinished() {
+                            break;
+                        }
+                    }
                     Peek::End => break,
                     Peek::Gap => {}
                     Peek::Overtaken => {
@@ -181,6 +191,18 @@ pub fn run(ring: &str, opts: &CatOptions) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether the drain holds a fence at position `pos` of lane `lane`.
+fn fenced_at(seg: &ringlog_segment::Segment, lane: usize, pos: u64) -> bool {
+    // SYNC: Relaxed; a hint for the view only: the slot's own word decides
+    // (`Peeker::step_over_unfinished` moves only past a record still being written).
+    seg.lane(lane)
+        .header()
+        .pending_end
+        .fence
+        .load(Ordering::Relaxed)
+        == pos + 1
 }
 
 /// The (device, inode) a path names now, `None` if it names nothing.

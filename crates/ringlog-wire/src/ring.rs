@@ -1487,6 +1487,22 @@ impl<'a, S: Slots> Peeker<'a, S> {
         self.pos
     }
 
+    /// Moves past the record at the current position if it is still being written in this
+    /// lap (its owner has not committed it): what a follower does at a record the drain has
+    /// fenced (stepped over and reported lost; the lane's `fence` word names it), so it shows
+    /// what the drain shows and not a record the drain dropped. Returns whether it moved.
+    pub fn step_over_unfinished(&mut self) -> bool {
+        let ring = self.ring;
+        // SYNC: Relaxed; only the state and span are used, to move a view position (nothing
+        // is read from the slot's body on the strength of this load).
+        let seq = Seq(ring.slots.seq(ring.index(self.pos)).load(Ordering::Relaxed));
+        if seq.lap() != ring.lap(self.pos) || seq.state() != SlotState::Writing {
+            return false;
+        }
+        self.pos += u64::from(seq.span().clamp(1, ring.max_span));
+        true
+    }
+
     /// The next record, appended to `out` (the buffer is truncated back on a torn copy).
     pub fn next(&mut self, out: &mut Vec<u8>) -> Peek {
         let ring = self.ring;
@@ -1578,6 +1594,32 @@ mod tests {
         slots.seq(0).store(Seq::free(1).0, Ordering::Relaxed);
         assert_eq!(late.next(&mut out), Peek::Overtaken);
         assert_eq!(late.position(), 1);
+    }
+
+    #[test]
+    fn a_following_peeker_steps_over_a_record_being_written_and_only_such_a_record() {
+        let (cursors, slots) = (RingCursors::new(), HeapSlots::new(8, 56));
+        let ring = Ring::new(&cursors, &slots, 4);
+        let cache = AtomicU64::new(0);
+        // Position 0: a two-slot record owned and being written (a frozen producer's, which
+        // the drain would fence); then a committed record behind it.
+        let owned = ring.claim(2, &cache).unwrap().own(42).unwrap();
+        ring.push(&[7; 30], 43, &cache).unwrap();
+        let mut view = Peeker::new(ring).following();
+        let mut out = Vec::new();
+        assert_eq!(view.next(&mut out), Peek::End);
+        assert!(
+            view.step_over_unfinished(),
+            "moves past the record being written"
+        );
+        assert_eq!(view.position(), 2, "past both of its slots");
+        assert!(matches!(view.next(&mut out), Peek::Record { pos: 2, .. }));
+        // Not past a committed record, nor past the end of the ring.
+        assert!(!view.step_over_unfinished());
+        assert_eq!(view.position(), 3);
+        let mut again = Peeker::new(ring).following();
+        drop(owned);
+        assert!(!again.step_over_unfinished(), "no longer being written");
     }
 
     #[test]
