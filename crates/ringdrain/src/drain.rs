@@ -732,7 +732,7 @@ fn drain_loop(
                     match ev {
                         Event::Record { record, callsite } if b.deferred.is_some() => {
                             if let Some(d) = &mut b.deferred {
-                                d.record(&record, callsite);
+                                d.record(&record, callsite, calibration, *index);
                             }
                             b.records += 1;
                         }
@@ -812,11 +812,8 @@ fn drain_loop(
             outputs.unstage(batch.staged.iter().map(|s| s.idx));
         }
         if let Some(d) = &mut batch.deferred {
-            if !d.is_empty() {
-                let src = &sources[0];
-                if d.format_into(&mut outputs.checked.out, &src.calibration, src.index) {
-                    summary.parallel_batches += 1;
-                }
+            if !d.is_empty() && d.format_into(&mut outputs.checked.out) {
+                summary.parallel_batches += 1;
             }
         }
         if sources.iter().any(|s| s.in_batch) {

@@ -1,21 +1,29 @@
-//! `--format-threads N`: formatting a large batch on worker threads, written in order.
+//! `--format-threads N`: formatting on worker threads *while the drain reads*, written in order.
 //!
 //! With more than one format thread, the drain loop does not format records as it reads them:
 //! it keeps each record's header and argument bytes (a copy out of the reader's buffer) and its
 //! resolved callsite in a [`Deferred`] batch, and encodes its own notices (losses, drops) in
-//! place, in order. Before the batch is written, [`Deferred::format_into`] splits the items
-//! into contiguous runs, formats each run on its own thread with its own encoder, and appends
-//! the runs' bytes to the output's batch buffer in order. The bytes are the same as formatting
-//! them one by one on the drain thread (an encoder's output depends only on the view it is
-//! given), so the checkpoint, the write and the release are unchanged: the checkpoint still
-//! covers exactly the bytes written.
+//! place, in order. The batch is cut into *pieces* of [`PIECE`] records; each full piece goes
+//! at once to a pool of `N - 1` worker threads (kept for the drain's life), which format it
+//! while the drain thread reads the next one. When the batch is complete,
+//! [`Deferred::format_into`] formats the last, partial piece on the drain thread, helps with
+//! any piece no worker has taken yet, and appends every piece's bytes to the output's batch
+//! buffer in order. The bytes are the same as formatting the items one by one on the drain
+//! thread (an encoder's output depends only on the view it is given), and nothing is written,
+//! checkpointed or released before the whole batch is formatted, so the checkpoint, the write
+//! and the release are unchanged: the checkpoint still covers exactly the bytes written.
+//!
+//! So on 2 cores with producers that mostly wait for the drain, `--format-threads 2` overlaps
+//! reading (and writing) with formatting, where the earlier design read the whole batch, then
+//! formatted it split in two, then wrote it.
 //!
 //! Used only where it is simple and pays: one ring (no merge), one text, JSON or logfmt
 //! output, no `--level`/`--limit` gate. Everything else formats on the drain thread, as does
-//! a batch of fewer than [`PARALLEL_MIN`] records (threads cost more than they save there).
+//! a batch of fewer than [`PIECE`] records (nothing is handed to a worker then).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
 
 use ringlog_segment::reader::CallsiteInfo;
 use ringlog_wire::clock::Calibration;
@@ -24,10 +32,11 @@ use ringlog_wire::record::RecordHeader;
 use ringlog_wire::view::{ArgBuf, RecordView};
 
 use crate::encode::{Encoder, Item};
-use crate::format::LineFormat;
+use crate::format::{LineEncoder, LineFormat};
 
-/// Fewest records in a batch before it is split between threads.
-pub const PARALLEL_MIN: usize = 1024;
+/// Records in a piece: the unit handed to a worker (and the fewest records in a batch before
+/// any formatting leaves the drain thread).
+pub const PIECE: usize = 1024;
 
 /// Most format threads.
 pub const MAX_FORMAT_THREADS: usize = 64;
@@ -38,10 +47,10 @@ pub fn auto_threads() -> usize {
     cores.saturating_sub(1).clamp(1, 4)
 }
 
-/// A record's callsite as the reader resolved it, owned for the batch.
+/// A record's callsite as the reader resolved it, owned for the piece.
 type Resolved = Result<Option<Arc<CallsiteInfo>>, String>;
 
-/// One item of a deferred batch, in read order.
+/// One item of a piece, in read order.
 #[derive(Debug, Clone, Copy)]
 enum Pending {
     /// A record: header, argument bytes `wire[start..end]`, callsite `callsites[cs]`.
@@ -55,41 +64,19 @@ enum Pending {
     Encoded { start: usize, end: usize },
 }
 
-/// A batch whose records are formatted when it is complete (see the module docs).
-#[derive(Debug)]
-pub struct Deferred {
-    threads: usize,
+/// A run of a batch's items with everything needed to format them on any thread.
+#[derive(Debug, Default)]
+struct Piece {
     items: Vec<Pending>,
     records: usize,
     wire: Vec<u8>,
     notices: Vec<u8>,
     callsites: Vec<Resolved>,
     by_id: HashMap<u32, usize>,
-    /// One encoder and buffer per worker, kept between batches.
-    workers: Vec<(crate::format::LineEncoder, Vec<u8>)>,
 }
 
-impl Deferred {
-    /// A deferred batch formatting `format` lines on `threads` threads (2 or more).
-    pub fn new(format: LineFormat, threads: usize) -> Deferred {
-        let threads = threads.clamp(1, MAX_FORMAT_THREADS);
-        Deferred {
-            threads,
-            items: Vec::new(),
-            records: 0,
-            wire: Vec::new(),
-            notices: Vec::new(),
-            callsites: Vec::new(),
-            by_id: HashMap::new(),
-            workers: (0..threads)
-                .map(|_| (crate::format::LineEncoder::new(format), Vec::new()))
-                .collect(),
-        }
-    }
-
-    /// Empties the batch (callsites are resolved again per batch: the reader's cache is the
-    /// authority, and a batch is thousands of records).
-    pub fn clear(&mut self) {
+impl Piece {
+    fn clear(&mut self) {
         self.items.clear();
         self.records = 0;
         self.wire.clear();
@@ -98,73 +85,8 @@ impl Deferred {
         self.by_id.clear();
     }
 
-    /// Whether nothing was added since [`Deferred::clear`].
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
-
-    /// An estimate of the batch's encoded bytes (lines are about twice the wire form), for
-    /// the drain's batch size limit.
-    pub fn estimated_len(&self) -> usize {
-        self.wire.len() * 2 + self.records * 48 + self.notices.len()
-    }
-
-    /// Keeps a record read from the ring, to format with the batch.
-    pub fn record(
-        &mut self,
-        record: &RecordRef<'_>,
-        callsite: Result<Option<&CallsiteInfo>, &str>,
-    ) {
-        let key = match callsite {
-            Ok(_) => record.header.callsite,
-            // Unresolved ids keep their reason; keyed apart from resolved ones.
-            Err(_) => record.header.callsite | 1 << 31,
-        };
-        let cs = match self.by_id.get(&key) {
-            Some(&i) if key & (1 << 31) == 0 => i,
-            _ => {
-                let resolved = match callsite {
-                    Ok(c) => Ok(c.map(|c| Arc::new(c.clone()))),
-                    Err(why) => Err(why.to_string()),
-                };
-                self.callsites.push(resolved);
-                let i = self.callsites.len() - 1;
-                self.by_id.insert(key, i);
-                i
-            }
-        };
-        let start = self.wire.len();
-        self.wire.extend_from_slice(record.payload);
-        self.items.push(Pending::Record {
-            header: record.header,
-            start,
-            end: self.wire.len(),
-            cs,
-        });
-        self.records += 1;
-    }
-
-    /// Encodes a notice (or any view without wire form) now, in its place in the batch.
-    pub fn notice(&mut self, encoder: &mut dyn Encoder, view: &RecordView<'_>) {
-        let start = self.notices.len();
-        encoder.encode(&mut self.notices, &Item::view(view));
-        self.items.push(Pending::Encoded {
-            start,
-            end: self.notices.len(),
-        });
-    }
-
-    /// Formats the batch, in order, onto the end of `out`: split between the threads when it
-    /// has at least [`PARALLEL_MIN`] records, else on this thread. `clock` must be the
-    /// calibration the records were read under; `source` their ring's index. Returns whether
-    /// the batch was split between threads.
-    pub fn format_into(&mut self, out: &mut Vec<u8>, clock: &Calibration, source: u32) -> bool {
-        let threads = if self.records >= PARALLEL_MIN {
-            self.threads
-        } else {
-            1
-        };
-        let items = &self.items;
+    /// Formats every item onto the end of `out`.
+    fn format(&self, enc: &mut LineEncoder, out: &mut Vec<u8>, clock: &Calibration, source: u32) {
         let ctx = Ctx {
             wire: &self.wire,
             notices: &self.notices,
@@ -172,51 +94,341 @@ impl Deferred {
             clock,
             source,
         };
-        if threads <= 1 {
-            let (enc, _) = &mut self.workers[0];
-            for item in items {
-                ctx.format(enc, out, item);
-            }
-            return false;
+        for item in &self.items {
+            ctx.format(enc, out, item);
         }
-        let per = items.len().div_ceil(threads);
-        let runs = items.chunks(per.max(1));
-        std::thread::scope(|s| {
-            let ctx = &ctx;
-            let mut workers = self.workers.iter_mut();
-            let mut runs = runs.zip(&mut workers);
-            // The drain thread formats the first run itself, straight into `out`.
-            let first = runs.next();
-            let handles: Vec<_> = runs
-                .map(|(run, (enc, buf))| {
-                    s.spawn(move || {
-                        buf.clear();
-                        for item in run {
-                            ctx.format(enc, buf, item);
+    }
+}
+
+/// A piece handed to the pool: its place in the batch, and the buffer to format it into.
+struct Job {
+    seq: usize,
+    piece: Piece,
+    out: Vec<u8>,
+    clock: Calibration,
+    source: u32,
+}
+
+/// A formatted piece coming back (the piece, emptied, for reuse), or the panic of the worker
+/// that formatted it.
+type Done = (usize, std::thread::Result<(Piece, Vec<u8>)>);
+
+/// The worker threads and their two queues. Dropping it closes the job queue and joins them.
+struct Pool {
+    jobs: Option<Sender<Job>>,
+    /// The job queue's receiving end, shared by the workers and the drain thread (which takes
+    /// jobs no worker has started when it is done reading: [`Deferred::format_into`]).
+    queue: Arc<Mutex<Receiver<Job>>>,
+    done: Receiver<Done>,
+    handles: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Pool {
+    fn new(format: LineFormat, workers: usize) -> std::io::Result<Pool> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        let (done_tx, done) = mpsc::channel::<Done>();
+        let mut handles = Vec::with_capacity(workers);
+        for k in 0..workers {
+            let (queue, done_tx) = (queue.clone(), done_tx.clone());
+            handles.push(
+                std::thread::Builder::new()
+                    .name(format!("ringdrain-fmt-{k}"))
+                    .spawn(move || {
+                        let mut enc = LineEncoder::new(format);
+                        loop {
+                            // The lock is held only to take a job off the queue.
+                            let job = match queue.lock() {
+                                Ok(q) => q.recv(),
+                                Err(_) => return,
+                            };
+                            let Ok(job) = job else { return };
+                            let seq = job.seq;
+                            if done_tx.send((seq, run_job(&mut enc, job))).is_err() {
+                                return;
+                            }
                         }
-                    })
-                })
-                .collect();
-            if let Some((run, (enc, _))) = first {
-                for item in run {
-                    ctx.format(enc, out, item);
-                }
-            }
-            for h in handles {
-                if let Err(panic) = h.join() {
-                    std::panic::resume_unwind(panic);
-                }
-            }
-        });
-        for (_, buf) in self
-            .workers
-            .iter()
-            .skip(1)
-            .take(items.len().div_ceil(per) - 1)
-        {
-            out.extend_from_slice(buf);
+                    })?,
+            );
         }
-        true
+        Ok(Pool {
+            jobs: Some(jobs),
+            queue,
+            done,
+            handles,
+        })
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // Closing the job queue ends every worker's loop.
+        self.jobs.take();
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("workers", &self.handles.len())
+            .finish()
+    }
+}
+
+/// Formats a job's piece (a panic, which no encoder should raise on any bytes, is caught and
+/// handed back to the drain thread, so it neither waits for ever nor loses it).
+fn run_job(enc: &mut LineEncoder, job: Job) -> std::thread::Result<(Piece, Vec<u8>)> {
+    let Job {
+        piece,
+        mut out,
+        clock,
+        source,
+        ..
+    } = job;
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        out.clear();
+        piece.format(enc, &mut out, &clock, source);
+        (piece, out)
+    }))
+}
+
+/// The calibration of a batch without records: only its notices (encoded already) are
+/// formatted, which read no clock.
+fn no_records_clock() -> Calibration {
+    Calibration::new(
+        ringlog_wire::clock::ClockKind::Realtime,
+        0,
+        0,
+        1_000_000_000,
+    )
+}
+
+/// A batch whose records are formatted on worker threads as it is read (see the module docs).
+#[derive(Debug)]
+pub struct Deferred {
+    /// The piece being filled.
+    piece: Piece,
+    /// Records in the batch.
+    records: usize,
+    /// Bytes the batch's pieces so far hold (for the batch size estimate).
+    held: usize,
+    /// Pieces handed to the pool in this batch (they are numbered from 0).
+    sent: usize,
+    /// Formatted bytes of the batch's pieces, by number, as they come back.
+    formatted: Vec<Option<Vec<u8>>>,
+    /// Emptied pieces and buffers, for reuse.
+    spare_pieces: Vec<Piece>,
+    spare_bufs: Vec<Vec<u8>>,
+    /// The batch's clock and ring (every record of a batch comes from one ring, read under one
+    /// calibration).
+    clock: Option<Calibration>,
+    source: u32,
+    /// The drain thread's own encoder (the last piece, and pieces it takes off the queue).
+    local: LineEncoder,
+    /// `None` with one format thread, or if the workers could not be started.
+    pool: Option<Pool>,
+}
+
+impl Deferred {
+    /// A deferred batch formatting `format` lines on `threads` threads (the drain thread and
+    /// `threads - 1` workers; 2 or more to be of use).
+    pub fn new(format: LineFormat, threads: usize) -> Deferred {
+        let workers = threads.clamp(1, MAX_FORMAT_THREADS) - 1;
+        let pool = if workers == 0 {
+            None
+        } else {
+            match Pool::new(format, workers) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    eprintln!(
+                        "ringdrain: cannot start format threads ({e}); formatting on the drain thread"
+                    );
+                    None
+                }
+            }
+        };
+        Deferred {
+            piece: Piece::default(),
+            records: 0,
+            held: 0,
+            sent: 0,
+            formatted: Vec::new(),
+            spare_pieces: Vec::new(),
+            spare_bufs: Vec::new(),
+            clock: None,
+            source: 0,
+            local: LineEncoder::new(format),
+            pool,
+        }
+    }
+
+    /// Empties the batch (callsites are resolved again per piece: the reader's cache is the
+    /// authority, and a piece is a thousand records).
+    pub fn clear(&mut self) {
+        debug_assert!(
+            self.formatted.iter().all(Option::is_none),
+            "a batch was not written"
+        );
+        self.piece.clear();
+        self.records = 0;
+        self.held = 0;
+        self.sent = 0;
+        self.formatted.clear();
+        self.clock = None;
+    }
+
+    /// Whether nothing was added since [`Deferred::clear`].
+    pub fn is_empty(&self) -> bool {
+        self.sent == 0 && self.piece.items.is_empty()
+    }
+
+    /// An estimate of the batch's encoded bytes (lines are about twice the wire form), for
+    /// the drain's batch size limit.
+    pub fn estimated_len(&self) -> usize {
+        self.held + self.piece.wire.len() * 2 + self.piece.records * 48 + self.piece.notices.len()
+    }
+
+    /// Keeps a record read from the ring under `clock` from ring `source`, to format with the
+    /// batch; hands the piece to a worker when it is full.
+    pub fn record(
+        &mut self,
+        record: &RecordRef<'_>,
+        callsite: Result<Option<&CallsiteInfo>, &str>,
+        clock: &Calibration,
+        source: u32,
+    ) {
+        if self.clock.is_none() {
+            self.clock = Some(*clock);
+            self.source = source;
+        }
+        debug_assert_eq!(self.clock, Some(*clock), "one calibration per batch");
+        let piece = &mut self.piece;
+        let key = match callsite {
+            Ok(_) => record.header.callsite,
+            // Unresolved ids keep their reason; keyed apart from resolved ones.
+            Err(_) => record.header.callsite | 1 << 31,
+        };
+        let cs = match piece.by_id.get(&key) {
+            Some(&i) if key & (1 << 31) == 0 => i,
+            _ => {
+                let resolved = match callsite {
+                    Ok(c) => Ok(c.map(|c| Arc::new(c.clone()))),
+                    Err(why) => Err(why.to_string()),
+                };
+                piece.callsites.push(resolved);
+                let i = piece.callsites.len() - 1;
+                piece.by_id.insert(key, i);
+                i
+            }
+        };
+        let start = piece.wire.len();
+        piece.wire.extend_from_slice(record.payload);
+        piece.items.push(Pending::Record {
+            header: record.header,
+            start,
+            end: piece.wire.len(),
+            cs,
+        });
+        piece.records += 1;
+        self.records += 1;
+        if piece.records >= PIECE && self.pool.is_some() {
+            self.send_piece();
+        }
+    }
+
+    /// Encodes a notice (or any view without wire form) now, in its place in the batch.
+    pub fn notice(&mut self, encoder: &mut dyn Encoder, view: &RecordView<'_>) {
+        let piece = &mut self.piece;
+        let start = piece.notices.len();
+        encoder.encode(&mut piece.notices, &Item::view(view));
+        piece.items.push(Pending::Encoded {
+            start,
+            end: piece.notices.len(),
+        });
+    }
+
+    /// Hands the current piece to the pool and starts a new one.
+    fn send_piece(&mut self) {
+        let Some(pool) = &self.pool else { return };
+        let Some(jobs) = &pool.jobs else { return };
+        let next = self.spare_pieces.pop().unwrap_or_default();
+        let piece = std::mem::replace(&mut self.piece, next);
+        self.held += piece.wire.len() * 2 + piece.records * 48 + piece.notices.len();
+        let job = Job {
+            seq: self.sent,
+            piece,
+            out: self.spare_bufs.pop().unwrap_or_default(),
+            clock: self.clock.unwrap_or_else(no_records_clock),
+            source: self.source,
+        };
+        self.formatted.push(None);
+        self.sent += 1;
+        if let Err(mpsc::SendError(job)) = jobs.send(job) {
+            // No worker left to take it (they only stop when the pool is dropped): format it
+            // here.
+            let seq = job.seq;
+            let r = run_job(&mut self.local, job);
+            self.finished(seq, r);
+        }
+    }
+
+    /// Takes a formatted piece back.
+    fn finished(&mut self, seq: usize, result: std::thread::Result<(Piece, Vec<u8>)>) {
+        match result {
+            Ok((mut piece, out)) => {
+                piece.clear();
+                self.spare_pieces.push(piece);
+                self.formatted[seq] = Some(out);
+            }
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+
+    /// Formats the batch, in order, onto the end of `out`: the pieces the workers formatted,
+    /// any piece still queued (formatted here), and the last piece (here). Returns whether any
+    /// piece of the batch was formatted on a worker thread's behalf (handed to the pool).
+    pub fn format_into(&mut self, out: &mut Vec<u8>) -> bool {
+        let clock = self.clock.unwrap_or_else(no_records_clock);
+        let source = self.source;
+        let split = self.sent > 0;
+        if split {
+            // Help: format the pieces no worker has taken yet. `try_lock`: a worker waiting for
+            // a job holds the lock inside `recv`, which it does only while the queue is empty
+            // (any job would wake it), so a lock we cannot take means nothing to help with.
+            loop {
+                let job = match &self.pool {
+                    Some(pool) => match pool.queue.try_lock() {
+                        Ok(q) => q.try_recv().ok(),
+                        Err(_) => None,
+                    },
+                    None => None,
+                };
+                let Some(job) = job else { break };
+                let seq = job.seq;
+                let r = run_job(&mut self.local, job);
+                self.finished(seq, r);
+            }
+            // Wait for the pieces being formatted.
+            while self.formatted.iter().any(Option::is_none) {
+                let Some(pool) = &self.pool else { break };
+                match pool.done.recv() {
+                    Ok((seq, r)) => self.finished(seq, r),
+                    Err(_) => break,
+                }
+            }
+            for bytes in &mut self.formatted {
+                if let Some(b) = bytes.take() {
+                    out.extend_from_slice(&b);
+                    self.spare_bufs.push(b);
+                }
+            }
+        }
+        self.piece.format(&mut self.local, out, &clock, source);
+        self.piece.clear();
+        split
     }
 }
 
