@@ -48,6 +48,7 @@ use ringlog_wire::callsite::decode_callsite;
 use ringlog_wire::clock::{Calibration, ClockKind};
 use ringlog_wire::decode::{decode_record, RecordRef};
 use ringlog_wire::layout::{FENCE_AFTER_MS, STALL_FLAG_AFTER_MS};
+use ringlog_wire::record::{Level, FLAG_TRUNCATED};
 use ringlog_wire::record::{RecordHeader, RECORD_HEADER_LEN};
 use ringlog_wire::ring::{Consumer, FenceCheck, Next, RawSlots, Seq, Stall};
 use ringlog_wire::view::OwnedRecord;
@@ -97,6 +98,64 @@ pub enum Event<'a> {
     },
     /// Something was lost (already counted in the segment).
     Lost(Lost),
+}
+
+/// What [`Reader::poll_bulk`] hands to its callback: a record still in its slot, or any
+/// other event.
+#[derive(Debug)]
+pub enum Bulk<'a> {
+    /// A committed one-slot record, its header checked, its payload still in the ring.
+    Slot(SlotRecord<'a>),
+    /// Anything else (a record of several slots, a loss), as [`Reader::poll`] gives it.
+    Event(Event<'a>),
+}
+
+/// A record handed out in place ([`Bulk::Slot`]): its header (read once from the slot and
+/// checked as [`decode_record`] checks it: level, flags, and a payload that fits the slot),
+/// its callsite, and its payload left in the ring until [`SlotRecord::append_payload`] copies
+/// it where it goes.
+#[derive(Debug)]
+pub struct SlotRecord<'a> {
+    /// The record's header.
+    pub header: RecordHeader,
+    /// Its callsite, as for [`Event::Record`].
+    pub callsite: Result<Option<&'a CallsiteInfo>, &'a str>,
+    pos: u64,
+    consumer: &'a Consumer<'a, RawSlots<'a>>,
+}
+
+impl SlotRecord<'_> {
+    /// Appends the record's payload (`header.len` bytes) to `out`, straight from its slot.
+    #[inline]
+    pub fn append_payload(&self, out: &mut Vec<u8>) {
+        // SAFETY: the reader took this record with `next_in_place` and cannot release it
+        // while this borrow of its consumer lives (`release` takes the reader mutably); the
+        // header was checked to fit the slot's body when it was taken.
+        unsafe {
+            self.consumer
+                .append_body(self.pos, RECORD_HEADER_LEN, self.header.len as usize, out)
+        }
+    }
+}
+
+/// A record's header read in place, if [`decode_record`] would accept the record: a known
+/// level, known flags, a payload that fits a slot's `body` bytes. Anything else goes the
+/// copying way, which reports the damage as it always did.
+#[inline(always)]
+fn plain_header(head: &[u8], body: usize) -> Option<RecordHeader> {
+    let header: RecordHeader = bytemuck::pod_read_unaligned(head);
+    (Level::from_u8(header.level).is_some()
+        && header.flags & !FLAG_TRUNCATED == 0
+        && RECORD_HEADER_LEN + header.len as usize <= body)
+        .then_some(header)
+}
+
+/// A record taken in place by [`LaneReader::fill`]: its merge key, position and header.
+#[derive(Debug, Clone, Copy)]
+struct InPlace {
+    ts: u64,
+    pos: u64,
+    header: RecordHeader,
 }
 
 /// How a poll ended.
@@ -198,6 +257,11 @@ struct LaneReader<'s> {
     consumer: Consumer<'s, RawSlots<'s>>,
     /// Bytes of the queued records.
     buf: Vec<u8>,
+    /// Records taken in place (one committed slot each), oldest first from `run_head`; all
+    /// of them come before everything in `queue` (a record is taken in place only while the
+    /// queue is empty).
+    run: Vec<InPlace>,
+    run_head: usize,
     queue: VecDeque<Queued>,
     /// Position after everything handed out (release goes up to here).
     emitted: u64,
@@ -240,6 +304,8 @@ pub struct Reader<'s> {
     callsites: CallsiteCache,
     /// Scratch: the lanes with something queued, during a poll.
     active: Vec<usize>,
+    /// Scratch: the payload of a record taken in place, copied for [`Reader::poll`].
+    scratch: Vec<u8>,
 }
 
 impl<'s> Reader<'s> {
@@ -286,6 +352,8 @@ impl<'s> Reader<'s> {
                     lane,
                     consumer,
                     buf: Vec::new(),
+                    run: Vec::new(),
+                    run_head: 0,
                     queue: VecDeque::new(),
                     emitted: at,
                     last_ts: 0,
@@ -313,6 +381,7 @@ impl<'s> Reader<'s> {
             policy: StallPolicy::default(),
             callsites: CallsiteCache::default(),
             active: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -322,7 +391,10 @@ impl<'s> Reader<'s> {
     /// fuzz target asserts the bound.
     pub fn held(&self) -> (usize, usize) {
         self.lanes.iter().fold((0, 0), |(items, bytes), l| {
-            (items + l.queue.len(), bytes + l.buf.capacity())
+            (
+                items + l.queued(),
+                bytes + l.buf.capacity() + l.run.capacity() * std::mem::size_of::<InPlace>(),
+            )
         })
     }
 
@@ -441,7 +513,7 @@ impl<'s> Reader<'s> {
         let mut skipped = 0;
         let mut scratch = Vec::new();
         for (l, &e) in self.lanes.iter_mut().zip(&end.0) {
-            debug_assert!(l.queue.is_empty());
+            debug_assert!(l.queued() == 0);
             let start = l.emitted;
             while l.consumer.position() < e {
                 scratch.clear();
@@ -459,6 +531,29 @@ impl<'s> Reader<'s> {
     /// Reads up to `max` events, calling `f` for each, merged across lanes in timestamp order
     /// (see the module docs). Does not release.
     pub fn poll(&mut self, max: usize, mut f: impl FnMut(Event<'_>)) -> PollResult {
+        self.poll_inner::<false>(max, |b| {
+            if let Bulk::Event(ev) = b {
+                f(ev)
+            }
+        })
+    }
+
+    /// [`Reader::poll`] for a drain that copies records' payloads where they go itself (the
+    /// binary archive): the common record (one committed slot) comes as a [`Bulk::Slot`]
+    /// whose payload is still in the ring, everything else as [`Bulk::Event`]; the same
+    /// events in the same order as `poll` gives them. Does not release.
+    pub fn poll_bulk(&mut self, max: usize, f: impl FnMut(Bulk<'_>)) -> PollResult {
+        self.poll_inner::<true>(max, f)
+    }
+
+    /// `poll` (`BULK` false: every event a [`Bulk::Event`], in-place records copied into the
+    /// reader's scratch buffer) and `poll_bulk`.
+    #[inline]
+    fn poll_inner<const BULK: bool>(
+        &mut self,
+        max: usize,
+        mut f: impl FnMut(Bulk<'_>),
+    ) -> PollResult {
         let mut r = PollResult::default();
         let max = max.max(1);
         // The horizon starts at the clock before any lane is scanned: a record claimed after
@@ -489,7 +584,7 @@ impl<'s> Reader<'s> {
             self.lanes
                 .iter()
                 .enumerate()
-                .filter(|(_, l)| !l.queue.is_empty())
+                .filter(|(_, l)| l.queued() > 0)
                 .map(|(i, _)| i),
         );
         let Reader {
@@ -497,6 +592,7 @@ impl<'s> Reader<'s> {
             active,
             callsites,
             segment,
+            scratch,
             ..
         } = self;
         while r.events < max {
@@ -509,8 +605,8 @@ impl<'s> Reader<'s> {
             let mut best: Option<(u64, usize)> = None;
             let mut bound = (u64::MAX, usize::MAX);
             for &i in active.iter() {
-                if let Some(q) = lanes[i].queue.front() {
-                    let key = (q.ts(), i);
+                if let Some(ts) = lanes[i].front_ts() {
+                    let key = (ts, i);
                     if key.0 <= horizon && best.is_none_or(|b| key < b) {
                         if let Some(b) = best {
                             bound = bound.min(b);
@@ -525,13 +621,46 @@ impl<'s> Reader<'s> {
             let limit = (horizon.min(bound.0), bound.0, bound.1);
             let l = &mut lanes[i];
             while r.events < max {
-                match l.queue.front() {
+                match l.front_ts() {
                     // Below the horizon, and before the other lanes' fronts in (ts, lane).
-                    Some(q) if q.ts() <= limit.0 && (q.ts() < limit.1 || i < limit.2) => {}
+                    Some(ts) if ts <= limit.0 && (ts < limit.1 || i < limit.2) => {}
                     _ => break,
                 }
-                let item = l.queue.pop_front().expect("front seen above");
                 r.events += 1;
+                if l.run_head < l.run.len() {
+                    // A record taken in place (they all come before the queue's items).
+                    let InPlace { pos, header, .. } = l.run[l.run_head];
+                    l.run_head += 1;
+                    l.emitted = pos + 1;
+                    let callsite = callsites.resolve(segment, header.callsite);
+                    if BULK {
+                        f(Bulk::Slot(SlotRecord {
+                            header,
+                            callsite,
+                            pos,
+                            consumer: &l.consumer,
+                        }));
+                    } else {
+                        scratch.clear();
+                        // SAFETY: taken by `next_in_place` and not released (release takes
+                        // the reader mutably); the header was checked to fit the body.
+                        unsafe {
+                            l.consumer.append_body(
+                                pos,
+                                RECORD_HEADER_LEN,
+                                header.len as usize,
+                                scratch,
+                            )
+                        };
+                        let record = RecordRef {
+                            header,
+                            payload: scratch,
+                        };
+                        f(Bulk::Event(Event::Record { record, callsite }));
+                    }
+                    continue;
+                }
+                let item = l.queue.pop_front().expect("front seen above");
                 match item {
                     Queued::Record {
                         header,
@@ -546,24 +675,26 @@ impl<'s> Reader<'s> {
                             payload: &l.buf[start..start + header.len as usize],
                         };
                         let callsite = callsites.resolve(segment, header.callsite);
-                        f(Event::Record { record, callsite });
+                        f(Bulk::Event(Event::Record { record, callsite }));
                     }
                     Queued::Lost { lost, next, .. } => {
                         l.emitted = next;
-                        f(Event::Lost(lost));
+                        f(Bulk::Event(Event::Lost(lost)));
                     }
                 }
             }
-            if l.queue.is_empty() {
+            if l.queued() == 0 {
                 // Everything read is handed out; skipped positions after the last item too.
                 l.emitted = l.consumer.position();
                 l.buf.clear();
+                l.run.clear();
+                l.run_head = 0;
             }
         }
         r.idle = self
             .lanes
             .iter()
-            .all(|l| l.state == LaneState::Clear && l.queue.is_empty());
+            .all(|l| l.state == LaneState::Clear && l.queued() == 0);
         r
     }
 
@@ -603,6 +734,21 @@ fn count_corrupt(segment: &Segment) {
 }
 
 impl<'s> LaneReader<'s> {
+    /// Items waiting for the merge: records taken in place, then the queue.
+    #[inline]
+    fn queued(&self) -> usize {
+        self.run.len() - self.run_head + self.queue.len()
+    }
+
+    /// The merge key of the lane's next item.
+    #[inline]
+    fn front_ts(&self) -> Option<u64> {
+        match self.run.get(self.run_head) {
+            Some(r) => Some(r.ts),
+            None => self.queue.front().map(Queued::ts),
+        }
+    }
+
     /// Our read cursor: every position below it is released.
     fn read_cursor(&self) -> u64 {
         self.consumer.position() - self.consumer.unreleased()
@@ -659,6 +805,13 @@ impl<'s> LaneReader<'s> {
         t0: u64,
         now: Instant,
     ) {
+        // Records taken in place and handed out leave the run (what is left moves to the
+        // front: at most one poll's worth), so a lane that always holds a record back keeps
+        // only what is queued.
+        if self.run_head > 0 {
+            self.run.drain(..self.run_head);
+            self.run_head = 0;
+        }
         if self.queue.is_empty() && !self.buf.is_empty() {
             self.buf.clear();
         } else {
@@ -670,9 +823,28 @@ impl<'s> LaneReader<'s> {
         let mut now_raw = None;
         let mut clock_now = || *now_raw.get_or_insert_with(|| crate::clock::now_raw(clock));
         loop {
-            if self.queue.len() >= max {
+            if self.queued() >= max {
                 self.state = LaneState::More;
                 return;
+            }
+            if self.queue.is_empty() {
+                // The common record (one committed slot, a header decode_record accepts) is
+                // taken in place: its payload stays in the slot until it is handed out.
+                let body = self.consumer.ring().body_len();
+                let mut head = [0u8; RECORD_HEADER_LEN];
+                if let Some((pos, header)) = self
+                    .consumer
+                    .next_in_place(&mut head, |h| plain_header(h, body))
+                {
+                    self.stall = None;
+                    self.pending_since = None;
+                    self.unflag();
+                    // The merge key as for a copied record below.
+                    let ts = header.timestamp.min(clock_now()).max(self.last_ts);
+                    self.last_ts = ts;
+                    self.run.push(InPlace { ts, pos, header });
+                    continue;
+                }
             }
             let start = self.buf.len();
             match self.consumer.next(&mut self.buf) {
