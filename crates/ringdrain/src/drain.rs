@@ -19,7 +19,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use ringlog_segment::reader::{Bulk, Event, Lost, PollResult, Positions, Reader, StallPolicy};
+use ringlog_segment::reader::{
+    Bulk, Event, Lost, PollResult, Positions, Reader, SlotRun, StallPolicy,
+};
 use ringlog_segment::{clock, DrainLease, Segment, SegmentConfig};
 use ringlog_wire::clock::Calibration;
 use ringlog_wire::record::Level;
@@ -749,31 +751,13 @@ fn drain_loop(
                 let outs = &mut *outputs;
                 let g = &mut gate;
                 let slot_payload = &mut slot_payload_buf;
-                last = reader.poll_bulk(chunk, |item| {
+                last = reader.poll_bulk(chunk, bulk, |item| {
                     let ev = match item {
                         Bulk::Event(ev) => ev,
-                        Bulk::Slot(s) => {
-                            // The bulk path: the archive alone writes a record's entry
-                            // straight from its slot (no view, no copy in between).
-                            if bulk {
-                                if let PortEncoder::Archive(a) = &mut outs.checked.encoder {
-                                    let ns = calibration.to_unix_ns(s.header.timestamp);
-                                    if a.encode_slot(&mut outs.checked.out, &s, ns, *index) {
-                                        b.records += 1;
-                                        return;
-                                    }
-                                }
-                            }
-                            slot_payload.clear();
-                            s.append_payload(slot_payload);
-                            let record = ringlog_wire::decode::RecordRef {
-                                header: s.header,
-                                payload: slot_payload,
-                            };
-                            Event::Record {
-                                record,
-                                callsite: s.callsite,
-                            }
+                        Bulk::Run(mut run) => {
+                            b.records += run.len() as u64;
+                            bulk_run(&mut run, outs, calibration, *index, slot_payload);
+                            return;
                         }
                     };
                     if gated {
@@ -919,6 +903,36 @@ fn drain_loop(
         idle.wait();
     }
     Ok(summary)
+}
+
+/// The bulk path (issue 13): a run of records straight from their ring slots into the archive,
+/// the drain's one output, nothing gated (no view, no copy in between). A record the archive
+/// takes the general way (its callsite did not resolve) becomes a view as in the drain loop.
+fn bulk_run(
+    run: &mut SlotRun<'_>,
+    outs: &mut Outputs,
+    calibration: &Calibration,
+    index: u32,
+    payload: &mut Vec<u8>,
+) {
+    let Port { encoder, out, .. } = &mut outs.checked;
+    run.for_each(|s| {
+        if let PortEncoder::Archive(a) = encoder {
+            let ns = calibration.to_unix_ns(s.header.timestamp);
+            if a.encode_slot(out, &s, ns, index) {
+                return;
+            }
+        }
+        payload.clear();
+        s.append_payload(payload);
+        let record = ringlog_wire::decode::RecordRef {
+            header: s.header,
+            payload,
+        };
+        let args = ArgBuf::decode(&record);
+        let view = RecordView::new(&record, s.callsite, &args, calibration);
+        encoder.encode(out, &Item::wire(&view, &record, index));
+    });
 }
 
 /// Calls `f` with the notice for a loss, timed `now`.
