@@ -122,6 +122,8 @@ pub struct ArchiveEncoder {
     threads: Vec<(u32, u32)>,
     /// (pid, tid) -> index in `threads`, once there are more than `THREAD_SCAN`.
     thread_map: HashMap<(u32, u32), u32>,
+    /// The last thread looked up and its index (a lane's records are mostly one thread's).
+    last_thread: Option<((u32, u32), u32)>,
     entries: u32,
     scratch: Vec<u8>,
     args: Vec<MaybeUninit<u8>>,
@@ -138,6 +140,7 @@ impl ArchiveEncoder {
             base_ns: None,
             threads: Vec::new(),
             thread_map: HashMap::new(),
+            last_thread: None,
             entries: 0,
             scratch: Vec::new(),
             args: Vec::new(),
@@ -190,6 +193,19 @@ impl ArchiveEncoder {
     #[inline]
     fn thread_index(&mut self, pid: u32, tid: u32) -> u32 {
         let key = (pid, tid);
+        if let Some((k, i)) = self.last_thread {
+            if k == key {
+                return i;
+            }
+        }
+        let i = self.thread_index_scan(key);
+        self.last_thread = Some((key, i));
+        i
+    }
+
+    /// [`Self::thread_index`] past the last lookup.
+    #[inline]
+    fn thread_index_scan(&mut self, key: (u32, u32)) -> u32 {
         // A drain batch usually holds a few threads: a scan beats hashing.
         if self.threads.len() <= THREAD_SCAN {
             if let Some(i) = self.threads.iter().position(|&t| t == key) {
@@ -486,6 +502,7 @@ impl Encoder for ArchiveEncoder {
         let base = self.base_ns.take().unwrap_or(0);
         self.index.clear();
         self.last = None;
+        self.last_thread = None;
         self.thread_map.clear();
         if out.len() == start {
             self.threads.clear();

@@ -48,7 +48,7 @@ use ringlog_wire::callsite::decode_callsite;
 use ringlog_wire::clock::{Calibration, ClockKind};
 use ringlog_wire::decode::{decode_record, RecordRef};
 use ringlog_wire::layout::{FENCE_AFTER_MS, STALL_FLAG_AFTER_MS};
-use ringlog_wire::record::{Level, FLAG_TRUNCATED};
+use ringlog_wire::record::FLAG_TRUNCATED;
 use ringlog_wire::record::{RecordHeader, RECORD_HEADER_LEN};
 use ringlog_wire::ring::{Consumer, FenceCheck, Next, RawSlots, Seq, Stall};
 use ringlog_wire::view::OwnedRecord;
@@ -180,7 +180,9 @@ impl SlotRecord<'_> {
 #[inline(always)]
 fn plain_header(head: &[u8], body: usize) -> Option<RecordHeader> {
     let header: RecordHeader = bytemuck::pod_read_unaligned(head);
-    (Level::from_u8(header.level).is_some()
+    // Levels are 1..=6 (`Level::from_u8`; `plain_header_accepts_what_decode_record_accepts`
+    // holds the two together): one compare.
+    (header.level.wrapping_sub(1) < 6
         && header.flags & !FLAG_TRUNCATED == 0
         && RECORD_HEADER_LEN + header.len as usize <= body)
         .then_some(header)
@@ -890,17 +892,28 @@ impl<'s> LaneReader<'s> {
                 // taken in place: its payload stays in the slot until it is handed out.
                 let body = self.consumer.ring().body_len();
                 let mut head = [0u8; RECORD_HEADER_LEN];
-                if let Some((pos, header)) = self
-                    .consumer
-                    .next_in_place(&mut head, |h| plain_header(h, body))
-                {
-                    self.stall = None;
-                    self.pending_since = None;
-                    self.unflag();
+                let room = max - self.queued();
+                self.run.reserve(room);
+                let mut took = 0;
+                while took < room {
+                    let Some((pos, header)) = self
+                        .consumer
+                        .next_in_place(&mut head, |h| plain_header(h, body))
+                    else {
+                        break;
+                    };
                     // The merge key as for a copied record below.
                     let ts = header.timestamp.min(clock_now()).max(self.last_ts);
                     self.last_ts = ts;
                     self.run.push(InPlace { ts, pos, header });
+                    took += 1;
+                }
+                if took > 0 {
+                    // The lane moved (as after a copied record below; nothing in the loop
+                    // above reads these).
+                    self.stall = None;
+                    self.pending_since = None;
+                    self.unflag();
                     continue;
                 }
             }
@@ -1467,6 +1480,34 @@ mod tests {
                 }
             }
             assert_eq!(got, expected, "poll size {max}");
+        }
+    }
+
+    /// The in-place path takes a record only if the copying path's `decode_record` would
+    /// accept it, and leaves every other one to it (which reports it as before): every level
+    /// byte, flag bit and length against a one-slot body.
+    #[test]
+    fn plain_header_accepts_what_decode_record_accepts() {
+        let body = 56;
+        for level in 0..=255u8 {
+            for flags in [0, FLAG_TRUNCATED, 2, 0x80] {
+                for len in [0u16, 1, 31, 32, 33, 200, u16::MAX] {
+                    let header = RecordHeader {
+                        timestamp: 7,
+                        callsite: 8,
+                        pid: 1,
+                        tid: 2,
+                        len,
+                        level,
+                        flags,
+                    };
+                    let mut bytes = bytemuck::bytes_of(&header).to_vec();
+                    bytes.resize(body, 0xee);
+                    let want = decode_record(&bytes).ok().map(|r| r.header);
+                    let got = plain_header(&bytes[..RECORD_HEADER_LEN], body);
+                    assert_eq!(got, want, "level {level}, flags {flags}, len {len}");
+                }
+            }
         }
     }
 
