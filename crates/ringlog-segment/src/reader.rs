@@ -887,10 +887,12 @@ impl<'s> LaneReader<'s> {
                 self.state = LaneState::More;
                 return;
             }
-            if self.queue.is_empty() {
+            let body = self.consumer.ring().body_len();
+            // (A slot holds a header: the geometry's minimum slot is 64 bytes; checked anyway,
+            // as the header copy below asserts it.)
+            if self.queue.is_empty() && body >= RECORD_HEADER_LEN {
                 // The common record (one committed slot, a header decode_record accepts) is
                 // taken in place: its payload stays in the slot until it is handed out.
-                let body = self.consumer.ring().body_len();
                 let mut head = [0u8; RECORD_HEADER_LEN];
                 // (No reserve for `room`: callers may pass any `max`, up to usize::MAX.)
                 let room = max - self.queued();
