@@ -64,6 +64,7 @@
 use std::collections::HashMap;
 use std::mem::MaybeUninit;
 
+use ringlog_segment::reader::SlotRecord;
 use ringlog_wire::args::Arg;
 use ringlog_wire::callsite::{decode_callsite, encode_callsite, CallsiteDesc};
 use ringlog_wire::decode::RecordRef;
@@ -121,6 +122,8 @@ pub struct ArchiveEncoder {
     threads: Vec<(u32, u32)>,
     /// (pid, tid) -> index in `threads`, once there are more than `THREAD_SCAN`.
     thread_map: HashMap<(u32, u32), u32>,
+    /// The last thread looked up and its index (a lane's records are mostly one thread's).
+    last_thread: Option<((u32, u32), u32)>,
     entries: u32,
     scratch: Vec<u8>,
     args: Vec<MaybeUninit<u8>>,
@@ -137,6 +140,7 @@ impl ArchiveEncoder {
             base_ns: None,
             threads: Vec::new(),
             thread_map: HashMap::new(),
+            last_thread: None,
             entries: 0,
             scratch: Vec::new(),
             args: Vec::new(),
@@ -189,6 +193,19 @@ impl ArchiveEncoder {
     #[inline]
     fn thread_index(&mut self, pid: u32, tid: u32) -> u32 {
         let key = (pid, tid);
+        if let Some((k, i)) = self.last_thread {
+            if k == key {
+                return i;
+            }
+        }
+        let i = self.thread_index_scan(key);
+        self.last_thread = Some((key, i));
+        i
+    }
+
+    /// [`Self::thread_index`] past the last lookup.
+    #[inline]
+    fn thread_index_scan(&mut self, key: (u32, u32)) -> u32 {
         // A drain batch usually holds a few threads: a scan beats hashing.
         if self.threads.len() <= THREAD_SCAN {
             if let Some(i) = self.threads.iter().position(|&t| t == key) {
@@ -383,6 +400,56 @@ impl ArchiveEncoder {
     }
 }
 
+impl ArchiveEncoder {
+    /// The entry of a record still in its ring slot (the drain's bulk path, with the archive
+    /// its only output), `unix_ns` its converted time: the bytes [`Encoder::encode`] writes
+    /// for the view of the same record, its payload copied once, from the slot into `out`.
+    /// Returns false, writing nothing, for a record that takes the general way (a callsite
+    /// that did not resolve or cannot be archived): encode its view instead.
+    #[inline]
+    pub fn encode_slot(
+        &mut self,
+        out: &mut Vec<u8>,
+        rec: &SlotRecord<'_>,
+        unix_ns: i64,
+        source: u32,
+    ) -> bool {
+        let h = &rec.header;
+        let (kind, index) = match rec.callsite {
+            Ok(Some(cs)) if cs.id == h.callsite => match self.callsite_index(source, cs) {
+                Some(i) => (ORIGIN_CALLSITE, i),
+                None => return false,
+            },
+            Ok(None) => (ORIGIN_BARE, h.callsite),
+            _ => return false,
+        };
+        let base = *self.base_ns.get_or_insert(unix_ns);
+        let thread = self.thread_index(h.pid, h.tid);
+        // The reader checked the level (so `Level as u8` of the view is this byte) and flags.
+        let truncated = h.flags & FLAG_TRUNCATED != 0;
+        let head = (h.level & 7) | (u8::from(truncated) << 3) | (kind << 4);
+        let len = h.len as usize;
+        out.reserve(1 + 4 * MAX_VARINT + len);
+        let at = out.len();
+        // SAFETY: `reserve` left room for the head and four varints of at most MAX_VARINT
+        // bytes after `at`; every byte up to the new length is written before `set_len`
+        // covers it. The payload is appended after, into the rest of the reserved room.
+        unsafe {
+            let p = out.as_mut_ptr().add(at);
+            p.write(head);
+            let mut n = 1;
+            n += put_varint_raw(p.add(n), zigzag(unix_ns.wrapping_sub(base)));
+            n += put_varint_raw(p.add(n), thread as u64);
+            n += put_varint_raw(p.add(n), index as u64);
+            n += put_varint_raw(p.add(n), len as u64);
+            out.set_len(at + n);
+        }
+        rec.append_payload(out);
+        self.entries += 1;
+        true
+    }
+}
+
 impl Encoder for ArchiveEncoder {
     fn encode(&mut self, out: &mut Vec<u8>, item: &Item<'_>) {
         let v = item.view;
@@ -435,6 +502,7 @@ impl Encoder for ArchiveEncoder {
         let base = self.base_ns.take().unwrap_or(0);
         self.index.clear();
         self.last = None;
+        self.last_thread = None;
         self.thread_map.clear();
         if out.len() == start {
             self.threads.clear();

@@ -19,12 +19,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use ringlog_segment::reader::{Event, Lost, PollResult, Positions, Reader, StallPolicy};
+use ringlog_segment::reader::{
+    Bulk, Event, Lost, PollResult, Positions, Reader, SlotRun, StallPolicy,
+};
 use ringlog_segment::{clock, DrainLease, Segment, SegmentConfig};
 use ringlog_wire::clock::Calibration;
 use ringlog_wire::record::Level;
 use ringlog_wire::view::{ArgBuf, RecordView};
 
+use crate::archive::{ArchiveEncoder, Compression};
 use crate::checkpoint::{self, Reconciled};
 use crate::encode::{Encoder, Item};
 use crate::exit::Sysexit;
@@ -202,7 +205,7 @@ pub struct Port {
     /// Where the bytes go.
     pub sink: Sink,
     /// How a view becomes bytes for this output.
-    pub encoder: Box<dyn Encoder>,
+    pub encoder: PortEncoder,
     /// The batch's bytes, in write order (sealed before the write).
     out: Vec<u8>,
     /// With rings merged: items' bytes in arrival order, `spans` giving each item's range.
@@ -211,13 +214,43 @@ pub struct Port {
 }
 
 impl Port {
-    fn new(sink: Sink, encoder: Box<dyn Encoder>) -> Self {
+    fn new(sink: Sink, encoder: PortEncoder) -> Self {
         Port {
             sink,
             encoder,
             out: Vec::with_capacity(1 << 20),
             staging: Vec::new(),
             spans: Vec::new(),
+        }
+    }
+}
+
+/// An output's encoder: the binary archive by its type, so the drain's bulk path can hand it
+/// records straight from their ring slots ([`ArchiveEncoder::encode_slot`]); any other behind
+/// the [`Encoder`] trait. Both deref to `dyn Encoder`.
+#[derive(Debug)]
+pub enum PortEncoder {
+    /// The binary archive.
+    Archive(Box<ArchiveEncoder>),
+    /// Any other encoding.
+    Other(Box<dyn Encoder>),
+}
+
+impl std::ops::Deref for PortEncoder {
+    type Target = dyn Encoder;
+    fn deref(&self) -> &(dyn Encoder + 'static) {
+        match self {
+            PortEncoder::Archive(a) => &**a,
+            PortEncoder::Other(e) => &**e,
+        }
+    }
+}
+
+impl std::ops::DerefMut for PortEncoder {
+    fn deref_mut(&mut self) -> &mut (dyn Encoder + 'static) {
+        match self {
+            PortEncoder::Archive(a) => &mut **a,
+            PortEncoder::Other(e) => &mut **e,
         }
     }
 }
@@ -344,15 +377,20 @@ impl Outputs {
 }
 
 /// The encoder for `output`: a network output's own encoding, else `cfg.format`.
-fn encoder_for(output: &Output, cfg: &DrainConfig) -> Box<dyn Encoder> {
+fn encoder_for(output: &Output, cfg: &DrainConfig) -> PortEncoder {
     match output {
-        Output::Syslog(c) => Box::new(crate::syslog::SyslogEncoder::new(c.header.clone())),
-        Output::Otlp(_) => Box::new(crate::otlp::OtlpEncoder),
+        Output::Syslog(c) => PortEncoder::Other(Box::new(crate::syslog::SyslogEncoder::new(
+            c.header.clone(),
+        ))),
+        Output::Otlp(_) => PortEncoder::Other(Box::new(crate::otlp::OtlpEncoder)),
         Output::File { .. } | Output::Stdout => match (cfg.format, cfg.archive_zstd) {
-            (Format::Binary, Some(level)) => Box::new(crate::archive::ArchiveEncoder::new(
-                crate::archive::Compression::Zstd(level),
-            )),
-            (format, _) => crate::encode::encoder(format),
+            (Format::Binary, zstd) => {
+                PortEncoder::Archive(Box::new(ArchiveEncoder::new(match zstd {
+                    Some(level) => Compression::Zstd(level),
+                    None => Compression::None,
+                })))
+            }
+            (format, _) => PortEncoder::Other(crate::encode::encoder(format)),
         },
     }
 }
@@ -589,6 +627,8 @@ fn drain_loop(
         crate::limit::Limiter::new(cfg.limits.clone()),
     );
     let gated = !gate.is_open();
+    // Scratch: a record's payload copied out of its slot for the general path.
+    let mut slot_payload_buf = Vec::new();
     let mut anchor_at = Instant::now() - Duration::from_secs(10);
     let mut batch = Batch::default();
     // Format large batches on worker threads: one ring, one line output, no gate (parallel.rs).
@@ -601,6 +641,13 @@ fn drain_loop(
     if cfg.format_threads > 1 && sources.len() == 1 && !gated && !outputs.any_network() {
         batch.deferred = line_format.map(|f| crate::parallel::Deferred::new(f, cfg.format_threads));
     }
+    // The bulk path (issue 13): one ring (or rings not merged), the archive the one output,
+    // nothing gated: records go from their slots into the archive ([`Reader::poll_bulk`]).
+    let bulk = !gated
+        && !merge
+        && batch.deferred.is_none()
+        && outputs.network.is_empty()
+        && matches!(outputs.checked.encoder, PortEncoder::Archive(_));
     let mut idle = Idle { rounds: 0 };
     let mut doze = crate::doze::Doze::new(sources.len());
     let sleep_on: Vec<&Segment> = sources.iter().map(|s| s.seg).collect();
@@ -703,7 +750,16 @@ fn drain_loop(
                 let b = &mut batch;
                 let outs = &mut *outputs;
                 let g = &mut gate;
-                last = reader.poll(chunk, |ev| {
+                let slot_payload = &mut slot_payload_buf;
+                last = reader.poll_bulk(chunk, bulk, |item| {
+                    let ev = match item {
+                        Bulk::Event(ev) => ev,
+                        Bulk::Run(mut run) => {
+                            b.records += run.len() as u64;
+                            bulk_run(&mut run, outs, calibration, *index, slot_payload);
+                            return;
+                        }
+                    };
                     if gated {
                         // The flight recorder and the rate limits (recall.rs, limit.rs).
                         let verdict = match &ev {
@@ -844,6 +900,36 @@ fn drain_loop(
         idle.wait();
     }
     Ok(summary)
+}
+
+/// The bulk path (issue 13): a run of records straight from their ring slots into the archive,
+/// the drain's one output, nothing gated (no view, no copy in between). A record the archive
+/// takes the general way (its callsite did not resolve) becomes a view as in the drain loop.
+fn bulk_run(
+    run: &mut SlotRun<'_>,
+    outs: &mut Outputs,
+    calibration: &Calibration,
+    index: u32,
+    payload: &mut Vec<u8>,
+) {
+    let Port { encoder, out, .. } = &mut outs.checked;
+    run.for_each(|s| {
+        if let PortEncoder::Archive(a) = encoder {
+            let ns = calibration.to_unix_ns(s.header.timestamp);
+            if a.encode_slot(out, &s, ns, index) {
+                return;
+            }
+        }
+        payload.clear();
+        s.append_payload(payload);
+        let record = ringlog_wire::decode::RecordRef {
+            header: s.header,
+            payload,
+        };
+        let args = ArgBuf::decode(&record);
+        let view = RecordView::new(&record, s.callsite, &args, calibration);
+        encoder.encode(out, &Item::wire(&view, &record, index));
+    });
 }
 
 /// Calls `f` with the notice for a loss, timed `now`.

@@ -240,6 +240,19 @@ pub unsafe trait Slots {
         // SAFETY: `out[start..]` is exactly one body; the caller's contract is `read`'s.
         unsafe { self.read(index, 0, &mut out[start..]) }
     }
+    /// Appends `len` bytes of the body of slot `index` from `offset` to `out` (a record's
+    /// payload copied straight from its slot: [`Consumer::append_body`]). The default zeroes
+    /// the room and calls [`Slots::read`]; [`RawSlots`] copies into spare capacity.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Slots::read`] of `len` bytes from `offset` (`offset + len <= body_len()`).
+    unsafe fn append_part(&self, index: usize, offset: usize, len: usize, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.resize(start + len, 0);
+        // SAFETY: `out[start..]` is `len` bytes; the caller's contract is `read`'s.
+        unsafe { self.read(index, offset, &mut out[start..]) }
+    }
 }
 
 /// Slots on the heap, for unit tests and loom models of the protocol.
@@ -433,7 +446,50 @@ unsafe impl Slots for RawSlots<'_> {
             out.set_len(len + body);
         }
     }
+
+    #[inline(always)]
+    unsafe fn append_part(&self, index: usize, offset: usize, len: usize, out: &mut Vec<u8>) {
+        assert!(offset + len <= self.body_len());
+        if len <= SHORT_PART && offset + SHORT_PART <= self.body_len() {
+            // A short payload (a one-slot record's, in a 64-byte slot): a fixed-size copy the
+            // compiler inlines, of bytes that are all inside the body, into room reserved for
+            // it; only `len` of them become part of `out`.
+            out.reserve(SHORT_PART);
+            let at = out.len();
+            // SAFETY: the source's SHORT_PART bytes are inside this slot's body (checked just
+            // above); the destination is `out`'s spare capacity, SHORT_PART bytes reserved
+            // just above; `set_len` covers only the `len <= SHORT_PART` bytes copied from the
+            // range asked for. Plain bytes, as for `append`.
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    self.slot_ptr(index).add(8 + offset),
+                    out.as_mut_ptr().add(at),
+                    SHORT_PART,
+                );
+                out.set_len(at + len);
+            }
+            return;
+        }
+        out.reserve(len);
+        let at = out.len();
+        // SAFETY: the source range is inside this slot's body (asserted above; the slot is
+        // inside the region `new` was given); the destination is `out`'s spare capacity,
+        // reserved just above and initialised by the copy before `set_len` covers it. Plain
+        // bytes, no reference to shared memory, any bit pattern acceptable (as for `append`).
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                self.slot_ptr(index).add(8 + offset),
+                out.as_mut_ptr().add(at),
+                len,
+            );
+            out.set_len(at + len);
+        }
+    }
 }
+
+/// Bytes [`RawSlots::append_part`] copies with one fixed-size copy when the part is no longer.
+#[cfg(not(loom))]
+const SHORT_PART: usize = 32;
 
 // SAFETY: RawSlots is a view of shared memory accessed only through atomics and raw copies under
 // the ring protocol; moving or sharing the view between threads changes nothing about that.
@@ -1166,6 +1222,55 @@ impl<'a, S: Slots> Consumer<'a, S> {
                 }
             }
         }
+    }
+
+    /// The in-place form of [`Consumer::next`] for the common record, one committed slot:
+    /// copies the first `head.len()` bytes of its body into `head` (`head.len() <=
+    /// body_len`), and if `accept(head)` gives a value, moves past the record and returns its
+    /// position with that value.
+    /// The rest of the body stays in the slot, to be copied by [`Consumer::append_body`] once
+    /// the caller knows where it goes. Anything else at the read position (nothing committed,
+    /// a stall, a skip, a record of several slots, damage), or a head `accept` refuses,
+    /// returns `None` and changes nothing: [`Consumer::next`] takes it from there.
+    #[inline]
+    pub fn next_in_place<T>(
+        &mut self,
+        head: &mut [u8],
+        accept: impl FnOnce(&[u8]) -> Option<T>,
+    ) -> Option<(u64, T)> {
+        let ring = self.ring;
+        let pos = self.pos;
+        let index = ring.index(pos);
+        // SYNC: Acquire; pairs with the producer's Release store in Owned::publish (as in
+        // `next`, whose checks for a one-slot committed record these are).
+        let seq = Seq(ring.slots.seq(index).load(Ordering::Acquire));
+        if seq.lap() != ring.lap(pos) || seq.state() != SlotState::Committed || seq.span() != 1 {
+            return None;
+        }
+        // SAFETY: the record is committed (Acquire above) and not released (it is at or past
+        // the read position), so no producer writes the slot until `release`; `read` checks
+        // the range against the body.
+        unsafe { ring.slots.read(index, 0, head) };
+        let v = accept(head)?;
+        self.pos = pos + 1;
+        Some((pos, v))
+    }
+
+    /// Appends `len` bytes of the body of the record at `pos` from `offset` to `out`: the
+    /// payload of a record [`Consumer::next_in_place`] took, copied where it goes.
+    ///
+    /// # Safety
+    ///
+    /// `pos` was returned by [`Consumer::next_in_place`] of this consumer and is not released
+    /// yet (so the slot is committed and no producer writes it), and `offset + len` is at most
+    /// the body length (checked by the slots).
+    #[inline]
+    pub unsafe fn append_body(&self, pos: u64, offset: usize, len: usize, out: &mut Vec<u8>) {
+        debug_assert!(pos >= self.released && pos < self.pos);
+        let ring = self.ring;
+        // SAFETY: the caller's contract: the slot holds a committed record we have not
+        // released, which no producer writes until `release`.
+        unsafe { ring.slots.append_part(ring.index(pos), offset, len, out) }
     }
 
     fn continuations_ok(&self, pos: u64, span: u32) -> bool {
