@@ -23,6 +23,7 @@ use crate::clock::Calibration;
 use crate::decode::{write_display, Out, RecordRef, Template, Value};
 use crate::pyfmt::line::Layout;
 use crate::record::Level;
+use core::mem::MaybeUninit;
 use std::sync::Arc;
 
 /// A callsite decoded from the table, with its format parsed once and bound to its fields.
@@ -123,25 +124,44 @@ const STACK_ARGS: usize = 16;
 
 /// A record's arguments, decoded onto the stack (spilling to the heap past 16), with the first
 /// decoding error if the bytes went bad part-way.
-#[derive(Debug)]
+///
+/// The stack slots start uninitialised: a record's few arguments cost their own stores, not
+/// 16 slots' worth (half a kilobyte) of `Arg::None` first.
 pub struct ArgBuf<'a> {
-    stack: [Arg<'a>; STACK_ARGS],
+    /// `stack[..len]` are initialised while `heap` is empty.
+    stack: [MaybeUninit<Arg<'a>>; STACK_ARGS],
+    /// All the arguments, once there were more than [`STACK_ARGS`].
     heap: Vec<Arg<'a>>,
     len: usize,
     error: Option<ArgError>,
 }
 
+impl core::fmt::Debug for ArgBuf<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ArgBuf")
+            .field("args", &self.as_slice())
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
 impl<'a> ArgBuf<'a> {
+    /// No arguments.
+    #[inline(always)]
+    fn empty() -> Self {
+        ArgBuf {
+            stack: [const { MaybeUninit::uninit() }; STACK_ARGS],
+            heap: Vec::new(),
+            len: 0,
+            error: None,
+        }
+    }
+
     /// Decodes `record`'s arguments (stopping at the first bad one). Inlined so the buffer
     /// is built where the caller keeps it, not built and then copied out (half a kilobyte).
     #[inline]
     pub fn decode(record: &RecordRef<'a>) -> Self {
-        let mut b = ArgBuf {
-            stack: [Arg::None; STACK_ARGS],
-            heap: Vec::new(),
-            len: 0,
-            error: None,
-        };
+        let mut b = ArgBuf::empty();
         for a in record.args() {
             match a {
                 Ok(a) => b.push(a),
@@ -151,36 +171,64 @@ impl<'a> ArgBuf<'a> {
         b
     }
 
+    /// [`ArgBuf::decode`] if `need`, else no arguments (a drain whose only output keeps the
+    /// wire bytes). One constructor for both, so the caller keeps one buffer built in place:
+    /// choosing between a decoded buffer and an empty one kept aside copied the whole buffer
+    /// per record.
+    #[inline]
+    pub fn decode_if(record: &RecordRef<'a>, need: bool) -> Self {
+        if need {
+            ArgBuf::decode(record)
+        } else {
+            ArgBuf::empty()
+        }
+    }
+
     /// Arguments given directly (the drain's notices).
     pub fn from_args(args: &[Arg<'a>]) -> Self {
-        let mut b = ArgBuf {
-            stack: [Arg::None; STACK_ARGS],
-            heap: Vec::new(),
-            len: 0,
-            error: None,
-        };
+        let mut b = ArgBuf::empty();
         for a in args {
             b.push(*a);
         }
         b
     }
 
+    #[inline]
     fn push(&mut self, a: Arg<'a>) {
-        if self.len < STACK_ARGS && self.heap.is_empty() {
-            self.stack[self.len] = a;
+        // A free stack slot exists only while the heap is unused (it takes over at the 17th).
+        if let Some(slot) = self.stack.get_mut(self.len) {
+            slot.write(a);
         } else {
-            if self.heap.is_empty() {
-                self.heap.extend_from_slice(&self.stack[..self.len]);
-            }
-            self.heap.push(a);
+            self.spill(a);
         }
         self.len += 1;
     }
 
+    /// [`ArgBuf::push`] past the stack's slots: moves them to the heap once.
+    #[cold]
+    fn spill(&mut self, a: Arg<'a>) {
+        if self.heap.is_empty() {
+            let stack = self.stack_slice().to_vec();
+            self.heap = stack;
+        }
+        self.heap.push(a);
+    }
+
+    /// The initialised stack slots.
+    #[inline]
+    fn stack_slice(&self) -> &[Arg<'a>] {
+        let n = self.len.min(STACK_ARGS);
+        // SAFETY: `push` writes `stack[len]` before counting it, so `stack[..min(len, 16)]`
+        // are initialised (once the heap holds the arguments, the stack's are stale but still
+        // initialised); `MaybeUninit<Arg>` has `Arg`'s layout.
+        unsafe { core::slice::from_raw_parts(self.stack.as_ptr().cast::<Arg<'a>>(), n) }
+    }
+
     /// The decoded arguments.
+    #[inline]
     pub fn as_slice(&self) -> &[Arg<'a>] {
         if self.heap.is_empty() {
-            &self.stack[..self.len]
+            self.stack_slice()
         } else {
             &self.heap
         }
@@ -446,5 +494,79 @@ impl OwnedRecord {
     /// The field named `name`, if any.
     pub fn field(&self, name: &str) -> Option<&Value> {
         self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::{ArgError, Encoder};
+    use crate::record::RecordHeader;
+
+    fn record(payload: &[u8]) -> RecordRef<'_> {
+        RecordRef {
+            header: RecordHeader::default(),
+            payload,
+        }
+    }
+
+    fn encode(f: impl FnOnce(&mut Encoder<'_>)) -> Vec<u8> {
+        let mut buf = vec![MaybeUninit::uninit(); 4096];
+        let mut e = Encoder::new(&mut buf);
+        f(&mut e);
+        e.as_bytes().to_vec()
+    }
+
+    #[test]
+    fn more_arguments_than_stack_slots_spill_to_the_heap_in_order() {
+        for n in [0u64, 1, 15, 16, 17, 40] {
+            let bytes = encode(|e| (0..n).for_each(|i| e.u64(i)));
+            let args = ArgBuf::decode(&record(&bytes));
+            let want: Vec<Arg<'_>> = (0..n).map(Arg::U64).collect();
+            assert_eq!(args.as_slice(), want, "{n} arguments");
+            assert!(args.error().is_none());
+        }
+    }
+
+    #[test]
+    fn strings_decode_on_the_ascii_path_and_off_it_and_bad_utf8_is_an_error() {
+        let bytes = encode(|e| {
+            e.str("p0-t1");
+            e.str("héllo — ✓ 日本");
+            e.str("a string longer than sixteen bytes, all ASCII");
+        });
+        let args = ArgBuf::decode(&record(&bytes));
+        assert_eq!(
+            args.as_slice(),
+            [
+                Arg::Str("p0-t1"),
+                Arg::Str("héllo — ✓ 日本"),
+                Arg::Str("a string longer than sixteen bytes, all ASCII")
+            ]
+        );
+        // A valid first argument, then a string whose bytes are not UTF-8 (0xC3 alone).
+        let mut bad = encode(|e| e.u64(7));
+        bad.extend_from_slice(&[15, 2, 0, b'a', 0xC3]);
+        let args = ArgBuf::decode(&record(&bad));
+        assert_eq!(args.as_slice(), [Arg::U64(7)]);
+        assert_eq!(
+            args.error(),
+            Some(&ArgError::BadValue {
+                offset: 9,
+                what: "string"
+            })
+        );
+    }
+
+    #[test]
+    fn decode_if_not_needed_has_no_arguments() {
+        let bytes = encode(|e| e.u64(1));
+        assert_eq!(
+            ArgBuf::decode_if(&record(&bytes), true).as_slice(),
+            [Arg::U64(1)]
+        );
+        assert!(ArgBuf::decode_if(&record(&bytes), false)
+            .as_slice()
+            .is_empty());
     }
 }
