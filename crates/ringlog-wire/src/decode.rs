@@ -105,8 +105,25 @@ impl Out for String {
 
 /// Appends raw UTF-8 bytes (no escaping).
 impl Out for Vec<u8> {
+    #[inline]
     fn push_str(&mut self, s: &str) {
-        self.extend_from_slice(s.as_bytes())
+        extend_small(self, s.as_bytes())
+    }
+}
+
+/// `out.extend_from_slice(b)`, with up to 64 bytes (a literal, a number, a short argument, a
+/// line's head) copied inline: `extend_from_slice` calls `memcpy` for a length not known at
+/// compile time, and the call and its size dispatch cost more than a few dozen bytes.
+#[inline(always)]
+pub fn extend_small(out: &mut Vec<u8>, b: &[u8]) {
+    out.reserve(b.len());
+    let len = out.len();
+    // SAFETY: `reserve` left room for `b.len()` bytes after `len`, and `b` cannot overlap
+    // `out`'s spare capacity (it is a shared borrow while `out` is borrowed mutably). The
+    // bytes `copy_record` writes are initialised before `set_len` counts them.
+    unsafe {
+        crate::args::copy_record(b, out.as_mut_ptr().add(len));
+        out.set_len(len + b.len());
     }
 }
 
@@ -173,6 +190,9 @@ fn write_f64_short<O: Out + ?Sized>(out: &mut O, v: f64) -> bool {
         return false;
     }
     let neg = v < 0.0;
+    if v.abs() < 1.0e9 {
+        return write_f64_milli(out, v, neg);
+    }
     for (k, p) in POW.iter().enumerate() {
         // `m.round()` (half away from zero) without the libm call it is on baseline x86-64:
         // the integer part by truncation, plus one if the fraction (exact: |m| < 2^63, and
@@ -202,6 +222,40 @@ fn write_f64_short<O: Out + ?Sized>(out: &mut O, v: f64) -> bool {
         return true;
     }
     false
+}
+
+/// [`write_f64_short`] below 10^9 with one multiplication instead of one per `k`: `n =
+/// round(|v| * 1000)` and `n / 1000 == |v|` decide at once, and the fraction's trailing zeros
+/// give the smallest `k`. Below 10^9 an ulp of `v` (at most 2^-23) is far below 10^-3, so
+/// `|v| * 1000` is within 10^-3 of an integer when `v` has at most three decimals, the rounding
+/// finds it, and at most one decimal of up to three places parses back to `v` (so the one
+/// found, written without its trailing zeros, is the shortest, as the loop would find).
+#[inline]
+fn write_f64_milli<O: Out + ?Sized>(out: &mut O, v: f64, neg: bool) -> bool {
+    let m = v.abs() * 1000.0;
+    // `round` without the libm call, as in `write_f64_short`.
+    let int = m as i64;
+    let n = (int + i64::from(m - int as f64 >= 0.5)).unsigned_abs();
+    if n as f64 / 1000.0 != v.abs() {
+        return false;
+    }
+    if neg {
+        out.push_verbatim("-");
+    }
+    let (whole, frac) = (n / 1000, (n % 1000) as usize);
+    out.push_verbatim(itoa::Buffer::new().format(whole));
+    if frac != 0 {
+        // Decimals without trailing zeros: `.d`, `.dd` or `.ddd` from the `.000`-`.999` table.
+        let k = if frac % 100 == 0 {
+            1
+        } else if frac % 10 == 0 {
+            2
+        } else {
+            3
+        };
+        out.push_verbatim(FRACTIONS.get(frac * 4..frac * 4 + 1 + k).unwrap_or("."));
+    }
+    true
 }
 
 /// `.000.001.002` ... `.999`: four bytes per fraction, for [`write_f64_short`].
@@ -564,6 +618,16 @@ enum Piece {
     Bad,
 }
 
+/// A piece of a template whose holes are all plain `{}` ([`Template::plain_pieces`]): what a
+/// render plan is compiled from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlainPiece<'t> {
+    /// Literal text, as it is in the format (not escaped).
+    Lit(&'t str),
+    /// A `{}` hole taking argument `n`, written as [`write_display`] writes it.
+    Display(usize),
+}
+
 /// What a brace hole's spec asks for, decided when the format is parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum HoleKind {
@@ -752,6 +816,29 @@ impl Template {
             .iter()
             .filter(|p| matches!(p, Piece::Hole { arg, .. } | Piece::Percent { arg, .. } if *arg >= args))
             .count()
+    }
+
+    /// The pieces, if the format is well formed and every hole is a plain `{}` (the common
+    /// format, which a render plan can write without [`Template::render`]'s per-piece
+    /// dispatch); `None` for anything else (specs, `{:?}`, `%` conversions, bad holes).
+    /// Rendering the pieces in order, each hole with [`write_display`], writes what
+    /// [`Template::render`] writes when no argument is missing.
+    pub fn plain_pieces(&self) -> Option<Vec<PlainPiece<'_>>> {
+        if self.problem.is_some() {
+            return None;
+        }
+        self.pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Lit { text, .. } => Some(PlainPiece::Lit(text)),
+                Piece::Hole {
+                    arg,
+                    kind: HoleKind::Display,
+                    ..
+                } => Some(PlainPiece::Display(*arg)),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Why the format is malformed, if it is.

@@ -23,8 +23,9 @@ use crate::clock::Calibration;
 use crate::decode::{write_display, Out, RecordRef, Template, Value};
 use crate::pyfmt::line::Layout;
 use crate::record::Level;
+use core::any::Any;
 use core::mem::MaybeUninit;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// A callsite decoded from the table, with its format parsed once and bound to its fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +57,38 @@ pub struct Callsite {
     /// The line layout as the callsite carries it (empty: none), for tools that write the
     /// callsite out again (the binary archive).
     pub layout_text: String,
+    /// What an encoder compiled from this callsite on first use ([`Callsite::cached`]).
+    cache: CallsiteCache,
+}
+
+/// State an encoder derives from a callsite once and keeps beside it (the drain's render
+/// plans), built on first use. Not part of the callsite: a clone starts empty and comparisons
+/// ignore it.
+#[derive(Default)]
+struct CallsiteCache(OnceLock<Box<dyn Any + Send + Sync>>);
+
+impl Clone for CallsiteCache {
+    fn clone(&self) -> Self {
+        CallsiteCache::default()
+    }
+}
+
+impl PartialEq for CallsiteCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for CallsiteCache {}
+
+impl core::fmt::Debug for CallsiteCache {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "CallsiteCache(filled)"
+        } else {
+            "CallsiteCache(empty)"
+        })
+    }
 }
 
 impl Callsite {
@@ -73,6 +106,7 @@ impl Callsite {
             format: d.format.to_string(),
             fields: d.fields.iter().map(|s| s.to_string()).collect(),
             layout_text: d.layout.to_string(),
+            cache: CallsiteCache::default(),
             layout: (!d.layout.is_empty()).then(|| {
                 Layout::parse(d.layout)
                     .map(Arc::new)
@@ -87,6 +121,16 @@ impl Callsite {
             Some(Ok(l)) => Some(l),
             _ => None,
         }
+    }
+
+    /// The value of type `T` kept with this callsite, built by `init` on the first call: an
+    /// encoder's per-callsite state (the drain compiles each callsite's render plan once).
+    /// One slot per callsite: `None` if it already holds another type.
+    pub fn cached<T: Any + Send + Sync>(&self, init: impl FnOnce(&Callsite) -> T) -> Option<&T> {
+        self.cache
+            .0
+            .get_or_init(|| Box::new(init(self)))
+            .downcast_ref()
     }
 
     /// Arguments before the first field.
@@ -159,29 +203,36 @@ impl<'a> ArgBuf<'a> {
 
     /// Decodes `record`'s arguments (stopping at the first bad one). Inlined so the buffer
     /// is built where the caller keeps it, not built and then copied out (half a kilobyte).
-    #[inline]
+    #[inline(always)]
     pub fn decode(record: &RecordRef<'a>) -> Self {
         let mut b = ArgBuf::empty();
+        b.fill(record);
+        b
+    }
+
+    /// Decodes `record`'s arguments into this (empty) buffer. Apart from the constructors so
+    /// that they stay small enough to inline and build their buffer in the caller's frame (a
+    /// constructor that was not inlined built it in its own and copied it out).
+    fn fill(&mut self, record: &RecordRef<'a>) {
         for a in record.args() {
             match a {
-                Ok(a) => b.push(a),
-                Err(e) => b.error = Some(e),
+                Ok(a) => self.push(a),
+                Err(e) => self.error = Some(e),
             }
         }
-        b
     }
 
     /// [`ArgBuf::decode`] if `need`, else no arguments (a drain whose only output keeps the
     /// wire bytes). One constructor for both, so the caller keeps one buffer built in place:
     /// choosing between a decoded buffer and an empty one kept aside copied the whole buffer
     /// per record.
-    #[inline]
+    #[inline(always)]
     pub fn decode_if(record: &RecordRef<'a>, need: bool) -> Self {
+        let mut b = ArgBuf::empty();
         if need {
-            ArgBuf::decode(record)
-        } else {
-            ArgBuf::empty()
+            b.fill(record);
         }
+        b
     }
 
     /// Arguments given directly (the drain's notices).
