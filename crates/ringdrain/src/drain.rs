@@ -737,9 +737,12 @@ fn drain_loop(
                         }
                         Event::Record { record, callsite } => {
                             // An archive alone keeps the wire bytes: no need to decode them.
-                            // One constructor, so the buffer is built in place (choosing
-                            // between two buffers copied half a kilobyte per record).
-                            let args = ArgBuf::decode_if(&record, need_args);
+                            // Decoded in place: `ArgBuf::decode` (or choosing between a
+                            // decoded buffer and an empty one) copies half a kilobyte.
+                            let mut args = ArgBuf::new();
+                            if need_args {
+                                args.decode_from(&record);
+                            }
                             let view = RecordView::new(&record, callsite, &args, calibration);
                             b.push(outs, &view, Some(&record), *index, merge);
                             b.records += 1;

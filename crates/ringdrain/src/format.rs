@@ -328,7 +328,8 @@ impl Formatter {
         record: &RecordRef<'_>,
         callsite: Result<Option<&CallsiteInfo>, &str>,
     ) -> i64 {
-        let args = ArgBuf::decode(record);
+        let mut args = ArgBuf::new();
+        args.decode_from(record);
         let view = RecordView::new(record, callsite, &args, &self.calibration);
         self.encoder.encode(out, &Item::wire(&view, record, 0));
         view.unix_ns

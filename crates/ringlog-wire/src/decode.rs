@@ -119,11 +119,23 @@ pub fn extend_small(out: &mut Vec<u8>, b: &[u8]) {
     out.reserve(b.len());
     let len = out.len();
     // SAFETY: `reserve` left room for `b.len()` bytes after `len`, and `b` cannot overlap
-    // `out`'s spare capacity (it is a shared borrow while `out` is borrowed mutably). The
-    // bytes `copy_record` writes are initialised before `set_len` counts them.
+    // `out`'s spare capacity (it is a shared borrow while `out` is borrowed mutably). Every
+    // index written or read below is under `n`; the `n` bytes are initialised before
+    // `set_len` counts them.
     unsafe {
-        crate::args::copy_record(b, out.as_mut_ptr().add(len));
-        out.set_len(len + b.len());
+        let (n, s, d) = (b.len(), b.as_ptr(), out.as_mut_ptr().add(len));
+        if n <= 3 {
+            // 1 to 3 bytes as three byte moves that overlap as needed (`copy_record`'s byte
+            // loop for these sizes is turned back into a `memcpy` call by the compiler).
+            if n > 0 {
+                *d = *s;
+                *d.add(n / 2) = *s.add(n / 2);
+                *d.add(n - 1) = *s.add(n - 1);
+            }
+        } else {
+            crate::args::copy_record(b, d);
+        }
+        out.set_len(len + n);
     }
 }
 
@@ -983,6 +995,21 @@ mod tests {
         let mut s = String::new();
         let r = render_message(&mut s, FormatStyle::Brace, f, args);
         (s, r)
+    }
+
+    #[test]
+    fn extend_small_appends_every_length_as_extend_from_slice_does() {
+        let src: Vec<u8> = (0..200u8).collect();
+        for n in 0..=130 {
+            for start in [0usize, 1, 7] {
+                let mut got = b"head".to_vec();
+                got.shrink_to_fit();
+                extend_small(&mut got, &src[start..start + n]);
+                let mut want = b"head".to_vec();
+                want.extend_from_slice(&src[start..start + n]);
+                assert_eq!(got, want, "{n} bytes from {start}");
+            }
+        }
     }
 
     #[test]

@@ -189,10 +189,17 @@ impl core::fmt::Debug for ArgBuf<'_> {
     }
 }
 
-impl<'a> ArgBuf<'a> {
-    /// No arguments.
+impl Default for ArgBuf<'_> {
     #[inline(always)]
-    fn empty() -> Self {
+    fn default() -> Self {
+        ArgBuf::new()
+    }
+}
+
+impl<'a> ArgBuf<'a> {
+    /// No arguments yet; [`ArgBuf::decode_from`] fills the buffer where the caller keeps it.
+    #[inline(always)]
+    pub fn new() -> Self {
         ArgBuf {
             stack: [const { MaybeUninit::uninit() }; STACK_ARGS],
             heap: Vec::new(),
@@ -201,19 +208,22 @@ impl<'a> ArgBuf<'a> {
         }
     }
 
-    /// Decodes `record`'s arguments (stopping at the first bad one). Inlined so the buffer
-    /// is built where the caller keeps it, not built and then copied out (half a kilobyte).
-    #[inline(always)]
+    /// Decodes `record`'s arguments (stopping at the first bad one).
+    ///
+    /// The buffer is built in this function's frame and moved out on return: a copy of the
+    /// whole buffer (half a kilobyte) that no inlining removes, since decoding takes the
+    /// buffer's address. A hot loop keeps the buffer in its own frame instead:
+    /// `let mut args = ArgBuf::new(); args.decode_from(&record);`.
+    #[inline]
     pub fn decode(record: &RecordRef<'a>) -> Self {
-        let mut b = ArgBuf::empty();
-        b.fill(record);
+        let mut b = ArgBuf::new();
+        b.decode_from(record);
         b
     }
 
-    /// Decodes `record`'s arguments into this (empty) buffer. Apart from the constructors so
-    /// that they stay small enough to inline and build their buffer in the caller's frame (a
-    /// constructor that was not inlined built it in its own and copied it out).
-    fn fill(&mut self, record: &RecordRef<'a>) {
+    /// Decodes `record`'s arguments (stopping at the first bad one) after those already in
+    /// the buffer (none, for a buffer from [`ArgBuf::new`]).
+    pub fn decode_from(&mut self, record: &RecordRef<'a>) {
         for a in record.args() {
             match a {
                 Ok(a) => self.push(a),
@@ -222,22 +232,9 @@ impl<'a> ArgBuf<'a> {
         }
     }
 
-    /// [`ArgBuf::decode`] if `need`, else no arguments (a drain whose only output keeps the
-    /// wire bytes). One constructor for both, so the caller keeps one buffer built in place:
-    /// choosing between a decoded buffer and an empty one kept aside copied the whole buffer
-    /// per record.
-    #[inline(always)]
-    pub fn decode_if(record: &RecordRef<'a>, need: bool) -> Self {
-        let mut b = ArgBuf::empty();
-        if need {
-            b.fill(record);
-        }
-        b
-    }
-
     /// Arguments given directly (the drain's notices).
     pub fn from_args(args: &[Arg<'a>]) -> Self {
-        let mut b = ArgBuf::empty();
+        let mut b = ArgBuf::new();
         for a in args {
             b.push(*a);
         }
@@ -610,14 +607,15 @@ mod tests {
     }
 
     #[test]
-    fn decode_if_not_needed_has_no_arguments() {
-        let bytes = encode(|e| e.u64(1));
-        assert_eq!(
-            ArgBuf::decode_if(&record(&bytes), true).as_slice(),
-            [Arg::U64(1)]
-        );
-        assert!(ArgBuf::decode_if(&record(&bytes), false)
-            .as_slice()
-            .is_empty());
+    fn a_buffer_decoded_in_place_holds_what_decode_returns() {
+        let bytes = encode(|e| {
+            e.u64(1);
+            e.str("x");
+        });
+        assert!(ArgBuf::new().as_slice().is_empty());
+        let mut args = ArgBuf::new();
+        args.decode_from(&record(&bytes));
+        assert_eq!(args.as_slice(), ArgBuf::decode(&record(&bytes)).as_slice());
+        assert_eq!(args.as_slice(), [Arg::U64(1), Arg::Str("x")]);
     }
 }
