@@ -88,10 +88,12 @@ pub trait Out {
     /// Appends text known to need no escaping in any format (no control character, quote,
     /// backslash, C1 control or bidirectional formatting character); escaping writers copy it
     /// as is.
+    #[inline]
     fn push_verbatim(&mut self, s: &str) {
         self.push_str(s)
     }
     /// Appends one character.
+    #[inline]
     fn push_char(&mut self, c: char) {
         self.push_str(c.encode_utf8(&mut [0; 4]))
     }
