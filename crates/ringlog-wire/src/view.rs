@@ -17,7 +17,7 @@
 //!   a malformed format, arguments missing (unless the record was truncated), more arguments
 //!   than holes and fields, undecodable argument bytes.
 
-use crate::args::{Arg, ArgError};
+use crate::args::{Arg, ArgError, Args};
 use crate::callsite::{CallsiteDesc, FormatStyle};
 use crate::clock::Calibration;
 use crate::decode::{write_display, Out, RecordRef, Template, Value};
@@ -224,10 +224,27 @@ impl<'a> ArgBuf<'a> {
     /// Decodes `record`'s arguments (stopping at the first bad one) after those already in
     /// the buffer (none, for a buffer from [`ArgBuf::new`]).
     pub fn decode_from(&mut self, record: &RecordRef<'a>) {
-        for a in record.args() {
-            match a {
-                Ok(a) => self.push(a),
-                Err(e) => self.error = Some(e),
+        let payload = record.payload;
+        let mut at = 0;
+        while let Some(rest) = payload.get(at..).filter(|r| !r.is_empty()) {
+            // The common arguments straight into the next slot; anything else (and anything
+            // malformed, so the error is the one `Args` reports) through `Args`.
+            if let Some((a, n)) = crate::args::decode_common(rest) {
+                self.push(a);
+                at += n;
+                continue;
+            }
+            let mut slow = Args::starting_at(payload, at);
+            match slow.next() {
+                Some(Ok(a)) => {
+                    self.push(a);
+                    at = slow.offset();
+                }
+                Some(Err(e)) => {
+                    self.error = Some(e);
+                    return;
+                }
+                None => return,
             }
         }
     }
@@ -604,6 +621,63 @@ mod tests {
                 what: "string"
             })
         );
+    }
+
+    /// The buffer's fast path for common tags decodes what [`Args`] decodes, and stops with
+    /// the same error at the same offset, for any bytes: valid arguments of every kind, cut
+    /// short at every length, with bytes flipped.
+    #[test]
+    fn the_buffer_decodes_any_bytes_as_args_does() {
+        let valid = encode(|e| {
+            e.u64(u64::MAX);
+            e.f64(-0.25);
+            e.str("p0-t1");
+            e.str("héllo ✓");
+            e.u8(7);
+            e.i32(-5);
+            e.u128(1 << 100);
+            e.bool(true);
+            e.char('é');
+            e.bytes(&[1, 2, 3]);
+            e.display_str("shown");
+            e.none();
+            e.f32(1.5);
+            e.str("");
+        });
+        let check = |b: &[u8]| {
+            let mut want = Vec::new();
+            let mut error = None;
+            for a in Args::new(b) {
+                match a {
+                    Ok(a) => want.push(a),
+                    Err(e) => error = Some(e),
+                }
+            }
+            let got = ArgBuf::decode(&record(b));
+            // By their debug form: a NaN is not equal to itself.
+            assert_eq!(
+                format!("{:?}", got.as_slice()),
+                format!("{want:?}"),
+                "{b:?}"
+            );
+            assert_eq!(got.error(), error.as_ref(), "{b:?}");
+        };
+        for n in 0..=valid.len() {
+            check(&valid[..n]);
+        }
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            let mut b = valid.clone();
+            for _ in 0..3 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let at = (x % b.len() as u64) as usize;
+                b[at] = (x >> 32) as u8;
+            }
+            check(&b);
+            check(&b[..(x >> 40) as usize % b.len()]);
+        }
     }
 
     #[test]
