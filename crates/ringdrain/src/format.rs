@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 use ringlog_segment::reader::CallsiteInfo;
 use ringlog_wire::args::Arg;
 use ringlog_wire::clock::Calibration;
-use ringlog_wire::decode::{extend_small, write_display, Out, PlainPiece, RecordRef};
+use ringlog_wire::decode::{extend_small, write_display, Out, PlainPiece, RecordRef, DIGIT_PAIRS};
 use ringlog_wire::record::Level;
 use ringlog_wire::view::{ArgBuf, Callsite, RecordView};
 
@@ -88,14 +88,6 @@ pub(crate) fn with_entry(view: &RecordView<'_>, f: impl FnOnce(&Entry<'_>)) {
         fields: &fields,
     })
 }
-
-/// "00" to "99", two bytes each.
-const DIGIT_PAIRS: &[u8; 200] = b"\
-0001020304050607080910111213141516171819\
-2021222324252627282930313233343536373839\
-4041424344454647484950515253545556575859\
-6061626364656667686970717273747576777879\
-8081828384858687888990919293949596979899";
 
 /// RFC 3339 UTC timestamps, with the `YYYY-MM-DDTHH:MM:SS.` of the current second cached so
 /// only the fraction is written per record.

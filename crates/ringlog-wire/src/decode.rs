@@ -253,24 +253,53 @@ fn write_f64_milli<O: Out + ?Sized>(out: &mut O, v: f64, neg: bool) -> bool {
     if n as f64 / 1000.0 != v.abs() {
         return false;
     }
+    // One buffer, one write: the sign and the integer part (below 10^9: at most nine digits,
+    // two at a time) end at byte 10, the fraction's four table bytes follow.
+    let (mut whole, frac) = ((n / 1000) as usize, (n % 1000) as usize);
+    let mut buf = [0u8; 14];
+    let mut at = 10;
+    while whole >= 100 {
+        let d = whole % 100 * 2;
+        at -= 2;
+        buf[at..at + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+        whole /= 100;
+    }
+    if whole >= 10 {
+        at -= 2;
+        buf[at..at + 2].copy_from_slice(&DIGIT_PAIRS[whole * 2..whole * 2 + 2]);
+    } else {
+        at -= 1;
+        buf[at] = b'0' + whole as u8;
+    }
     if neg {
-        out.push_verbatim("-");
+        at -= 1;
+        buf[at] = b'-';
     }
-    let (whole, frac) = (n / 1000, (n % 1000) as usize);
-    out.push_verbatim(itoa::Buffer::new().format(whole));
+    let mut end = 10;
     if frac != 0 {
-        // Decimals without trailing zeros: `.d`, `.dd` or `.ddd` from the `.000`-`.999` table.
-        let k = if frac % 100 == 0 {
-            1
-        } else if frac % 10 == 0 {
+        // Decimals without trailing zeros: `.d`, `.dd` or `.ddd` of the `.000`-`.999` entry.
+        buf[10..14].copy_from_slice(&FRACTIONS.as_bytes()[frac * 4..frac * 4 + 4]);
+        end += if frac % 100 == 0 {
             2
-        } else {
+        } else if frac % 10 == 0 {
             3
+        } else {
+            4
         };
-        out.push_verbatim(FRACTIONS.get(frac * 4..frac * 4 + 1 + k).unwrap_or("."));
     }
+    // SAFETY: every byte of `buf[at..end]` was written above from ASCII: digits, `-`, and
+    // the `.000`-`.999` table.
+    out.push_verbatim(unsafe { core::str::from_utf8_unchecked(&buf[at..end]) });
     true
 }
+
+/// "00" to "99", two bytes each.
+pub const DIGIT_PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
 
 /// `.000.001.002` ... `.999`: four bytes per fraction, for [`write_f64_short`].
 const FRACTIONS: &str = {
