@@ -187,7 +187,8 @@ const HEADS: usize = 64;
 /// two numbers and scanning the target for characters to escape. Direct-mapped: a slot is
 /// picked by a hash of the key and holds the last key that landed there; a hit compares the
 /// whole key (the target by content), so the bytes are always those the head function writes.
-/// JSON keeps a second one for `"file"` and `"line"` ([`json_location`]).
+/// JSON keeps a second one for `"file"` and `"line"` ([`json_location`]) of records without a
+/// callsite (a callsite keeps its own with its render plans).
 #[derive(Debug)]
 struct Heads {
     slots: Vec<Head>,
@@ -541,11 +542,27 @@ impl LineEncoder {
             None => v.message(&mut JsonEsc(out)),
         }
         out.push(b'"');
-        let (file, line) = v.location();
-        // `,"file":"...","line":N,"fields":{`, cached per callsite like the head (the level and
-        // thread parts of the key are unused here: a cache of its own).
-        self.locations
-            .write(out, (Level::Info, line, 0, file), json_location);
+        // `,"file":"...","line":N,"fields":{`: a callsite's own, kept with its plans; records
+        // without a callsite (no location) through a cache like the head's (the level and
+        // thread parts of the key are unused there: a cache of its own).
+        match v
+            .callsite()
+            .and_then(|cs| Some((cs, cs.cached(|_| Plans::default())?)))
+        {
+            Some((cs, plans)) => extend_small(
+                out,
+                plans.json_location.get_or_init(|| {
+                    let mut b = Vec::new();
+                    json_location(&mut b, Level::Info, cs.line, 0, &cs.file);
+                    b
+                }),
+            ),
+            None => {
+                let (file, line) = v.location();
+                self.locations
+                    .write(out, (Level::Info, line, 0, file), json_location)
+            }
+        }
         let mut first = true;
         v.for_each_field(|name, arg| {
             if !first {
@@ -661,12 +678,15 @@ enum PlanFormat {
 }
 
 /// A callsite's plans, one per escaping, each compiled when first used (kept with the
-/// callsite: [`Callsite::cached`]). `None`: the format has no plan.
+/// callsite: [`Callsite::cached`]), and the bytes of its JSON location. `None`: the format
+/// has no plan.
 #[derive(Debug, Default)]
 struct Plans {
     text: OnceLock<Option<Plan>>,
     json: OnceLock<Option<Plan>>,
     raw: OnceLock<Option<Plan>>,
+    /// JSON's `,"file":...,"line":...,"fields":{` for this callsite ([`json_location`]).
+    json_location: OnceLock<Vec<u8>>,
 }
 
 /// The plan for `v`'s message in `format` (`slot` picks its cell), if the record has a
