@@ -879,7 +879,9 @@ impl<'a> Chunk<'a> {
                 } else {
                     entry_record(callsite_id, pid, tid, level_byte, truncated, payload)
                 };
-                let args = ArgBuf::decode(&record);
+                // Decoded in place (a buffer returned by value is a half-kilobyte copy).
+                let mut args = ArgBuf::new();
+                args.decode_from(&record);
                 let origin = match (origin_kind, callsite) {
                     (_, Some(cs)) => Origin::Callsite(cs),
                     (ORIGIN_BARE, _) => Origin::Bare,
@@ -951,7 +953,9 @@ impl<'a> Chunk<'a> {
                         }
                         let record =
                             entry_record(callsite_id, pid, tid, level_byte, truncated, payload);
-                        let args = ArgBuf::decode(&record);
+                        // Decoded in place (a buffer returned by value is a half-kilobyte copy).
+                        let mut args = ArgBuf::new();
+                        args.decode_from(&record);
                         let view = RecordView {
                             unix_ns,
                             level,
@@ -982,7 +986,9 @@ impl<'a> Chunk<'a> {
                             header: RecordHeader::default(),
                             payload,
                         };
-                        let args = ArgBuf::decode(&record);
+                        // Decoded in place (a buffer returned by value is a half-kilobyte copy).
+                        let mut args = ArgBuf::new();
+                        args.decode_from(&record);
                         let view = RecordView {
                             unix_ns,
                             level,

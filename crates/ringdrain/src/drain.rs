@@ -618,7 +618,6 @@ fn drain_loop(
     }
     let merge = cfg.merge && sources.len() > 1;
     let need_args = outputs.need_args();
-    let no_args = ArgBuf::from_args(&[]);
     let notice_pid = std::process::id();
     let mut ts = Timestamps::default();
     let mut gate = Gate::new(
@@ -793,16 +792,14 @@ fn drain_loop(
                             b.records += 1;
                         }
                         Event::Record { record, callsite } => {
-                            // An archive alone keeps the wire bytes: no need to decode them
-                            // (nor to build an empty argument buffer per record).
-                            let decoded;
-                            let args = if need_args {
-                                decoded = ArgBuf::decode(&record);
-                                &decoded
-                            } else {
-                                &no_args
-                            };
-                            let view = RecordView::new(&record, callsite, args, calibration);
+                            // An archive alone keeps the wire bytes: no need to decode them.
+                            // Decoded in place: `ArgBuf::decode` (or choosing between a
+                            // decoded buffer and an empty one) copies half a kilobyte.
+                            let mut args = ArgBuf::new();
+                            if need_args {
+                                args.decode_from(&record);
+                            }
+                            let view = RecordView::new(&record, callsite, &args, calibration);
                             b.push(outs, &view, Some(&record), *index, merge);
                             b.records += 1;
                         }

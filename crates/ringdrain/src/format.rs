@@ -13,13 +13,14 @@
 //! and tests.
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use ringlog_segment::reader::CallsiteInfo;
 use ringlog_wire::args::Arg;
 use ringlog_wire::clock::Calibration;
-use ringlog_wire::decode::{write_display, Out, RecordRef};
+use ringlog_wire::decode::{extend_small, write_display, Out, PlainPiece, RecordRef, DIGIT_PAIRS};
 use ringlog_wire::record::Level;
-use ringlog_wire::view::{ArgBuf, RecordView};
+use ringlog_wire::view::{ArgBuf, Callsite, RecordView};
 
 use crate::encode::{Encoder, Item};
 
@@ -87,14 +88,6 @@ pub(crate) fn with_entry(view: &RecordView<'_>, f: impl FnOnce(&Entry<'_>)) {
         fields: &fields,
     })
 }
-
-/// "00" to "99", two bytes each.
-const DIGIT_PAIRS: &[u8; 200] = b"\
-0001020304050607080910111213141516171819\
-2021222324252627282930313233343536373839\
-4041424344454647484950515253545556575859\
-6061626364656667686970717273747576777879\
-8081828384858687888990919293949596979899";
 
 /// RFC 3339 UTC timestamps, with the `YYYY-MM-DDTHH:MM:SS.` of the current second cached so
 /// only the fraction is written per record.
@@ -194,7 +187,8 @@ const HEADS: usize = 64;
 /// two numbers and scanning the target for characters to escape. Direct-mapped: a slot is
 /// picked by a hash of the key and holds the last key that landed there; a hit compares the
 /// whole key (the target by content), so the bytes are always those the head function writes.
-/// JSON keeps a second one for `"file"` and `"line"` ([`json_location`]).
+/// JSON keeps a second one for `"file"` and `"line"` ([`json_location`]) of records without a
+/// callsite (a callsite keeps its own with its render plans).
 #[derive(Debug)]
 struct Heads {
     slots: Vec<Head>,
@@ -239,11 +233,34 @@ impl Heads {
             && head.pid == pid
             && head.tid == tid
             && head.level == level as u8
-            && head.target == target)
+            && same_bytes(head.target.as_bytes(), target.as_bytes()))
         {
             head.fill(level, pid, tid, target, render);
         }
-        out.extend_from_slice(&head.bytes);
+        extend_small(out, &head.bytes);
+    }
+}
+
+/// `a == b`, with up to 32 bytes (a target) compared as two overlapping fixed-size words
+/// inline instead of a `memcmp` call.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    /// The first and the last `W` bytes of two slices of the same length `n >= W`.
+    #[inline(always)]
+    fn ends<const W: usize>(a: &[u8], b: &[u8]) -> bool {
+        let n = a.len();
+        let word =
+            |s: &[u8], at: usize| s.get(at..at + W).and_then(|w| <[u8; W]>::try_from(w).ok());
+        word(a, 0) == word(b, 0) && word(a, n - W) == word(b, n - W)
+    }
+    if a.len() != b.len() {
+        return false;
+    }
+    match a.len() {
+        4..=7 => ends::<4>(a, b),
+        8..=16 => ends::<8>(a, b),
+        17..=32 => ends::<16>(a, b),
+        _ => a == b,
     }
 }
 
@@ -327,7 +344,8 @@ impl Formatter {
         record: &RecordRef<'_>,
         callsite: Result<Option<&CallsiteInfo>, &str>,
     ) -> i64 {
-        let args = ArgBuf::decode(record);
+        let mut args = ArgBuf::new();
+        args.decode_from(record);
         let view = RecordView::new(record, callsite, &args, &self.calibration);
         self.encoder.encode(out, &Item::wire(&view, record, 0));
         view.unix_ns
@@ -389,7 +407,7 @@ pub struct LineEncoder {
     /// JSON's `"file"` and `"line"` per callsite ([`json_location`]).
     locations: Heads,
     /// A logfmt message or value rendered before it is quoted, kept between records.
-    scratch: String,
+    scratch: Vec<u8>,
     /// Time zones for Python line layouts ([`crate::pyline`]).
     pyclock: crate::pyline::Clock,
 }
@@ -414,7 +432,7 @@ impl LineEncoder {
             ts: Timestamps::default(),
             heads: Heads::default(),
             locations: Heads::default(),
-            scratch: String::new(),
+            scratch: Vec::new(),
             pyclock: crate::pyline::Clock::default(),
         }
     }
@@ -449,7 +467,10 @@ impl LineEncoder {
         let key = (v.level, v.pid, v.tid, v.target());
         self.heads.write(out, key, text_head);
         let before_message = out.len();
-        v.message(&mut TextEsc(out));
+        match plan(v, |p| &p.text, PlanFormat::Text) {
+            Some(plan) => plan.render::<TextArgs>(out, v),
+            None => v.message(&mut TextEsc(out)),
+        }
         if out.len() == before_message && out.last() == Some(&b' ') {
             // An empty message: drop the separator so fields follow with a single space.
             out.pop();
@@ -461,7 +482,7 @@ impl LineEncoder {
             TextEsc(out).push_str(name);
             out.push(b'=');
             match arg {
-                Arg::Str(s) | Arg::Display(s) => logfmt_value(out, s),
+                Arg::Str(s) | Arg::Display(s) => logfmt_value(out, s.as_bytes()),
                 _ => write_display(&mut TextEsc(out), arg),
             }
         });
@@ -483,11 +504,14 @@ impl LineEncoder {
         // between records: no allocation per line).
         let msg = &mut self.scratch;
         msg.clear();
-        v.message(msg);
+        match plan(v, |p| &p.raw, PlanFormat::Raw) {
+            Some(plan) => plan.render::<RawArgs>(msg, v),
+            None => v.message(msg),
+        }
         v.problems(|p| {
-            msg.push_str(" [ringlog: ");
-            msg.push_str(p);
-            msg.push(']');
+            msg.extend_from_slice(b" [ringlog: ");
+            msg.extend_from_slice(p.as_bytes());
+            msg.push(b']');
         });
         logfmt_value(out, msg);
         v.for_each_field(|name, arg| {
@@ -495,7 +519,7 @@ impl LineEncoder {
             logfmt_key(out, name);
             out.push(b'=');
             match arg {
-                Arg::Str(s) | Arg::Display(s) => logfmt_value(out, s),
+                Arg::Str(s) | Arg::Display(s) => logfmt_value(out, s.as_bytes()),
                 _ => {
                     msg.clear();
                     write_display(msg, arg);
@@ -513,13 +537,32 @@ impl LineEncoder {
         let key = (v.level, v.pid, v.tid, v.target());
         self.heads.write(out, key, json_head);
         out.extend_from_slice(b",\"msg\":\"");
-        v.message(&mut JsonEsc(out));
+        match plan(v, |p| &p.json, PlanFormat::Json) {
+            Some(plan) => plan.render::<JsonArgs>(out, v),
+            None => v.message(&mut JsonEsc(out)),
+        }
         out.push(b'"');
-        let (file, line) = v.location();
-        // `,"file":"...","line":N,"fields":{`, cached per callsite like the head (the level and
-        // thread parts of the key are unused here: a cache of its own).
-        self.locations
-            .write(out, (Level::Info, line, 0, file), json_location);
+        // `,"file":"...","line":N,"fields":{`: a callsite's own, kept with its plans; records
+        // without a callsite (no location) through a cache like the head's (the level and
+        // thread parts of the key are unused there: a cache of its own).
+        match v
+            .callsite()
+            .and_then(|cs| Some((cs, cs.cached(|_| Plans::default())?)))
+        {
+            Some((cs, plans)) => extend_small(
+                out,
+                plans.json_location.get_or_init(|| {
+                    let mut b = Vec::new();
+                    json_location(&mut b, Level::Info, cs.line, 0, &cs.file);
+                    b
+                }),
+            ),
+            None => {
+                let (file, line) = v.location();
+                self.locations
+                    .write(out, (Level::Info, line, 0, file), json_location)
+            }
+        }
         let mut first = true;
         v.for_each_field(|name, arg| {
             if !first {
@@ -586,7 +629,7 @@ fn logfmt_head(out: &mut Vec<u8>, level: Level, pid: u32, tid: u32, target: &str
     out.extend_from_slice(itoa::Buffer::new().format(tid).as_bytes());
     if !target.is_empty() {
         out.extend_from_slice(b" target=");
-        logfmt_value(out, target);
+        logfmt_value(out, target.as_bytes());
     }
 }
 
@@ -599,6 +642,171 @@ fn json_head(out: &mut Vec<u8>, level: Level, pid: u32, tid: u32, target: &str) 
     out.extend_from_slice(itoa::Buffer::new().format(tid).as_bytes());
     out.extend_from_slice(b",\"target\":");
     json_str(out, target);
+}
+
+/// A callsite's message compiled for one line format (its render plan): the format's literal
+/// text already escaped as that format escapes it, copied per record without a scan, and the
+/// `{}` holes between, so a record's message is a few inline copies and number writes with no
+/// per-piece dispatch through [`Template::render`](ringlog_wire::decode::Template::render).
+/// Only argument bytes are scanned for escaping. Compiled once per callsite, for the formats
+/// that use it ([`Plans`]); a format with anything but plain `{}` holes has no plan and renders
+/// as before.
+#[derive(Debug)]
+struct Plan {
+    ops: Vec<PlanOp>,
+    /// Every literal, escaped, back to back.
+    lits: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum PlanOp {
+    /// `lits[start..end]`.
+    Lit { start: u32, end: u32 },
+    /// Argument `n`, as [`write_display`] writes it, escaped for the format.
+    Arg(u32),
+}
+
+/// The escaping a plan is compiled for.
+#[derive(Debug, Clone, Copy)]
+enum PlanFormat {
+    /// Text lines ([`TextEsc`]).
+    Text,
+    /// JSON string content ([`JsonEsc`]).
+    Json,
+    /// Unescaped: logfmt renders the message first and quotes it whole.
+    Raw,
+}
+
+/// A callsite's plans, one per escaping, each compiled when first used (kept with the
+/// callsite: [`Callsite::cached`]), and the bytes of its JSON location. `None`: the format
+/// has no plan.
+#[derive(Debug, Default)]
+struct Plans {
+    text: OnceLock<Option<Plan>>,
+    json: OnceLock<Option<Plan>>,
+    raw: OnceLock<Option<Plan>>,
+    /// JSON's `,"file":...,"line":...,"fields":{` for this callsite ([`json_location`]).
+    json_location: OnceLock<Vec<u8>>,
+}
+
+/// The plan for `v`'s message in `format` (`slot` picks its cell), if the record has a
+/// callsite whose format has one and no argument a hole needs is missing (that record renders
+/// through the template, which marks the hole).
+#[inline]
+fn plan<'v>(
+    v: &RecordView<'v>,
+    slot: fn(&Plans) -> &OnceLock<Option<Plan>>,
+    format: PlanFormat,
+) -> Option<&'v Plan> {
+    let cs = v.callsite()?;
+    if cs.template.missing(v.args.len()) != 0 {
+        return None;
+    }
+    slot(cs.cached(|_| Plans::default())?)
+        .get_or_init(|| Plan::compile(cs, format))
+        .as_ref()
+}
+
+impl Plan {
+    #[cold]
+    fn compile(cs: &Callsite, format: PlanFormat) -> Option<Plan> {
+        let pieces = cs.template.plain_pieces()?;
+        let mut plan = Plan {
+            ops: Vec::with_capacity(pieces.len()),
+            lits: Vec::new(),
+        };
+        for piece in pieces {
+            match piece {
+                PlainPiece::Lit(text) => {
+                    let start = u32::try_from(plan.lits.len()).ok()?;
+                    match format {
+                        PlanFormat::Text => TextEsc(&mut plan.lits).push_str(text),
+                        PlanFormat::Json => json_escape_into(&mut plan.lits, text),
+                        PlanFormat::Raw => plan.lits.extend_from_slice(text.as_bytes()),
+                    }
+                    let end = u32::try_from(plan.lits.len()).ok()?;
+                    plan.ops.push(PlanOp::Lit { start, end });
+                }
+                PlainPiece::Display(n) => plan.ops.push(PlanOp::Arg(u32::try_from(n).ok()?)),
+            }
+        }
+        Some(plan)
+    }
+
+    /// Writes `v`'s message (what `v.message(&mut A::out(out))` writes: [`plan`] checked
+    /// that this is a callsite's record with no argument missing).
+    #[inline]
+    fn render<A: PlanArgs>(&self, out: &mut Vec<u8>, v: &RecordView<'_>) {
+        // Room for the literals and a number per hole up front: the copies below still
+        // check, but find room.
+        out.reserve(self.lits.len() + 24 * self.ops.len());
+        for op in &self.ops {
+            match *op {
+                PlanOp::Lit { start, end } => extend_small(
+                    out,
+                    self.lits.get(start as usize..end as usize).unwrap_or(&[]),
+                ),
+                PlanOp::Arg(n) => match v.args.get(n as usize) {
+                    Some(Arg::U64(x)) => {
+                        extend_small(out, itoa::Buffer::new().format(*x).as_bytes())
+                    }
+                    Some(Arg::I64(x)) => {
+                        extend_small(out, itoa::Buffer::new().format(*x).as_bytes())
+                    }
+                    Some(Arg::Str(s) | Arg::Display(s)) => A::str(out, s),
+                    // Digits, sign, point, `NaN`, `inf`: nothing any format escapes.
+                    Some(Arg::F64(x)) => ringlog_wire::decode::write_f64(out, *x),
+                    Some(arg) => A::other(out, arg),
+                    None => out.extend_from_slice(b"{?}"),
+                },
+            }
+        }
+        if v.truncated {
+            out.extend_from_slice(b" [truncated]");
+        }
+    }
+}
+
+/// How a plan writes an argument that is not a 64-bit integer, for one escaping.
+trait PlanArgs {
+    /// A string argument, escaped.
+    fn str(out: &mut Vec<u8>, s: &str);
+    /// Any other argument, as [`write_display`] writes it, escaped.
+    fn other(out: &mut Vec<u8>, arg: &Arg<'_>);
+}
+
+struct TextArgs;
+struct JsonArgs;
+struct RawArgs;
+
+impl PlanArgs for TextArgs {
+    #[inline]
+    fn str(out: &mut Vec<u8>, s: &str) {
+        TextEsc(out).push_str(s)
+    }
+    fn other(out: &mut Vec<u8>, arg: &Arg<'_>) {
+        write_display(&mut TextEsc(out), arg)
+    }
+}
+
+impl PlanArgs for JsonArgs {
+    #[inline]
+    fn str(out: &mut Vec<u8>, s: &str) {
+        json_escape_into(out, s)
+    }
+    fn other(out: &mut Vec<u8>, arg: &Arg<'_>) {
+        write_display(&mut JsonEsc(out), arg)
+    }
+}
+
+impl PlanArgs for RawArgs {
+    #[inline]
+    fn str(out: &mut Vec<u8>, s: &str) {
+        extend_small(out, s.as_bytes())
+    }
+    fn other(out: &mut Vec<u8>, arg: &Arg<'_>) {
+        write_display(out, arg)
+    }
 }
 
 /// Escapes control characters and backslashes so a text line stays one line, and C1 controls
@@ -619,17 +827,50 @@ const TEXT_ESCAPE_LEAD: [u8; 256] = {
     t
 };
 
-/// Whether `ok` holds for every byte of `b`: whole 16-byte blocks are folded without an early
-/// exit (so the compiler checks each block with a few vector instructions), the tail byte by
-/// byte (short strings, the common argument, pay no vector set-up).
+/// Whether every byte of `b` is printable ASCII (0x20..=0x7E), eight bytes at a time (SWAR,
+/// the bit tricks of Anderson's "Bit Twiddling Hacks"): a short argument is one or two word
+/// tests, where a byte loop or a vector loop's set-up cost more than the bytes.
 #[inline]
-fn all_bytes(b: &[u8], ok: impl Fn(u8) -> bool + Copy) -> bool {
-    let blocks = b.chunks_exact(16);
-    let tail = blocks.remainder();
-    blocks
-        .into_iter()
-        .all(|block| block.iter().fold(true, |a, &c| a & ok(c)))
-        && tail.iter().all(|&c| ok(c))
+fn printable_ascii(b: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    /// The high bit of each byte that is >= 0x80, and, when no byte is, of at least one byte
+    /// below 0x20 or equal to 0x7F if there is one: zero exactly when all eight bytes are
+    /// printable ASCII. (`hasless(w, 0x20)` is exact for words without bytes >= 0x80, which
+    /// `w & HIGH` catches; `haszero(w ^ 0x7F..)` is exact for any word.)
+    #[inline(always)]
+    fn bad(w: u64) -> u64 {
+        let below = w.wrapping_sub(ONES * 0x20) & !w;
+        let x = w ^ (ONES * 0x7f);
+        let del = x.wrapping_sub(ONES) & !x;
+        (w | below | del) & HIGH
+    }
+    let word = |at: usize| {
+        b.get(at..at + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map_or(HIGH, u64::from_le_bytes)
+    };
+    let n = b.len();
+    if n >= 8 {
+        // Whole words, then the last eight bytes (overlapping the last whole word).
+        let mut acc = bad(word(n - 8));
+        let mut at = 0;
+        while at + 8 <= n {
+            acc |= bad(word(at));
+            at += 8;
+        }
+        return acc == 0;
+    }
+    if n >= 4 {
+        // The first and the last four bytes (overlapping) as one word.
+        let half = |at: usize| {
+            b.get(at..at + 4)
+                .and_then(|w| <[u8; 4]>::try_from(w).ok())
+                .map_or(0x80, |w| u64::from(u32::from_le_bytes(w)))
+        };
+        return bad(half(0) | half(n - 4) << 32) == 0;
+    }
+    b.iter().all(|&c| c.wrapping_sub(0x20) < 0x5f)
 }
 
 /// Whether `ok` holds for every byte of `b`, folded over 16-byte blocks (the last one
@@ -648,16 +889,26 @@ fn is_invisible_control(c: char) -> bool {
 }
 
 impl Out for TextEsc<'_> {
+    #[inline]
     fn push_verbatim(&mut self, s: &str) {
-        self.0.extend_from_slice(s.as_bytes())
+        extend_small(self.0, s.as_bytes())
     }
 
+    #[inline]
     fn push_str(&mut self, s: &str) {
         let b = s.as_bytes();
         // Printable ASCII (0x20..=0x7E) is copied as it is.
-        if all_bytes(b, |c| c.wrapping_sub(0x20) < 0x5f) {
-            return self.0.extend_from_slice(b);
+        if printable_ascii(b) {
+            return extend_small(self.0, b);
         }
+        self.push_str_slow(s)
+    }
+}
+
+impl TextEsc<'_> {
+    /// [`TextEsc::push_str`] for text that is not all printable ASCII.
+    fn push_str_slow(&mut self, s: &str) {
+        let b = s.as_bytes();
         // Lead bytes of every character escaped below: ASCII controls, 0xC2 (C1), 0xD8
         // (U+061C), 0xE2 (U+2000..U+2FFF); other text (most non-ASCII) is copied as it is.
         let flagged = |block: &[u8]| {
@@ -691,8 +942,9 @@ impl Out for TextEsc<'_> {
 struct JsonEsc<'a>(&'a mut Vec<u8>);
 
 impl Out for JsonEsc<'_> {
+    #[inline]
     fn push_verbatim(&mut self, s: &str) {
-        self.0.extend_from_slice(s.as_bytes())
+        extend_small(self.0, s.as_bytes())
     }
 
     fn push_str(&mut self, s: &str) {
@@ -704,7 +956,7 @@ fn json_escape_into(out: &mut Vec<u8>, s: &str) {
     let b = s.as_bytes();
     // Printable ASCII without a quote or backslash, and any non-ASCII, is copied whole.
     if fold_blocks(b, |c| c >= 0x20 && c != b'"' && c != b'\\' && c != 0x7f) {
-        return out.extend_from_slice(b);
+        return extend_small(out, b);
     }
     escape_runs(out, b, b"\\u00");
 }
@@ -791,11 +1043,10 @@ fn logfmt_key(out: &mut Vec<u8>, k: &str) {
 
 /// A logfmt value: bare if it has no space, quote, `=` or control character, else quoted with
 /// escapes.
-fn logfmt_value(out: &mut Vec<u8>, s: &str) {
-    let b = s.as_bytes();
+fn logfmt_value(out: &mut Vec<u8>, b: &[u8]) {
     // Bare: printable ASCII or non-ASCII, and no quote or `=`.
     if !b.is_empty() && fold_blocks(b, |c| c > b' ' && c != b'"' && c != b'=' && c != 0x7f) {
-        return out.extend_from_slice(b);
+        return extend_small(out, b);
     }
     out.push(b'"');
     escape_runs(out, b, b"\\x");
@@ -812,6 +1063,34 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
+    /// The word-at-a-time test agrees with the byte test for every length up to 40 and
+    /// every byte value at every position (the other bytes printable), and for the edges.
+    #[test]
+    fn printable_ascii_agrees_with_the_byte_test() {
+        let slow = |b: &[u8]| b.iter().all(|&c| (0x20..=0x7e).contains(&c));
+        for n in 0..=40usize {
+            let base: Vec<u8> = (0..n).map(|i| b' ' + (i * 7 % 95) as u8).collect();
+            assert!(printable_ascii(&base), "{n} printable bytes");
+            for at in 0..n {
+                for c in 0..=255u8 {
+                    let mut b = base.clone();
+                    b[at] = c;
+                    assert_eq!(printable_ascii(&b), slow(&b), "byte {c:#x} at {at} of {n}");
+                }
+            }
+        }
+        assert!(!same_bytes(b"ringlog::x", b"ringlog::y"));
+        for n in 0..=40usize {
+            let a: Vec<u8> = (0..n as u8).collect();
+            assert!(same_bytes(&a, &a.clone()));
+            for at in 0..n {
+                let mut b = a.clone();
+                b[at] ^= 1;
+                assert!(!same_bytes(&a, &b), "differ at {at} of {n}");
+            }
+        }
+    }
+
     #[test]
     fn json_and_logfmt_escape_the_same_bytes_with_their_own_control_form() {
         let s = "a\"b\\c\nd\re\tf\u{1}g\u{7f}h é";
@@ -822,7 +1101,7 @@ mod tests {
             r#"a\"b\\c\nd\re\tf\u0001g\u007fh é"#
         );
         let mut l = Vec::new();
-        logfmt_value(&mut l, s);
+        logfmt_value(&mut l, s.as_bytes());
         assert_eq!(
             String::from_utf8(l).unwrap(),
             r#""a\"b\\c\nd\re\tf\x01g\x7fh é""#
@@ -862,6 +1141,111 @@ mod tests {
             Template::parse(FormatStyle::Brace, format)
                 .render(&mut TextEsc(&mut out), &[Arg::U64(7)]);
             assert_eq!(String::from_utf8(out).unwrap(), want, "{format:?}");
+        }
+    }
+
+    /// A render plan writes, in every format, the bytes the template writes through the
+    /// format's escaping writer: literals that need escaping (quote, backslash, control,
+    /// bidi override, other non-ASCII), string arguments that do and do not, every argument
+    /// kind, a truncated record; and formats a plan does not take (specs, `{:?}`, bad holes)
+    /// or records missing an argument have no plan and render as before.
+    #[test]
+    fn a_render_plan_writes_what_the_template_writes() {
+        use ringlog_wire::callsite::{CallsiteDesc, FormatStyle};
+        use ringlog_wire::record::RecordHeader;
+        let formats = [
+            "request {} served in {} us by {}",
+            "say \"{}\" to {} \\ now",
+            "tab\there {} \u{202e}rtl {} é ✓ {}",
+            "{}{}{}",
+            "no holes at all",
+            "{} {:?} {}",
+            "{:>5} {} {}",
+            "{0} {0} {1}",
+        ];
+        let args: [&[Arg<'_>]; 5] = [
+            &[Arg::U64(7), Arg::F64(0.25), Arg::Str("p0-t1")],
+            &[
+                Arg::I64(-3),
+                Arg::F64(1e300),
+                Arg::Str("a\"b\\c\nd\u{202e}e"),
+            ],
+            &[Arg::Bool(true), Arg::Char('\n'), Arg::Bytes(&[1, 2])],
+            &[
+                Arg::U128(u128::MAX),
+                Arg::F32(0.1),
+                Arg::Display("shown \x01"),
+            ],
+            &[Arg::None, Arg::F64(f64::NAN), Arg::Str("")],
+        ];
+        let cal = Calibration::new(ringlog_wire::clock::ClockKind::Realtime, 0, 0, 0);
+        for format in formats {
+            let cs = Callsite::new(
+                1,
+                &CallsiteDesc {
+                    level: Level::Info,
+                    style: FormatStyle::Brace,
+                    line: 1,
+                    target: "t",
+                    module: "t",
+                    file: "f.rs",
+                    format,
+                    fields: vec![],
+                    layout: "",
+                },
+            );
+            let has_plan = cs.template.plain_pieces().is_some();
+            for a in args {
+                for (n, truncated) in [(3, false), (3, true), (1, false)] {
+                    let record = RecordRef {
+                        header: RecordHeader {
+                            flags: if truncated {
+                                ringlog_wire::record::FLAG_TRUNCATED
+                            } else {
+                                0
+                            },
+                            ..RecordHeader::default()
+                        },
+                        payload: &[],
+                    };
+                    let buf = ArgBuf::from_args(&a[..n]);
+                    let v = RecordView::new(&record, Ok(Some(&cs)), &buf, &cal);
+                    let what = format!("{format:?} {:?} truncated {truncated}", &a[..n]);
+                    let missing = cs.template.missing(n) > 0;
+                    for (fmt, slot) in [
+                        (
+                            PlanFormat::Text,
+                            (|p| &p.text) as fn(&Plans) -> &OnceLock<Option<Plan>>,
+                        ),
+                        (PlanFormat::Json, |p| &p.json),
+                        (PlanFormat::Raw, |p| &p.raw),
+                    ] {
+                        let p = plan(&v, slot, fmt);
+                        assert_eq!(p.is_some(), has_plan && !missing, "{what}");
+                        let Some(p) = p else { continue };
+                        let (mut got, mut want) = (Vec::new(), Vec::new());
+                        match fmt {
+                            PlanFormat::Text => {
+                                p.render::<TextArgs>(&mut got, &v);
+                                v.message(&mut TextEsc(&mut want));
+                            }
+                            PlanFormat::Json => {
+                                p.render::<JsonArgs>(&mut got, &v);
+                                v.message(&mut JsonEsc(&mut want));
+                            }
+                            PlanFormat::Raw => {
+                                p.render::<RawArgs>(&mut got, &v);
+                                v.message(&mut want);
+                            }
+                        }
+                        assert_eq!(
+                            String::from_utf8_lossy(&got),
+                            String::from_utf8_lossy(&want),
+                            "{fmt:?} {what}"
+                        );
+                    }
+                }
+            }
         }
     }
 

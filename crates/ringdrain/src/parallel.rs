@@ -458,7 +458,9 @@ impl Ctx<'_> {
                     Ok(c) => Ok(c.as_deref()),
                     Err(why) => Err(why.as_str()),
                 };
-                let args = ArgBuf::decode(&record);
+                // Decoded in place (a buffer returned by value is a half-kilobyte copy).
+                let mut args = ArgBuf::new();
+                args.decode_from(&record);
                 let view = RecordView::new(&record, callsite, &args, self.clock);
                 enc.encode(out, &Item::wire(&view, &record, self.source));
             }

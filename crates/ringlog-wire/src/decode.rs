@@ -88,10 +88,12 @@ pub trait Out {
     /// Appends text known to need no escaping in any format (no control character, quote,
     /// backslash, C1 control or bidirectional formatting character); escaping writers copy it
     /// as is.
+    #[inline]
     fn push_verbatim(&mut self, s: &str) {
         self.push_str(s)
     }
     /// Appends one character.
+    #[inline]
     fn push_char(&mut self, c: char) {
         self.push_str(c.encode_utf8(&mut [0; 4]))
     }
@@ -105,8 +107,37 @@ impl Out for String {
 
 /// Appends raw UTF-8 bytes (no escaping).
 impl Out for Vec<u8> {
+    #[inline]
     fn push_str(&mut self, s: &str) {
-        self.extend_from_slice(s.as_bytes())
+        extend_small(self, s.as_bytes())
+    }
+}
+
+/// `out.extend_from_slice(b)`, with up to 64 bytes (a literal, a number, a short argument, a
+/// line's head) copied inline: `extend_from_slice` calls `memcpy` for a length not known at
+/// compile time, and the call and its size dispatch cost more than a few dozen bytes.
+#[inline(always)]
+pub fn extend_small(out: &mut Vec<u8>, b: &[u8]) {
+    out.reserve(b.len());
+    let len = out.len();
+    // SAFETY: `reserve` left room for `b.len()` bytes after `len`, and `b` cannot overlap
+    // `out`'s spare capacity (it is a shared borrow while `out` is borrowed mutably). Every
+    // index written or read below is under `n`; the `n` bytes are initialised before
+    // `set_len` counts them.
+    unsafe {
+        let (n, s, d) = (b.len(), b.as_ptr(), out.as_mut_ptr().add(len));
+        if n <= 3 {
+            // 1 to 3 bytes as three byte moves that overlap as needed (`copy_record`'s byte
+            // loop for these sizes is turned back into a `memcpy` call by the compiler).
+            if n > 0 {
+                *d = *s;
+                *d.add(n / 2) = *s.add(n / 2);
+                *d.add(n - 1) = *s.add(n - 1);
+            }
+        } else {
+            crate::args::copy_record(b, d);
+        }
+        out.set_len(len + n);
     }
 }
 
@@ -173,6 +204,9 @@ fn write_f64_short<O: Out + ?Sized>(out: &mut O, v: f64) -> bool {
         return false;
     }
     let neg = v < 0.0;
+    if v.abs() < 1.0e9 {
+        return write_f64_milli(out, v, neg);
+    }
     for (k, p) in POW.iter().enumerate() {
         // `m.round()` (half away from zero) without the libm call it is on baseline x86-64:
         // the integer part by truncation, plus one if the fraction (exact: |m| < 2^63, and
@@ -203,6 +237,69 @@ fn write_f64_short<O: Out + ?Sized>(out: &mut O, v: f64) -> bool {
     }
     false
 }
+
+/// [`write_f64_short`] below 10^9 with one multiplication instead of one per `k`: `n =
+/// round(|v| * 1000)` and `n / 1000 == |v|` decide at once, and the fraction's trailing zeros
+/// give the smallest `k`. Below 10^9 an ulp of `v` (at most 2^-23) is far below 10^-3, so
+/// `|v| * 1000` is within 10^-3 of an integer when `v` has at most three decimals, the rounding
+/// finds it, and at most one decimal of up to three places parses back to `v` (so the one
+/// found, written without its trailing zeros, is the shortest, as the loop would find).
+#[inline]
+fn write_f64_milli<O: Out + ?Sized>(out: &mut O, v: f64, neg: bool) -> bool {
+    let m = v.abs() * 1000.0;
+    // `round` without the libm call, as in `write_f64_short`.
+    let int = m as i64;
+    let n = (int + i64::from(m - int as f64 >= 0.5)).unsigned_abs();
+    if n as f64 / 1000.0 != v.abs() {
+        return false;
+    }
+    // One buffer, one write: the sign and the integer part (below 10^9: at most nine digits,
+    // two at a time) end at byte 10, the fraction's four table bytes follow.
+    let (mut whole, frac) = ((n / 1000) as usize, (n % 1000) as usize);
+    let mut buf = [0u8; 14];
+    let mut at = 10;
+    while whole >= 100 {
+        let d = whole % 100 * 2;
+        at -= 2;
+        buf[at..at + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+        whole /= 100;
+    }
+    if whole >= 10 {
+        at -= 2;
+        buf[at..at + 2].copy_from_slice(&DIGIT_PAIRS[whole * 2..whole * 2 + 2]);
+    } else {
+        at -= 1;
+        buf[at] = b'0' + whole as u8;
+    }
+    if neg {
+        at -= 1;
+        buf[at] = b'-';
+    }
+    let mut end = 10;
+    if frac != 0 {
+        // Decimals without trailing zeros: `.d`, `.dd` or `.ddd` of the `.000`-`.999` entry.
+        buf[10..14].copy_from_slice(&FRACTIONS.as_bytes()[frac * 4..frac * 4 + 4]);
+        end += if frac % 100 == 0 {
+            2
+        } else if frac % 10 == 0 {
+            3
+        } else {
+            4
+        };
+    }
+    // SAFETY: every byte of `buf[at..end]` was written above from ASCII: digits, `-`, and
+    // the `.000`-`.999` table.
+    out.push_verbatim(unsafe { core::str::from_utf8_unchecked(&buf[at..end]) });
+    true
+}
+
+/// "00" to "99", two bytes each.
+pub const DIGIT_PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
 
 /// `.000.001.002` ... `.999`: four bytes per fraction, for [`write_f64_short`].
 const FRACTIONS: &str = {
@@ -564,6 +661,16 @@ enum Piece {
     Bad,
 }
 
+/// A piece of a template whose holes are all plain `{}` ([`Template::plain_pieces`]): what a
+/// render plan is compiled from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlainPiece<'t> {
+    /// Literal text, as it is in the format (not escaped).
+    Lit(&'t str),
+    /// A `{}` hole taking argument `n`, written as [`write_display`] writes it.
+    Display(usize),
+}
+
 /// What a brace hole's spec asks for, decided when the format is parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum HoleKind {
@@ -754,6 +861,29 @@ impl Template {
             .count()
     }
 
+    /// The pieces, if the format is well formed and every hole is a plain `{}` (the common
+    /// format, which a render plan can write without [`Template::render`]'s per-piece
+    /// dispatch); `None` for anything else (specs, `{:?}`, `%` conversions, bad holes).
+    /// Rendering the pieces in order, each hole with [`write_display`], writes what
+    /// [`Template::render`] writes when no argument is missing.
+    pub fn plain_pieces(&self) -> Option<Vec<PlainPiece<'_>>> {
+        if self.problem.is_some() {
+            return None;
+        }
+        self.pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Lit { text, .. } => Some(PlainPiece::Lit(text)),
+                Piece::Hole {
+                    arg,
+                    kind: HoleKind::Display,
+                    ..
+                } => Some(PlainPiece::Display(*arg)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Why the format is malformed, if it is.
     pub fn problem(&self) -> Option<&str> {
         self.problem.as_deref()
@@ -896,6 +1026,21 @@ mod tests {
         let mut s = String::new();
         let r = render_message(&mut s, FormatStyle::Brace, f, args);
         (s, r)
+    }
+
+    #[test]
+    fn extend_small_appends_every_length_as_extend_from_slice_does() {
+        let src: Vec<u8> = (0..200u8).collect();
+        for n in 0..=130 {
+            for start in [0usize, 1, 7] {
+                let mut got = b"head".to_vec();
+                got.shrink_to_fit();
+                extend_small(&mut got, &src[start..start + n]);
+                let mut want = b"head".to_vec();
+                want.extend_from_slice(&src[start..start + n]);
+                assert_eq!(got, want, "{n} bytes from {start}");
+            }
+        }
     }
 
     #[test]

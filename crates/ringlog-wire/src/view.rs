@@ -17,13 +17,15 @@
 //!   a malformed format, arguments missing (unless the record was truncated), more arguments
 //!   than holes and fields, undecodable argument bytes.
 
-use crate::args::{Arg, ArgError};
+use crate::args::{Arg, ArgError, Args};
 use crate::callsite::{CallsiteDesc, FormatStyle};
 use crate::clock::Calibration;
 use crate::decode::{write_display, Out, RecordRef, Template, Value};
 use crate::pyfmt::line::Layout;
 use crate::record::Level;
-use std::sync::Arc;
+use core::any::Any;
+use core::mem::MaybeUninit;
+use std::sync::{Arc, OnceLock};
 
 /// A callsite decoded from the table, with its format parsed once and bound to its fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +57,38 @@ pub struct Callsite {
     /// The line layout as the callsite carries it (empty: none), for tools that write the
     /// callsite out again (the binary archive).
     pub layout_text: String,
+    /// What an encoder compiled from this callsite on first use ([`Callsite::cached`]).
+    cache: CallsiteCache,
+}
+
+/// State an encoder derives from a callsite once and keeps beside it (the drain's render
+/// plans), built on first use. Not part of the callsite: a clone starts empty and comparisons
+/// ignore it.
+#[derive(Default)]
+struct CallsiteCache(OnceLock<Box<dyn Any + Send + Sync>>);
+
+impl Clone for CallsiteCache {
+    fn clone(&self) -> Self {
+        CallsiteCache::default()
+    }
+}
+
+impl PartialEq for CallsiteCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for CallsiteCache {}
+
+impl core::fmt::Debug for CallsiteCache {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "CallsiteCache(filled)"
+        } else {
+            "CallsiteCache(empty)"
+        })
+    }
 }
 
 impl Callsite {
@@ -72,6 +106,7 @@ impl Callsite {
             format: d.format.to_string(),
             fields: d.fields.iter().map(|s| s.to_string()).collect(),
             layout_text: d.layout.to_string(),
+            cache: CallsiteCache::default(),
             layout: (!d.layout.is_empty()).then(|| {
                 Layout::parse(d.layout)
                     .map(Arc::new)
@@ -86,6 +121,16 @@ impl Callsite {
             Some(Ok(l)) => Some(l),
             _ => None,
         }
+    }
+
+    /// The value of type `T` kept with this callsite, built by `init` on the first call: an
+    /// encoder's per-callsite state (the drain compiles each callsite's render plan once).
+    /// One slot per callsite: `None` if it already holds another type.
+    pub fn cached<T: Any + Send + Sync>(&self, init: impl FnOnce(&Callsite) -> T) -> Option<&T> {
+        self.cache
+            .0
+            .get_or_init(|| Box::new(init(self)))
+            .downcast_ref()
     }
 
     /// Arguments before the first field.
@@ -123,64 +168,132 @@ const STACK_ARGS: usize = 16;
 
 /// A record's arguments, decoded onto the stack (spilling to the heap past 16), with the first
 /// decoding error if the bytes went bad part-way.
-#[derive(Debug)]
+///
+/// The stack slots start uninitialised: a record's few arguments cost their own stores, not
+/// 16 slots' worth (half a kilobyte) of `Arg::None` first.
 pub struct ArgBuf<'a> {
-    stack: [Arg<'a>; STACK_ARGS],
+    /// `stack[..len]` are initialised while `heap` is empty.
+    stack: [MaybeUninit<Arg<'a>>; STACK_ARGS],
+    /// All the arguments, once there were more than [`STACK_ARGS`].
     heap: Vec<Arg<'a>>,
     len: usize,
     error: Option<ArgError>,
 }
 
+impl core::fmt::Debug for ArgBuf<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ArgBuf")
+            .field("args", &self.as_slice())
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
+impl Default for ArgBuf<'_> {
+    #[inline(always)]
+    fn default() -> Self {
+        ArgBuf::new()
+    }
+}
+
 impl<'a> ArgBuf<'a> {
-    /// Decodes `record`'s arguments (stopping at the first bad one). Inlined so the buffer
-    /// is built where the caller keeps it, not built and then copied out (half a kilobyte).
-    #[inline]
-    pub fn decode(record: &RecordRef<'a>) -> Self {
-        let mut b = ArgBuf {
-            stack: [Arg::None; STACK_ARGS],
+    /// No arguments yet; [`ArgBuf::decode_from`] fills the buffer where the caller keeps it.
+    #[inline(always)]
+    pub fn new() -> Self {
+        ArgBuf {
+            stack: [const { MaybeUninit::uninit() }; STACK_ARGS],
             heap: Vec::new(),
             len: 0,
             error: None,
-        };
-        for a in record.args() {
-            match a {
-                Ok(a) => b.push(a),
-                Err(e) => b.error = Some(e),
+        }
+    }
+
+    /// Decodes `record`'s arguments (stopping at the first bad one).
+    ///
+    /// The buffer is built in this function's frame and moved out on return: a copy of the
+    /// whole buffer (half a kilobyte) that no inlining removes, since decoding takes the
+    /// buffer's address. A hot loop keeps the buffer in its own frame instead:
+    /// `let mut args = ArgBuf::new(); args.decode_from(&record);`.
+    #[inline]
+    pub fn decode(record: &RecordRef<'a>) -> Self {
+        let mut b = ArgBuf::new();
+        b.decode_from(record);
+        b
+    }
+
+    /// Decodes `record`'s arguments (stopping at the first bad one) after those already in
+    /// the buffer (none, for a buffer from [`ArgBuf::new`]).
+    pub fn decode_from(&mut self, record: &RecordRef<'a>) {
+        let payload = record.payload;
+        let mut at = 0;
+        while let Some(rest) = payload.get(at..).filter(|r| !r.is_empty()) {
+            // The common arguments straight into the next slot; anything else (and anything
+            // malformed, so the error is the one `Args` reports) through `Args`.
+            if let Some((a, n)) = crate::args::decode_common(rest) {
+                self.push(a);
+                at += n;
+                continue;
+            }
+            let mut slow = Args::starting_at(payload, at);
+            match slow.next() {
+                Some(Ok(a)) => {
+                    self.push(a);
+                    at = slow.offset();
+                }
+                Some(Err(e)) => {
+                    self.error = Some(e);
+                    return;
+                }
+                None => return,
             }
         }
-        b
     }
 
     /// Arguments given directly (the drain's notices).
     pub fn from_args(args: &[Arg<'a>]) -> Self {
-        let mut b = ArgBuf {
-            stack: [Arg::None; STACK_ARGS],
-            heap: Vec::new(),
-            len: 0,
-            error: None,
-        };
+        let mut b = ArgBuf::new();
         for a in args {
             b.push(*a);
         }
         b
     }
 
+    #[inline]
     fn push(&mut self, a: Arg<'a>) {
-        if self.len < STACK_ARGS && self.heap.is_empty() {
-            self.stack[self.len] = a;
+        // A free stack slot exists only while the heap is unused (it takes over at the 17th).
+        if let Some(slot) = self.stack.get_mut(self.len) {
+            slot.write(a);
         } else {
-            if self.heap.is_empty() {
-                self.heap.extend_from_slice(&self.stack[..self.len]);
-            }
-            self.heap.push(a);
+            self.spill(a);
         }
         self.len += 1;
     }
 
+    /// [`ArgBuf::push`] past the stack's slots: moves them to the heap once.
+    #[cold]
+    fn spill(&mut self, a: Arg<'a>) {
+        if self.heap.is_empty() {
+            let stack = self.stack_slice().to_vec();
+            self.heap = stack;
+        }
+        self.heap.push(a);
+    }
+
+    /// The initialised stack slots.
+    #[inline]
+    fn stack_slice(&self) -> &[Arg<'a>] {
+        let n = self.len.min(STACK_ARGS);
+        // SAFETY: `push` writes `stack[len]` before counting it, so `stack[..min(len, 16)]`
+        // are initialised (once the heap holds the arguments, the stack's are stale but still
+        // initialised); `MaybeUninit<Arg>` has `Arg`'s layout.
+        unsafe { core::slice::from_raw_parts(self.stack.as_ptr().cast::<Arg<'a>>(), n) }
+    }
+
     /// The decoded arguments.
+    #[inline]
     pub fn as_slice(&self) -> &[Arg<'a>] {
         if self.heap.is_empty() {
-            &self.stack[..self.len]
+            self.stack_slice()
         } else {
             &self.heap
         }
@@ -446,5 +559,137 @@ impl OwnedRecord {
     /// The field named `name`, if any.
     pub fn field(&self, name: &str) -> Option<&Value> {
         self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::{ArgError, Encoder};
+    use crate::record::RecordHeader;
+
+    fn record(payload: &[u8]) -> RecordRef<'_> {
+        RecordRef {
+            header: RecordHeader::default(),
+            payload,
+        }
+    }
+
+    fn encode(f: impl FnOnce(&mut Encoder<'_>)) -> Vec<u8> {
+        let mut buf = vec![MaybeUninit::uninit(); 4096];
+        let mut e = Encoder::new(&mut buf);
+        f(&mut e);
+        e.as_bytes().to_vec()
+    }
+
+    #[test]
+    fn more_arguments_than_stack_slots_spill_to_the_heap_in_order() {
+        for n in [0u64, 1, 15, 16, 17, 40] {
+            let bytes = encode(|e| (0..n).for_each(|i| e.u64(i)));
+            let args = ArgBuf::decode(&record(&bytes));
+            let want: Vec<Arg<'_>> = (0..n).map(Arg::U64).collect();
+            assert_eq!(args.as_slice(), want, "{n} arguments");
+            assert!(args.error().is_none());
+        }
+    }
+
+    #[test]
+    fn strings_decode_on_the_ascii_path_and_off_it_and_bad_utf8_is_an_error() {
+        let bytes = encode(|e| {
+            e.str("p0-t1");
+            e.str("héllo — ✓ 日本");
+            e.str("a string longer than sixteen bytes, all ASCII");
+        });
+        let args = ArgBuf::decode(&record(&bytes));
+        assert_eq!(
+            args.as_slice(),
+            [
+                Arg::Str("p0-t1"),
+                Arg::Str("héllo — ✓ 日本"),
+                Arg::Str("a string longer than sixteen bytes, all ASCII")
+            ]
+        );
+        // A valid first argument, then a string whose bytes are not UTF-8 (0xC3 alone).
+        let mut bad = encode(|e| e.u64(7));
+        bad.extend_from_slice(&[15, 2, 0, b'a', 0xC3]);
+        let args = ArgBuf::decode(&record(&bad));
+        assert_eq!(args.as_slice(), [Arg::U64(7)]);
+        assert_eq!(
+            args.error(),
+            Some(&ArgError::BadValue {
+                offset: 9,
+                what: "string"
+            })
+        );
+    }
+
+    /// The buffer's fast path for common tags decodes what [`Args`] decodes, and stops with
+    /// the same error at the same offset, for any bytes: valid arguments of every kind, cut
+    /// short at every length, with bytes flipped.
+    #[test]
+    fn the_buffer_decodes_any_bytes_as_args_does() {
+        let valid = encode(|e| {
+            e.u64(u64::MAX);
+            e.f64(-0.25);
+            e.str("p0-t1");
+            e.str("héllo ✓");
+            e.u8(7);
+            e.i32(-5);
+            e.u128(1 << 100);
+            e.bool(true);
+            e.char('é');
+            e.bytes(&[1, 2, 3]);
+            e.display_str("shown");
+            e.none();
+            e.f32(1.5);
+            e.str("");
+        });
+        let check = |b: &[u8]| {
+            let mut want = Vec::new();
+            let mut error = None;
+            for a in Args::new(b) {
+                match a {
+                    Ok(a) => want.push(a),
+                    Err(e) => error = Some(e),
+                }
+            }
+            let got = ArgBuf::decode(&record(b));
+            // By their debug form: a NaN is not equal to itself.
+            assert_eq!(
+                format!("{:?}", got.as_slice()),
+                format!("{want:?}"),
+                "{b:?}"
+            );
+            assert_eq!(got.error(), error.as_ref(), "{b:?}");
+        };
+        for n in 0..=valid.len() {
+            check(&valid[..n]);
+        }
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            let mut b = valid.clone();
+            for _ in 0..3 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let at = (x % b.len() as u64) as usize;
+                b[at] = (x >> 32) as u8;
+            }
+            check(&b);
+            check(&b[..(x >> 40) as usize % b.len()]);
+        }
+    }
+
+    #[test]
+    fn a_buffer_decoded_in_place_holds_what_decode_returns() {
+        let bytes = encode(|e| {
+            e.u64(1);
+            e.str("x");
+        });
+        assert!(ArgBuf::new().as_slice().is_empty());
+        let mut args = ArgBuf::new();
+        args.decode_from(&record(&bytes));
+        assert_eq!(args.as_slice(), ArgBuf::decode(&record(&bytes)).as_slice());
+        assert_eq!(args.as_slice(), [Arg::U64(1), Arg::Str("x")]);
     }
 }

@@ -794,3 +794,34 @@ fn ties_between_two_shortest_decimals_print_as_display_does() {
         assert_eq!(out, format!("{v}"));
     }
 }
+
+/// The one-multiplication fast path below 10^9 (`write_f64_milli`) prints what `Display`
+/// prints for every value of up to three decimals in a dense range, both signs, near the
+/// 10^9 boundary, and for values just off three decimals (which must take the slow path).
+#[test]
+fn write_f64_with_up_to_three_decimals_prints_what_display_prints() {
+    let check = |v: f64| {
+        let mut out = String::new();
+        ringlog_wire::decode::write_f64(&mut out, v);
+        assert_eq!(out, format!("{v}"), "for {v:e}");
+    };
+    for i in 0..100_000i64 {
+        for v in [
+            i as f64 / 1000.0,
+            i as f64 / 4.0,
+            i as f64 / 100.0,
+            i as f64 / 10.0,
+        ] {
+            check(v);
+            check(-v);
+            check(v + 1e-4);
+            check(f64::from_bits(v.to_bits() + 1));
+        }
+    }
+    for i in -3000..3000i64 {
+        let v = 1.0e9 + i as f64 / 1000.0;
+        check(v);
+        check(-v);
+        check(999_999_999.0 + i as f64 / 7.0);
+    }
+}
