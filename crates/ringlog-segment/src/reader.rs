@@ -1461,11 +1461,7 @@ mod tests {
         expected.sort();
         let expected: Vec<u32> = expected.iter().map(|e| e.2).collect();
         for max in [1, 2, 5, 7, 64, 1000] {
-            let copy = tempfile::tempdir().unwrap();
-            std::fs::copy(dir.path().join("r"), copy.path().join("r")).unwrap();
-            let seg = Segment::create_or_open(&copy.path().join("r"), &SegmentConfig::default())
-                .unwrap()
-                .0;
+            let (_copy, seg) = open_copy(&dir);
             let mut reader = seg.acquire_drain().unwrap().reader();
             let mut got = Vec::new();
             let watchdog = Instant::now() + Duration::from_secs(10);
@@ -1513,6 +1509,16 @@ mod tests {
         }
     }
 
+    /// A fresh copy of `dir`'s segment `r`, opened (the directory holds the copy: keep it).
+    fn open_copy(dir: &tempfile::TempDir) -> (tempfile::TempDir, Segment) {
+        let copy = tempfile::tempdir().unwrap();
+        std::fs::copy(dir.path().join("r"), copy.path().join("r")).unwrap();
+        let seg = Segment::create_or_open(&copy.path().join("r"), &SegmentConfig::default())
+            .unwrap()
+            .0;
+        (copy, seg)
+    }
+
     /// What a poll handed out, flattened: records as (header, payload), losses.
     #[derive(Debug, PartialEq)]
     enum Out {
@@ -1523,11 +1529,7 @@ mod tests {
     /// Everything in a copy of `dir`'s segment, by `poll` (`runs` false) or by `poll_bulk`
     /// with runs, `max` at a time; and the longest run seen.
     fn drain_copy(dir: &tempfile::TempDir, max: usize, runs: bool) -> (Vec<Out>, usize) {
-        let copy = tempfile::tempdir().unwrap();
-        std::fs::copy(dir.path().join("r"), copy.path().join("r")).unwrap();
-        let seg = Segment::create_or_open(&copy.path().join("r"), &SegmentConfig::default())
-            .unwrap()
-            .0;
+        let (_copy, seg) = open_copy(dir);
         let mut reader = seg.acquire_drain().unwrap().reader();
         let (mut got, mut longest) = (Vec::new(), 0);
         let watchdog = Instant::now() + Duration::from_secs(10);
