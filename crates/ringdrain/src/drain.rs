@@ -865,7 +865,7 @@ fn drain_loop(
             outputs.unstage(batch.staged.iter().map(|s| s.idx));
         }
         if let Some(d) = &mut batch.deferred {
-            if !d.is_empty() && d.format_into(&mut outputs.checked.out) {
+            if !d.is_empty() && d.format_into(&mut outputs.checked.out)? {
                 summary.parallel_batches += 1;
             }
         }

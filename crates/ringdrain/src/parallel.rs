@@ -389,8 +389,10 @@ impl Deferred {
 
     /// Formats the batch, in order, onto the end of `out`: the pieces the workers formatted,
     /// any piece still queued (formatted here), and the last piece (here). Returns whether any
-    /// piece of the batch was formatted on a worker thread's behalf (handed to the pool).
-    pub fn format_into(&mut self, out: &mut Vec<u8>) -> bool {
+    /// piece of the batch was handed to the pool. An error if the workers are gone with pieces
+    /// of the batch (they stop only when the pool is dropped, so this is a bug): the drain then
+    /// stops without writing or releasing the batch, which stays in the ring.
+    pub fn format_into(&mut self, out: &mut Vec<u8>) -> anyhow::Result<bool> {
         let clock = self.clock.unwrap_or_else(no_records_clock);
         let source = self.source;
         let split = self.sent > 0;
@@ -413,11 +415,16 @@ impl Deferred {
             }
             // Wait for the pieces being formatted.
             while self.formatted.iter().any(Option::is_none) {
-                let Some(pool) = &self.pool else { break };
-                match pool.done.recv() {
-                    Ok((seq, r)) => self.finished(seq, r),
-                    Err(_) => break,
-                }
+                let done = match &self.pool {
+                    Some(pool) => pool.done.recv().ok(),
+                    None => None,
+                };
+                let Some((seq, r)) = done else {
+                    anyhow::bail!(
+                        "the format threads stopped with part of a batch; it stays in the ring"
+                    );
+                };
+                self.finished(seq, r);
             }
             for bytes in &mut self.formatted {
                 if let Some(b) = bytes.take() {
@@ -428,7 +435,7 @@ impl Deferred {
         }
         self.piece.format(&mut self.local, out, &clock, source);
         self.piece.clear();
-        split
+        Ok(split)
     }
 }
 
