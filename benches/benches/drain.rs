@@ -7,60 +7,26 @@
 
 use std::hint::black_box;
 use std::io::Write;
-use std::mem::MaybeUninit;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ringdrain::format::{Format, Formatter};
+use ringlog_benches::fixtures;
 use ringlog_segment::reader::CallsiteInfo;
-use ringlog_wire::args::Encoder;
-use ringlog_wire::callsite::{CallsiteDesc, FormatStyle};
 use ringlog_wire::clock::{Calibration, ClockKind};
 use ringlog_wire::decode::decode_record;
-use ringlog_wire::record::{Level, RecordHeader};
 
 const BATCH: usize = 8192;
 
 /// The ringload records for i in 0..BATCH, as record bytes.
 fn records() -> Vec<Vec<u8>> {
     (0..BATCH as u64)
-        .map(|i| {
-            let mut buf = [MaybeUninit::uninit(); 256];
-            let mut e = Encoder::new(&mut buf);
-            e.u64(i);
-            e.f64(i as f64 / 4.0);
-            e.str("p1-t0");
-            let h = RecordHeader {
-                timestamp: 1_764_112_733_000_000_000 + i * 137,
-                callsite: 64,
-                pid: 4242,
-                tid: 4243,
-                len: e.len() as u16,
-                level: Level::Info as u8,
-                flags: 0,
-            };
-            let mut v = bytemuck::bytes_of(&h).to_vec();
-            v.extend_from_slice(e.as_bytes());
-            v
-        })
+        .map(|i| fixtures::record(i, "p1-t0", 4243, 1_764_112_733_000_000_000 + i * 137))
         .collect()
 }
 
 fn callsite() -> CallsiteInfo {
-    CallsiteInfo::new(
-        64,
-        &CallsiteDesc {
-            level: Level::Info,
-            style: FormatStyle::Brace,
-            line: 42,
-            target: "ringlog_benches::ringload",
-            module: "ringlog_benches::ringload",
-            file: "benches/src/ringload.rs",
-            format: "request {} served in {} us by {}",
-            fields: vec![],
-            layout: "",
-        },
-    )
+    CallsiteInfo::new(fixtures::CALLSITE_ID, &fixtures::callsite_desc())
 }
 
 fn format_batches(c: &mut Criterion) {

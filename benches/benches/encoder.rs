@@ -8,17 +8,14 @@
 //! (`scripts/callgrind-text.sh`); see BENCHMARKS.md "Text encoder (session 5)".
 
 use std::hint::black_box;
-use std::mem::MaybeUninit;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ringdrain::encode::{Encoder as _, Item};
 use ringdrain::format::{LineEncoder, LineFormat};
-use ringlog_wire::args::Encoder;
-use ringlog_wire::callsite::{CallsiteDesc, FormatStyle};
+use ringlog_benches::fixtures;
 use ringlog_wire::clock::{Calibration, ClockKind};
 use ringlog_wire::decode::decode_record;
-use ringlog_wire::record::{Level, RecordHeader};
 use ringlog_wire::view::{ArgBuf, Callsite, RecordView};
 
 const BATCH: usize = 8192;
@@ -27,43 +24,19 @@ const BATCH: usize = 8192;
 fn records() -> Vec<Vec<u8>> {
     (0..BATCH as u64)
         .map(|i| {
-            let mut buf = [MaybeUninit::uninit(); 256];
-            let mut e = Encoder::new(&mut buf);
-            e.u64(i / 2);
-            e.f64((i / 2) as f64 / 4.0);
-            e.str(if i % 2 == 0 { "p0-t0" } else { "p0-t1" });
-            let h = RecordHeader {
-                timestamp: 1_764_112_733_000_000_000 + i * 137,
-                callsite: 64,
-                pid: 4242,
-                tid: 4243 + (i % 2) as u32,
-                len: e.len() as u16,
-                level: Level::Info as u8,
-                flags: 0,
+            let (worker, tid) = if i % 2 == 0 {
+                ("p0-t0", 4243)
+            } else {
+                ("p0-t1", 4244)
             };
-            let mut v = bytemuck::bytes_of(&h).to_vec();
-            v.extend_from_slice(e.as_bytes());
-            v
+            fixtures::record(i / 2, worker, tid, 1_764_112_733_000_000_000 + i * 137)
         })
         .collect()
 }
 
 fn encode_views(c: &mut Criterion) {
     let recs = records();
-    let cs = Callsite::new(
-        64,
-        &CallsiteDesc {
-            level: Level::Info,
-            style: FormatStyle::Brace,
-            line: 42,
-            target: "ringlog_benches::ringload",
-            module: "ringlog_benches::ringload",
-            file: "benches/src/ringload.rs",
-            format: "request {} served in {} us by {}",
-            fields: vec![],
-            layout: "",
-        },
-    );
+    let cs = Callsite::new(fixtures::CALLSITE_ID, &fixtures::callsite_desc());
     let cal = Calibration::new(ClockKind::Realtime, 0, 0, 0);
     let wire: Vec<_> = recs.iter().map(|r| decode_record(r).unwrap()).collect();
     let args: Vec<ArgBuf<'_>> = wire.iter().map(ArgBuf::decode).collect();

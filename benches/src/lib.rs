@@ -15,6 +15,7 @@
 //! | [`stats::Dist`] | latency histograms (ps) that merge across threads and processes |
 //! | [`drain::Drain`] | an in-process drain that consumes and discards, keeping the heartbeat |
 //! | [`pair::timed_pair`] | times work done by two threads started together |
+//! | [`fixtures`] | the ringload record and callsite as bytes, for the drain-side benches |
 //!
 //! # Example
 //!
@@ -34,6 +35,7 @@
 
 pub mod clock;
 pub mod drain;
+pub mod fixtures;
 pub mod pair;
 pub mod ringload;
 pub mod stats;
