@@ -43,7 +43,22 @@ ir() {
   valgrind --tool=callgrind --callgrind-out-file="$dir/cg" \
     "$2" --ring "$dir/ring" --out "$dir/out" --once --format "$1" 2>/dev/null
   rm -f "$dir/ring"
-  callgrind_annotate "$dir/cg" 2>/dev/null | sed -n 's/^ *\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,
+  total_ir "$dir/cg"
+}
+# total CG: the program's instruction total in callgrind output CG.
+total_ir() {
+  callgrind_annotate "$1" 2>/dev/null | sed -n 's/^ *\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,
+}
+# same_as_first WHAT DRAIN: the first drain's output (in out) becomes the reference; every
+# later drain's output must be the same bytes.
+same_as_first() {
+  if [[ -z $ref ]]; then
+    mv "$dir/out" "$dir/ref"
+    ref=$2
+  elif ! cmp -s "$dir/ref" "$dir/out"; then
+    echo "callgrind-text: $2's $1 output differs from $ref's" >&2
+    exit 1
+  fi
 }
 declare -A base
 for drain in "${drains[@]}"; do
@@ -57,15 +72,9 @@ for drain in "${drains[@]}"; do
   rm -f "$dir/cg"
   valgrind --tool=callgrind --callgrind-out-file="$dir/cg" \
     "$drain" decode "$dir/archive" >"$dir/out" 2>/dev/null
-  all=$(callgrind_annotate "$dir/cg" 2>/dev/null | sed -n 's/^ *\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,)
+  all=$(total_ir "$dir/cg")
   printf '%-8s %-44s %8.0f\n' decode "$drain" "$(echo "$all / $total" | bc -l)"
-  if [[ -z $ref ]]; then
-    mv "$dir/out" "$dir/ref"
-    ref=$drain
-  elif ! cmp -s "$dir/ref" "$dir/out"; then
-    echo "callgrind-text: $drain's decode output differs from $ref's" >&2
-    exit 1
-  fi
+  same_as_first decode "$drain"
 done
 rm -f "$dir/ref"
 for format in text json logfmt; do
@@ -79,13 +88,7 @@ for format in text json logfmt; do
     fi
     printf '%-8s %-44s %8.0f %8.0f\n' "$format" "$drain" "$(echo "$all / $total" | bc -l)" \
       "$(echo "($all - ${base[$drain]}) / $total" | bc -l)"
-    if [[ -z $ref ]]; then
-      mv "$dir/out" "$dir/ref"
-      ref=$drain
-    elif ! cmp -s "$dir/ref" "$dir/out"; then
-      echo "callgrind-text: $drain's $format output differs from $ref's" >&2
-      exit 1
-    fi
+    same_as_first "$format" "$drain"
   done
   rm -f "$dir/ref"
 done
