@@ -1702,6 +1702,14 @@ mod tests {
         let cache = AtomicU64::new(0);
         let ring = seg.lane(0).ring();
         let capacity = ring.capacity();
+        // SYNC: Relaxed; the test's look at the drain's word (single-threaded here).
+        let fence_word = || {
+            seg.lane(0)
+                .header()
+                .pending_end
+                .fence
+                .load(Ordering::Relaxed)
+        };
         let ts = crate::clock::now_raw(seg.clock_kind()) - 1000;
         // A producer mid-record (this process: alive), and three records behind it.
         let mut frozen = ring.claim(1, &cache).unwrap().own(me).unwrap();
@@ -1720,14 +1728,7 @@ mod tests {
             [0],
             "the read cursor waits at the record"
         );
-        assert_eq!(
-            seg.lane(0)
-                .header()
-                .pending_end
-                .fence
-                .load(Ordering::Relaxed),
-            1
-        );
+        assert_eq!(fence_word(), 1, "the word names the fenced position + 1");
         // Producers are handed no position whose slot the owner may still write: the lane
         // takes exactly what is left of one lap past the fenced record.
         let mut pushed = 4;
@@ -1760,14 +1761,7 @@ mod tests {
         assert!(tags(&mut reader).is_empty(), "a fenced record was read");
         reader.release();
         assert_eq!(reader.released().0, [capacity]);
-        assert_eq!(
-            seg.lane(0)
-                .header()
-                .pending_end
-                .fence
-                .load(Ordering::Relaxed),
-            0
-        );
+        assert_eq!(fence_word(), 0, "the word goes with the fence");
         assert!(!seg.lane(0).stalled(), "the flag goes with the fence");
         push(&seg, 0, ts + 1000, 1000);
         assert_eq!(tags(&mut reader), [1000]);
