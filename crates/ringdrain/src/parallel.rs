@@ -211,13 +211,10 @@ fn no_records_clock() -> Calibration {
 pub struct Deferred {
     /// The piece being filled.
     piece: Piece,
-    /// Records in the batch.
-    records: usize,
     /// Bytes the batch's pieces so far hold (for the batch size estimate).
     held: usize,
-    /// Pieces handed to the pool in this batch (they are numbered from 0).
-    sent: usize,
-    /// Formatted bytes of the batch's pieces, by number, as they come back.
+    /// Formatted bytes of the pieces handed to the pool in this batch, by number (from 0), as
+    /// they come back: its length is the number handed out.
     formatted: Vec<Option<Vec<u8>>>,
     /// Emptied pieces and buffers, for reuse.
     spare_pieces: Vec<Piece>,
@@ -252,9 +249,7 @@ impl Deferred {
         };
         Deferred {
             piece: Piece::default(),
-            records: 0,
             held: 0,
-            sent: 0,
             formatted: Vec::new(),
             spare_pieces: Vec::new(),
             spare_bufs: Vec::new(),
@@ -273,16 +268,14 @@ impl Deferred {
             "a batch was not written"
         );
         self.piece.clear();
-        self.records = 0;
         self.held = 0;
-        self.sent = 0;
         self.formatted.clear();
         self.clock = None;
     }
 
     /// Whether nothing was added since [`Deferred::clear`].
     pub fn is_empty(&self) -> bool {
-        self.sent == 0 && self.piece.items.is_empty()
+        self.formatted.is_empty() && self.piece.items.is_empty()
     }
 
     /// An estimate of the batch's encoded bytes (lines are about twice the wire form), for
@@ -333,7 +326,6 @@ impl Deferred {
             cs,
         });
         piece.records += 1;
-        self.records += 1;
         if piece.records >= PIECE && self.pool.is_some() {
             self.send_piece();
         }
@@ -358,14 +350,13 @@ impl Deferred {
         let piece = std::mem::replace(&mut self.piece, next);
         self.held += piece.wire.len() * 2 + piece.records * 48 + piece.notices.len();
         let job = Job {
-            seq: self.sent,
+            seq: self.formatted.len(),
             piece,
             out: self.spare_bufs.pop().unwrap_or_default(),
             clock: self.clock.unwrap_or_else(no_records_clock),
             source: self.source,
         };
         self.formatted.push(None);
-        self.sent += 1;
         if let Err(mpsc::SendError(job)) = jobs.send(job) {
             // No worker left to take it (they only stop when the pool is dropped): format it
             // here.
@@ -395,7 +386,7 @@ impl Deferred {
     pub fn format_into(&mut self, out: &mut Vec<u8>) -> anyhow::Result<bool> {
         let clock = self.clock.unwrap_or_else(no_records_clock);
         let source = self.source;
-        let split = self.sent > 0;
+        let split = !self.formatted.is_empty();
         if split {
             // Help: format the pieces no worker has taken yet. `try_lock`: a worker waiting for
             // a job holds the lock inside `recv`, which it does only while the queue is empty
