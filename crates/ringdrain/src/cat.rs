@@ -13,7 +13,6 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use ringlog_segment::reader::CallsiteCache;
@@ -110,7 +109,9 @@ pub fn run(ring: &str, opts: &CatOptions) -> anyhow::Result<ExitCode> {
                     // is committed, except one the drain has fenced (stepped over and reported
                     // lost: ARCHITECTURE.md, "Lanes"): the view steps over it too, and shows
                     // the records behind it as the drain wrote them.
-                    Peek::End if opts.follow && fenced_at(&seg, lane, peeker.position()) => {
+                    Peek::End
+                        if opts.follow && seg.lane(lane).fenced_at() == Some(peeker.position()) =>
+                    {
                         if !peeker.step_over_unfinished() {
                             break;
                         }
@@ -191,18 +192,6 @@ pub fn run(ring: &str, opts: &CatOptions) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Whether the drain holds a fence at position `pos` of lane `lane`.
-fn fenced_at(seg: &ringlog_segment::Segment, lane: usize, pos: u64) -> bool {
-    // SYNC: Relaxed; a hint for the view only: the slot's own word decides
-    // (`Peeker::step_over_unfinished` moves only past a record still being written).
-    seg.lane(lane)
-        .header()
-        .pending_end
-        .fence
-        .load(Ordering::Relaxed)
-        == pos + 1
 }
 
 /// The (device, inode) a path names now, `None` if it names nothing.

@@ -826,6 +826,20 @@ impl<'s> Lane<'s> {
         self.header.pending_end.stalled.load(Ordering::Relaxed) != 0
     }
 
+    /// The position of the record the drain holds a fence at in this lane, if any
+    /// ([`layout::LaneDrainLine::fence`]: stepped over and reported lost, its owner still
+    /// alive); a view of the lane (`ringdrain cat`) steps over it too.
+    #[inline]
+    pub fn fenced_at(&self) -> Option<u64> {
+        // SYNC: Relaxed; a hint for views, ordering nothing (the slot's own word decides
+        // what a reader may do with the record).
+        self.header
+            .pending_end
+            .fence
+            .load(Ordering::Relaxed)
+            .checked_sub(1)
+    }
+
     /// The lane's owner word ([`layout::lane_owner`], 0: free).
     pub fn owner(&self) -> &'s AtomicU64 {
         &self.header.owner
