@@ -496,25 +496,49 @@ impl<'s> Reader<'s> {
 
     /// Frees everything handed out so far and publishes each lane's read cursor.
     pub fn release(&mut self) {
+        self.release_lanes(|_, l| l.emitted);
+    }
+
+    /// Frees, in each lane, what was handed out below `end` (a [`Reader::positions`] taken
+    /// earlier) and publishes the read cursors; what was handed out after it stays held. The
+    /// drain's write-behind: it releases a written batch while the next one, read meanwhile,
+    /// is not yet written. Positions past what was handed out are not released.
+    ///
+    /// # Panics
+    /// If `end` does not have one position per lane.
+    pub fn release_to(&mut self, end: &Positions) {
+        assert_eq!(end.0.len(), self.lanes.len(), "one position per lane");
+        self.release_lanes(|i, l| end.0[i].min(l.emitted));
+    }
+
+    fn release_lanes(&mut self, mut upto: impl FnMut(usize, &LaneReader<'s>) -> u64) {
         let mut n = 0;
-        for l in &mut self.lanes {
+        for (i, l) in self.lanes.iter_mut().enumerate() {
+            let target = upto(i, l);
             let before = l.read_cursor();
-            l.consumer.release_to(l.emitted);
+            l.consumer.release_to(target);
             n += l.read_cursor() - before;
             if l.fence_kept {
                 let line = &l.lane.header().pending_end;
                 if l.consumer.fence_held().is_some() {
                     // What is written of this lane so far, past the fence: where a restarted
-                    // drain resumes (stored before the checkpoint's `finish`).
+                    // drain resumes (stored before the checkpoint's `finish`). Never lowered:
+                    // a batch handed out before the fence went up ends below it.
+                    let done = target.max(l.fence_done);
                     // SYNC: Relaxed; published with the checkpoint (see `Reader::new`).
-                    line.fence_done.store(l.emitted, Ordering::Relaxed);
-                    l.fence_done = l.emitted;
+                    line.fence_done.store(done, Ordering::Relaxed);
+                    l.fence_done = done;
                 } else {
-                    // Lifted, and the read cursor just moved past the record (release_to
-                    // published it above): the word must not outlive that.
-                    l.fence_kept = false;
-                    // SYNC: Relaxed; as above.
-                    line.fence.store(0, Ordering::Relaxed);
+                    // SYNC: Relaxed; our own word (see `Reader::new`).
+                    let fenced = line.fence.load(Ordering::Relaxed).wrapping_sub(1);
+                    if l.read_cursor() > fenced {
+                        // Lifted, and the read cursor just moved past the record (release_to
+                        // published it above): the word must not outlive that. A release
+                        // that stopped short of the record leaves it for the next one.
+                        l.fence_kept = false;
+                        // SYNC: Relaxed; as above.
+                        line.fence.store(0, Ordering::Relaxed);
+                    }
                 }
             }
         }
@@ -1688,6 +1712,110 @@ mod tests {
             });
         }
         (tags, lost)
+    }
+
+    #[test]
+    fn release_to_frees_what_was_handed_out_below_the_mark_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = lanes(&dir, 2);
+        let base = crate::clock::now_raw(seg.clock_kind()) - 1000;
+        for (lane, ts) in [(0, 1), (1, 2), (0, 3), (1, 4)] {
+            push(&seg, lane, base + ts, ts as u32);
+        }
+        let mut reader = seg.acquire_drain().unwrap().reader();
+        assert_eq!(tags(&mut reader), [1, 2, 3, 4]);
+        let mark = reader.positions();
+        assert_eq!(mark.0, [2, 2]);
+        push(&seg, 0, base + 5, 5);
+        push(&seg, 1, base + 6, 6);
+        assert_eq!(tags(&mut reader), [5, 6], "read on past the mark");
+        reader.release_to(&mark);
+        assert_eq!(reader.released().0, [2, 2]);
+        assert_eq!(reader.unreleased(), 2, "what came after the mark is held");
+        // SYNC: Relaxed; the test's look at the published cursors (single-threaded here).
+        let published = |lane: usize| seg.lane(lane).header().cursors.read.load(Ordering::Relaxed);
+        assert_eq!((published(0), published(1)), (2, 2));
+        // A drain that stopped here (the batch after the mark never written) reads it again.
+        drop(reader);
+        let mut reader = seg.acquire_drain().unwrap().reader();
+        assert_eq!(tags(&mut reader), [5, 6]);
+        // A mark past what was handed out frees only what was handed out.
+        push(&seg, 0, base + 7, 7);
+        reader.release_to(&Positions(vec![100, 100]));
+        assert_eq!(reader.released().0, [3, 3]);
+        assert_eq!(tags(&mut reader), [7]);
+        reader.release();
+        assert_eq!(reader.released().0, [4, 3]);
+        assert_eq!(reader.unreleased(), 0);
+    }
+
+    #[test]
+    fn release_to_a_mark_before_a_fence_keeps_the_fence_and_what_it_has_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = lanes(&dir, 1);
+        let policy = StallPolicy {
+            fence_after: Some(Duration::from_millis(50)),
+            ..StallPolicy::default()
+        };
+        let me = std::process::id();
+        let cache = AtomicU64::new(0);
+        let ring = seg.lane(0).ring();
+        let line = &seg.lane(0).header().pending_end;
+        // SYNC: Relaxed; the test's look at the drain's words (single-threaded here).
+        let words = || {
+            (
+                line.fence.load(Ordering::Relaxed),
+                line.fence_done.load(Ordering::Relaxed),
+            )
+        };
+        let ts = crate::clock::now_raw(seg.clock_kind()) - 1000;
+        push(&seg, 0, ts, 1);
+        let mut reader = seg.acquire_drain().unwrap().reader().with_policy(policy);
+        assert_eq!(tags(&mut reader), [1]);
+        // The mark of a batch written behind, taken before the fence goes up at position 1
+        // (a fence goes up only once everything before the record is released).
+        let mark = reader.positions();
+        let mut frozen = ring.claim(1, &cache).unwrap().own(me).unwrap();
+        frozen.write(0, &record(ts + 1, 99)[..16]);
+        push(&seg, 0, ts + 2, 2);
+        push(&seg, 0, ts + 3, 3);
+        reader.release_to(&mark);
+        let (got, lost) = events(&mut reader, 3);
+        assert_eq!(got, [2, 3]);
+        assert_eq!(lost, [Lost::Fenced { slots: 1, pid: me }]);
+        assert_eq!(
+            words(),
+            (2, 2),
+            "fenced at 1, written (for a restart) up to 2"
+        );
+        reader.release_to(&mark);
+        assert_eq!(reader.released().0, [1]);
+        assert_eq!(words(), (2, 2), "a mark below the fence lowers nothing");
+        assert_eq!(
+            reader.unreleased(),
+            2,
+            "the two records behind the fence are held"
+        );
+        // Thawed before the batch behind the fence is written: the fence is lifted, but a
+        // release that stops short of the record leaves its word (a restart still needs it).
+        frozen.write(0, &record(ts + 1, 99));
+        frozen.commit();
+        assert!(tags(&mut reader).is_empty(), "a fenced record was read");
+        reader.release_to(&mark);
+        assert_eq!(reader.released().0, [1]);
+        assert_eq!(
+            words().0,
+            2,
+            "the word outlived the read cursor's stay before it"
+        );
+        reader.release();
+        assert_eq!(reader.released().0, [4]);
+        assert_eq!(
+            words().0,
+            0,
+            "the word goes once the cursor is past the record"
+        );
+        assert_eq!(reader.unreleased(), 0);
     }
 
     #[test]
