@@ -447,6 +447,41 @@ fn a_full_disk_keeps_records_in_the_ring_until_space_returns() {
     assert!(other.is_empty(), "{other:?}");
 }
 
+#[test]
+fn a_full_disk_under_write_behind_loses_and_doubles_nothing() {
+    // A backlog of many batches, so the drain writes behind (a batch on its own thread while
+    // it reads the next); the first write fails on the full disk, is cut back by that thread,
+    // and the drain thread writes the batch again once space returns. Without write-behind,
+    // the same run must not say it wrote behind.
+    for behind in ["true", "false"] {
+        let e = TestDir::new();
+        let mnt = e.join("mnt");
+        let Some(tmpfs) = Tmpfs::mount(&mnt, "64k") else {
+            return;
+        };
+        let out = mnt.join("out.log");
+        create_ring(&e.ring(), 1 << 16);
+        let n = 40_000u64; // about 4 MB of text: five batches, each far more than 64 KiB
+        run_producer(&e.ring(), &["load", "w", &n.to_string()]);
+        let flag = format!("--write-behind={behind}");
+        let drain = Drain::start(&e.ring(), &out, &[&flag]);
+        std::thread::sleep(Duration::from_millis(300));
+        tmpfs.resize("16m");
+        wait_for_text(&out, "request 39999 served");
+        let err = String::from_utf8_lossy(&drain.stop().stderr).into_owned();
+        assert!(err.contains("cannot write output"), "{behind}: {err:?}");
+        assert!(err.contains("output recovered"), "{behind}: {err:?}");
+        assert_eq!(
+            err.contains("the batch written behind is retried on the drain thread"),
+            behind == "true",
+            "{behind}: {err:?}"
+        );
+        let (by_worker, other) = split_log(&std::fs::read_to_string(&out).unwrap());
+        assert_eq!(assert_prefix("w", &by_worker["w"]), n, "{behind}");
+        assert!(other.is_empty(), "{behind}: {other:?}");
+    }
+}
+
 // ---------------------------------------------------------------- hostile bytes
 
 #[test]

@@ -28,6 +28,7 @@ use ringlog_wire::record::Level;
 use ringlog_wire::view::{ArgBuf, RecordView};
 
 use crate::archive::{ArchiveEncoder, Compression};
+use crate::behind::{Flight, Settled, WriteBehind};
 use crate::checkpoint::{self, Reconciled};
 use crate::encode::{Encoder, Item};
 use crate::exit::Sysexit;
@@ -99,6 +100,9 @@ pub struct DrainConfig {
     /// Threads that format a large batch (`--format-threads`; 1: the drain thread alone; see
     /// `parallel`).
     pub format_threads: usize,
+    /// Write a file output's batches on a thread of their own while the next batch is read
+    /// (`--write-behind`; see `behind`).
+    pub write_behind: bool,
 }
 
 impl DrainConfig {
@@ -121,6 +125,7 @@ impl DrainConfig {
             flight_recorder: 0,
             limits: Vec::new(),
             format_threads: crate::parallel::auto_threads(),
+            write_behind: crate::parallel::auto_threads() > 1,
         }
     }
 }
@@ -508,6 +513,8 @@ struct Batch {
     any_events: bool,
     /// Every source's ring was idle.
     all_quiet: bool,
+    /// Some source stopped reading because the batch was full, not because it ran dry.
+    more: bool,
     /// With merge: the items in arrival order.
     staged: Vec<Staged>,
     /// With `--format-threads` > 1: the records, formatted when the batch is complete.
@@ -647,6 +654,23 @@ fn drain_loop(
         && batch.deferred.is_none()
         && outputs.network.is_empty()
         && matches!(outputs.checked.encoder, PortEncoder::Archive(_));
+    // Write-behind (behind.rs): a file output alone, on a machine with a core to spare.
+    let mut behind = if cfg.write_behind
+        && outputs.network.is_empty()
+        && matches!(outputs.checked.sink, Sink::File(_))
+    {
+        match WriteBehind::start() {
+            Ok(wb) => Some(wb),
+            Err(e) => {
+                eprintln!(
+                    "ringdrain: warning: no write-behind thread ({e}); writing on the drain thread"
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
     let mut idle = Idle { rounds: 0 };
     let mut doze = crate::doze::Doze::new(sources.len());
     let sleep_on: Vec<&Segment> = sources.iter().map(|s| s.seg).collect();
@@ -667,6 +691,8 @@ fn drain_loop(
     loop {
         // SYNC: Relaxed; flags set by signal handlers, nothing depends on their ordering.
         if signals.reopen.swap(false, Ordering::Relaxed) {
+            // The batch being written goes to the file it was begun in.
+            settle(behind.as_mut(), &mut sources, outputs, signals, monitor)?;
             for port in outputs.ports_mut() {
                 if let Err(e) = port.sink.reopen() {
                     eprintln!(
@@ -694,6 +720,7 @@ fn drain_loop(
             }
         }
         if sources.iter().all(|s| s.done) {
+            settle(behind.as_mut(), &mut sources, outputs, signals, monitor)?;
             // Windows still open report what they suppressed before the drain exits.
             if let Some(limiter) = gate.limiter_mut() {
                 let reports = limiter.finish();
@@ -713,7 +740,7 @@ fn drain_loop(
                         src.in_batch = false;
                     }
                     outputs.seal();
-                    commit(&mut sources, outputs, signals, monitor)?;
+                    commit(&mut sources, outputs, signals, monitor, None, false)?;
                     batch.add_to(&mut summary);
                 }
             }
@@ -822,6 +849,9 @@ fn drain_loop(
                     break;
                 }
             }
+            if last.events >= chunk {
+                batch.more = true;
+            }
             for r in limit_reports.drain(..) {
                 suppressed_notice(&r, notice_pid, |view| {
                     batch.push(outputs, view, None, src.index, merge)
@@ -871,12 +901,23 @@ fn drain_loop(
         }
         if sources.iter().any(|s| s.in_batch) {
             outputs.seal();
-            commit(&mut sources, outputs, signals, monitor)?;
+            commit(
+                &mut sources,
+                outputs,
+                signals,
+                monitor,
+                behind.as_mut(),
+                batch.more,
+            )?;
             batch.add_to(&mut summary);
             summary.gate = gate.counts();
             if let Some(m) = monitor {
                 m.batch(batch.records, batch.notices);
             }
+        }
+        if !batch.any_events {
+            // Nothing new: what is being written is all there is; release it before idling.
+            settle(behind.as_mut(), &mut sources, outputs, signals, monitor)?;
         }
         if batch.any_events {
             doze.busy(&sleep_on);
@@ -1043,42 +1084,161 @@ fn drops_notice(ts: &mut Timestamps, drops: &Drops, pid: u32, f: impl FnOnce(&Re
 /// checkpoint in each ring that contributed), retrying output errors without losing or
 /// releasing anything (an output that accepted the batch is not written again); then releases
 /// the batch's slots in every contributing ring.
+///
+/// With write-behind, the batch before this one is settled first; then, if `more` is waiting
+/// in the rings, this batch is handed to the write-behind thread and released when it is
+/// settled (behind.rs); a batch that ran the rings dry is written here.
 fn commit(
     sources: &mut [Source<'_>],
     outputs: &mut Outputs,
     signals: &Signals,
     monitor: Option<&Monitor>,
+    mut behind: Option<&mut WriteBehind>,
+    more: bool,
 ) -> anyhow::Result<()> {
-    for port in outputs.network.iter_mut() {
-        write_port(port, false, sources, signals, monitor)?;
+    settle(behind.as_deref_mut(), sources, outputs, signals, monitor)?;
+    if let Some(wb) = behind.filter(|_| more) {
+        if write_behind(wb, sources, outputs) {
+            return Ok(());
+        }
     }
-    write_port(&mut outputs.checked, true, sources, signals, monitor)?;
+    for port in outputs.network.iter_mut() {
+        write_port(&mut port.sink, &port.out, None, sources, signals, monitor)?;
+    }
+    let marks: Vec<_> = sources
+        .iter()
+        .filter(|s| s.in_batch)
+        .map(|s| (s.seg, s.batch_end()))
+        .collect();
+    let checked = &mut outputs.checked;
+    write_port(
+        &mut checked.sink,
+        &checked.out,
+        Some(&marks),
+        sources,
+        signals,
+        monitor,
+    )?;
     for src in sources.iter_mut().filter(|s| s.in_batch) {
         src.reader.release();
         checkpoint::finish(src.seg);
         if let Some(d) = src.dropped_pending.take() {
-            // SYNC: Relaxed; bookkeeping of what was reported (only this drain writes it).
-            src.seg
-                .shared()
-                .drain
-                .reported_dropped
-                .store(d, Ordering::Relaxed);
+            record_reported(src.seg, d);
         }
         src.in_batch = false;
     }
     Ok(())
 }
 
-/// Writes one output's batch, retrying; `checked` brackets the write with the checkpoint.
+/// Records drops as reported (after the batch reporting them is written).
+fn record_reported(seg: &Segment, dropped: u64) {
+    // SYNC: Relaxed; bookkeeping of what was reported (only this drain writes it).
+    seg.shared()
+        .drain
+        .reported_dropped
+        .store(dropped, Ordering::Relaxed);
+}
+
+/// Hands the checked output's sealed batch to the write-behind thread: prepares the file,
+/// begins each contributing ring's checkpoint at the batch's end, and keeps those ends as the
+/// marks to release to once the write is settled. False (nothing done) if the file cannot be
+/// prepared: the caller writes on this thread, with its retries.
+fn write_behind(wb: &mut WriteBehind, sources: &mut [Source<'_>], outputs: &mut Outputs) -> bool {
+    let Port { sink, out, .. } = &mut outputs.checked;
+    if out.is_empty() {
+        return false;
+    }
+    let Ok(Some(file)) = sink.prepare(out.len() as u64) else {
+        return false;
+    };
+    let Sink::File(f) = sink else {
+        return false;
+    };
+    let mut marks = Vec::new();
+    for (i, src) in sources.iter_mut().enumerate().filter(|(_, s)| s.in_batch) {
+        let end = src.batch_end();
+        checkpoint::begin(src.seg, &end, Some(file), out);
+        marks.push((i, end, src.dropped_pending.take()));
+        src.in_batch = false;
+    }
+    let before = file.1;
+    wb.send(f.file(), out, Flight { marks, before });
+    true
+}
+
+/// Waits for the batch the write-behind thread holds, if any; writes it again here (with the
+/// usual retries) if its write failed; then releases it and finishes its checkpoints.
+fn settle(
+    behind: Option<&mut WriteBehind>,
+    sources: &mut [Source<'_>],
+    outputs: &mut Outputs,
+    signals: &Signals,
+    monitor: Option<&Monitor>,
+) -> anyhow::Result<()> {
+    let Some(wb) = behind else {
+        return Ok(());
+    };
+    let Some(Settled {
+        flight,
+        buf,
+        result,
+    }) = wb.settle()?
+    else {
+        return Ok(());
+    };
+    let sink = &mut outputs.checked.sink;
+    if let Some(m) = monitor {
+        m.written(
+            &sink.describe(),
+            result.as_ref().map(|_| buf.len() as u64).map_err(drop),
+        );
+    }
+    match result {
+        Ok(()) => {
+            if let Sink::File(f) = sink {
+                f.wrote(buf.len() as u64);
+            }
+        }
+        Err(e) => {
+            // Cut back by the thread; written again here from a fresh checkpoint.
+            for (i, _, _) in &flight.marks {
+                checkpoint::finish(sources[*i].seg);
+            }
+            eprintln!(
+                "ringdrain: cannot write output ({}): {e}; the batch written behind is retried on the drain thread",
+                sink.describe()
+            );
+            let marks: Vec<_> = flight
+                .marks
+                .iter()
+                .map(|(i, end, _)| (sources[*i].seg, end.clone()))
+                .collect();
+            write_port(sink, &buf, Some(&marks), sources, signals, monitor)?;
+        }
+    }
+    for (i, end, dropped) in &flight.marks {
+        let src = &mut sources[*i];
+        src.reader.release_to(end);
+        checkpoint::finish(src.seg);
+        if let Some(d) = dropped {
+            record_reported(src.seg, *d);
+        }
+    }
+    wb.recycle(buf);
+    Ok(())
+}
+
+/// Writes one output's batch, retrying. With `marks` (the checked output), the write is
+/// bracketed by a checkpoint in each ring named, ending the batch at its mark.
 fn write_port(
-    port: &mut Port,
-    checked: bool,
+    sink: &mut Sink,
+    out: &[u8],
+    marks: Option<&[(&Segment, Positions)]>,
     sources: &[Source<'_>],
     signals: &Signals,
     monitor: Option<&Monitor>,
 ) -> anyhow::Result<()> {
     let unreleased = || -> u64 { sources.iter().map(|s| s.unreleased()).sum() };
-    let Port { sink, out, .. } = port;
     if out.is_empty() {
         return Ok(());
     }
@@ -1087,10 +1247,8 @@ fn write_port(
     let mut failures_while_stopping = 0;
     loop {
         let res = sink.prepare(out.len() as u64).and_then(|file| {
-            if checked {
-                for src in sources.iter().filter(|s| s.in_batch) {
-                    checkpoint::begin(src.seg, &src.batch_end(), file, out);
-                }
+            for (seg, end) in marks.unwrap_or_default() {
+                checkpoint::begin(seg, end, file, out);
             }
             sink.write_batch(out)
         });
@@ -1104,10 +1262,8 @@ fn write_port(
         match res {
             Ok(()) => break,
             Err(e) => {
-                if checked {
-                    for src in sources.iter().filter(|s| s.in_batch) {
-                        checkpoint::finish(src.seg);
-                    }
+                for (seg, _) in marks.unwrap_or_default() {
+                    checkpoint::finish(seg);
                 }
                 if last_report.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
                     eprintln!(

@@ -47,6 +47,7 @@
 #![warn(clippy::undocumented_unsafe_blocks, missing_docs)]
 
 pub mod archive;
+pub mod behind;
 pub mod cat;
 pub mod checkpoint;
 pub mod cli;

@@ -176,6 +176,12 @@ pub struct Settings {
     /// at most 4 [default: auto].
     #[arg(long, value_name = "N|auto")]
     pub format_threads: Option<Threads>,
+    /// Write each batch to the file on a thread of its own while the drain reads the next
+    /// (while the rings hold more than a batch; a file output without network outputs)
+    /// [default: true with more than one core].
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          value_parser = BoolishValueParser::new(), value_name = "BOOL")]
+    pub write_behind: Option<bool>,
 }
 
 /// Prefix of the environment variables ([`env_name`]).
@@ -333,6 +339,7 @@ impl Settings {
             })
             .collect::<anyhow::Result<_>>()?;
         cfg.format_threads = self.format_threads.unwrap_or(Threads::Auto).get();
+        cfg.write_behind = self.write_behind.unwrap_or(cfg.write_behind);
         cfg.stall = StallPolicy {
             grace: Duration::from_millis(self.grace_ms.unwrap_or(100)),
             fence_after: match self.fence_ms.unwrap_or(FENCE_AFTER_MS) {

@@ -9,6 +9,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use jiff::Timestamp;
 
@@ -63,7 +64,9 @@ impl Rotation {
 #[derive(Debug)]
 pub struct FileSink {
     path: PathBuf,
-    file: File,
+    /// Shared with the write-behind thread for the one write it makes at a time
+    /// ([`FileSink::file`]).
+    file: Arc<File>,
     len: u64,
     id: FileId,
     rotation: Rotation,
@@ -137,7 +140,7 @@ impl FileSink {
         };
         let mut sink = FileSink {
             path: path.to_path_buf(),
-            file,
+            file: Arc::new(file),
             len,
             id,
             rotation,
@@ -196,7 +199,7 @@ impl FileSink {
     /// deleted under us.
     pub fn reopen(&mut self) -> io::Result<()> {
         let (file, len, id) = open_append(&self.path, self.mode)?;
-        self.file = file;
+        self.file = Arc::new(file);
         self.len = len;
         self.id = id;
         self.period = self.current_period();
@@ -282,19 +285,21 @@ impl FileSink {
 
     /// Appends `buf` whole, or fails leaving the file as it was.
     pub fn write_batch(&mut self, buf: &[u8]) -> io::Result<()> {
-        let before = self.len;
-        match self.file.write_all(buf) {
-            Ok(()) => {
-                self.len += buf.len() as u64;
-                Ok(())
-            }
-            Err(e) => {
-                // Undo a partial write so the retry does not tear or double a line.
-                let _ = self.file.set_len(before);
-                self.len = before;
-                Err(e)
-            }
-        }
+        append_whole(&self.file, self.len, buf)?;
+        self.len += buf.len() as u64;
+        Ok(())
+    }
+
+    /// The open file, for a batch written on another thread with [`append_whole`] (the
+    /// drain's write-behind); the drain accounts for it with [`FileSink::wrote`]. Until then
+    /// nothing else may write, rotate or reopen this sink.
+    pub fn file(&self) -> Arc<File> {
+        Arc::clone(&self.file)
+    }
+
+    /// Accounts for `n` bytes appended to [`FileSink::file`] by another thread.
+    pub fn wrote(&mut self, n: u64) {
+        self.len += n;
     }
 
     /// Reads `len` bytes at `offset` of the open file (checkpoint reconciliation).
@@ -316,6 +321,15 @@ impl FileSink {
     pub fn sync(&self) -> io::Result<()> {
         self.file.sync_data()
     }
+}
+
+/// Appends `buf` whole to `file`, which is `before` bytes long, or fails leaving it as it was:
+/// a partial write is cut back so a retry never tears or doubles a line.
+pub fn append_whole(mut file: &File, before: u64, buf: &[u8]) -> io::Result<()> {
+    file.write_all(buf).inspect_err(|_| {
+        // The error is what the caller reports; a failed cut shows in the next write.
+        let _ = file.set_len(before);
+    })
 }
 
 fn ignore_not_found(e: io::Error) -> io::Result<()> {
