@@ -353,15 +353,25 @@ fn run_drain(a: Settings) -> anyhow::Result<ExitCode> {
         m.attach(monitor.clone());
     }
     cfg.monitor = Some(monitor.clone());
-    let signals = Signals::default();
+    let (wake_rx, wake_tx) = std::os::unix::net::UnixStream::pair()?;
+    wake_rx.set_nonblocking(true)?;
+    let signals = Signals {
+        wake: Some(std::sync::Arc::new(wake_rx)),
+        ..Signals::default()
+    };
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    use signal_hook::flag;
+    use signal_hook::{flag, low_level::pipe};
     for sig in [SIGINT, SIGTERM] {
         // A second signal while already stopping exits at once (code 1).
         flag::register_conditional_shutdown(sig, 1, signals.stop.clone())?;
         flag::register(sig, signals.stop.clone())?;
     }
     flag::register(SIGHUP, signals.reopen.clone())?;
+    // After the flags (a signal's actions run in the order they were registered): wake a
+    // sleeping drain to act on them (`Signals::wake`).
+    for sig in [SIGINT, SIGTERM, SIGHUP] {
+        pipe::register(sig, wake_tx.try_clone()?)?;
+    }
     // A file-size limit (RLIMIT_FSIZE) must be an EFBIG write error we retry, not a signal
     // that kills the drain.
     // SAFETY: setting SIGXFSZ to ignored has no preconditions and no handler code runs.

@@ -36,12 +36,13 @@ pub struct Doze {
 }
 
 impl Doze {
-    /// A doze for a drain of `rings` rings.
-    pub fn new(rings: usize) -> Doze {
+    /// A doze for a drain of `rings` rings, sleeping at most `timeout` at a time (the
+    /// protocol's backstop: [`SLEEP_TIMEOUT`] by default).
+    pub fn new(rings: usize, timeout: Duration) -> Doze {
         Doze {
             armed: false,
             enabled: (1..=MAX_SLEEP_RINGS).contains(&rings),
-            timeout: SLEEP_TIMEOUT,
+            timeout,
         }
     }
 

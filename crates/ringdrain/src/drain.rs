@@ -13,6 +13,8 @@
 //! ordered by time; [`Outputs::seal`] frames the batch (the archive's chunk), and [`commit`]
 //! writes it, checkpointed, and releases its records in the rings.
 
+use std::io::Read;
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -103,6 +105,8 @@ pub struct DrainConfig {
     /// Write a file output's batches on a thread of their own while the next batch is read
     /// (`--write-behind`; see `behind`).
     pub write_behind: bool,
+    /// Longest idle sleep on the rings' wake words (`--idle-sleep-ms`; see `doze`).
+    pub idle_sleep: Duration,
 }
 
 impl DrainConfig {
@@ -126,6 +130,7 @@ impl DrainConfig {
             limits: Vec::new(),
             format_threads: crate::parallel::auto_threads(),
             write_behind: crate::parallel::auto_threads() > 1,
+            idle_sleep: crate::doze::SLEEP_TIMEOUT,
         }
     }
 }
@@ -137,6 +142,10 @@ pub struct Signals {
     pub stop: Arc<AtomicBool>,
     /// SIGHUP: reopen the output file.
     pub reopen: Arc<AtomicBool>,
+    /// The read end of a socket the signal handlers write a byte to after setting a flag
+    /// above: a drain asleep on its rings' wake words is woken to act on it at once (a
+    /// futex wait is restarted after a signal handler, so it would sleep its timeout out).
+    pub wake: Option<Arc<UnixStream>>,
 }
 
 /// What a run did.
@@ -419,32 +428,70 @@ pub fn run(cfg: &DrainConfig, signals: &Signals) -> anyhow::Result<Summary> {
         .iter()
         .map(|seg| seg.acquire_drain().map_err(anyhow::Error::from))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let heartbeat_stop = AtomicBool::new(false);
+    let (done_rx, done_tx) =
+        UnixStream::pair().context("cannot create the heartbeat thread's socket")?;
     std::thread::scope(|s| {
-        let heartbeat = s.spawn(|| {
-            // SYNC: Relaxed; a stop flag, nothing depends on its ordering.
-            while !heartbeat_stop.load(Ordering::Relaxed) {
-                for seg in &segments {
-                    // SYNC: Relaxed; a liveness hint (see Logger::drain_alive).
-                    seg.shared()
-                        .drain
-                        .heartbeat_ns
-                        .store(clock::unix_ns(), Ordering::Relaxed);
-                }
-                // Parked, not slept: the stop below unparks it, so the drain exits at once
-                // instead of up to a period later. Every 200 ms: producers call a drain dead
-                // after 1 s without a beat (five missed), and an idle drain's wake-ups are
-                // mostly these (issue 13: < 0.1% of a core idle).
-                std::thread::park_timeout(HEARTBEAT_EVERY);
-            }
-        });
+        let heartbeat = s.spawn(|| heartbeat(&segments, &done_rx, signals.wake.as_deref()));
+        // Closed when the loop returns (or unwinds): the heartbeat thread sees its socket's
+        // end and stops at once, not up to a period later.
+        let done = done_tx;
         let r = drain_loop(cfg, signals, leases, &mut outputs);
-        // SYNC: Relaxed; see above (the unpark makes the thread look at the flag again; a
-        // spurious or early wake-up only writes one more heartbeat).
-        heartbeat_stop.store(true, Ordering::Relaxed);
-        heartbeat.thread().unpark();
+        drop(done);
+        let _ = heartbeat.join();
         r
     })
+}
+
+/// The heartbeat thread: stores the drain's heartbeat in every ring every [`HEARTBEAT_EVERY`]
+/// (producers call a drain dead after 1 s without a beat, five missed; an idle drain's
+/// wake-ups are mostly these: issue 13, < 0.1% of a core idle), and wakes the drain from its
+/// idle sleep on the rings' wake words when a signal handler wrote to `wake`. Returns when the
+/// other end of `done` is closed.
+fn heartbeat(segments: &[Segment], done: &UnixStream, wake: Option<&UnixStream>) {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let period = Timespec {
+        tv_sec: HEARTBEAT_EVERY.as_secs() as i64,
+        tv_nsec: HEARTBEAT_EVERY.subsec_nanos().into(),
+    };
+    loop {
+        for seg in segments {
+            // SYNC: Relaxed; a liveness hint (see Logger::drain_alive).
+            seg.shared()
+                .drain
+                .heartbeat_ns
+                .store(clock::unix_ns(), Ordering::Relaxed);
+        }
+        let mut fds = vec![PollFd::new(done, PollFlags::IN)];
+        if let Some(w) = wake {
+            fds.push(PollFd::new(w, PollFlags::IN));
+        }
+        match poll(&mut fds, Some(&period)) {
+            Ok(_) => {}
+            // A signal handler ran on this thread: the byte it wrote is read next time round.
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => {
+                // Cannot happen with these arguments; beat on without the wake-ups.
+                std::thread::sleep(HEARTBEAT_EVERY);
+                continue;
+            }
+        }
+        if !fds[0].revents().is_empty() {
+            return;
+        }
+        if fds.get(1).is_some_and(|f| !f.revents().is_empty()) {
+            if let Some(mut w) = wake {
+                // Non-blocking: take every byte the handlers wrote (several signals fold
+                // into one wake-up).
+                let mut buf = [0u8; 64];
+                while matches!(w.read(&mut buf), Ok(n) if n > 0) {}
+            }
+            // The handler set its flag before it wrote (signal-hook runs a signal's actions
+            // in the order they were registered): the woken drain sees the flag.
+            for seg in segments {
+                seg.notify_drain();
+            }
+        }
+    }
 }
 
 /// One ring being drained. The reader's position calls (which become per-lane with lanes)
@@ -672,7 +719,7 @@ fn drain_loop(
         None
     };
     let mut idle = Idle { rounds: 0 };
-    let mut doze = crate::doze::Doze::new(sources.len());
+    let mut doze = crate::doze::Doze::new(sources.len(), cfg.idle_sleep);
     let sleep_on: Vec<&Segment> = sources.iter().map(|s| s.seg).collect();
     // Keep a batch well under the rotation size, so files stay within it.
     let mut max_batch_bytes = match &cfg.output {

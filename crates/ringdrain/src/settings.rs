@@ -110,6 +110,10 @@ pub struct Settings {
     /// Milliseconds before a claim no producer owns is skipped [default: 100].
     #[arg(long, value_name = "MS")]
     pub grace_ms: Option<u64>,
+    /// Longest sleep of an idle drain, in milliseconds, before it looks at the rings again
+    /// without being woken (a producer's record or a signal wakes it at once) [default: 200].
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub idle_sleep_ms: Option<u64>,
     /// Milliseconds a living producer's unfinished record may hold up other writers' records
     /// queued behind it in a shared lane before the drain steps over it and drops it (the
     /// fence); 0: never [default: 1000].
@@ -340,6 +344,9 @@ impl Settings {
             .collect::<anyhow::Result<_>>()?;
         cfg.format_threads = self.format_threads.unwrap_or(Threads::Auto).get();
         cfg.write_behind = self.write_behind.unwrap_or(cfg.write_behind);
+        if let Some(ms) = self.idle_sleep_ms {
+            cfg.idle_sleep = Duration::from_millis(ms);
+        }
         cfg.stall = StallPolicy {
             grace: Duration::from_millis(self.grace_ms.unwrap_or(100)),
             fence_after: match self.fence_ms.unwrap_or(FENCE_AFTER_MS) {

@@ -82,3 +82,61 @@ fn a_drain_of_several_rings_sleeps_on_all_their_wake_words_and_a_record_in_any_w
         );
     }
 }
+
+#[test]
+fn a_signal_wakes_a_sleeping_drain_at_once() {
+    // Idle sleeps of a minute: without the wake-up, SIGHUP would be acted on, and SIGTERM
+    // would end the drain, only when the sleep runs out (a futex wait is restarted after a
+    // signal handler). One ring (FUTEX_WAIT) and two (futex_waitv).
+    for rings in [1, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let paths: Vec<_> = (0..rings)
+            .map(|i| dir.path().join(format!("ring{i}")))
+            .collect();
+        let out = dir.path().join("out.log");
+        let loggers: Vec<_> = paths
+            .iter()
+            .map(|p| {
+                Logger::builder()
+                    .path(p)
+                    .slot_count(1 << 10)
+                    .open()
+                    .unwrap()
+            })
+            .collect();
+        let mut args = vec!["--idle-sleep-ms", "60000"];
+        for p in &paths[1..] {
+            args.extend(["--ring", p.to_str().unwrap()]);
+        }
+        let drain = Drain::start(&paths[0], &out, &args);
+        for p in &paths {
+            wait_attached(p);
+        }
+        info!(loggers[0], "before the sleep");
+        wait_for_text(&out, "before the sleep");
+        let segs: Vec<_> = paths
+            .iter()
+            .map(|p| Segment::open(p, &SegmentConfig::default()).unwrap())
+            .collect();
+        let asleep = || {
+            wait_until("the idle drain never announced sleep", PATIENCE, || {
+                segs.iter().all(|s| wake::asleep(s.wake_word()))
+            });
+            // Into the futex wait (a signal before it would not show the difference).
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        asleep();
+        // SIGHUP: the file moved away is reopened (created again) now, not in a minute.
+        std::fs::rename(&out, dir.path().join("out.log.1")).unwrap();
+        drain.signal(libc::SIGHUP);
+        wait_until(
+            "SIGHUP did not reopen the output of a sleeping drain",
+            Duration::from_secs(20),
+            || out.exists(),
+        );
+        asleep();
+        // SIGTERM: the drain exits now.
+        let o = drain.stop_within(Duration::from_secs(20));
+        assert!(o.status.success(), "{rings} ring(s)");
+    }
+}
