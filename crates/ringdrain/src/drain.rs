@@ -129,7 +129,7 @@ impl DrainConfig {
             flight_recorder: 0,
             limits: Vec::new(),
             format_threads: crate::parallel::auto_threads(),
-            write_behind: crate::parallel::auto_threads() > 1,
+            write_behind: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
             idle_sleep: crate::doze::SLEEP_TIMEOUT,
         }
     }

@@ -22,6 +22,7 @@
 //! a batch of fewer than [`PIECE`] records (nothing is handed to a worker then).
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
@@ -72,7 +73,28 @@ struct Piece {
     wire: Vec<u8>,
     notices: Vec<u8>,
     callsites: Vec<Resolved>,
-    by_id: HashMap<u32, usize>,
+    by_id: HashMap<u32, usize, BuildHasherDefault<IdHasher>>,
+    /// The last key looked up and its index (a run of one callsite: no hash at all).
+    last: Option<(u32, usize)>,
+}
+
+/// A hasher for callsite ids (small integers from the ring, at most a few thousand per piece):
+/// one multiplication, where SipHash cost more than the rest of keeping the record.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 impl Piece {
@@ -83,6 +105,7 @@ impl Piece {
         self.notices.clear();
         self.callsites.clear();
         self.by_id.clear();
+        self.last = None;
     }
 
     /// Formats every item onto the end of `out`.
@@ -227,6 +250,35 @@ pub struct Deferred {
     local: LineEncoder,
     /// `None` with one format thread, or if the workers could not be started.
     pool: Option<Pool>,
+    /// Owned copies of the reader's callsites, kept across pieces and batches.
+    owned: OwnedCallsites,
+}
+
+/// Owned copies of the reader's callsites for the pieces: one copy per callsite for the
+/// drain's life, so its render plans (kept with the copy, [`CallsiteInfo::cached`]) are
+/// compiled once, not once per piece. Keyed by id and by the address of the reader's own
+/// copy: the reader's cache stays the authority (a callsite it resolved anew is copied anew).
+#[derive(Debug, Default)]
+struct OwnedCallsites(HashMap<u32, (usize, Arc<CallsiteInfo>), BuildHasherDefault<IdHasher>>);
+
+impl OwnedCallsites {
+    /// Most copies kept; past it the map starts over (a stream of ever new ids).
+    const CAP: usize = 1 << 16;
+
+    fn get(&mut self, c: &CallsiteInfo) -> Arc<CallsiteInfo> {
+        let at = c as *const CallsiteInfo as usize;
+        if let Some((a, owned)) = self.0.get(&c.id) {
+            if *a == at {
+                return Arc::clone(owned);
+            }
+        }
+        if self.0.len() >= Self::CAP {
+            self.0.clear();
+        }
+        let owned = Arc::new(c.clone());
+        self.0.insert(c.id, (at, Arc::clone(&owned)));
+        owned
+    }
 }
 
 impl Deferred {
@@ -257,11 +309,12 @@ impl Deferred {
             source: 0,
             local: LineEncoder::new(format),
             pool,
+            owned: OwnedCallsites::default(),
         }
     }
 
-    /// Empties the batch (callsites are resolved again per piece: the reader's cache is the
-    /// authority, and a piece is a thousand records).
+    /// Empties the batch (a piece's callsites are looked up again per piece, in the copies
+    /// of the reader's callsites: [`OwnedCallsites`]).
     pub fn clear(&mut self) {
         debug_assert!(
             self.formatted.iter().all(Option::is_none),
@@ -304,16 +357,23 @@ impl Deferred {
             // Unresolved ids keep their reason; keyed apart from resolved ones.
             Err(_) => record.header.callsite | 1 << 31,
         };
-        let cs = match piece.by_id.get(&key) {
-            Some(&i) if key & (1 << 31) == 0 => i,
+        let cs = match piece.last {
+            Some((k, i)) if k == key && key & (1 << 31) == 0 => i,
             _ => {
-                let resolved = match callsite {
-                    Ok(c) => Ok(c.map(|c| Arc::new(c.clone()))),
-                    Err(why) => Err(why.to_string()),
+                let i = match piece.by_id.get(&key) {
+                    Some(&i) if key & (1 << 31) == 0 => i,
+                    _ => {
+                        let resolved = match callsite {
+                            Ok(c) => Ok(c.map(|c| self.owned.get(c))),
+                            Err(why) => Err(why.to_string()),
+                        };
+                        piece.callsites.push(resolved);
+                        let i = piece.callsites.len() - 1;
+                        piece.by_id.insert(key, i);
+                        i
+                    }
                 };
-                piece.callsites.push(resolved);
-                let i = piece.callsites.len() - 1;
-                piece.by_id.insert(key, i);
+                piece.last = Some((key, i));
                 i
             }
         };
