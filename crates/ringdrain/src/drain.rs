@@ -510,6 +510,9 @@ struct Source<'s> {
     done: bool,
     /// Drop total to record as reported once the current batch is written.
     dropped_pending: Option<u64>,
+    /// Drop total a batch being written behind reports (0: none): later batches report only
+    /// drops past it, though the segment learns of it only when that batch is settled.
+    dropped_in_flight: u64,
     /// Contributed to the current batch.
     in_batch: bool,
 }
@@ -657,6 +660,7 @@ fn drain_loop(
             stalled_since: None,
             done: false,
             dropped_pending: None,
+            dropped_in_flight: 0,
             in_batch: false,
         };
         // With --once the drain writes what was claimed when it started and exits, even if
@@ -906,7 +910,7 @@ fn drain_loop(
                 batch.notices += 1;
             }
             src.dropped_pending = None;
-            if let Some(drops) = pending_drops(src.seg) {
+            if let Some(drops) = pending_drops(src.seg, src.dropped_in_flight) {
                 drops_notice(&mut ts, &drops, notice_pid, |view| {
                     batch.push(outputs, view, None, src.index, merge)
                 });
@@ -1084,13 +1088,14 @@ struct Drops {
     now: i64,
 }
 
-/// Takes the drops producers made since the last notice, if any.
-fn pending_drops(seg: &Segment) -> Option<Drops> {
+/// Takes the drops producers made since the last notice, if any (`in_flight`: the total a
+/// notice in a batch not yet settled reported).
+fn pending_drops(seg: &Segment, in_flight: u64) -> Option<Drops> {
     let c = &seg.shared().counters;
     let d = &seg.shared().drain;
     // SYNC: Relaxed; counters, no data depends on them.
     let dropped = c.dropped.load(Ordering::Relaxed);
-    let reported = d.reported_dropped.load(Ordering::Relaxed);
+    let reported = d.reported_dropped.load(Ordering::Relaxed).max(in_flight);
     if dropped <= reported {
         return None;
     }
@@ -1205,7 +1210,11 @@ fn write_behind(wb: &mut WriteBehind, sources: &mut [Source<'_>], outputs: &mut 
     for (i, src) in sources.iter_mut().enumerate().filter(|(_, s)| s.in_batch) {
         let end = src.batch_end();
         checkpoint::begin(src.seg, &end, Some(file), out);
-        marks.push((i, end, src.dropped_pending.take()));
+        let dropped = src.dropped_pending.take();
+        if let Some(d) = dropped {
+            src.dropped_in_flight = d;
+        }
+        marks.push((i, end, dropped));
         src.in_batch = false;
     }
     let before = file.1;
@@ -1269,6 +1278,7 @@ fn settle(
         checkpoint::finish(src.seg);
         if let Some(d) = dropped {
             record_reported(src.seg, *d);
+            src.dropped_in_flight = 0;
         }
     }
     wb.recycle(buf);
