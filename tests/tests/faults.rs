@@ -419,23 +419,29 @@ fn a_log_file_deleted_under_the_drain_is_recreated_for_new_records() {
     assert!(!by_worker.contains_key("a"));
 }
 
-#[test]
-fn a_full_disk_keeps_records_in_the_ring_until_space_returns() {
+/// A drain writing into a 64 KiB tmpfs: `n` records of producer `w` (logged before the drain
+/// starts with `backlog`, else while it runs), then the disk grows, as freeing space would.
+/// Asserts the error was reported, the output recovered and every record is there once;
+/// returns the drain's stderr (`None`: no tmpfs, see [`Tmpfs::mount`]).
+fn full_disk_run(n: u64, backlog: bool, extra: &[&str]) -> Option<String> {
     let e = TestDir::new();
     let mnt = e.join("mnt");
-    let Some(tmpfs) = Tmpfs::mount(&mnt, "64k") else {
-        return;
-    };
+    let tmpfs = Tmpfs::mount(&mnt, "64k")?;
     let out = mnt.join("out.log");
     create_ring(&e.ring(), 1 << 16);
-    let drain = Drain::start(&e.ring(), &out, &[]);
+    let load = ["load", "w", &n.to_string()];
+    if backlog {
+        run_producer(&e.ring(), &load);
+    }
+    let drain = Drain::start(&e.ring(), &out, extra);
     wait_attached(&e.ring());
-    let n = 5000u64; // about 500 KB of text: far more than 64 KiB
-    run_producer(&e.ring(), &["load", "w", &n.to_string()]);
+    if !backlog {
+        run_producer(&e.ring(), &load);
+    }
     std::thread::sleep(Duration::from_millis(300));
-    // The disk is full now; grow it, as freeing space would.
+    // The disk is full now; grow it.
     tmpfs.resize("16m");
-    wait_for_text(&out, "request 4999 served");
+    wait_for_text(&out, &format!("request {} served", n - 1));
     let err = String::from_utf8_lossy(&drain.stop().stderr).into_owned();
     assert!(
         err.contains("cannot write output"),
@@ -445,6 +451,13 @@ fn a_full_disk_keeps_records_in_the_ring_until_space_returns() {
     let (by_worker, other) = split_log(&std::fs::read_to_string(&out).unwrap());
     assert_eq!(assert_prefix("w", &by_worker["w"]), n);
     assert!(other.is_empty(), "{other:?}");
+    Some(err)
+}
+
+#[test]
+fn a_full_disk_keeps_records_in_the_ring_until_space_returns() {
+    // About 500 KB of text: far more than 64 KiB.
+    full_disk_run(5000, false, &[]);
 }
 
 #[test]
@@ -452,33 +465,17 @@ fn a_full_disk_under_write_behind_loses_and_doubles_nothing() {
     // A backlog of many batches, so the drain writes behind (a batch on its own thread while
     // it reads the next); the first write fails on the full disk, is cut back by that thread,
     // and the drain thread writes the batch again once space returns. Without write-behind,
-    // the same run must not say it wrote behind.
+    // the same run must not say it wrote behind. About 4 MB of text: five batches.
     for behind in ["true", "false"] {
-        let e = TestDir::new();
-        let mnt = e.join("mnt");
-        let Some(tmpfs) = Tmpfs::mount(&mnt, "64k") else {
+        let flag = format!("--write-behind={behind}");
+        let Some(err) = full_disk_run(40_000, true, &[&flag]) else {
             return;
         };
-        let out = mnt.join("out.log");
-        create_ring(&e.ring(), 1 << 16);
-        let n = 40_000u64; // about 4 MB of text: five batches, each far more than 64 KiB
-        run_producer(&e.ring(), &["load", "w", &n.to_string()]);
-        let flag = format!("--write-behind={behind}");
-        let drain = Drain::start(&e.ring(), &out, &[&flag]);
-        std::thread::sleep(Duration::from_millis(300));
-        tmpfs.resize("16m");
-        wait_for_text(&out, "request 39999 served");
-        let err = String::from_utf8_lossy(&drain.stop().stderr).into_owned();
-        assert!(err.contains("cannot write output"), "{behind}: {err:?}");
-        assert!(err.contains("output recovered"), "{behind}: {err:?}");
         assert_eq!(
             err.contains("the batch written behind is retried on the drain thread"),
             behind == "true",
             "{behind}: {err:?}"
         );
-        let (by_worker, other) = split_log(&std::fs::read_to_string(&out).unwrap());
-        assert_eq!(assert_prefix("w", &by_worker["w"]), n, "{behind}");
-        assert!(other.is_empty(), "{behind}: {other:?}");
     }
 }
 

@@ -1749,14 +1749,19 @@ mod tests {
         assert_eq!(reader.unreleased(), 0);
     }
 
-    #[test]
-    fn release_to_a_mark_before_a_fence_keeps_the_fence_and_what_it_has_written() {
-        let dir = tempfile::tempdir().unwrap();
-        let seg = lanes(&dir, 1);
+    /// One lane, and a policy that fences a living producer's record after 50 ms.
+    fn fenced_lane(dir: &tempfile::TempDir) -> (Segment, StallPolicy) {
         let policy = StallPolicy {
             fence_after: Some(Duration::from_millis(50)),
             ..StallPolicy::default()
         };
+        (lanes(dir, 1), policy)
+    }
+
+    #[test]
+    fn release_to_a_mark_before_a_fence_keeps_the_fence_and_what_it_has_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let (seg, policy) = fenced_lane(&dir);
         let me = std::process::id();
         let cache = AtomicU64::new(0);
         let ring = seg.lane(0).ring();
@@ -1821,11 +1826,7 @@ mod tests {
     #[test]
     fn a_fence_steps_over_a_living_producers_unfinished_record_and_frees_nothing_it_may_write() {
         let dir = tempfile::tempdir().unwrap();
-        let seg = lanes(&dir, 1);
-        let policy = StallPolicy {
-            fence_after: Some(Duration::from_millis(50)),
-            ..StallPolicy::default()
-        };
+        let (seg, policy) = fenced_lane(&dir);
         let me = std::process::id();
         let cache = AtomicU64::new(0);
         let ring = seg.lane(0).ring();
