@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Issue 12's numbers in one run: ringload producer-side throughput (no drain, the ring holds
 # every record) and batched median per call with an in-process drain, for 1 thread, 2 threads
-# in one process, 2 processes and 8 threads; best of 3 per row.
+# in one process, 2 processes and 8 threads; best of ROUNDS (default 3) per row.
 #
-#   benches/scripts/lanes.sh [RINGLOAD] [RECORDS]
+#   [ROUNDS=N] benches/scripts/lanes.sh [RINGLOAD] [RECORDS]
+#
+# This machine runs at two speed levels (a call ~20 or ~30 ns from one run to the next), and
+# each round lands on one of them: with more rounds every row's best is likely on the fast one,
+# so the ratios between rows compare like with like.
 #
 # RINGLOAD defaults to target/release/ringload (cargo build --release -p ringlog-benches
 # --bin ringload). To put the version-1 ring beside it in the same run, set RINGLOAD_V1 to a
@@ -12,13 +16,14 @@
 set -euo pipefail
 RL=${1:-target/release/ringload}
 N=${2:-1000000}
+ROUNDS=${ROUNDS:-3}
 SLOTS=$(python3 -c "n=$N; p=1
 while p<n: p*=2
 print(p)")
 run() { # bin label procs threads drain extra...
   local bin=$1 label=$2 procs=$3 threads=$4 drain=$5; shift 5
   local best_tp=0 best_med=999999
-  for k in 1 2 3; do
+  for _ in $(seq "$ROUNDS"); do
     local ring=/dev/shm/ringlog-lanes-bench-$$
     rm -f "$ring"
     local out
@@ -32,7 +37,7 @@ run() { # bin label procs threads drain extra...
   printf '%-8s %-26s %12.2f M/s %9.1f ns\n' "$label" "procs=$procs threads=$threads ${drain:-nodrain}" \
     "$(python3 -c "print($best_tp/1e6)")" "$best_med"
 }
-echo "records per thread: $N; best of 3 (throughput max, median min)"
+echo "records per thread: $N; best of $ROUNDS (throughput max, median min)"
 for bin_label in "$RL:v2" ${RINGLOAD_V1:+"$RINGLOAD_V1:v1"}; do
   bin=${bin_label%:*}; label=${bin_label##*:}
   if [ "$label" = v1 ]; then size=(--slot-count $((SLOTS * 4))); else size=(--slot-count "$SLOTS" --lanes 4); fi

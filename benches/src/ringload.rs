@@ -165,16 +165,18 @@ fn run_child(cfg: &Config, p: u32) -> anyhow::Result<()> {
     let cal = Calibration::measure(Duration::from_millis(20));
     let threads = cfg.threads as usize;
     let barrier = Barrier::new(threads + 1);
+    let prepared = Barrier::new(threads + 1);
     let go = AtomicBool::new(false);
     let results = std::thread::scope(|s| -> anyhow::Result<Vec<ThreadResult>> {
         let handles: Vec<_> = (0..cfg.threads)
             .map(|t| {
-                let (log, barrier, go) = (&log, &barrier, &go);
+                let (log, barrier, prepared, go) = (&log, &barrier, &prepared, &go);
                 s.spawn(move || {
                     let worker = format!("p{p}-t{t}");
                     // Take this thread's lane before the clock starts (a version-1 ring was
                     // faulted in whole at open, also before it).
                     log.prepare_thread();
+                    prepared.wait();
                     barrier.wait();
                     // SYNC: Relaxed; the barrier orders the store before this load.
                     go.load(Ordering::Relaxed)
@@ -182,6 +184,10 @@ fn run_child(cfg: &Config, p: u32) -> anyhow::Result<()> {
                 })
             })
             .collect();
+        // "ready" only once every thread has its lane faulted in: a process still faulting
+        // in a 64 MiB lane when the others start would stretch the processes' common window
+        // by milliseconds that no call spends (issue 12's 2-process row).
+        prepared.wait();
         let started = wait_for_go(p);
         // SYNC: Relaxed; the barrier below publishes it to the threads.
         go.store(started.is_ok(), Ordering::Relaxed);
