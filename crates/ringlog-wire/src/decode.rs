@@ -193,9 +193,11 @@ fn display<O: Out + ?Sized, T: core::fmt::Display>(out: &mut O, v: T) {
 
 /// The fast path of [`write_f64`] for values with at most three decimals (latencies, ratios,
 /// money): `n / 10^k` for the smallest `k` in 0..=3 whose decimal parses back to exactly `v`
-/// is the shortest round-trip form Display prints, since below 2^53 / 10^3 one step of
-/// `10^-k` is far wider than `v`'s ulp, so at most one `n` round-trips for each `k` (the
-/// division of two exact values is correctly rounded, as parsing is). Returns false, writing
+/// is the shortest round-trip form Display prints, since below 9e12 (< 2^43) `v`'s ulp is at
+/// most 2^-10, less than one step of `10^-k` (just: 0.000977 against 0.001 near the top), and
+/// the decimals that parse to `v` lie within one ulp of each other, so at most one `n`
+/// round-trips for each `k` (the division of two exact values is correctly rounded, as parsing
+/// is). Returns false, writing
 /// nothing, for anything else (zero included: `-0` keeps its sign through ryu).
 fn write_f64_short<O: Out + ?Sized>(out: &mut O, v: f64) -> bool {
     const POW: [f64; 4] = [1.0, 10.0, 100.0, 1000.0];
