@@ -21,12 +21,13 @@
 
 use std::fs::File;
 use std::io;
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use ringlog_segment::reader::Positions;
 
+use crate::parallel::Task;
 use crate::sink::append_whole;
 
 /// What the drain must do when the batch in flight is written: per contributing ring (by
@@ -64,6 +65,8 @@ pub struct Settled {
 /// The write-behind thread and the one batch it may hold.
 pub struct WriteBehind {
     jobs: Option<SyncSender<Job>>,
+    /// Instead of a thread of its own: the format pool's queue (its workers write too).
+    pool: Option<(Sender<Task>, SyncSender<Done>)>,
     done: Receiver<Done>,
     thread: Option<JoinHandle<()>>,
     flight: Option<Flight>,
@@ -102,11 +105,26 @@ impl WriteBehind {
             })?;
         Ok(WriteBehind {
             jobs: Some(jobs),
+            pool: None,
             done,
             thread: Some(thread),
             flight: None,
             spare: Vec::new(),
         })
+    }
+
+    /// Write-behind on the format pool's threads (`--format-threads` > 1) instead of a thread
+    /// of its own.
+    pub fn on_pool(runner: Sender<Task>) -> WriteBehind {
+        let (tx, done) = mpsc::sync_channel::<Done>(1);
+        WriteBehind {
+            jobs: None,
+            pool: Some((runner, tx)),
+            done,
+            thread: None,
+            flight: None,
+            spare: Vec::new(),
+        }
     }
 
     /// Whether a batch is being written.
@@ -130,6 +148,15 @@ impl WriteBehind {
         // A send fails only if the thread is gone; `settle` then reports it.
         if let Some(jobs) = &self.jobs {
             let _ = jobs.send(job);
+        } else if let Some((runner, tx)) = &self.pool {
+            let tx = tx.clone();
+            let _ = runner.send(Task::Run(Box::new(move || {
+                let result = append_whole(&job.file, job.before, &job.buf);
+                let _ = tx.send(Done {
+                    buf: job.buf,
+                    result,
+                });
+            })));
         }
     }
 

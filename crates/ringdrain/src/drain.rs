@@ -710,14 +710,22 @@ fn drain_loop(
         && outputs.network.is_empty()
         && matches!(outputs.checked.sink, Sink::File(_))
     {
-        match WriteBehind::start() {
-            Ok(wb) => Some(wb),
-            Err(e) => {
-                eprintln!(
-                    "ringdrain: warning: no write-behind thread ({e}); writing on the drain thread"
-                );
-                None
-            }
+        // With format workers, they write too: on 2 cores the drain thread and one worker
+        // share reading, formatting and writing, where a write thread of its own would make
+        // three threads take turns (behind.rs). `behind` holds a sender of the pool's queue
+        // and is declared after `batch`, so it is dropped first and the pool's own drop (which
+        // closes the queue and joins the workers) is not held up by it.
+        match batch.deferred.as_ref().and_then(|d| d.runner()) {
+            Some(runner) => Some(WriteBehind::on_pool(runner)),
+            None => match WriteBehind::start() {
+                Ok(wb) => Some(wb),
+                Err(e) => {
+                    eprintln!(
+                        "ringdrain: warning: no write-behind thread ({e}); writing on the drain thread"
+                    );
+                    None
+                }
+            },
         }
     } else {
         None

@@ -42,7 +42,9 @@ pub const PIECE: usize = 1024;
 /// Most format threads.
 pub const MAX_FORMAT_THREADS: usize = 64;
 
-/// `auto`: one thread per core the drain thread leaves free, at most 4, at least 1.
+/// `auto`: one thread per core the drain thread leaves free, at most 4, at least 1 (the
+/// workers also do the write-behind's writes, behind.rs; with one thread the write-behind has
+/// a thread of its own).
 pub fn auto_threads() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     cores.saturating_sub(1).clamp(1, 4)
@@ -124,12 +126,22 @@ impl Piece {
 }
 
 /// A piece handed to the pool: its place in the batch, and the buffer to format it into.
-struct Job {
+pub struct Job {
     seq: usize,
     piece: Piece,
     out: Vec<u8>,
     clock: Calibration,
     source: u32,
+}
+
+/// What the pool's threads take off their queue: a piece to format, or other work handed to
+/// them (the write-behind's write, so that on 2 cores the drain thread and one worker share
+/// formatting and writing instead of three threads taking turns).
+pub enum Task {
+    /// Format a piece (boxed: a piece is a thousand records, a task a pointer).
+    Format(Box<Job>),
+    /// Run this.
+    Run(Box<dyn FnOnce() + Send>),
 }
 
 /// A formatted piece coming back (the piece, emptied, for reuse), or the panic of the worker
@@ -138,17 +150,17 @@ type Done = (usize, std::thread::Result<(Piece, Vec<u8>)>);
 
 /// The worker threads and their two queues. Dropping it closes the job queue and joins them.
 struct Pool {
-    jobs: Option<Sender<Job>>,
+    jobs: Option<Sender<Task>>,
     /// The job queue's receiving end, shared by the workers and the drain thread (which takes
     /// jobs no worker has started when it is done reading: [`Deferred::format_into`]).
-    queue: Arc<Mutex<Receiver<Job>>>,
+    queue: Arc<Mutex<Receiver<Task>>>,
     done: Receiver<Done>,
     handles: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Pool {
     fn new(format: LineFormat, workers: usize) -> std::io::Result<Pool> {
-        let (jobs, queue) = mpsc::channel::<Job>();
+        let (jobs, queue) = mpsc::channel::<Task>();
         let queue = Arc::new(Mutex::new(queue));
         let (done_tx, done) = mpsc::channel::<Done>();
         let mut handles = Vec::with_capacity(workers);
@@ -165,7 +177,14 @@ impl Pool {
                                 Ok(q) => q.recv(),
                                 Err(_) => return,
                             };
-                            let Ok(job) = job else { return };
+                            let job = match job {
+                                Ok(Task::Format(job)) => *job,
+                                Ok(Task::Run(f)) => {
+                                    f();
+                                    continue;
+                                }
+                                Err(_) => return,
+                            };
                             let seq = job.seq;
                             if done_tx.send((seq, run_job(&mut enc, job))).is_err() {
                                 return;
@@ -326,6 +345,11 @@ impl Deferred {
         self.clock = None;
     }
 
+    /// A handle that hands work to the pool's threads (`None` without workers).
+    pub fn runner(&self) -> Option<Sender<Task>> {
+        self.pool.as_ref()?.jobs.clone()
+    }
+
     /// Whether nothing was added since [`Deferred::clear`].
     pub fn is_empty(&self) -> bool {
         self.formatted.is_empty() && self.piece.items.is_empty()
@@ -417,11 +441,11 @@ impl Deferred {
             source: self.source,
         };
         self.formatted.push(None);
-        if let Err(mpsc::SendError(job)) = jobs.send(job) {
+        if let Err(mpsc::SendError(Task::Format(job))) = jobs.send(Task::Format(Box::new(job))) {
             // No worker left to take it (they only stop when the pool is dropped): format it
             // here.
             let seq = job.seq;
-            let r = run_job(&mut self.local, job);
+            let r = run_job(&mut self.local, *job);
             self.finished(seq, r);
         }
     }
@@ -459,7 +483,15 @@ impl Deferred {
                     },
                     None => None,
                 };
-                let Some(job) = job else { break };
+                let job = match job {
+                    Some(Task::Format(job)) => *job,
+                    // Other work handed to the pool (a write behind): do it here too.
+                    Some(Task::Run(f)) => {
+                        f();
+                        continue;
+                    }
+                    None => break,
+                };
                 let seq = job.seq;
                 let r = run_job(&mut self.local, job);
                 self.finished(seq, r);

@@ -176,8 +176,9 @@ pub struct Settings {
     #[serde(default, deserialize_with = "one_or_many")]
     pub limit: Vec<String>,
     /// Threads that format a large batch of text, JSON or logfmt lines, written in order
-    /// (one ring, no --level/--limit): N, or auto = one per core the drain thread leaves free,
-    /// at most 4 [default: auto].
+    /// (one ring, no --level/--limit), the drain thread included; the others also do the
+    /// write-behind's writes: N, or auto = one per core the drain thread leaves free, at most 4
+    /// [default: auto].
     #[arg(long, value_name = "N|auto")]
     pub format_threads: Option<Threads>,
     /// Write each batch to the file on a thread of its own while the drain reads the next
