@@ -1,6 +1,7 @@
-//! Write-behind: the file output's `write(2)` on a thread of its own, so the drain thread
-//! reads and formats the next batch while the kernel copies this one into the file (issue 13:
-//! on tmpfs the copy is 60-70 ns a text line, a quarter of what the drain thread did per line).
+//! Write-behind: the file output's `write(2)` on a thread of its own (or, with format workers,
+//! on theirs: [`WriteBehind::on_pool`]), so the drain thread reads and formats the next batch
+//! while the kernel copies this one into the file (issue 13: on tmpfs the copy is 60-80 ns a
+//! text line, about a quarter of what the drain thread did per line).
 //!
 //! The checkpoint protocol is unchanged; only who waits moves. The drain thread prepares the
 //! file (reopen, rotation), begins the batch's checkpoint and hands the bytes over; it releases
