@@ -333,7 +333,7 @@ impl Deferred {
     }
 
     /// Empties the batch (a piece's callsites are looked up again per piece, in the copies
-    /// of the reader's callsites: [`OwnedCallsites`]).
+    /// of the reader's callsites: `OwnedCallsites`).
     pub fn clear(&mut self) {
         debug_assert!(
             self.formatted.iter().all(Option::is_none),
