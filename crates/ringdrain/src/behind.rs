@@ -42,15 +42,24 @@ pub struct Flight {
     pub before: u64,
 }
 
-struct Job {
-    file: Arc<File>,
-    before: u64,
-    buf: Vec<u8>,
-}
-
+/// A batch's write coming back: its bytes and how the write went.
 struct Done {
     buf: Vec<u8>,
     result: io::Result<()>,
+}
+
+/// Work for whichever thread writes.
+type Work = Box<dyn FnOnce() + Send>;
+
+/// Who runs the writes.
+enum Runner {
+    /// A thread of its own, fed one batch at a time.
+    Thread {
+        tasks: Option<SyncSender<Work>>,
+        thread: Option<JoinHandle<()>>,
+    },
+    /// The format pool's queue (its workers write too).
+    Pool(Sender<Task>),
 }
 
 /// A settled batch: what it was, its bytes, and how its write went.
@@ -63,14 +72,12 @@ pub struct Settled {
     pub result: io::Result<()>,
 }
 
-/// The write-behind thread and the one batch it may hold.
+/// The write-behind thread (or the format pool) and the one batch it may hold.
 pub struct WriteBehind {
-    jobs: Option<SyncSender<Job>>,
-    /// Instead of a thread of its own: the format pool's queue (its workers write too).
-    pool: Option<(Sender<Task>, SyncSender<Done>)>,
-    done: Receiver<Done>,
-    thread: Option<JoinHandle<()>>,
-    flight: Option<Flight>,
+    runner: Runner,
+    /// The batch in flight and where its write comes back (a channel per batch, whose one
+    /// sender goes with the write: a write that never runs is an error, not a wait).
+    flight: Option<(Flight, Receiver<Done>)>,
     /// The buffer the next batch is formatted into, swapped with the one handed over.
     spare: Vec<u8>,
 }
@@ -78,7 +85,7 @@ pub struct WriteBehind {
 impl std::fmt::Debug for WriteBehind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WriteBehind")
-            .field("flight", &self.flight)
+            .field("flight", &self.flight.as_ref().map(|(f, _)| f))
             .finish_non_exhaustive()
     }
 }
@@ -86,51 +93,42 @@ impl std::fmt::Debug for WriteBehind {
 impl WriteBehind {
     /// Starts the thread.
     pub fn start() -> io::Result<WriteBehind> {
-        let (jobs, rx) = mpsc::sync_channel::<Job>(1);
-        let (tx, done) = mpsc::sync_channel::<Done>(1);
+        let (tasks, rx) = mpsc::sync_channel::<Work>(1);
         let thread = std::thread::Builder::new()
             .name("ringdrain-write".into())
             .spawn(move || {
-                for job in rx {
-                    let result = append_whole(&job.file, job.before, &job.buf);
-                    if tx
-                        .send(Done {
-                            buf: job.buf,
-                            result,
-                        })
-                        .is_err()
-                    {
-                        break;
-                    }
+                for work in rx {
+                    work();
                 }
             })?;
-        Ok(WriteBehind {
-            jobs: Some(jobs),
-            pool: None,
-            done,
+        Ok(WriteBehind::with(Runner::Thread {
+            tasks: Some(tasks),
             thread: Some(thread),
-            flight: None,
-            spare: Vec::new(),
-        })
+        }))
     }
 
     /// Write-behind on the format pool's threads (`--format-threads` > 1) instead of a thread
     /// of its own.
     pub fn on_pool(runner: Sender<Task>) -> WriteBehind {
-        let (tx, done) = mpsc::sync_channel::<Done>(1);
+        WriteBehind::with(Runner::Pool(runner))
+    }
+
+    fn with(runner: Runner) -> WriteBehind {
         WriteBehind {
-            jobs: None,
-            pool: Some((runner, tx)),
-            done,
-            thread: None,
+            runner,
             flight: None,
             spare: Vec::new(),
         }
     }
 
-    /// Whether a batch is being written.
-    pub fn in_flight(&self) -> bool {
-        self.flight.is_some()
+    /// The drop total the batch in flight reports for source `source`, if it reports one
+    /// (the segment learns of it only when the batch is settled).
+    pub fn dropped_in_flight(&self, source: usize) -> Option<u64> {
+        let (flight, _) = self.flight.as_ref()?;
+        flight
+            .marks
+            .iter()
+            .find_map(|&(i, _, dropped)| if i == source { dropped } else { None })
     }
 
     /// Hands `out` (the sealed batch, which must start at `flight.before` in `file`) to the
@@ -144,31 +142,34 @@ impl WriteBehind {
         buf.clear();
         std::mem::swap(&mut buf, out);
         let before = flight.before;
-        self.flight = Some(flight);
-        let job = Job { file, before, buf };
-        // A send fails only if the thread is gone; `settle` then reports it.
-        if let Some(jobs) = &self.jobs {
-            let _ = jobs.send(job);
-        } else if let Some((runner, tx)) = &self.pool {
-            let tx = tx.clone();
-            let _ = runner.send(Task::Run(Box::new(move || {
-                let result = append_whole(&job.file, job.before, &job.buf);
-                let _ = tx.send(Done {
-                    buf: job.buf,
-                    result,
-                });
-            })));
+        let (tx, rx) = mpsc::sync_channel::<Done>(1);
+        self.flight = Some((flight, rx));
+        let work: Work = Box::new(move || {
+            let result = append_whole(&file, before, &buf);
+            let _ = tx.send(Done { buf, result });
+        });
+        // A send fails only if the runner is gone: the work (and its sender) is dropped with
+        // it, and `settle` reports that.
+        match &self.runner {
+            Runner::Thread { tasks, .. } => {
+                if let Some(tasks) = tasks {
+                    let _ = tasks.send(work);
+                }
+            }
+            Runner::Pool(queue) => {
+                let _ = queue.send(Task::Run(work));
+            }
         }
     }
 
-    /// Waits for the batch in flight, if any. Err if the thread was lost with the batch: its
+    /// Waits for the batch in flight, if any. Err if the write was lost with its thread: its
     /// bytes are gone, so the drain must stop without releasing it (the next drain's
     /// reconciliation deals with whatever reached the file, as after a crash).
     pub fn settle(&mut self) -> anyhow::Result<Option<Settled>> {
-        let Some(flight) = self.flight.take() else {
+        let Some((flight, done)) = self.flight.take() else {
             return Ok(None);
         };
-        match self.done.recv() {
+        match done.recv() {
             Ok(Done { buf, result }) => Ok(Some(Settled {
                 flight,
                 buf,
@@ -188,11 +189,14 @@ impl WriteBehind {
 
 impl Drop for WriteBehind {
     fn drop(&mut self) {
-        // Closing the channel ends the thread after the job it holds (a drain leaving on an
-        // error lets the write finish rather than tear it; the checkpoint stays begun).
-        self.jobs = None;
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        // Closing the channel ends the thread after the write it holds (a drain leaving on an
+        // error lets the write finish rather than tear it; the checkpoint stays begun). The
+        // pool's workers are the pool's to end.
+        if let Runner::Thread { tasks, thread } = &mut self.runner {
+            *tasks = None;
+            if let Some(t) = thread.take() {
+                let _ = t.join();
+            }
         }
     }
 }
