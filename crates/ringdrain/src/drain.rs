@@ -510,9 +510,6 @@ struct Source<'s> {
     done: bool,
     /// Drop total to record as reported once the current batch is written.
     dropped_pending: Option<u64>,
-    /// Drop total a batch being written behind reports (0: none): later batches report only
-    /// drops past it, though the segment learns of it only when that batch is settled.
-    dropped_in_flight: u64,
     /// Contributed to the current batch.
     in_batch: bool,
 }
@@ -660,7 +657,6 @@ fn drain_loop(
             stalled_since: None,
             done: false,
             dropped_pending: None,
-            dropped_in_flight: 0,
             in_batch: false,
         };
         // With --once the drain writes what was claimed when it started and exits, even if
@@ -918,7 +914,13 @@ fn drain_loop(
                 batch.notices += 1;
             }
             src.dropped_pending = None;
-            if let Some(drops) = pending_drops(src.seg, src.dropped_in_flight) {
+            // A batch being written behind may report drops the segment does not know are
+            // reported yet: later batches report only drops past its total.
+            let in_flight = behind
+                .as_ref()
+                .and_then(|wb| wb.dropped_in_flight(src.index as usize))
+                .unwrap_or(0);
+            if let Some(drops) = pending_drops(src.seg, in_flight) {
                 drops_notice(&mut ts, &drops, notice_pid, |view| {
                     batch.push(outputs, view, None, src.index, merge)
                 });
@@ -1218,11 +1220,7 @@ fn write_behind(wb: &mut WriteBehind, sources: &mut [Source<'_>], outputs: &mut 
     for (i, src) in sources.iter_mut().enumerate().filter(|(_, s)| s.in_batch) {
         let end = src.batch_end();
         checkpoint::begin(src.seg, &end, Some(file), out);
-        let dropped = src.dropped_pending.take();
-        if let Some(d) = dropped {
-            src.dropped_in_flight = d;
-        }
-        marks.push((i, end, dropped));
+        marks.push((i, end, src.dropped_pending.take()));
         src.in_batch = false;
     }
     let before = file.1;
@@ -1286,7 +1284,6 @@ fn settle(
         checkpoint::finish(src.seg);
         if let Some(d) = dropped {
             record_reported(src.seg, *d);
-            src.dropped_in_flight = 0;
         }
     }
     wb.recycle(buf);
