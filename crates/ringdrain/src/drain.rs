@@ -1165,7 +1165,7 @@ fn commit(
         }
     }
     for port in outputs.network.iter_mut() {
-        write_port(&mut port.sink, &port.out, None, sources, signals, monitor)?;
+        write_port(&mut port.sink, &port.out, &[], sources, signals, monitor)?;
     }
     let marks: Vec<_> = sources
         .iter()
@@ -1176,7 +1176,7 @@ fn commit(
     write_port(
         &mut checked.sink,
         &checked.out,
-        Some(&marks),
+        &marks,
         sources,
         signals,
         monitor,
@@ -1275,7 +1275,7 @@ fn settle(
                 .iter()
                 .map(|(i, end, _)| (sources[*i].seg, end.clone()))
                 .collect();
-            write_port(sink, &buf, Some(&marks), sources, signals, monitor)?;
+            write_port(sink, &buf, &marks, sources, signals, monitor)?;
         }
     }
     for (i, end, dropped) in &flight.marks {
@@ -1290,12 +1290,13 @@ fn settle(
     Ok(())
 }
 
-/// Writes one output's batch, retrying. With `marks` (the checked output), the write is
-/// bracketed by a checkpoint in each ring named, ending the batch at its mark.
+/// Writes one output's batch, retrying. The write is bracketed by a checkpoint in each ring
+/// `marks` names (the checked output's contributing rings; none for a network output), ending
+/// the batch at its mark.
 fn write_port(
     sink: &mut Sink,
     out: &[u8],
-    marks: Option<&[(&Segment, Positions)]>,
+    marks: &[(&Segment, Positions)],
     sources: &[Source<'_>],
     signals: &Signals,
     monitor: Option<&Monitor>,
@@ -1309,7 +1310,7 @@ fn write_port(
     let mut failures_while_stopping = 0;
     loop {
         let res = sink.prepare(out.len() as u64).and_then(|file| {
-            for (seg, end) in marks.unwrap_or_default() {
+            for (seg, end) in marks {
                 checkpoint::begin(seg, end, file, out);
             }
             sink.write_batch(out)
@@ -1324,7 +1325,7 @@ fn write_port(
         match res {
             Ok(()) => break,
             Err(e) => {
-                for (seg, _) in marks.unwrap_or_default() {
+                for (seg, _) in marks {
                     checkpoint::finish(seg);
                 }
                 if last_report.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
