@@ -42,6 +42,12 @@ pub fn monotonic_ns() -> u64 {
     (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// `CLOCK_REALTIME` in nanoseconds since the epoch.
+pub fn unix_ns() -> u64 {
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// The timer's rate and the cost of reading it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Calibration {

@@ -335,6 +335,10 @@ pub struct Summary {
     pub drained: Option<u64>,
     /// Wall time from the first thread's start to the last one's finish, seconds.
     pub wall_s: f64,
+    /// The first thread's start as wall-clock time (`CLOCK_REALTIME`, nanoseconds since the
+    /// epoch): where an end-to-end harness starts its clock, so this process's own start-up
+    /// (timer calibration, faulting in the lanes) is not counted as logging (`bench-e2e.sh`).
+    pub start_unix_ns: u64,
     /// `records / wall_s`.
     pub throughput_per_s: f64,
     /// The timer.
@@ -544,6 +548,10 @@ fn summarise(
     let end = reports.iter().map(|r| r.end_ns).max().unwrap_or(0);
     let calls: u64 = reports.iter().map(|r| r.calls).sum();
     let wall_s = end.saturating_sub(start) as f64 / 1e9;
+    // The start's monotonic reading as wall-clock time: both clocks read now, the one's age
+    // taken off the other (CLOCK_MONOTONIC is shared by every process of the machine).
+    let (mono_now, unix_now) = (clock::monotonic_ns(), clock::unix_ns());
+    let start_unix_ns = unix_now.saturating_sub(mono_now.saturating_sub(start));
     let mut per_call = Dist::new();
     let mut batched = Dist::new();
     let (mut batched_calls, mut batched_ps) = (0u64, 0u64);
@@ -569,6 +577,7 @@ fn summarise(
         dropped,
         drained: drained.map(|d| d.records),
         wall_s,
+        start_unix_ns,
         throughput_per_s: if wall_s > 0.0 {
             calls as f64 / wall_s
         } else {

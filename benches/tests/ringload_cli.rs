@@ -20,6 +20,13 @@ fn a_small_run_reports_json_and_every_record_reads_back_exactly_once() {
     let dir = TestDir::new();
     let ring = dir.ring();
     let (procs, threads, records) = (2u32, 2u32, 320u64);
+    let unix_ns = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+    };
+    let launched = unix_ns();
     let stdout = ringload(&[
         "--ring",
         ring.to_str().unwrap(),
@@ -53,6 +60,16 @@ fn a_small_run_reports_json_and_every_record_reads_back_exactly_once() {
     }
     assert!(v["batched_ns"]["median"].as_f64().unwrap() > 0.0);
     assert!(v["throughput_per_s"].as_f64().unwrap() > 0.0);
+    // The first call's wall-clock time (bench-e2e.sh's start): after the launch, before the
+    // report, and no later than the wall time before the last call's finish.
+    let start = v["start_unix_ns"].as_u64().expect("start_unix_ns");
+    let reported = unix_ns();
+    assert!(
+        launched <= start && start <= reported,
+        "start_unix_ns {start} outside [{launched}, {reported}]"
+    );
+    let wall_ns = (v["wall_s"].as_f64().unwrap() * 1e9) as u64;
+    assert!(start + wall_ns <= reported, "{v}");
 
     let seg = Segment::open(&ring, &SegmentConfig::default()).unwrap();
     let mut reader = Reader::new(seg.acquire_drain().unwrap());
