@@ -7,6 +7,9 @@
 //!   After each burst the slots are warm in this core's cache: this is the producer alone.
 //! * `hot_path/info_1_thread_global`: the same through the global logger (`ringlog::init`,
 //!   `info!("...")` without a handle): the global path's extra load, measured beside the handle.
+//! * `hot_path/info_2_loggers_alternating`: one thread writing through two loggers (two
+//!   segments) in turn, both emptied between bursts: the lane lookup when consecutive calls
+//!   go to different loggers (an application log beside an audit log).
 //! * `hot_path/info_2_threads`: two threads log at once into the same ring (each into a lane
 //!   of its own), emptied the same way between bursts; one iteration = one call on each thread.
 //! * `hot_path/info_1_thread_live_drain`: one thread while a drain thread consumes
@@ -129,6 +132,44 @@ fn one_thread(c: &mut Criterion, name: &str, global: bool) {
     assert_nothing_dropped(&log);
 }
 
+/// One thread writing through two loggers (two segments) in turn, as a service with an
+/// application log and an audit log does: each call finds the other logger's lane in the
+/// thread's lane cache, not the one the previous call used.
+fn info_2_loggers_alternating(c: &mut Criterion) {
+    let (dir_a, dir_b) = (temp_dir(), temp_dir());
+    let (a, b) = (logger(&dir_a), logger(&dir_b));
+    let mut ra = Reader::new(a.segment().acquire_drain().expect("no other drain"));
+    let mut rb = Reader::new(b.segment().acquire_drain().expect("no other drain"));
+    let worker = black_box(String::from("p0-t0"));
+    let mut i = 0u64;
+    let mut g = c.benchmark_group("hot_path");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("info_2_loggers_alternating", |bench| {
+        bench.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                // Each logger takes every other call: a burst of at most BURST calls each.
+                let n = left.min(2 * BURST);
+                empty(&mut ra);
+                empty(&mut rb);
+                let t = Instant::now();
+                for k in 0..n {
+                    let log = if k % 2 == 0 { &a } else { &b };
+                    log_one(log, black_box(i), &worker);
+                    i += 1;
+                }
+                total += t.elapsed();
+                left -= n;
+            }
+            total
+        })
+    });
+    g.finish();
+    assert_nothing_dropped(&a);
+    assert_nothing_dropped(&b);
+}
+
 fn info_2_threads(c: &mut Criterion) {
     let dir = temp_dir();
     let log = logger(&dir);
@@ -222,6 +263,6 @@ criterion_group! {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(30);
-    targets = info_1_thread, info_1_thread_global, info_2_threads, info_1_thread_live_drain, debug_disabled
+    targets = info_1_thread, info_1_thread_global, info_2_loggers_alternating, info_2_threads, info_1_thread_live_drain, debug_disabled
 }
 criterion_main!(benches);

@@ -33,6 +33,12 @@ pub struct Callsite {
     /// registration; loaded with Acquire (pairs with it), so a thread that sees an id also
     /// sees the table entry that id points at.
     cache: AtomicU64,
+    /// The same for the logger resolved before the last one, so a callsite that writes
+    /// through two loggers in turn (a helper called with an application log and an audit log)
+    /// finds both ids without registering again on every call. Each word holds a whole entry
+    /// (a key and the id and level resolved under it), so whatever the two words hold, in any
+    /// interleaving of threads, a hit is an entry some thread resolved for that key.
+    previous: AtomicU64,
 }
 
 impl Callsite {
@@ -53,6 +59,7 @@ impl Callsite {
             line,
             fields,
             cache: AtomicU64::new(0),
+            previous: AtomicU64::new(0),
         }
     }
 
@@ -69,12 +76,31 @@ impl Callsite {
         ((v >> 40) as u32 == key).then_some((v as u32, (v >> 32) as u8))
     }
 
+    /// [`cached`](Callsite::cached) past the last logger's entry: the one before it. A hit
+    /// makes it the last one again (the two entries trade places).
+    #[inline]
+    pub(crate) fn cached_previous(&self, key: u32) -> Option<(u32, u8)> {
+        // SYNC: Acquire; pairs with the Release stores in `store` and here.
+        let v = self.previous.load(Ordering::Acquire);
+        if (v >> 40) as u32 != key || v == 0 {
+            return None;
+        }
+        // SYNC: AcqRel swap: Release publishes the entry (as in `store`); Acquire pairs with
+        // the Release store of the entry it takes back, which moves to `previous` (Release).
+        let last = self.cache.swap(v, Ordering::AcqRel);
+        self.previous.store(last, Ordering::Release);
+        Some((v as u32, (v >> 32) as u8))
+    }
+
     pub(crate) fn store(&self, key: u32, id: u32, max_level: u8) {
-        // SYNC: Release; pairs with the Acquire load in `cached`.
-        self.cache.store(
-            (key as u64) << 40 | (max_level as u64) << 32 | id as u64,
-            Ordering::Release,
-        );
+        let v = (key as u64) << 40 | (max_level as u64) << 32 | id as u64;
+        // SYNC: AcqRel swap: Release pairs with the Acquire load in `cached`; Acquire pairs
+        // with the Release store of the entry it replaces, which moves to `previous`
+        // (Release, pairing with the Acquire load in `cached_previous`).
+        let last = self.cache.swap(v, Ordering::AcqRel);
+        if last != v {
+            self.previous.store(last, Ordering::Release);
+        }
     }
 
     /// The target (the module path unless the call gave `target:`).

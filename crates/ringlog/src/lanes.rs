@@ -40,10 +40,24 @@ struct Cached {
 thread_local! {
     /// The last logger this thread wrote through and its lane: the hot path's only lookup.
     static LAST: Cell<Cached> = const { Cell::new(Cached { logger: 0, pid: 0, lane: 0 }) };
+    /// The logger written through before the last one and its lane: a thread that writes
+    /// through two loggers in turn (an application log and an audit log) finds both here
+    /// instead of searching `HELD` on every switch. Always a copy of an entry of `HELD`.
+    static PREV: Cell<Cached> = const { Cell::new(Cached { logger: 0, pid: 0, lane: 0 }) };
     /// Every lane this thread holds, given back when it exits.
     static HELD: RefCell<Held> = const { RefCell::new(Held(Vec::new())) };
     /// Records left before a thread that holds no lane tries again to take one.
     static RETRY: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Makes `at` (an entry of `HELD`) the thread's last lane, the last one before it its
+/// previous.
+fn remember(at: Cached) {
+    if let Ok(last) = LAST.try_with(|l| l.replace(at)) {
+        if last != at && last.logger != 0 {
+            let _ = PREV.try_with(|p| p.set(last));
+        }
+    }
 }
 
 /// How a thread writes its next record.
@@ -141,12 +155,31 @@ impl Lanes {
     #[inline(always)]
     pub(crate) fn held(&self, pid: u32) -> Option<usize> {
         let last = LAST.with(Cell::get);
-        (last.logger == self.id && last.pid == pid).then_some(last.lane as usize)
+        if last.logger == self.id && last.pid == pid {
+            return Some(last.lane as usize);
+        }
+        self.held_previous(pid)
+    }
+
+    /// [`held`](Lanes::held) past the last logger: the one before it, which becomes the last.
+    #[cold]
+    #[inline(never)]
+    fn held_previous(&self, pid: u32) -> Option<usize> {
+        let prev = PREV.try_with(Cell::get).ok()?;
+        if prev.logger != self.id || prev.pid != pid {
+            return None;
+        }
+        remember(prev);
+        Some(prev.lane as usize)
     }
 
     #[cold]
     #[inline(never)]
     fn pick_slow(&self, this: &Arc<crate::Inner>, segment: &Segment, pid: u32, tid: u32) -> Pick {
+        // The logger before the last one: the two trade places.
+        if let Some(lane) = self.held_previous(pid) {
+            return Pick::Held(lane);
+        }
         // Another logger's lane, or a parent's (after fork), or none yet: look in what this
         // thread holds.
         let held = HELD
@@ -160,7 +193,7 @@ impl Lanes {
             .ok()
             .flatten();
         if let Some(at) = held {
-            let _ = LAST.try_with(|l| l.set(at));
+            remember(at);
             return Pick::Held(at.lane as usize);
         }
         let n = segment.lane_count();
@@ -222,7 +255,7 @@ impl Lanes {
                     self.give_back(lane, pid, tid);
                     return None;
                 }
-                let _ = LAST.try_with(|l| l.set(at));
+                remember(at);
                 return Some(lane.index());
             }
         }

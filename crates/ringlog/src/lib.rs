@@ -664,7 +664,7 @@ impl Logger {
         let key = self.inner.key.load(Ordering::Relaxed);
         let (id, max) = match cs.cached(key) {
             Some(v) => v,
-            None => self.register_static(cs, level, key),
+            None => self.resolve_static(cs, level, key),
         };
         if level.verbosity() > max {
             return; // a per-target directive filters this callsite out
@@ -695,6 +695,17 @@ impl Logger {
             },
             |wait| wait(),
         )
+    }
+
+    /// A callsite's id and level in this logger past its last entry: the entry before it (a
+    /// callsite writing through two loggers in turn), else registered.
+    #[cold]
+    #[inline(never)]
+    fn resolve_static(&self, cs: &'static Callsite, level: Level, key: u32) -> (u32, u8) {
+        match cs.cached_previous(key) {
+            Some(v) => v,
+            None => self.register_static(cs, level, key),
+        }
     }
 
     #[cold]

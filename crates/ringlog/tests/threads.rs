@@ -259,3 +259,78 @@ fn four_threads_records_arrive_once_each_in_order_with_exact_values_while_read_c
         "one slot per record, none skipped"
     );
 }
+
+/// One callsite (a helper's) written through two loggers in turn: each logger's records carry
+/// that logger's callsite id and follow that logger's filter, through the callsite's two-entry
+/// id cache and the thread's two-entry lane cache, and across a filter change on one of them.
+#[test]
+fn a_callsite_written_through_two_loggers_in_turn_keeps_each_loggers_ids_and_filter() {
+    use ringlog::filter::Directives;
+    fn note(log: &Logger, i: u64) {
+        info!(log, "note {}", i);
+    }
+    let (dir_a, dir_b) = (TestDir::new(), TestDir::new());
+    let open = |dir: &TestDir| {
+        Logger::builder()
+            .path(dir.ring())
+            .slot_count(4096)
+            .level(Level::Trace)
+            .open()
+            .unwrap()
+    };
+    let (a, b) = (open(&dir_a), open(&dir_b));
+    // Another callsite first in B, so the helper's id differs between the two tables.
+    info!(b, "first");
+    let n = 2000u64;
+    for i in 0..n {
+        if i == n / 2 {
+            // From here on B filters the helper's level out (a new filter key for B only).
+            b.set_directives("warn".parse::<Directives>().unwrap());
+        }
+        note(if i % 2 == 0 { &a } else { &b }, i);
+    }
+    let read = |log: &Logger| {
+        let (records, lost) = patient_reader(log.segment().acquire_drain().unwrap())
+            .read_owned(Duration::from_secs(10));
+        assert!(lost.is_empty(), "lost: {lost:?}");
+        records
+    };
+    let (ra, rb) = (read(&a), read(&b));
+    let msgs = |rs: &[ringlog_wire::view::OwnedRecord]| -> Vec<String> {
+        rs.iter().map(|r| r.message.clone()).collect()
+    };
+    let want_a: Vec<String> = (0..n).step_by(2).map(|i| format!("note {i}")).collect();
+    let mut want_b = vec!["first".to_string()];
+    want_b.extend((1..n / 2).step_by(2).map(|i| format!("note {i}")));
+    assert_eq!(msgs(&ra), want_a);
+    assert_eq!(msgs(&rb), want_b);
+    // Each logger's records of the helper carry one id, its own table's.
+    let ids = |rs: &[ringlog_wire::view::OwnedRecord]| -> std::collections::BTreeSet<u32> {
+        rs.iter()
+            .filter(|r| r.message.starts_with("note "))
+            .map(|r| r.callsite)
+            .collect()
+    };
+    assert_eq!(ids(&ra).len(), 1, "{:?}", ids(&ra));
+    assert_eq!(ids(&rb).len(), 1, "{:?}", ids(&rb));
+    assert_ne!(
+        ids(&ra),
+        ids(&rb),
+        "the two tables gave the helper the same id"
+    );
+    // And each logger's records went into one lane the thread keeps (no borrowed lanes).
+    for (log, name) in [(&a, "a"), (&b, "b")] {
+        let used: Vec<u64> = (0..log.segment().lane_count())
+            .map(|l| {
+                log.segment()
+                    .lane(l)
+                    .header()
+                    .cursors
+                    .claim
+                    .load(Ordering::Relaxed)
+            })
+            .filter(|&c| c > 0)
+            .collect();
+        assert_eq!(used.len(), 1, "logger {name} wrote into lanes {used:?}");
+    }
+}
