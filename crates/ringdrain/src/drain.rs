@@ -1037,7 +1037,8 @@ fn loss_notice(lost: &Lost, now: i64, pid: u32, f: impl FnOnce(&RecordView<'_>))
         Lost::Abandoned { slots, pid: owner } => {
             let msg = match owner {
                 Some(_) => "abandoned a record its producer died writing",
-                None => "skipped a claim its producer never filled (died or stalled)",
+                // The drain cannot tell which: an unowned claim carries no pid.
+                None => "skipped a claim its producer never filled in time (a producer that died lost that record; one that was only descheduled claims again and its record follows)",
             };
             let pid_s = owner.map(|p| p.to_string()).unwrap_or_default();
             let mut fields = vec![("slots", NoticeValue::U64(slots))];

@@ -1015,6 +1015,27 @@ impl<'s> LaneReader<'s> {
     /// notice is news of this moment, and a flight recorder recalls what led up to it), and
     /// never before the lane's earlier records.
     fn push_lost(&mut self, lost: Lost, next: u64, now_raw: u64) {
+        // Revoked claims right after one another (one producer's multi-slot claim, or the
+        // claims of one episode) are one loss: one notice with their slot count, not one per
+        // slot.
+        if let (
+            Lost::Abandoned {
+                slots: more,
+                pid: None,
+            },
+            Some(Queued::Lost {
+                lost: Lost::Abandoned { slots, pid: None },
+                next: end,
+                ..
+            }),
+        ) = (&lost, self.queue.back_mut())
+        {
+            if *end + *more == next {
+                *slots += *more;
+                *end = next;
+                return;
+            }
+        }
         let ts = self.last_ts.max(now_raw);
         self.last_ts = ts;
         self.queue.push_back(Queued::Lost { ts, lost, next });

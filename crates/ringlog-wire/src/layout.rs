@@ -149,7 +149,11 @@ pub struct Counters {
     pub dropped: AtomicU64,
     /// Unix ns of the first drop not yet reported by the drain (0: none). Producers CAS it from 0.
     pub dropped_since_ns: AtomicU64,
-    /// Slots the drain skipped because their producer died (or stalled) holding a claim.
+    /// Slots the drain skipped because their producer died holding them, or left a claim
+    /// unowned past the grace period. The latter is an upper bound on loss: a producer that
+    /// was only descheduled between its claim and its ownership finds the claim revoked and
+    /// claims again, so its record arrives too (an unowned claim carries no pid, so the drain
+    /// cannot tell the two apart).
     pub abandoned: AtomicU64,
     /// Records the drain skipped because their bytes were damaged.
     pub corrupt: AtomicU64,
