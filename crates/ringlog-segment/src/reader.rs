@@ -1030,7 +1030,7 @@ impl<'s> LaneReader<'s> {
             }),
         ) = (&lost, self.queue.back_mut())
         {
-            if *end + *more == next {
+            if end.checked_add(*more) == Some(next) {
                 *slots += *more;
                 *end = next;
                 return;
