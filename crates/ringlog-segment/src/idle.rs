@@ -11,7 +11,7 @@ use std::io;
 use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
-use ringlog_wire::layout::{self, WakeWord};
+use ringlog_wire::layout::{self, RoomWord, WakeWord};
 use ringlog_wire::wake;
 use rustix::thread::futex;
 
@@ -90,6 +90,57 @@ impl Segment {
             Err(rustix::io::Errno::TIMEDOUT) => Ok(Wakeup::TimedOut),
             Err(rustix::io::Errno::INTR) => Ok(Wakeup::Interrupted),
             Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl Segment {
+    /// The room word at [`layout::ROOM_OFFSET`].
+    #[inline(always)]
+    pub fn room_word(&self) -> &AtomicU32 {
+        // SAFETY: ROOM_OFFSET is 128-aligned and inside the header page (const-asserted in
+        // ringlog-wire), in a page-aligned mapping that lives as long as `self.map`; RoomWord is
+        // one atomic, valid for any bytes another process may have written.
+        let w = unsafe { &*(self.map.as_ptr().add(layout::ROOM_OFFSET) as *const RoomWord) };
+        &w.word
+    }
+
+    /// Producer, its lane full: announces that it is about to sleep until the drain frees
+    /// room. Then try to push once more, and call [`Segment::wait_for_room`] only if the lane
+    /// is still full.
+    pub fn announce_room_wait(&self) {
+        wake::announce_wait(self.room_word());
+    }
+
+    /// Producer: sleeps until the drain frees room in some lane or `timeout` runs out (returns
+    /// at once if the drain already did). Announce first ([`Segment::announce_room_wait`]). An
+    /// error means the kernel refuses futexes here: the caller then sleeps briefly instead.
+    pub fn wait_for_room(&self, timeout: Duration) -> io::Result<Wakeup> {
+        let ts = futex::Timespec {
+            tv_sec: timeout.as_secs().min(i64::MAX as u64) as i64,
+            tv_nsec: timeout.subsec_nanos().into(),
+        };
+        match futex::wait(
+            self.room_word(),
+            futex::Flags::empty(),
+            wake::WAITERS,
+            Some(&ts),
+        ) {
+            Ok(()) | Err(rustix::io::Errno::AGAIN) => Ok(Wakeup::Woken),
+            Err(rustix::io::Errno::TIMEDOUT) => Ok(Wakeup::TimedOut),
+            Err(rustix::io::Errno::INTR) => Ok(Wakeup::Interrupted),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Drain, after a release that freed room: wakes every producer that announced it is
+    /// waiting for room. A fence and one Relaxed load when none did.
+    pub fn wake_producers(&self) {
+        let word = self.room_word();
+        if wake::room_freed(word) {
+            // A failed wake (no futex support) costs the waiters their wait timeout.
+            // (The kernel reads the count as an int: i32::MAX means all of them.)
+            let _ = futex::wake(word, futex::Flags::empty(), i32::MAX as u32);
         }
     }
 }

@@ -548,6 +548,11 @@ impl<'s> Reader<'s> {
             .drain
             .consumed
             .fetch_add(n, Ordering::Relaxed);
+        if n > 0 {
+            // Room was freed: wake producers sleeping until there is (after the read cursors'
+            // Release stores above; `wake` module, "Producers waiting for room").
+            self.segment.wake_producers();
+        }
     }
 
     /// Per lane, the claim cursor bounded by the geometry: at most `read + slots`, which every

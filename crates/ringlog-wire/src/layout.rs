@@ -6,6 +6,7 @@
 //! 0                    256                            SegmentHeader: magic, version, geometry, clock
 //! 256                  < 4096 - 256                   SharedState: counters, drain state
 //! 2048                 4 (own cache line)             WakeWord: the idle drain's futex word (`wake`)
+//! 2176                 4 (own cache line)             RoomWord: producers waiting for room (`wake`)
 //! 4096                 4096                           ControlBlock: filter directives set from outside (`control`)
 //! 8192                 producer_slots * 4 (paged)     producer table: pids of attached processes
 //! lane_table_offset    lane_count * LaneHeader        per lane: owner, cursors, checkpoint end
@@ -236,6 +237,32 @@ pub struct WakeWord {
     /// A 32-bit word, as futexes need.
     pub word: AtomicU32,
 }
+
+/// Offset of the [`RoomWord`] in the header page: the cache line after the wake word's, in
+/// the bytes past [`SharedState`] that layout version 2 reserves. Added without a version bump,
+/// as the wake word was: zero is "no producer waits", what every older producer leaves, and an
+/// older drain that never looks at it only costs a waiting producer its wait timeout.
+pub const ROOM_OFFSET: usize = WAKE_OFFSET + 128;
+
+/// The word producers blocked on a full lane sleep on until the drain frees room, alone on its
+/// cache line (see the `wake` module, "Producers waiting for room").
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct RoomWord {
+    /// [`wake::NO_WAITERS`](crate::wake::NO_WAITERS) (0) or
+    /// [`wake::WAITERS`](crate::wake::WAITERS) (a producer announced that it is about to sleep
+    /// on this word with `FUTEX_WAIT`). Producers store `WAITERS`; the drain, after freeing
+    /// room, swaps it back and calls `FUTEX_WAKE` for all of them. A 32-bit word, as futexes
+    /// need.
+    pub word: AtomicU32,
+}
+
+#[cfg(not(loom))]
+const _: () = {
+    assert!(ROOM_OFFSET % 128 == 0);
+    assert!(ROOM_OFFSET + 128 <= HEADER_SIZE as usize);
+    assert!(core::mem::size_of::<RoomWord>() == 4);
+};
 
 #[cfg(not(loom))]
 const _: () = {

@@ -92,6 +92,65 @@ pub fn claim_wake(word: &AtomicU32) -> bool {
     word.swap(AWAKE, Ordering::Relaxed) != AWAKE
 }
 
+// ---------------------------------------------------------------------------------------------
+// Producers waiting for room
+//
+// A `Policy::Block` producer that finds its lane full sleeps on the segment's room word
+// ([`layout::RoomWord`](crate::layout::RoomWord)) until the drain frees room, instead of
+// polling (a 64-thread service blocked on a slow drain would otherwise wake ~20,000 times a
+// second per thread, on the cores the drain needs):
+//
+// ```text
+// producer (its lane full)                  drain (after each release)
+// announce_wait: word = WAITERS             release: store read cursors (Release)
+//                fence(SeqCst)              room_freed: fence(SeqCst)
+// try to push again (an Acquire load of       word == WAITERS (Relaxed load)?
+//   the read cursor when full)                  swap(NO_WAITERS) == WAITERS
+//   room: done                                    -> FUTEX_WAKE(word, all)
+//   full: FUTEX_WAIT(word, WAITERS, timeout)
+// ```
+//
+// Dekker's pattern again, with the fence on both sides this time: the drain pays it once per
+// released batch, not per record. So either the producer's re-check sees the drain's release,
+// or the drain sees `WAITERS` and wakes it (and `FUTEX_WAIT` compares the word in the kernel,
+// so a wake between the re-check and the wait makes the wait return at once): no wake-up is
+// lost. The producer still waits with a timeout, for what the word does not carry: its own
+// deadline (`Policy::BlockFor`), the drain's death (heartbeat), a shared lane held up by a
+// frozen producer, and a drain of an older build that never wakes anyone. One word for every
+// lane: a release of any lane wakes every waiter, and those whose lane is still full announce
+// and sleep again. The loom model `loom_wake.rs`
+// (`a_producer_waiting_for_room_sees_it_or_is_woken`) checks that no interleaving loses the
+// wake-up.
+
+/// No producer waits for room (the zero a new segment starts with).
+pub const NO_WAITERS: u32 = 0;
+/// A producer announced that it is about to sleep until the drain frees room.
+pub const WAITERS: u32 = 1;
+
+/// Producer, its lane full: announces that it is about to sleep on the room word. The caller
+/// must then try again (the re-check) and sleep only if the lane is still full.
+#[inline]
+pub fn announce_wait(word: &AtomicU32) {
+    // SYNC: Relaxed store, then the SeqCst fence: Dekker's first half. The fence orders the
+    // store before the re-check's Acquire load of the read cursor; it pairs with the SeqCst
+    // fence in `room_freed`, between the drain's release and its load of this word.
+    word.store(WAITERS, Ordering::Relaxed);
+    fence_seq_cst();
+}
+
+/// Drain, after releasing (storing read cursors): whether it must wake waiting producers. True
+/// for exactly one caller per announcement, which then calls `FUTEX_WAKE` for all of them.
+#[inline]
+pub fn room_freed(word: &AtomicU32) -> bool {
+    // SYNC: SeqCst fence, then a Relaxed load: Dekker's second half, pairing with the fence in
+    // `announce_wait` (the release's Release stores come before this fence).
+    fence_seq_cst();
+    // SYNC: Relaxed load and swap; the swap only elects one waker (RMWs on one word are totally
+    // ordered) and the waiters' `FUTEX_WAIT` compares the word in the kernel.
+    word.load(Ordering::Relaxed) != NO_WAITERS
+        && word.swap(NO_WAITERS, Ordering::Relaxed) != NO_WAITERS
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -108,5 +167,16 @@ mod tests {
         announce_sleep(&w);
         cancel_sleep(&w);
         assert!(!asleep(&w));
+    }
+
+    #[test]
+    fn one_release_claims_the_wake_of_every_waiting_producer() {
+        let w = AtomicU32::new(NO_WAITERS);
+        assert!(!room_freed(&w), "nobody waits");
+        announce_wait(&w);
+        announce_wait(&w); // a second producer
+        assert!(room_freed(&w));
+        assert!(!room_freed(&w), "the next release must not wake again");
+        assert_eq!(w.load(Ordering::Relaxed), NO_WAITERS);
     }
 }

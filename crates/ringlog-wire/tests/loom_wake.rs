@@ -1,4 +1,6 @@
-//! loom model of the idle drain's wake word (`ringlog_wire::wake`) with the ring it watches.
+//! loom models of the segment's two futex words (`ringlog_wire::wake`) with the ring they
+//! watch: the idle drain's wake word, and the room word `Policy::Block` producers sleep on
+//! until the drain frees room.
 //!
 //! loom cannot run a futex, so the models use a faithful stand-in: `FUTEX_WAIT(word, ASLEEP)`
 //! takes a mutex, compares the word and waits on a condition variable only if it still says
@@ -225,4 +227,90 @@ fn without_the_fence_an_untimed_wait_can_lose_the_wake_up() {
         output.contains("deadlock"),
         "the child failed, but not with loom's deadlock report:\n{output}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Producers waiting for room (`wake`, "Producers waiting for room")
+
+/// A full ring (two one-slot records in two slots), its room word, and the futex stand-in.
+struct Full {
+    fx: Arc<Fixture>,
+    room: AtomicU32,
+}
+
+impl Full {
+    fn new() -> Arc<Full> {
+        let fx = Fixture::new();
+        for _ in 0..2 {
+            fx.ring().push(&RECORD, 7, &fx.cache).unwrap();
+        }
+        Arc::new(Full {
+            fx,
+            room: AtomicU32::new(wake::NO_WAITERS),
+        })
+    }
+
+    /// `FUTEX_WAIT(room, WAITERS)` without a timeout: returns when woken, or at once if the
+    /// word no longer says `WAITERS`.
+    fn futex_wait(&self) {
+        let g = self.fx.futex.lock().unwrap();
+        if self.room.load(ringlog_wire::sync::Ordering::Relaxed) == wake::WAITERS {
+            drop(self.fx.waiters.wait(g).unwrap());
+        }
+    }
+
+    /// A `Policy::Block` producer (the loop in `Logger::full`): try; announce; try again (the
+    /// re-check); wait, untimed, and try again. Returns whether its record went in.
+    fn produce(&self) -> bool {
+        let ring = self.fx.ring();
+        for _ in 0..2 {
+            if ring.push(&RECORD, 8, &self.fx.cache).is_ok() {
+                return true;
+            }
+            wake::announce_wait(&self.room);
+            if ring.push(&RECORD, 8, &self.fx.cache).is_ok() {
+                return true;
+            }
+            self.futex_wait();
+        }
+        false
+    }
+}
+
+/// The drain reads one record and releases it, then wakes waiting producers
+/// (`Reader::release_lanes` -> `Segment::wake_producers`); a producer blocked on the full ring
+/// waits on the room word without a timeout. In no interleaving does it wait for ever (a lost
+/// wake-up would deadlock the model), and once woken its record goes in.
+#[test]
+fn a_producer_waiting_for_room_sees_it_or_is_woken() {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(3);
+    }
+    builder.check(|| {
+        let full = Full::new();
+        let p = {
+            let full = full.clone();
+            thread::spawn(move || full.produce())
+        };
+        let d = {
+            let full = full.clone();
+            thread::spawn(move || {
+                // SAFETY: the model has exactly one consumer; it is handed to the main thread
+                // only after this thread ends (join).
+                let mut consumer = unsafe { Consumer::new(full.fx.ring()) };
+                let mut buf = Vec::new();
+                assert!(matches!(consumer.next(&mut buf), Next::Record { .. }));
+                consumer.release();
+                if wake::room_freed(&full.room) {
+                    full.fx.futex_wake();
+                }
+            })
+        };
+        d.join().unwrap();
+        assert!(
+            p.join().unwrap(),
+            "the producer found no room after the drain freed some"
+        );
+    });
 }

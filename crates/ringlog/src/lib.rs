@@ -70,6 +70,10 @@ use crate::filter::cell::FilterCell;
 /// Largest record (header + arguments) a log call builds, whatever the ring allows.
 pub const MAX_RECORD: usize = 2048;
 
+/// Longest a `Policy::Block` producer sleeps on the room word before it checks its deadline,
+/// the drain's heartbeat and its lane again (a wake-up from the drain ends it at once).
+const ROOM_WAIT: Duration = Duration::from_millis(5);
+
 /// Parses `block`, `drop` or `block:DURATION` (`block:50ms`, `block:2s`).
 fn parse_policy(s: &str) -> Result<Policy, String> {
     let s = s.trim().to_ascii_lowercase();
@@ -878,7 +882,10 @@ impl Logger {
         self.inner.attached_pid.store(pid, Ordering::Relaxed);
     }
 
-    /// The ring was full: wait per policy, then push or drop.
+    /// The ring was full: wait per policy, then push or drop. A `Block` producer sleeps on the
+    /// segment's room word until the drain frees room, instead of polling: 64 threads blocked on
+    /// a slow drain polling every 50 us would wake 1.3 million times a second on the cores the
+    /// drain needs.
     #[cold]
     #[inline(never)]
     fn full(&self, record: &[u8], pid: u32, pick: lanes::Pick, first: PushError) {
@@ -901,6 +908,9 @@ impl Logger {
         let backoff = Backoff::new();
         let started = Instant::now();
         let mut checked = started;
+        // Announced on the room word before the last try (`wake`: "Producers waiting for
+        // room"): a try that still finds the lane full may sleep until the drain frees room.
+        let mut announced = false;
         loop {
             match ring.push(record, pid, cache) {
                 Ok(_) => return,
@@ -913,6 +923,13 @@ impl Logger {
                 backoff.snooze();
                 continue;
             }
+            if !announced {
+                // Announce, then try once more (the re-check) before sleeping.
+                inner.segment.announce_room_wait();
+                announced = true;
+                continue;
+            }
+            announced = false;
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {
                 return self.drop_record();
@@ -929,11 +946,16 @@ impl Logger {
                     (ring, cache) = inner.rings.lane(lane);
                 }
             }
-            if now.duration_since(started) < Duration::from_micros(200) {
-                // The drain frees space in batches: yielding for a while catches the next batch
-                // far sooner than a sleep, whose timer slack alone is ~50 us.
-                std::thread::yield_now();
-            } else {
+            // Sleep until the drain frees room (it wakes every waiting producer after a release
+            // that freed some), at most ROOM_WAIT at a time: the deadline, the drain's life and
+            // a stalled shared lane are checked between waits, and a drain of an older build
+            // never wakes anyone.
+            let mut wait = ROOM_WAIT;
+            if let Some(d) = deadline {
+                wait = wait.min(d.saturating_duration_since(now));
+            }
+            if inner.segment.wait_for_room(wait).is_err() {
+                // No futexes here (seccomp, an old kernel): poll.
                 std::thread::sleep(Duration::from_micros(50));
             }
         }

@@ -181,6 +181,84 @@ fn block_policy_with_a_stale_drain_heartbeat_drops_and_counts_instead_of_hanging
     assert_eq!(log.stats().dropped, 40 - 16);
 }
 
+/// A `Policy::Block` producer on a full lane sleeps on the segment's room word instead of
+/// polling: it announces itself there, uses next to no CPU while the drain frees nothing, and
+/// the drain's release takes the announcement back (waking it) and lets its record in.
+#[test]
+fn a_blocked_producer_sleeps_on_the_room_word_until_the_drain_frees_room() {
+    use ringlog_wire::wake::{NO_WAITERS, WAITERS};
+    let _watchdog = Watchdog::new(
+        "a blocked producer waiting for the drain",
+        Duration::from_secs(60),
+    );
+    let dir = TestDir::new();
+    let log = Logger::builder()
+        .path(dir.ring())
+        .slot_count(16)
+        .policy(Policy::Block)
+        .stale_after(Duration::from_secs(3600))
+        .open()
+        .unwrap();
+    let lease = act_as_drain(log.segment());
+    let cpu = || rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    let blocked = Duration::from_secs(1);
+    thread::scope(|s| {
+        let producer = s.spawn(|| {
+            for i in 0..16u64 {
+                info!(log, "t {} i {}", 0, i);
+            }
+            // The lane is full: this call waits for the drain.
+            let before = cpu();
+            info!(log, "t {} i {}", 0, 16);
+            let after = cpu();
+            let ns = |t: rustix::time::Timespec| t.tv_sec * 1_000_000_000 + t.tv_nsec;
+            Duration::from_nanos((ns(after) - ns(before)) as u64)
+        });
+        // The producer announced its wait on the room word and sleeps there.
+        let room = log.segment().room_word();
+        let until = std::time::Instant::now() + Duration::from_secs(30);
+        while room.load(Ordering::Relaxed) != WAITERS {
+            assert!(
+                std::time::Instant::now() < until,
+                "the producer never announced its wait"
+            );
+            thread::sleep(Duration::from_millis(1));
+        }
+        thread::sleep(blocked);
+        assert_eq!(log.stats().dropped, 0);
+        // The drain frees room: its release wakes the producer (and takes the word back).
+        let mut reader = patient_reader(lease);
+        let mut read = 0;
+        reader.poll(4, |ev| {
+            if let Event::Record { .. } = ev {
+                read += 1;
+            }
+        });
+        reader.release();
+        assert_eq!(read, 4);
+        let spent = producer.join().unwrap();
+        assert_eq!(
+            room.load(Ordering::Relaxed),
+            NO_WAITERS,
+            "the drain's release did not take the announcement back"
+        );
+        // Polling every 50 us (the way before the room word) spent ~100 ms of CPU a blocked
+        // second here; sleeping on the word, a wake-up every ROOM_WAIT (5 ms) at most.
+        assert!(
+            spent < Duration::from_millis(40),
+            "the blocked producer spent {spent:?} of CPU in {blocked:?}"
+        );
+        let (records, lost) = reader.read_owned(Duration::from_secs(10));
+        assert!(lost.is_empty(), "lost: {lost:?}");
+        assert_eq!(
+            records.len(),
+            13,
+            "the 12 records left and the one that waited"
+        );
+        assert_eq!(records.last().unwrap().message, "t 0 i 16");
+    });
+}
+
 const THREADS: u64 = 4;
 const PER_THREAD: u64 = 100_000;
 
