@@ -76,21 +76,7 @@ impl Segment {
     /// word is left for the caller to [`cancel`](Segment::cancel_sleep). An error means the
     /// kernel refuses futexes here (seccomp, an old kernel): poll instead.
     pub fn sleep_drain(&self, timeout: Duration) -> io::Result<Wakeup> {
-        let ts = futex::Timespec {
-            tv_sec: timeout.as_secs().min(i64::MAX as u64) as i64,
-            tv_nsec: timeout.subsec_nanos().into(),
-        };
-        match futex::wait(
-            self.wake_word(),
-            futex::Flags::empty(),
-            wake::ASLEEP,
-            Some(&ts),
-        ) {
-            Ok(()) | Err(rustix::io::Errno::AGAIN) => Ok(Wakeup::Woken),
-            Err(rustix::io::Errno::TIMEDOUT) => Ok(Wakeup::TimedOut),
-            Err(rustix::io::Errno::INTR) => Ok(Wakeup::Interrupted),
-            Err(e) => Err(e.into()),
-        }
+        futex_wait(self.wake_word(), wake::ASLEEP, timeout)
     }
 }
 
@@ -116,21 +102,7 @@ impl Segment {
     /// at once if the drain already did). Announce first ([`Segment::announce_room_wait`]). An
     /// error means the kernel refuses futexes here: the caller then sleeps briefly instead.
     pub fn wait_for_room(&self, timeout: Duration) -> io::Result<Wakeup> {
-        let ts = futex::Timespec {
-            tv_sec: timeout.as_secs().min(i64::MAX as u64) as i64,
-            tv_nsec: timeout.subsec_nanos().into(),
-        };
-        match futex::wait(
-            self.room_word(),
-            futex::Flags::empty(),
-            wake::WAITERS,
-            Some(&ts),
-        ) {
-            Ok(()) | Err(rustix::io::Errno::AGAIN) => Ok(Wakeup::Woken),
-            Err(rustix::io::Errno::TIMEDOUT) => Ok(Wakeup::TimedOut),
-            Err(rustix::io::Errno::INTR) => Ok(Wakeup::Interrupted),
-            Err(e) => Err(e.into()),
-        }
+        futex_wait(self.room_word(), wake::WAITERS, timeout)
     }
 
     /// Drain, after a release that freed room: wakes every producer that announced it is
@@ -142,6 +114,21 @@ impl Segment {
             // (The kernel reads the count as an int: i32::MAX means all of them.)
             let _ = futex::wake(word, futex::Flags::empty(), i32::MAX as u32);
         }
+    }
+}
+
+/// `FUTEX_WAIT(word, value, timeout)` on a shared futex: returns at once (`Woken`) if the word
+/// no longer holds `value`.
+fn futex_wait(word: &AtomicU32, value: u32, timeout: Duration) -> io::Result<Wakeup> {
+    let ts = futex::Timespec {
+        tv_sec: timeout.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: timeout.subsec_nanos().into(),
+    };
+    match futex::wait(word, futex::Flags::empty(), value, Some(&ts)) {
+        Ok(()) | Err(rustix::io::Errno::AGAIN) => Ok(Wakeup::Woken),
+        Err(rustix::io::Errno::TIMEDOUT) => Ok(Wakeup::TimedOut),
+        Err(rustix::io::Errno::INTR) => Ok(Wakeup::Interrupted),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -28,6 +28,18 @@ fn log_from_threads(log: &Logger, threads: u64, n: u64) {
     });
 }
 
+/// A `Policy::Block` logger of `slots` slots per lane whose drain (the test, acting as one)
+/// never goes stale.
+fn blocking_logger(dir: &TestDir, slots: u64) -> Logger {
+    Logger::builder()
+        .path(dir.ring())
+        .slot_count(slots)
+        .policy(Policy::Block)
+        .stale_after(Duration::from_secs(3600))
+        .open()
+        .unwrap()
+}
+
 /// Reads everything committed; returns each thread's record indices in ring order.
 fn read_indices(log: &Logger, threads: u64) -> Vec<Vec<u64>> {
     let mut per_thread = vec![Vec::new(); threads as usize];
@@ -192,13 +204,7 @@ fn a_blocked_producer_sleeps_on_the_room_word_until_the_drain_frees_room() {
         Duration::from_secs(60),
     );
     let dir = TestDir::new();
-    let log = Logger::builder()
-        .path(dir.ring())
-        .slot_count(16)
-        .policy(Policy::Block)
-        .stale_after(Duration::from_secs(3600))
-        .open()
-        .unwrap();
+    let log = blocking_logger(&dir, 16);
     let lease = act_as_drain(log.segment());
     let cpu = || rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
     let blocked = Duration::from_secs(1);
@@ -271,13 +277,7 @@ fn four_threads_records_arrive_once_each_in_order_with_exact_values_while_read_c
     let dir = TestDir::new();
     // 1024 slots for 400,000 records: the ring wraps hundreds of times and producers block on
     // it while the main thread drains.
-    let log = Logger::builder()
-        .path(dir.ring())
-        .slot_count(1024)
-        .policy(Policy::Block)
-        .stale_after(Duration::from_secs(3600))
-        .open()
-        .unwrap();
+    let log = blocking_logger(&dir, 1024);
     let lease = act_as_drain(log.segment());
     let producers: Vec<_> = (0..THREADS)
         .map(|t| {
