@@ -944,6 +944,8 @@ impl Logger {
                 if matches!(pick, lanes::Pick::Shared(_)) && inner.segment.lane(lane).stalled() {
                     lane = lanes::shared_lane(&inner.segment, ids::tid());
                     (ring, cache) = inner.rings.lane(lane);
+                    // The re-check was of the old lane: try the new one before any sleep.
+                    continue;
                 }
             }
             // Sleep until the drain frees room (it wakes every waiting producer after a release
