@@ -123,6 +123,21 @@ pub fn exit_code(e: &anyhow::Error) -> ExitCode {
     ExitCode::from(code_for(e))
 }
 
+/// A `--ring` argument as a path ([`ringlog_segment::resolve`]: a name without a `/` means
+/// `/dev/shm/ringlog-NAME`). When such a name is also a file in the working directory, says on
+/// stderr which one is meant and how to name the other: `--ring app.ring` with `./app.ring` at
+/// hand is easily meant as that file.
+pub fn resolve_ring(ring: &str) -> Result<std::path::PathBuf, ringlog_segment::OpenError> {
+    let path = ringlog_segment::resolve(ring)?;
+    if !ring.contains('/') && std::path::Path::new(ring).exists() {
+        eprintln!(
+            "ringdrain: note: {ring} names the ring {} (a name without a '/'); for the file {ring} in this directory, write ./{ring}",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
 /// "cannot open ring PATH: CAUSE", naming the path once: most causes already start with it.
 pub fn open_ring_error(path: &std::path::Path, e: ringlog_segment::OpenError) -> anyhow::Error {
     let shown = path.display().to_string();

@@ -123,7 +123,7 @@ pub fn run(paths: &[String], dir: &Path, dry_run: bool) -> anyhow::Result<ExitCo
     } else {
         paths
             .iter()
-            .map(|p| ringlog_segment::resolve(p))
+            .map(|p| crate::exit::resolve_ring(p))
             .collect::<Result<Vec<_>, _>>()?
     };
     for path in targets {

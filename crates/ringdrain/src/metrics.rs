@@ -348,7 +348,7 @@ pub fn render(rings: &[RingSample], monitor: Option<&Monitor>) -> String {
 
 /// Opens `ring` (name or path) to read its counters (it must exist).
 pub fn open_ring(ring: &str) -> anyhow::Result<Segment> {
-    let path = ringlog_segment::resolve(ring)?;
+    let path = crate::exit::resolve_ring(ring)?;
     open_path(&path).map_err(|e| crate::exit::open_ring_error(&path, e))
 }
 

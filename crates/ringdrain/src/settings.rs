@@ -265,7 +265,7 @@ impl Settings {
         let rings = self
             .rings
             .iter()
-            .map(|r| ringlog_segment::resolve(r).map_err(|e| Sysexit::Config.wrap(e)))
+            .map(|r| crate::exit::resolve_ring(r).map_err(|e| Sysexit::Config.wrap(e)))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let slot_size = self.slot_size.unwrap_or(64);
         if slot_size < 64 || !slot_size.is_power_of_two() {

@@ -241,6 +241,39 @@ fn the_lease_of_a_killed_drain_is_taken_over() {
     assert_eq!(lease.pid(), std::process::id());
 }
 
+/// `--ring app.ring` (no `/`) names `/dev/shm/ringlog-app.ring`; with a file `app.ring` in the
+/// working directory, the drain and its tools say which ring they took and how to name the file.
+#[test]
+fn a_ring_name_that_is_also_a_file_here_says_which_is_meant() {
+    let e = TestDir::new();
+    let name = format!("cli-note-{}.ring", std::process::id());
+    std::fs::write(e.path().join(&name), b"not a ring").unwrap();
+    let out = ringdrain()
+        .current_dir(e.path())
+        .args(["stats", &name])
+        .output();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{name} names the ring /dev/shm/ringlog-{name} (a name without a '/'); for the file {name} in this directory, write ./{name}"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("no segment at"), "{err}");
+    // Written as a path, it is the file (not a ring): no note.
+    let out = ringdrain()
+        .current_dir(e.path())
+        .args(["stats", &format!("./{name}")])
+        .output();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(!err.contains("names the ring"), "{err}");
+    // A name with no such file here: no note either.
+    let out = run(&["stats", &format!("cli-no-file-{}", std::process::id())]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("names the ring"));
+}
+
 #[test]
 fn bad_input_gives_one_clear_line_and_a_nonzero_exit() {
     let e = TestDir::new();
