@@ -11,11 +11,18 @@ use std::io;
 use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
-use ringlog_wire::layout::{self, RoomWord, WakeWord};
+use ringlog_wire::layout;
 use ringlog_wire::wake;
 use rustix::thread::futex;
 
 use crate::Segment;
+
+/// The header page's futex words ([`layout::WakeWord`], [`layout::RoomWord`]).
+#[derive(Debug, Clone, Copy)]
+enum HeaderWord {
+    Wake,
+    Room,
+}
 
 /// How a drain's sleep ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,11 +40,27 @@ impl Segment {
     /// The wake word at [`layout::WAKE_OFFSET`].
     #[inline(always)]
     pub fn wake_word(&self) -> &AtomicU32 {
-        // SAFETY: WAKE_OFFSET is 128-aligned and inside the header page (const-asserted in
-        // ringlog-wire), in a page-aligned mapping that lives as long as `self.map`; WakeWord is
-        // one atomic, valid for any bytes another process may have written.
-        let w = unsafe { &*(self.map.as_ptr().add(layout::WAKE_OFFSET) as *const WakeWord) };
-        &w.word
+        self.header_word(HeaderWord::Wake)
+    }
+
+    /// The room word at [`layout::ROOM_OFFSET`].
+    #[inline(always)]
+    pub fn room_word(&self) -> &AtomicU32 {
+        self.header_word(HeaderWord::Room)
+    }
+
+    /// One of the header page's futex words.
+    #[inline(always)]
+    fn header_word(&self, which: HeaderWord) -> &AtomicU32 {
+        let offset = match which {
+            HeaderWord::Wake => layout::WAKE_OFFSET,
+            HeaderWord::Room => layout::ROOM_OFFSET,
+        };
+        // SAFETY: both offsets are 128-aligned and inside the header page (const-asserted in
+        // ringlog-wire, with `WakeWord` and `RoomWord` each one `AtomicU32` at its offset), in
+        // a page-aligned mapping that lives as long as `self.map`; an AtomicU32 is valid for
+        // any bytes another process may have written.
+        unsafe { &*(self.map.as_ptr().add(offset) as *const AtomicU32) }
     }
 
     /// Producer, after each commit: wakes the drain if it announced sleep. One Relaxed load
@@ -77,18 +100,6 @@ impl Segment {
     /// kernel refuses futexes here (seccomp, an old kernel): poll instead.
     pub fn sleep_drain(&self, timeout: Duration) -> io::Result<Wakeup> {
         futex_wait(self.wake_word(), wake::ASLEEP, timeout)
-    }
-}
-
-impl Segment {
-    /// The room word at [`layout::ROOM_OFFSET`].
-    #[inline(always)]
-    pub fn room_word(&self) -> &AtomicU32 {
-        // SAFETY: ROOM_OFFSET is 128-aligned and inside the header page (const-asserted in
-        // ringlog-wire), in a page-aligned mapping that lives as long as `self.map`; RoomWord is
-        // one atomic, valid for any bytes another process may have written.
-        let w = unsafe { &*(self.map.as_ptr().add(layout::ROOM_OFFSET) as *const RoomWord) };
-        &w.word
     }
 
     /// Producer, its lane full: announces that it is about to sleep until the drain frees
