@@ -906,8 +906,7 @@ impl Logger {
             return self.drop_record();
         }
         let backoff = Backoff::new();
-        let started = Instant::now();
-        let mut checked = started;
+        let mut checked = Instant::now();
         // Announced on the room word before the last try (`wake`: "Producers waiting for
         // room"): a try that still finds the lane full may sleep until the drain frees room.
         let mut announced = false;
