@@ -7,7 +7,8 @@
 #
 # This machine runs at two speed levels (a call ~20 or ~30 ns from one run to the next), and
 # each round lands on one of them: with more rounds every row's best is likely on the fast one,
-# so the ratios between rows compare like with like.
+# so the ratios between rows compare like with like. Each row also lists every round's median,
+# sorted, so how the rounds fell on the two levels is in the output, not only the best.
 #
 # RINGLOAD defaults to target/release/ringload (cargo build --release -p ringlog-benches
 # --bin ringload). To put the version-1 ring beside it in the same run, set RINGLOAD_V1 to a
@@ -22,7 +23,7 @@ while p<n: p*=2
 print(p)")
 run() { # bin label procs threads drain extra...
   local bin=$1 label=$2 procs=$3 threads=$4 drain=$5; shift 5
-  local best_tp=0 best_med=999999
+  local best_tp=0 best_med=999999 meds=()
   for _ in $(seq "$ROUNDS"); do
     local ring=/dev/shm/ringlog-lanes-bench-$$
     rm -f "$ring"
@@ -33,11 +34,13 @@ run() { # bin label procs threads drain extra...
     read -r tp med < <(python3 -c "import json,sys; d=json.loads(sys.argv[1]); print(d['throughput_per_s'], d['batched_ns']['median'])" "$out")
     best_tp=$(python3 -c "print(max($best_tp,$tp))")
     best_med=$(python3 -c "print(min($best_med,$med))")
+    meds+=("$med")
   done
-  printf '%-8s %-26s %12.2f M/s %9.1f ns\n' "$label" "procs=$procs threads=$threads ${drain:-nodrain}" \
-    "$(python3 -c "print($best_tp/1e6)")" "$best_med"
+  printf '%-8s %-26s %12.2f M/s %9.1f ns   rounds: %s\n' "$label" \
+    "procs=$procs threads=$threads ${drain:-nodrain}" "$(python3 -c "print($best_tp/1e6)")" \
+    "$best_med" "$(printf '%s\n' "${meds[@]}" | sort -n | xargs printf '%.1f ' | sed 's/ $//')"
 }
-echo "records per thread: $N; best of $ROUNDS (throughput max, median min)"
+echo "records per thread: $N; best of $ROUNDS (throughput max, median min; then every round's median, ns)"
 for bin_label in "$RL:v2" ${RINGLOAD_V1:+"$RINGLOAD_V1:v1"}; do
   bin=${bin_label%:*}; label=${bin_label##*:}
   if [ "$label" = v1 ]; then size=(--slot-count $((SLOTS * 4))); else size=(--slot-count "$SLOTS" --lanes 4); fi

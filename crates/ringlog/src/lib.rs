@@ -756,7 +756,15 @@ impl Logger {
                 // here: the TSC read then waits behind the two locked instructions instead of
                 // overlapping them.
                 let timestamp = clock::now_raw(inner.clock);
-                if let Ok(mut slot) = ring.own_one(pid, cache) {
+                let owned = ring.own_one(pid, cache);
+                if owned.is_err() && matches!(inner.policy, Policy::Drop) {
+                    // The thread's own lane is full and the policy drops: what the buffered
+                    // path would end in, without encoding the record again, reading the clock
+                    // a second time and retrying the push (a dropped call cost twice a
+                    // written one, on the cores an overloaded drain needs).
+                    return self.drop_record();
+                }
+                if let Ok(mut slot) = owned {
                     let tid = ids::tid();
                     let truncated = slot.fill(|body| {
                         let (head, args) = body.split_at_mut(RECORD_HEADER_LEN);
@@ -990,6 +998,7 @@ impl Logger {
         pid != 0 && clock::unix_ns().saturating_sub(hb) <= self.inner.stale_after.as_nanos() as u64
     }
 
+    #[cold]
     fn drop_record(&self) {
         let c = &self.inner.segment.shared().counters;
         // SYNC: Relaxed; counters. The drain reports them; it needs no ordering with records.

@@ -226,3 +226,50 @@ fn records_too_long_for_one_slot_or_formatted_on_the_caller_take_the_buffered_pa
     assert_eq!(payloads[2], vec![Arg::Display("127.0.0.1")]);
     assert_eq!(payloads[3], vec![Arg::Display("[1, 2]")]);
 }
+
+/// An argument that counts how often it is encoded.
+struct Counted<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Encode for Counted<'_> {
+    fn encode(&self, e: &mut Encoder<'_>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        e.u64(7)
+    }
+    fn encoded_len(&self) -> usize {
+        9
+    }
+}
+
+#[test]
+fn under_the_drop_policy_a_call_that_finds_its_lane_full_is_dropped_without_encoding() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = TestDir::new();
+    let log = Logger::builder()
+        .path(dir.join("ring"))
+        .slot_count(4)
+        .lanes(2)
+        .policy(ringlog::Policy::Drop)
+        .open()
+        .unwrap();
+    let encoded = AtomicUsize::new(0);
+    // Nobody drains: the first four records fill the thread's lane (the first takes it).
+    for _ in 0..4 {
+        info!(log, "kept {}", Counted(&encoded));
+    }
+    assert_eq!(encoded.load(Ordering::Relaxed), 4);
+    for _ in 0..10 {
+        info!(log, "dropped {}", Counted(&encoded));
+    }
+    // The full lane is found at the claim, before anything is encoded: a dropped call costs
+    // neither the encoding nor a second clock read and push (the buffered path's).
+    assert_eq!(
+        encoded.load(Ordering::Relaxed),
+        4,
+        "dropped calls encoded nothing"
+    );
+    assert_eq!(log.stats().dropped, 10);
+    let lanes = raw(&log);
+    assert_eq!(lanes.len(), 1);
+    assert_eq!(lanes[0].len(), 4);
+    assert!(lanes[0].iter().all(|r| r.is_some()));
+}
