@@ -11,7 +11,9 @@
 #    function only, `(I(200000) - I(100000)) / 100000`): the machine's load does not move them;
 # 2. criterion `floor/(lane|with_consumer)` and `hot_path/info_1_thread`, before and after
 #    alternating, twice;
-# 3. `ringload --threads 1 --records 1000000 --timing batched --drain`, alternating, 3 times.
+# 3. `ringload --threads 1 --records 1000000 --timing batched --drain`, alternating, 3 times;
+# 4. a dropped call: `ringload --policy drop` into a 1024-slot lane with no drain, alternating,
+#    3 times.
 set -uo pipefail
 B=${1:?BEFORE_DIR}
 A=${2:?AFTER_DIR}
@@ -50,6 +52,18 @@ for round in 1 2 3; do
     log "$side ringload, round $round"
     "$side/ringload" --ring "$ring" --procs 1 --threads 1 --records 1000000 --timing batched \
       --drain --json | python3 -c 'import json,sys; j=json.load(sys.stdin); print("batched median", j["batched_ns"]["median"], "ns; throughput", round(j["throughput_per_s"]/1e6, 2), "M/s")'
+    rm -f "$ring"
+  done
+done
+# A dropped call: no drain, a 1024-slot lane that fills at once, Policy::Drop; all but the first
+# 1024 of 2,000,000 calls are dropped, so the median is a dropped call's cost.
+for round in 1 2 3; do
+  for side in "$B" "$A"; do
+    ring=/dev/shm/ringlog-hot-floor-drop-$$-$round
+    rm -f "$ring"
+    log "$side ringload --policy drop (a dropped call), round $round"
+    "$side/ringload" --ring "$ring" --procs 1 --threads 1 --records 2000000 --timing batched \
+      --slot-count 1024 --policy drop --json 2>/dev/null | python3 -c 'import json,sys; j=json.load(sys.stdin); print("batched median", j["batched_ns"]["median"], "ns; dropped", j["dropped"])'
     rm -f "$ring"
   done
 done

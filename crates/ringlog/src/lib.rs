@@ -824,6 +824,11 @@ impl Logger {
         if inner.attached_pid.load(Ordering::Relaxed) != pid {
             self.reattach(pid);
         }
+        if matches!(inner.policy, Policy::Drop) && self.own_lane_full(pid) {
+            // Before the encoding, which for a bridge is most of a call's cost (visiting a
+            // `tracing` event's fields, a Python record's arguments).
+            return self.drop_record();
+        }
         let mut buf = [MaybeUninit::<u8>::uninit(); MAX_RECORD];
         let (callsite, len, truncated) = {
             let mut enc = Encoder::new(&mut buf[RECORD_HEADER_LEN..inner.max_record]);
@@ -996,6 +1001,21 @@ impl Logger {
         let pid = d.pid.load(Ordering::Relaxed);
         let hb = d.heartbeat_ns.load(Ordering::Relaxed);
         pid != 0 && clock::unix_ns().saturating_sub(hb) <= self.inner.stale_after.as_nanos() as u64
+    }
+
+    /// Whether the lane this thread holds is full right now (false when it holds none: a
+    /// borrowed or shared lane is only known full by trying it). Under `Policy::Drop` the
+    /// buffered path drops such a record before encoding it, as the in-place path does at its
+    /// claim; the lane is the one the push would pick (`lanes::Lanes::pick` takes the held
+    /// lane first).
+    #[inline]
+    fn own_lane_full(&self, pid: u32) -> bool {
+        let inner = &*self.inner;
+        inner
+            .lanes
+            .held(pid)
+            .and_then(|l| inner.rings.get(l))
+            .is_some_and(|(ring, cache)| ring.is_full(cache))
     }
 
     #[cold]

@@ -273,3 +273,54 @@ fn under_the_drop_policy_a_call_that_finds_its_lane_full_is_dropped_without_enco
     assert_eq!(lanes[0].len(), 4);
     assert!(lanes[0].iter().all(|r| r.is_some()));
 }
+
+#[test]
+fn under_the_drop_policy_a_bridge_call_that_finds_its_lane_full_is_dropped_before_encoding() {
+    use ringlog_wire::callsite::{CallsiteDesc, FormatStyle};
+    let dir = TestDir::new();
+    let log = Logger::builder()
+        .path(dir.join("ring"))
+        .slot_count(4)
+        .lanes(2)
+        .policy(ringlog::Policy::Drop)
+        .open()
+        .unwrap();
+    let id = log
+        .register_callsite(&CallsiteDesc {
+            level: Level::Info,
+            style: FormatStyle::Brace,
+            line: 1,
+            target: "bridge",
+            module: "bridge",
+            file: "bridge.rs",
+            format: "n={}",
+            fields: Vec::new(),
+            layout: "",
+        })
+        .unwrap();
+    // A bridge's call (log_with_id: the buffered path, as `log`, `tracing` and Python take);
+    // the closure is where a bridge visits its record's fields.
+    let mut visits = 0;
+    let mut call = |n: u64| {
+        log.log_with_id(id, Level::Info, |e| {
+            visits += 1;
+            e.u64(n)
+        })
+    };
+    // Nobody drains: four records fill the thread's lane (the first takes it).
+    for n in 0..4 {
+        call(n);
+    }
+    for n in 4..14 {
+        call(n);
+    }
+    assert_eq!(visits, 4, "dropped calls visited nothing");
+    assert_eq!(log.stats().dropped, 10);
+    let lanes = raw(&log);
+    assert_eq!(lanes.len(), 1);
+    let kept: Vec<Vec<Arg<'_>>> = lanes[0]
+        .iter()
+        .map(|r| args(decode_record(r.as_ref().unwrap()).unwrap().payload))
+        .collect();
+    assert_eq!(kept, (0..4).map(|n| vec![Arg::U64(n)]).collect::<Vec<_>>());
+}
