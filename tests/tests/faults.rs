@@ -92,6 +92,14 @@ fn a_claim_never_owned_is_revoked_and_counted() {
         .abandoned
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(counted, claim_slots);
+    // A dead producer claims nothing again: all of it was lost.
+    // SYNC: Relaxed; as above.
+    let reclaimed = seg
+        .shared()
+        .counters
+        .reclaimed
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(reclaimed, 0);
 }
 
 #[test]
@@ -161,9 +169,27 @@ fn a_producer_descheduled_between_claim_and_ownership_claims_again() {
         "x".repeat(150)
     );
     wait_for_text(&e.out(), &expected);
-    drain.stop();
+    let stopped = drain.stop();
     let text = e.out_text();
     assert_eq!(text.matches(&expected).count(), 1);
+    // The drain counted the revoked claim's slots abandoned; the producer, claiming again,
+    // counted them reclaimed: nothing is reported lost.
+    let seg = ringlog_segment::Segment::open(&e.ring(), &Default::default()).unwrap();
+    let c = &seg.shared().counters;
+    // SYNC: Relaxed; reading counters after everyone stopped.
+    let (abandoned, reclaimed) = (
+        c.abandoned.load(std::sync::atomic::Ordering::Relaxed),
+        c.reclaimed.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    assert!(abandoned >= 1, "the revoke was counted");
+    assert_eq!(reclaimed, abandoned, "every revoked slot was claimed again");
+    let said = String::from_utf8_lossy(&stopped.stderr);
+    assert!(
+        said.contains(&format!(
+            "{abandoned} slots abandoned ({abandoned} of them claimed again by a living producer: not lost)"
+        )),
+        "{said}"
+    );
     // The revoke is noted (an unowned claim carries no pid, so the drain cannot tell a dead
     // producer from a descheduled one), and the note does not claim the record was lost.
     let notes: Vec<&str> = text

@@ -380,8 +380,15 @@ fn run_drain(a: Settings) -> anyhow::Result<ExitCode> {
     monitor.stopping();
     drop(metrics);
     let s = res?;
+    // Revoked claims are counted when revoked; those whose producer claimed again were not
+    // lost (their records are in the output).
+    // (Capped: a claim revoked by an earlier drain may be claimed again during this one.)
+    let reclaimed = match s.reclaimed_slots.min(s.abandoned_slots) {
+        0 => String::new(),
+        n => format!(" ({n} of them claimed again by a living producer: not lost)"),
+    };
     eprintln!(
-        "ringdrain: stopped: {} records, {} loss notices; lost: {} dropped by producers, {} slots abandoned, {} corrupt",
+        "ringdrain: stopped: {} records, {} loss notices; lost: {} dropped by producers, {} slots abandoned{reclaimed}, {} corrupt",
         s.records, s.notices, s.dropped, s.abandoned_slots, s.corrupt
     );
     let g = s.gate;

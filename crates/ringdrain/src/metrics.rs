@@ -12,7 +12,8 @@
 //! | `ringlog_ring_claimed_slots_total{ring}` | counter | slots producers claimed |
 //! | `ringlog_ring_drained_records_total{ring}` | counter | records drains consumed |
 //! | `ringlog_ring_dropped_records_total{ring}` | counter | records producers dropped (ring full, no drain) |
-//! | `ringlog_ring_abandoned_slots_total{ring}` | counter | slots skipped after a producer died or stalled mid-record |
+//! | `ringlog_ring_abandoned_slots_total{ring}` | counter | slots skipped after a producer died or stalled mid-record, or left a claim unowned past the grace period |
+//! | `ringlog_ring_reclaimed_slots_total{ring}` | counter | of those, slots of revoked claims whose living producer claimed again (not lost) |
 //! | `ringlog_ring_corrupt_records_total{ring}` | counter | damaged records skipped |
 //! | `ringlog_ring_truncated_records_total{ring}` | counter | records truncated to fit |
 //! | `ringlog_ring_drain_up{ring}` | gauge | 1 if a living drain is attached with a fresh heartbeat |
@@ -55,8 +56,10 @@ pub struct RingSample {
     pub drained: u64,
     /// Records producers dropped.
     pub dropped: u64,
-    /// Slots abandoned.
+    /// Slots abandoned (revoked claims included).
     pub abandoned: u64,
+    /// Slots of revoked claims their producers claimed again (part of `abandoned`, not lost).
+    pub reclaimed: u64,
     /// Damaged records skipped.
     pub corrupt: u64,
     /// Records truncated.
@@ -112,6 +115,7 @@ impl RingSample {
             drained: d.consumed.load(Ordering::Relaxed),
             dropped: c.dropped.load(Ordering::Relaxed),
             abandoned: c.abandoned.load(Ordering::Relaxed),
+            reclaimed: c.reclaimed.load(Ordering::Relaxed),
             corrupt: c.corrupt.load(Ordering::Relaxed),
             truncated: c.truncated.load(Ordering::Relaxed),
             lanes_stalled: lanes_flagged(seg, |l| &l.stalled),
@@ -133,9 +137,15 @@ impl RingSample {
         self.drain_alive && self.heartbeat_age_s.is_some_and(|a| a < STALE_HEARTBEAT_S)
     }
 
+    /// Abandoned slots whose records were lost: the revoked claims that their producers
+    /// claimed again taken out.
+    pub fn abandoned_lost(&self) -> u64 {
+        self.abandoned.saturating_sub(self.reclaimed)
+    }
+
     /// Records lost in all ways the segment counts.
     pub fn lost(&self) -> u64 {
-        self.dropped + self.abandoned + self.corrupt
+        self.dropped + self.abandoned_lost() + self.corrupt
     }
 }
 
@@ -216,8 +226,14 @@ const RING_METRICS: &[RingMetric] = &[
     (
         "ringlog_ring_abandoned_slots_total",
         "counter",
-        "Slots skipped after a producer died or stalled mid-record.",
+        "Slots skipped after a producer died or stalled mid-record, or left a claim unowned past the grace period.",
         |s| s.abandoned as f64,
+    ),
+    (
+        "ringlog_ring_reclaimed_slots_total",
+        "counter",
+        "Slots of revoked claims whose living producer claimed again (counted in abandoned, not lost).",
+        |s| s.reclaimed as f64,
     ),
     (
         "ringlog_ring_corrupt_records_total",

@@ -80,6 +80,9 @@ struct Mark {
     dropped: u64,
     abandoned: u64,
     corrupt: u64,
+    /// Slots of revoked claims claimed again (a mark file written before it existed: 0).
+    #[serde(default)]
+    reclaimed: u64,
 }
 
 fn read_marks(path: &Path) -> anyhow::Result<BTreeMap<String, Mark>> {
@@ -101,6 +104,7 @@ fn write_mark(path: &Path, samples: &[RingSample]) -> anyhow::Result<()> {
                 dropped: s.dropped,
                 abandoned: s.abandoned,
                 corrupt: s.corrupt,
+                reclaimed: s.reclaimed,
             },
         );
     }
@@ -140,12 +144,15 @@ fn check(
             }
         }
         if since_mark.is_some() {
-            let m = marks
-                .get(r)
-                .map_or((0, 0, 0), |m| (m.dropped, m.abandoned, m.corrupt));
+            let m = marks.get(r).map_or((0, 0, 0, 0), |m| {
+                (m.dropped, m.abandoned, m.corrupt, m.reclaimed)
+            });
+            // Abandoned slots less those their living producers claimed again since the mark.
             let new = (
                 s.dropped.saturating_sub(m.0),
-                s.abandoned.saturating_sub(m.1),
+                s.abandoned
+                    .saturating_sub(m.1)
+                    .saturating_sub(s.reclaimed.saturating_sub(m.3)),
                 s.corrupt.saturating_sub(m.2),
             );
             if new != (0, 0, 0) {
@@ -205,6 +212,7 @@ fn report(seg: &Segment, json: bool, interval: Duration) -> anyhow::Result<()> {
         "drain_rate_records_per_s": (b.consumed.saturating_sub(a.consumed)) as f64 / secs,
         "dropped": c.dropped.load(Ordering::Relaxed),
         "abandoned_slots": c.abandoned.load(Ordering::Relaxed),
+        "reclaimed_slots": c.reclaimed.load(Ordering::Relaxed),
         "corrupt": c.corrupt.load(Ordering::Relaxed),
         "truncated": c.truncated.load(Ordering::Relaxed),
         "drain_pid": if drain_pid == 0 { None } else { Some(drain_pid) },
@@ -250,8 +258,12 @@ fn report(seg: &Segment, json: bool, interval: Duration) -> anyhow::Result<()> {
         v["drain_rate_records_per_s"].as_f64().unwrap_or(0.0),
         interval
     );
+    let reclaimed = match v["reclaimed_slots"].as_u64() {
+        Some(0) | None => String::new(),
+        Some(n) => format!(" ({n} of them claimed again by a living producer: not lost)"),
+    };
     println!(
-        "losses     dropped {}, abandoned slots {}, corrupt {}, truncated {}",
+        "losses     dropped {}, abandoned slots {}{reclaimed}, corrupt {}, truncated {}",
         v["dropped"], v["abandoned_slots"], v["corrupt"], v["truncated"]
     );
     match (drain_pid, hb_age) {

@@ -848,7 +848,10 @@ impl<'s> Lane<'s> {
     /// The lane's ring.
     #[inline]
     pub fn ring(&self) -> Ring<'s, RawSlots<'s>> {
+        // A producer whose claim the drain revoked and that claims again counts it in the
+        // segment's counters, for the drain to take back from its abandoned count.
         Ring::new(&self.header.cursors, self.slots, self.max_span)
+            .counting_reclaims(&self.segment.shared().counters.reclaimed)
     }
 
     /// Takes the lane for thread `tid` of process `pid` if nobody holds it, recording the

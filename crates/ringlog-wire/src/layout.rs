@@ -151,10 +151,11 @@ pub struct Counters {
     /// Unix ns of the first drop not yet reported by the drain (0: none). Producers CAS it from 0.
     pub dropped_since_ns: AtomicU64,
     /// Slots the drain skipped because their producer died holding them, or left a claim
-    /// unowned past the grace period. The latter is an upper bound on loss: a producer that
-    /// was only descheduled between its claim and its ownership finds the claim revoked and
-    /// claims again, so its record arrives too (an unowned claim carries no pid, so the drain
-    /// cannot tell the two apart).
+    /// unowned past the grace period. The drain counts a revoked claim when it revokes it
+    /// (an unowned claim carries no pid, so it cannot tell a dead producer from one only
+    /// descheduled between its claim and its ownership); a living producer then finds the
+    /// claim revoked, claims again and counts the slots in [`Counters::reclaimed`]. What was
+    /// lost is `abandoned - reclaimed`.
     pub abandoned: AtomicU64,
     /// Records the drain skipped because their bytes were damaged.
     pub corrupt: AtomicU64,
@@ -163,6 +164,11 @@ pub struct Counters {
     /// Producer processes that found the producer table full when they attached (`gc` then
     /// refuses to judge the segment unused).
     pub producers_unlisted: AtomicU64,
+    /// Slots of claims the drain revoked (and counted in `abandoned`) whose producer was alive
+    /// and claimed again, so their records were not lost. Producers add
+    /// (`Ring::counting_reclaims`). In the counters line's padding: zero in a segment whose
+    /// producers predate it, which leaves `abandoned` the upper bound it was.
+    pub reclaimed: AtomicU64,
 }
 
 /// The drain's state, including its checkpoint (see `ringdrain`'s checkpoint module). The
@@ -216,6 +222,9 @@ pub struct SharedState {
 
 #[cfg(not(loom))]
 const _: () = {
+    // The counters grow only inside their cache line's padding (the drain state's offset
+    // never moves: a segment of any version-2 build reads the same).
+    assert!(core::mem::size_of::<Counters>() <= 64);
     assert!(SHARED_OFFSET + core::mem::size_of::<SharedState>() <= HEADER_SIZE as usize);
     assert!(core::mem::align_of::<SharedState>() <= SHARED_OFFSET);
 };

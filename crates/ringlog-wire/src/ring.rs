@@ -538,6 +538,9 @@ pub struct Ring<'a, S: Slots> {
     /// `slots.body_len()`, kept here so the hot path needs no call and no division for
     /// one-slot records.
     body: usize,
+    /// Where a producer counts the slots of its claims the drain revoked and it claimed
+    /// again ([`Ring::counting_reclaims`]).
+    reclaimed: Option<&'a AtomicU64>,
 }
 
 impl<S: Slots> Clone for Ring<'_, S> {
@@ -563,6 +566,37 @@ impl<'a, S: Slots> Ring<'a, S> {
             shift: count.trailing_zeros(),
             max_span,
             body: slots.body_len(),
+            reclaimed: None,
+        }
+    }
+
+    /// This ring, counting into `counter` the slots of every claim of its producers that the
+    /// drain revoked (the producer was descheduled between its claim and its ownership for
+    /// longer than the drain's grace period) and that the producer then claimed again. The
+    /// drain counts a revoked claim's slots abandoned when it revokes them, not knowing whether
+    /// their producer died (the record is lost) or was only slow (the record follows): this
+    /// count is what it takes back (the segment's `Counters::reclaimed`).
+    #[inline]
+    pub fn counting_reclaims(self, counter: &'a AtomicU64) -> Self {
+        Ring {
+            reclaimed: Some(counter),
+            ..self
+        }
+    }
+
+    /// An ownership CAS at `lap` failed with `actual` in the slot word: when that is the next
+    /// lap's word (the drain's revoke stores `FREE(lap + 1)`, and a producer of the next lap may
+    /// already own it), the drain revoked this claim of `span` slots and counted them
+    /// abandoned; the caller claims again, so count them reclaimed. Any other word (damage) is
+    /// not counted, so the drain's count stays an upper bound.
+    #[cold]
+    #[inline(never)]
+    fn note_revoked(&self, lap: u32, span: u32, actual: u64) {
+        if let Some(counter) = self.reclaimed {
+            if Seq(actual).lap() == Seq::free(lap.wrapping_add(1)).lap() {
+                // SYNC: Relaxed; a statistic, read by the drain's reports only.
+                counter.fetch_add(u64::from(span), Ordering::Relaxed);
+            }
         }
     }
 
@@ -704,16 +738,14 @@ impl<'a, S: Slots> Ring<'a, S> {
             // SYNC: Acquire on success; pairs with the drain's Release store that freed this
             // slot for `lap` (Consumer::release or a revoke). Relaxed on failure: we touch
             // nothing and claim again (the drain revoked a claim we held too long).
-            if seq
-                .compare_exchange(
-                    Seq::free(lap).0,
-                    writing.0,
-                    Ordering::Acquire,
-                    Ordering::Relaxed,
-                )
-                .is_ok()
-            {
-                return Ok((pos, seq, writing));
+            match seq.compare_exchange(
+                Seq::free(lap).0,
+                writing.0,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok((pos, seq, writing)),
+                Err(actual) => self.note_revoked(lap, span, actual),
             }
         }
     }
@@ -850,6 +882,8 @@ impl<'a, S: Slots> Claim<'a, S> {
                 pid,
                 committed: false,
             }),
+            // Not counted as reclaimed (`Ring::counting_reclaims`): whether this caller claims
+            // again is its own choice. `push` and `own_one`, which always do, count.
             Err(_) => Err(Revoked),
         }
     }

@@ -79,6 +79,8 @@ struct Fixture {
     slots: HeapSlots,
     caches: Vec<AtomicU64>,
     finished: AtomicUsize,
+    /// Slots of revoked claims the producers claimed again (`Ring::counting_reclaims`).
+    reclaimed: AtomicU64,
 }
 
 impl Fixture {
@@ -88,11 +90,18 @@ impl Fixture {
             slots: HeapSlots::new(slots, BODY),
             caches: (0..caches).map(|_| AtomicU64::new(0)).collect(),
             finished: AtomicUsize::new(0),
+            reclaimed: AtomicU64::new(0),
         })
     }
 
     fn ring(&self) -> Ring<'_, HeapSlots> {
-        Ring::new(&self.cursors, &self.slots, MAX_SPAN)
+        Ring::new(&self.cursors, &self.slots, MAX_SPAN).counting_reclaims(&self.reclaimed)
+    }
+
+    /// Slots the producers counted as revoked and claimed again (read after joining them).
+    fn reclaimed(&self) -> usize {
+        // SYNC: Relaxed; read after every producer thread was joined.
+        self.reclaimed.load(Ordering::Relaxed) as usize
     }
 
     fn finish(&self) {
@@ -452,6 +461,9 @@ fn a_claim_never_owned_is_revoked_while_another_producers_records_arrive() {
             d.revoked.contains(&dead_pos),
             "dead claim at {dead_pos} not revoked: {d:?}"
         );
+        // Every revoked claim of the living producer is counted as claimed again, the dead
+        // one's is not: the drain's count less the producers' is exactly what was lost.
+        assert_eq!(fx.reclaimed() + 1, d.revoked.len(), "{d:?}");
         assert!(d.abandoned.is_empty(), "{d:?}");
         assert_consumed_everything(&fx, &d);
     });
@@ -539,8 +551,10 @@ fn a_slow_producer_whose_claim_is_revoked_claims_again_and_its_record_arrives_on
         );
         slow.join().unwrap();
         other.join().unwrap();
-        // Every revoke here hit a living producer (nobody was killed).
+        // Every revoke here hit a living producer (nobody was killed), which counted it as
+        // claimed again: the drain's count less the producers' is zero, as nothing was lost.
         LIVE_CLAIMS_REVOKED.fetch_add(d.revoked.len(), std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(fx.reclaimed(), d.revoked.len(), "{d:?}");
         assert_all_arrived(&d, 0, 1, 1);
         assert_all_arrived(&d, 1, 1, 1);
         assert_eq!(d.records.len(), 2, "{d:?}");

@@ -127,6 +127,14 @@ fn main() {
                         }
                         Err(Revoked) => {
                             println!("revoked");
+                            // What `push` and `own_one` count for a producer when their own
+                            // ownership CAS finds the claim revoked (`Claim::own` leaves it to
+                            // its caller): this claim's slots are claimed again, not lost.
+                            // SYNC: Relaxed; a statistic.
+                            seg.shared()
+                                .counters
+                                .reclaimed
+                                .fetch_add(u64::from(span), std::sync::atomic::Ordering::Relaxed);
                             // Claim again as a Block producer would: a drain busy recovering
                             // the ring may not have freed room yet.
                             let deadline = std::time::Instant::now() + Duration::from_secs(60);
