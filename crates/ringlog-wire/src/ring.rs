@@ -778,23 +778,6 @@ impl<'a, S: Slots> Ring<'a, S> {
         Ok(pos)
     }
 
-    /// Whether a one-slot record finds no room at this instant (the claim cursor a lap ahead
-    /// of the drain's read cursor): a snapshot for a producer about to drop under a policy
-    /// that never waits, before it spends anything encoding a record. The drain may free room
-    /// a moment later; a claim is still the only way to a slot. Reads the cursors only (and
-    /// refreshes the read cache, as a claim that finds the ring full does).
-    #[inline]
-    pub fn is_full(&self, read_cache: &AtomicU64) -> bool {
-        // SYNC: Relaxed; a snapshot that hands out nothing and orders no data: no slot is
-        // touched on either answer.
-        let pos = self.cursors.claim.load(Ordering::Relaxed);
-        // SYNC: Relaxed; as above. The cache only moves forward and a stale value errs toward
-        // "full", which `refresh_read` settles against the read cursor itself.
-        let read = read_cache.load(Ordering::Relaxed);
-        // Err(Some): the claim cursor moved meanwhile (another writer): not known full.
-        pos + 1 > read + self.capacity() && self.refresh_read(pos, 1, read_cache) == Err(None)
-    }
-
     /// Bytes of record data one slot carries: the most a record written in place
     /// ([`own_one`](Ring::own_one)) can hold.
     #[inline(always)]
@@ -1776,32 +1759,6 @@ mod tests {
         let mut again = Peeker::new(ring).following();
         drop(owned);
         assert!(!again.step_over_unfinished(), "no longer being written");
-    }
-
-    #[test]
-    fn is_full_says_whether_a_one_slot_record_finds_room_and_follows_the_drains_release() {
-        let (cursors, slots) = (RingCursors::new(), HeapSlots::new(4, 56));
-        let ring = Ring::new(&cursors, &slots, 4);
-        let cache = AtomicU64::new(0);
-        for i in 0..4u8 {
-            assert!(!ring.is_full(&cache), "room for record {i}");
-            ring.push(&[i; 30], 42, &cache).unwrap();
-        }
-        assert!(ring.is_full(&cache));
-        assert!(matches!(
-            ring.push(&[9; 30], 42, &cache),
-            Err(PushError::Full { .. })
-        ));
-        // The drain reads one record and releases it: room for one, seen through the read
-        // cursor although the producer's cache still holds the old one.
-        let mut out = Vec::new();
-        // SAFETY: the only consumer of this ring; it ends with this test.
-        let mut drain = unsafe { Consumer::new(ring) };
-        assert!(matches!(drain.next(&mut out), Next::Record { pos: 0, .. }));
-        drain.release();
-        assert!(!ring.is_full(&cache));
-        ring.push(&[4; 30], 42, &cache).unwrap();
-        assert!(ring.is_full(&cache));
     }
 
     #[test]

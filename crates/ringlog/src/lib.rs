@@ -756,15 +756,7 @@ impl Logger {
                 // here: the TSC read then waits behind the two locked instructions instead of
                 // overlapping them.
                 let timestamp = clock::now_raw(inner.clock);
-                let owned = ring.own_one(pid, cache);
-                if owned.is_err() && matches!(inner.policy, Policy::Drop) {
-                    // The thread's own lane is full and the policy drops: what the buffered
-                    // path would end in, without encoding the record again, reading the clock
-                    // a second time and retrying the push (a dropped call cost twice a
-                    // written one, on the cores an overloaded drain needs).
-                    return self.drop_record();
-                }
-                if let Ok(mut slot) = owned {
+                if let Ok(mut slot) = ring.own_one(pid, cache) {
                     let tid = ids::tid();
                     let truncated = slot.fill(|body| {
                         let (head, args) = body.split_at_mut(RECORD_HEADER_LEN);
@@ -791,6 +783,13 @@ impl Logger {
                     // otherwise).
                     inner.segment.notify_drain();
                     return;
+                }
+                if matches!(inner.policy, Policy::Drop) {
+                    // The thread's own lane is full and the policy drops: what the buffered
+                    // path would end in, without encoding the record again, reading the clock
+                    // a second time and retrying the push (a dropped call cost twice a
+                    // written one, on the cores an overloaded drain needs).
+                    return self.drop_record();
                 }
             }
         }
@@ -823,11 +822,6 @@ impl Logger {
         // SYNC: Relaxed; only detects that this is a forked child (a new pid) to re-register.
         if inner.attached_pid.load(Ordering::Relaxed) != pid {
             self.reattach(pid);
-        }
-        if matches!(inner.policy, Policy::Drop) && self.own_lane_full(pid) {
-            // Before the encoding, which for a bridge is most of a call's cost (visiting a
-            // `tracing` event's fields, a Python record's arguments).
-            return self.drop_record();
         }
         let mut buf = [MaybeUninit::<u8>::uninit(); MAX_RECORD];
         let (callsite, len, truncated) = {
@@ -1001,21 +995,6 @@ impl Logger {
         let pid = d.pid.load(Ordering::Relaxed);
         let hb = d.heartbeat_ns.load(Ordering::Relaxed);
         pid != 0 && clock::unix_ns().saturating_sub(hb) <= self.inner.stale_after.as_nanos() as u64
-    }
-
-    /// Whether the lane this thread holds is full right now (false when it holds none: a
-    /// borrowed or shared lane is only known full by trying it). Under `Policy::Drop` the
-    /// buffered path drops such a record before encoding it, as the in-place path does at its
-    /// claim; the lane is the one the push would pick (`lanes::Lanes::pick` takes the held
-    /// lane first).
-    #[inline]
-    fn own_lane_full(&self, pid: u32) -> bool {
-        let inner = &*self.inner;
-        inner
-            .lanes
-            .held(pid)
-            .and_then(|l| inner.rings.get(l))
-            .is_some_and(|(ring, cache)| ring.is_full(cache))
     }
 
     #[cold]
