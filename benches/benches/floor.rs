@@ -28,6 +28,10 @@
 //! * `floor/lane`: one producer on a ring only it writes; the claim is a load and a plain store
 //!   of the cursor (kept in shared memory, as a crash-safe logger must: the consumer tells a
 //!   claim from an empty ring by it) instead of a `fetch_add`: no locked instruction at all.
+//! * `floor/lane_with_consumer`: `floor/lane`'s producer while a consumer thread drains
+//!   concurrently on the other core, as `with_consumer`: the floor under the hot path measured
+//!   with a drain attached (`ringload --drain`: a thread's own lane, a drain taking its records
+//!   and freeing its slots on the other core).
 //! * `floor/lanes_2_producers`: two producers at once, each on its own lane-shaped ring (what
 //!   ringlog's lanes give two threads); one iteration = one push on each thread.
 //!
@@ -276,6 +280,18 @@ fn lanes_2_producers_dram(c: &mut Criterion) {
 }
 
 fn with_consumer(c: &mut Criterion) {
+    producer_and_consumer(c, "with_consumer", Ring::push);
+}
+
+/// The lane shape (one producer, claim by load and store) with a consumer reading and freeing
+/// every record as it comes: the floor under what `ringload --drain` measures of the hot path
+/// (a thread's own lane, a drain on the other core taking its records and freeing its slots).
+fn lane_with_consumer(c: &mut Criterion) {
+    producer_and_consumer(c, "lane_with_consumer", Ring::push_single);
+}
+
+/// One producer pushing with `push` while a consumer thread reads and frees every record.
+fn producer_and_consumer(c: &mut Criterion, name: &str, push: fn(&Ring<SLOTS>, &[u64; 6])) {
     let mut g = c.benchmark_group("floor");
     g.throughput(Throughput::Elements(1));
     let ring = Ring::<SLOTS>::new();
@@ -297,7 +313,7 @@ fn with_consumer(c: &mut Criterion) {
             }
             black_box(sum);
         });
-        g.bench_function("with_consumer", |b| b.iter(|| ring.push(black_box(&p))));
+        g.bench_function(name, |b| b.iter(|| push(&ring, black_box(&p))));
         // SYNC: Relaxed; see the consumer's load.
         stop.store(true, Ordering::Relaxed);
         consumer.join().expect("consumer panicked");
@@ -311,7 +327,7 @@ criterion_group! {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(30);
-    targets = alone, alone_2_producers, with_consumer, lane, lanes_2_producers, lane_dram,
-        lanes_2_producers_dram
+    targets = alone, alone_2_producers, with_consumer, lane, lane_with_consumer,
+        lanes_2_producers, lane_dram, lanes_2_producers_dram
 }
 criterion_main!(benches);

@@ -9,7 +9,7 @@
 #
 # 1. instructions per call of each `bridge_loop` row (callgrind, counted inside the row's loop
 #    function only, `(I(200000) - I(100000)) / 100000`): the machine's load does not move them;
-# 2. criterion `floor/(lane|with_consumer)` and `hot_path/info_1_thread`, before and after
+# 2. criterion `floor/(lane|with_consumer|lane_with_consumer)` and `hot_path/info_1_thread`, before and after
 #    alternating, twice;
 # 3. `ringload --threads 1 --records 1000000 --timing batched --drain`, alternating, 3 times;
 # 4. a dropped call: `ringload --policy drop` into a 1024-slot lane with no drain, alternating,
@@ -38,7 +38,7 @@ done
 for round in 1 2; do
   for side in "$B" "$A"; do
     log "$side floor, round $round"
-    "$side/floor_bench" --bench 'floor/(lane|with_consumer)$' --noplot --warm-up-time 2 \
+    "$side/floor_bench" --bench 'floor/(lane|with_consumer|lane_with_consumer)$' --noplot --warm-up-time 2 \
       --measurement-time 5 2>&1 | grep -E '^floor|time:' | grep -v '%'
     log "$side hot_path, round $round"
     "$side/hot_path_bench" --bench 'hot_path/info_1_thread$' --noplot --warm-up-time 2 \
