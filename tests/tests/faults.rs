@@ -59,6 +59,17 @@ fn ring_with_drain(e: &TestDir, slots: u64, extra: &[&str]) -> Drain {
     drain
 }
 
+/// One of the ring's loss counters, read after everyone stopped.
+fn counter(
+    ring: &Path,
+    which: impl Fn(&ringlog_wire::layout::Counters) -> &std::sync::atomic::AtomicU64,
+) -> u64 {
+    let seg = ringlog_segment::Segment::open(ring, &Default::default()).unwrap();
+    // SYNC: Relaxed; nobody writes the counters any more.
+    let n = which(&seg.shared().counters).load(std::sync::atomic::Ordering::Relaxed);
+    n
+}
+
 /// The count a `load` producer printed (`dropped N`).
 fn dropped_said(said: &str) -> u64 {
     said.trim()
@@ -84,22 +95,9 @@ fn a_claim_never_owned_is_revoked_and_counted() {
     let claim_slots = notice_sum(&other, "never filled", "slots");
     // The dead claim spanned several slots; each is skipped and counted.
     assert!(claim_slots >= 1, "no revocation notice in {other:?}");
-    let seg = ringlog_segment::Segment::open(&e.ring(), &Default::default()).unwrap();
-    // SYNC: Relaxed; reading a counter after everyone stopped.
-    let counted = seg
-        .shared()
-        .counters
-        .abandoned
-        .load(std::sync::atomic::Ordering::Relaxed);
-    assert_eq!(counted, claim_slots);
+    assert_eq!(counter(&e.ring(), |c| &c.abandoned), claim_slots);
     // A dead producer claims nothing again: all of it was lost.
-    // SYNC: Relaxed; as above.
-    let reclaimed = seg
-        .shared()
-        .counters
-        .reclaimed
-        .load(std::sync::atomic::Ordering::Relaxed);
-    assert_eq!(reclaimed, 0);
+    assert_eq!(counter(&e.ring(), |c| &c.reclaimed), 0);
 }
 
 #[test]
@@ -174,12 +172,9 @@ fn a_producer_descheduled_between_claim_and_ownership_claims_again() {
     assert_eq!(text.matches(&expected).count(), 1);
     // The drain counted the revoked claim's slots abandoned; the producer, claiming again,
     // counted them reclaimed: nothing is reported lost.
-    let seg = ringlog_segment::Segment::open(&e.ring(), &Default::default()).unwrap();
-    let c = &seg.shared().counters;
-    // SYNC: Relaxed; reading counters after everyone stopped.
     let (abandoned, reclaimed) = (
-        c.abandoned.load(std::sync::atomic::Ordering::Relaxed),
-        c.reclaimed.load(std::sync::atomic::Ordering::Relaxed),
+        counter(&e.ring(), |c| &c.abandoned),
+        counter(&e.ring(), |c| &c.reclaimed),
     );
     assert!(abandoned >= 1, "the revoke was counted");
     assert_eq!(reclaimed, abandoned, "every revoked slot was claimed again");
@@ -274,14 +269,7 @@ fn damaged_slot_words_cost_block_producers_nothing_and_are_reported() {
         .filter(|l| l.contains("skipped damaged record"))
         .count();
     assert_eq!(damaged, 4, "one notice per damaged slot: {other:?}");
-    let seg = ringlog_segment::Segment::open(&e.ring(), &Default::default()).unwrap();
-    // SYNC: Relaxed; reading a counter after everyone stopped.
-    let corrupt = seg
-        .shared()
-        .counters
-        .corrupt
-        .load(std::sync::atomic::Ordering::Relaxed);
-    assert_eq!(corrupt, 4);
+    assert_eq!(counter(&e.ring(), |c| &c.corrupt), 4);
 }
 
 /// Sets the claim cursor of the ring at `path` to its read cursor plus `ahead`.
