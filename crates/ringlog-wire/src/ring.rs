@@ -593,7 +593,7 @@ impl<'a, S: Slots> Ring<'a, S> {
     #[inline(never)]
     fn note_revoked(&self, lap: u32, span: u32, actual: u64) {
         if let Some(counter) = self.reclaimed {
-            if Seq(actual).lap() == Seq::free(lap.wrapping_add(1)).lap() {
+            if Seq(actual).lap() == lap.wrapping_add(1) {
                 // SYNC: Relaxed; a statistic, read by the drain's reports only.
                 counter.fetch_add(u64::from(span), Ordering::Relaxed);
             }
