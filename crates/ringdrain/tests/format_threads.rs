@@ -23,11 +23,18 @@ fn backlog(ring: &Path) {
         .slot_count(1 << 15)
         .open()
         .unwrap();
+    // Each thread holds its lane until every thread has one: a thread gives its lane back when
+    // it exits, so threads that happened to run one after another could otherwise each take
+    // the lane the one before gave back, and 36,000 records would not fit one lane of 32,768.
+    let all_hold_a_lane = std::sync::Barrier::new(3);
     std::thread::scope(|s| {
         for t in 0..3u64 {
-            let log = &log;
+            let (log, all_hold_a_lane) = (&log, &all_hold_a_lane);
             s.spawn(move || {
                 for i in 0..PER_THREAD {
+                    if i == 1 {
+                        all_hold_a_lane.wait();
+                    }
                     match i % 3 {
                         0 => info!(
                             log,
