@@ -304,6 +304,110 @@ fn a_cut_or_damaged_archive_decodes_every_whole_chunk_and_says_what_it_skipped()
     assert!(!err.contains("panicked"));
 }
 
+/// Makes the chunk at `start` of `bytes` check again after its stored payload was changed:
+/// its payload checksum, then its header checksum, written anew.
+fn reseal(bytes: &mut [u8], start: usize) {
+    use ringdrain::archive::{ChunkHeader, HEADER_LEN};
+    let h = ChunkHeader::parse(&bytes[start..]).expect("a chunk header");
+    let payload = start + HEADER_LEN..start + HEADER_LEN + h.stored_len;
+    let crc = crc32fast::hash(&bytes[payload]);
+    bytes[start + 31..start + 39].copy_from_slice(format!("{crc:08x}").as_bytes());
+    let crc = crc32fast::hash(&bytes[start..start + 39]);
+    bytes[start + 39..start + 47].copy_from_slice(format!("{crc:08x}").as_bytes());
+}
+
+#[test]
+fn decode_writes_the_same_bytes_and_reports_the_same_damage_with_any_thread_count() {
+    let e = TestDir::new();
+    let ring = e.ring();
+    let log = logger(&ring, 1 << 15);
+    log_variety(&log, 20_000);
+    drop(log);
+    let copy = e.join("copy.ring");
+    copy_ring(&ring, &copy);
+    let rot = ["--rotate-size", "256k", "--rotate-keep", "1000"];
+    let text = e.join("app.log");
+    drain_once(&copy, &text, &rot);
+    let zst = e.join("app.rlog");
+    drain_once(
+        &ring,
+        &zst,
+        &[&["--format", "binary", "--archive-zstd", "1"][..], &rot].concat(),
+    );
+    let text = concat(&rotated_in_order(&text));
+    let bytes = concat(&rotated_in_order(&zst));
+    let starts = chunk_starts(&bytes);
+    assert!(starts.len() >= 9, "only {} chunks", starts.len());
+
+    // A chunk whose checksums hold but whose payload does not decompress (its zstd magic
+    // garbled, the checksums made to hold again); another with a bad checksum; a damaged
+    // header; a cut last chunk.
+    let mut damaged = bytes.clone();
+    // (Chunk 3: with two threads the decoder's jobs here are pairs of chunks, so it is the
+    // second of its job, whose first chunk's lines must still be written.)
+    let payload = starts[3] + ringdrain::archive::HEADER_LEN;
+    damaged[payload..payload + 4].copy_from_slice(b"nope");
+    reseal(&mut damaged, starts[3]);
+    damaged[starts[5] + 60] ^= 0x5a;
+    damaged[starts[7] + 10] = b'z';
+    let last = *starts.last().unwrap();
+    damaged.truncate(last + (bytes.len() - last) / 2);
+    let whole = e.join("whole.rlog");
+    std::fs::write(&whole, &bytes).unwrap();
+    let broken = e.join("broken.rlog");
+    std::fs::write(&broken, &damaged).unwrap();
+
+    for (file, format) in [(&whole, "text"), (&whole, "json"), (&broken, "text")] {
+        let runs: Vec<(String, Output)> = ["1", "2", "4"]
+            .iter()
+            .map(|t| {
+                let out = decode(&[file], &["--format", format, "--format-threads", t]);
+                (t.to_string(), out)
+            })
+            .collect();
+        let (_, one) = &runs[0];
+        for (threads, out) in &runs[1..] {
+            assert_eq!(
+                out.status.code(),
+                one.status.code(),
+                "{format}, {threads} threads"
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&out.stderr),
+                String::from_utf8_lossy(&one.stderr),
+                "{format}, {threads} threads: what was skipped"
+            );
+            assert!(
+                out.stdout == one.stdout,
+                "{format}, {threads} threads: the lines differ from one thread's"
+            );
+        }
+        if file == &whole && format == "text" {
+            assert!(one.status.success());
+            assert!(one.stdout == text, "decode differs from the text drain");
+        }
+        if file == &broken {
+            assert_eq!(one.status.code(), Some(65));
+            let err = String::from_utf8_lossy(&one.stderr);
+            assert!(
+                err.contains(&format!(
+                    "skipped {} damaged bytes at offset {}: chunk does not decompress",
+                    starts[4] - starts[3],
+                    starts[3]
+                )),
+                "{err}"
+            );
+            assert!(err.contains("chunk checksum mismatch"), "{err}");
+            assert!(err.contains("damaged chunk header"), "{err}");
+            assert!(err.contains("incomplete chunk"), "{err}");
+            assert_eq!(err.lines().count(), 4, "{err}");
+            // Every chunk but the four damaged ones decoded.
+            let lines = one.stdout.iter().filter(|&&b| b == b'\n').count();
+            assert!(lines > 0 && lines < 20_000, "{lines} lines");
+        }
+    }
+}
+
 #[test]
 fn decode_follow_prints_chunks_as_a_running_binary_drain_appends_them() {
     let e = TestDir::new();

@@ -683,6 +683,14 @@ impl ChunkHeader {
 pub fn read_chunk(
     b: &[u8],
 ) -> Result<(ChunkHeader, std::borrow::Cow<'_, [u8]>, usize), ChunkError> {
+    let (h, stored, end) = check_chunk(b)?;
+    Ok((h, payload(&h, stored)?, end))
+}
+
+/// The first half of [`read_chunk`]: the chunk at the start of `b` is whole and its header and
+/// payload checksums hold; returns its header, its stored payload (compressed or not) and its
+/// length in `b`. [`payload`] is the other half.
+pub fn check_chunk(b: &[u8]) -> Result<(ChunkHeader, &[u8], usize), ChunkError> {
     let h = ChunkHeader::parse(b)?;
     let end = HEADER_LEN + h.stored_len;
     if b.len() < end {
@@ -695,7 +703,16 @@ pub fn read_chunk(
     if crc32fast::hash(stored) != h.crc {
         return Err(ChunkError::Corrupt("chunk checksum mismatch".into()));
     }
-    let payload = if h.flags & FLAG_ZSTD != 0 {
+    Ok((h, stored, end))
+}
+
+/// The second half of [`read_chunk`]: the payload of a checked chunk (`stored`, from
+/// [`check_chunk`]), decompressed if it is compressed.
+pub fn payload<'a>(
+    h: &ChunkHeader,
+    stored: &'a [u8],
+) -> Result<std::borrow::Cow<'a, [u8]>, ChunkError> {
+    Ok(if h.flags & FLAG_ZSTD != 0 {
         let raw = zstd::bulk::decompress(stored, h.raw_len)
             .map_err(|e| ChunkError::Corrupt(format!("chunk does not decompress: {e}")))?;
         if raw.len() != h.raw_len {
@@ -706,8 +723,36 @@ pub fn read_chunk(
         std::borrow::Cow::Owned(raw)
     } else {
         std::borrow::Cow::Borrowed(stored)
-    };
-    Ok((h, payload, end))
+    })
+}
+
+/// Decodes a checked chunk (from [`check_chunk`]), calling `f` for each entry: the
+/// [`Step::Chunk`] [`Decoder::next`] returns for it, or, if its payload does not decompress,
+/// why (then `Decoder::next` skips it as damaged, and so must a caller that decodes chunks
+/// apart from a `Decoder`: see `decode.rs`). Depends on nothing outside the chunk, so chunks
+/// can be decoded on several threads.
+pub fn decode_chunk(
+    h: &ChunkHeader,
+    stored: &[u8],
+    f: impl FnMut(&RecordView<'_>),
+) -> Result<Step, String> {
+    let payload = payload(h, stored).map_err(|e| e.to_string())?;
+    Ok(match Chunk::parse(&payload, h.version) {
+        Ok(chunk) => match chunk.for_each(f) {
+            Ok(n) => Step::Chunk {
+                entries: n,
+                damaged: None,
+            },
+            Err((n, why)) => Step::Chunk {
+                entries: n,
+                damaged: Some(why),
+            },
+        },
+        Err(why) => Step::Chunk {
+            entries: 0,
+            damaged: Some(why),
+        },
+    })
 }
 
 /// A little-endian reader over untrusted bytes.
@@ -1069,26 +1114,15 @@ impl Decoder {
                 0,
             );
         }
-        let step = match read_chunk(buf) {
-            Ok((h, payload, used)) => {
-                let step = match Chunk::parse(&payload, h.version) {
-                    Ok(chunk) => match chunk.for_each(f) {
-                        Ok(n) => Step::Chunk {
-                            entries: n,
-                            damaged: None,
-                        },
-                        Err((n, why)) => Step::Chunk {
-                            entries: n,
-                            damaged: Some(why),
-                        },
-                    },
-                    Err(why) => Step::Chunk {
-                        entries: 0,
-                        damaged: Some(why),
-                    },
-                };
-                (step, used)
-            }
+        let step = match check_chunk(buf) {
+            Ok((h, stored, used)) => match decode_chunk(&h, stored, f) {
+                Ok(step) => (step, used),
+                // Does not decompress: damaged, as a bad checksum is.
+                Err(why) => {
+                    let at = find_chunk(buf, 1, true).unwrap_or(buf.len());
+                    self.skip(buf, at, why)
+                }
+            },
             Err(ChunkError::Incomplete { needed, have }) => {
                 // A header whose length runs past the end: wait for the rest, unless a valid
                 // chunk begins inside the claimed range (then this one is damaged).

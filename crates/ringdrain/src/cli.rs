@@ -91,6 +91,10 @@ pub enum Command {
         /// until interrupted.
         #[arg(long, short = 'f')]
         follow: bool,
+        /// Threads that decode and format chunks, this one included, written in file order:
+        /// N, or auto = one per core, at most 8 [default: auto].
+        #[arg(long, value_name = "N|auto")]
+        format_threads: Option<crate::settings::Threads>,
     },
     /// Set (`ringdrain level RING debug`), reset (`--reset`) or show (no directives) the filter
     /// directives every producer process of the ring applies in place of its own.
@@ -273,10 +277,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             files,
             format,
             follow,
+            format_threads,
         }) => crate::decode::run(&crate::decode::DecodeOptions {
             files,
             format,
             follow,
+            threads: match format_threads {
+                None | Some(crate::settings::Threads::Auto) => crate::decode::auto_threads(),
+                Some(crate::settings::Threads::N(n)) => n,
+            },
         }),
         Some(Command::Gc {
             rings,

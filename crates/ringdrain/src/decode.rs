@@ -29,6 +29,16 @@ pub struct DecodeOptions {
     pub format: Format,
     /// Keep reading the last file as it grows (and across its rotation) until interrupted.
     pub follow: bool,
+    /// Threads that decode chunks, this one included (1: all on this thread).
+    pub threads: usize,
+}
+
+/// `--format-threads auto` for `decode`: one per core, at most 8 (nothing else runs beside
+/// it, unlike the drain's format threads, which leave the drain thread its core).
+pub fn auto_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8)
 }
 
 /// Bytes read from a file at a time.
@@ -106,7 +116,19 @@ pub fn decode_to(
             decoder: Decoder::default(),
         };
         loop {
-            let got = f.decode_some(&mut *enc, &mut text, &mut report, err)?;
+            let got = if opts.threads > 1 {
+                f.decode_parallel(
+                    opts.format,
+                    opts.threads,
+                    &mut *enc,
+                    &mut text,
+                    out,
+                    &mut report,
+                    err,
+                )?
+            } else {
+                f.decode_some(&mut *enc, &mut text, &mut report, err)?
+            };
             if text.len() >= FLUSH {
                 out.write_all(&text)?;
                 text.clear();
@@ -213,36 +235,143 @@ impl Followed<'_> {
             enc.encode(text, &Item::view(view))
         });
         self.pos += used;
-        match step {
-            Step::Chunk { entries, damaged } => {
-                report.chunks += 1;
-                report.entries += entries;
-                if let Some(why) = damaged {
-                    report.damaged += 1;
-                    writeln!(
-                        err,
-                        "ringdrain: decode: {}: chunk at offset {at}: {why}; its entries after the first {entries} were skipped",
-                        self.path.display()
-                    )?;
-                }
-                Ok(true)
-            }
-            Step::Skipped {
-                offset,
-                bytes,
-                reason,
-            } => {
-                report.damaged += 1;
-                report.damaged_bytes += bytes;
-                writeln!(
-                    err,
-                    "ringdrain: decode: {}: skipped {bytes} damaged bytes at offset {offset}: {reason}",
-                    self.path.display()
-                )?;
-                Ok(true)
-            }
-            Step::Incomplete { .. } => Ok(false),
+        report_step(self.path, at, step, report, err)
+    }
+
+    /// Decodes the run of whole chunks at the front of the buffer on `threads` worker threads
+    /// (each with its own encoder: an encoder's output depends only on the entries, so the
+    /// bytes are those one thread writes) while this thread writes each chunk's lines to `out`
+    /// in file order (after what `text` holds), then the step after the run as
+    /// [`decode_some`](Self::decode_some) decodes it (damage, or the end of what is buffered).
+    /// Chunks are checked (length and checksums) here, in order, as `Decoder::next` checks
+    /// them; a chunk that then does not decompress ends the run: it and what follows it are
+    /// decoded again, one step at a time, as `decode_some` would have (skipping it as damaged,
+    /// then resynchronising), so damage reads the same with any thread count. False if
+    /// nothing was decodable (more bytes needed).
+    #[allow(clippy::too_many_arguments)]
+    fn decode_parallel(
+        &mut self,
+        format: Format,
+        threads: usize,
+        enc: &mut dyn Encoder,
+        text: &mut Vec<u8>,
+        out: &mut dyn Write,
+        report: &mut Report,
+        err: &mut dyn Write,
+    ) -> anyhow::Result<bool> {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::{mpsc, Mutex};
+        // The run: (header, start in buf, length) of each whole, checked chunk.
+        let mut chunks = Vec::new();
+        let mut at = self.pos;
+        while let Ok((h, _, used)) = crate::archive::check_chunk(&self.buf[at..]) {
+            chunks.push((h, at, used));
+            at += used;
         }
+        // Jobs: runs of chunks, about sixteen per thread, of at least MIN_JOB bytes (a drain at a
+        // low rate writes small chunks; one job each would cost more in hand-offs than decoding
+        // them here).
+        let total: usize = chunks.iter().map(|c| c.2).sum();
+        let job = (total / (threads * 16)).max(MIN_JOB);
+        let mut jobs: Vec<std::ops::Range<usize>> = Vec::new();
+        let mut bytes = 0;
+        for (i, c) in chunks.iter().enumerate() {
+            match jobs.last_mut() {
+                Some(j) if bytes < job => j.end = i + 1,
+                _ => {
+                    jobs.push(i..i + 1);
+                    bytes = 0;
+                }
+            }
+            bytes += c.2;
+        }
+        if jobs.len() < 2 {
+            // One job: nothing to share.
+            return self.decode_some(enc, text, report, err);
+        }
+        out.write_all(text)?;
+        text.clear();
+        let buf = &self.buf[..];
+        let next = AtomicUsize::new(0);
+        // Set when the workers should take no more jobs (a chunk did not decompress, or the
+        // output failed).
+        let stop = AtomicBool::new(false);
+        // Line buffers written out, for the workers to fill again.
+        let spare: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+        let (tx, rx) = mpsc::channel::<(usize, Decoded)>();
+        let mut done: Vec<Option<Decoded>> = Vec::new();
+        done.resize_with(jobs.len(), || None);
+        let mut redo = false;
+        let (path, base, mut consumed) = (self.path, self.decoder.base, 0);
+        let written = std::thread::scope(|s| -> anyhow::Result<()> {
+            for _ in 0..threads.min(jobs.len()) {
+                let (tx, jobs, chunks) = (tx.clone(), &jobs, &chunks);
+                let (next, stop, spare) = (&next, &stop, &spare);
+                s.spawn(move || {
+                    let mut enc = crate::encode::encoder(format);
+                    // SYNC: Relaxed (both): a work counter and a hint to stop early; the
+                    // results travel through the channel, which orders them.
+                    while !stop.load(Ordering::Relaxed) {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(job) = jobs.get(i) else {
+                            break;
+                        };
+                        let lines = spare
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .pop()
+                            .unwrap_or_default();
+                        let d = decode_job(&mut *enc, buf, &chunks[job.clone()], lines);
+                        if d.failed() {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                        if tx.send((i, d)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            let mut want = 0;
+            let res = (|| -> anyhow::Result<()> {
+                for (i, d) in &rx {
+                    done[i] = Some(d);
+                    while let Some(Decoded { mut lines, steps }) =
+                        done.get_mut(want).and_then(Option::take)
+                    {
+                        let mut from = 0;
+                        for ((step, end), c) in steps.into_iter().zip(&chunks[jobs[want].clone()]) {
+                            let Ok(step) = step else {
+                                // Does not decompress: from here on, one step at a time.
+                                out.write_all(&lines[..from])?;
+                                redo = true;
+                                return Ok(());
+                            };
+                            report_step(path, base + consumed as u64, step, report, err)?;
+                            consumed += c.2;
+                            from = end;
+                        }
+                        out.write_all(&lines[..from])?;
+                        lines.clear();
+                        spare.lock().unwrap_or_else(|p| p.into_inner()).push(lines);
+                        want += 1;
+                    }
+                }
+                Ok(())
+            })();
+            // SYNC: Relaxed; see the workers.
+            stop.store(true, Ordering::Relaxed);
+            // The workers stop at their next job (or at a send to the closed channel).
+            drop(rx);
+            res
+        });
+        self.decoder.base += consumed as u64;
+        self.pos += consumed;
+        written?;
+        if redo {
+            return self.decode_some(enc, text, report, err);
+        }
+        Ok(true)
     }
 
     /// Reports bytes left after the last whole chunk.
@@ -270,5 +399,86 @@ impl Followed<'_> {
             Ok(now) => now.dev() != open.dev() || now.ino() != open.ino(),
             Err(_) => false,
         })
+    }
+}
+
+/// Fewest bytes of chunks a `decode --format-threads` worker takes at a time (unless one
+/// chunk is more).
+const MIN_JOB: usize = 16 << 10;
+
+/// A job's chunks decoded: their lines, and per chunk its step (or why it does not decompress:
+/// the job stops there) and where its lines end.
+struct Decoded {
+    lines: Vec<u8>,
+    steps: Vec<(Result<Step, String>, usize)>,
+}
+
+impl Decoded {
+    fn failed(&self) -> bool {
+        self.steps.last().is_some_and(|s| s.0.is_err())
+    }
+}
+
+/// Decodes `chunks` (header, start in `buf`, length) with `enc` into `lines`, in order,
+/// stopping after one that does not decompress.
+fn decode_job(
+    enc: &mut dyn Encoder,
+    buf: &[u8],
+    chunks: &[(crate::archive::ChunkHeader, usize, usize)],
+    mut lines: Vec<u8>,
+) -> Decoded {
+    let mut steps = Vec::with_capacity(chunks.len());
+    for (h, start, used) in chunks {
+        let stored = &buf[start + crate::archive::HEADER_LEN..start + used];
+        let step = crate::archive::decode_chunk(h, stored, |view| {
+            enc.encode(&mut lines, &Item::view(view))
+        });
+        let failed = step.is_err();
+        steps.push((step, lines.len()));
+        if failed {
+            break;
+        }
+    }
+    Decoded { lines, steps }
+}
+
+/// Counts `step` (of the chunk or damage at file offset `at`) in `report` and says what
+/// was damaged on `err`; false for [`Step::Incomplete`] (more bytes are needed).
+fn report_step(
+    path: &Path,
+    at: u64,
+    step: Step,
+    report: &mut Report,
+    err: &mut dyn Write,
+) -> anyhow::Result<bool> {
+    match step {
+        Step::Chunk { entries, damaged } => {
+            report.chunks += 1;
+            report.entries += entries;
+            if let Some(why) = damaged {
+                report.damaged += 1;
+                writeln!(
+                    err,
+                    "ringdrain: decode: {}: chunk at offset {at}: {why}; its entries after the first {entries} were skipped",
+                    path.display()
+                )?;
+            }
+            Ok(true)
+        }
+        Step::Skipped {
+            offset,
+            bytes,
+            reason,
+        } => {
+            report.damaged += 1;
+            report.damaged_bytes += bytes;
+            writeln!(
+                err,
+                "ringdrain: decode: {}: skipped {bytes} damaged bytes at offset {offset}: {reason}",
+                path.display()
+            )?;
+            Ok(true)
+        }
+        Step::Incomplete { .. } => Ok(false),
     }
 }
