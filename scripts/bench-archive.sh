@@ -94,10 +94,12 @@ rm -f "$dir/out.json"
 run "binary" "$bin/ringdrain" "$dir/out.rlog" --format binary
 run "binary + zstd 1" "$bin/ringdrain" "$dir/out.zst.rlog" --format binary --archive-zstd 1
 
-# decode NAME ARCHIVE: best time of `ringdrain decode ARCHIVE` to a file, compared with the
-# text drain's file byte for byte (with a baseline: its decode of the same archive first).
+# decode NAME ARCHIVE [FLAGS...]: best time of `ringdrain decode FLAGS... ARCHIVE` to a file,
+# compared with the text drain's file byte for byte (with a baseline: its decode of the same
+# archive first).
 decode() {
   local name=$1 archive=$2 times=() btimes=() t0 t1
+  shift 2
   for _ in $(seq "$rounds"); do
     if [[ -n $base ]]; then
       t0=$(now)
@@ -106,7 +108,7 @@ decode() {
       btimes+=("$(echo "$t1 - $t0" | bc -l)")
     fi
     t0=$(now)
-    "$bin/ringdrain" decode "$archive" >"$dir/decoded.log"
+    "$bin/ringdrain" decode "$@" "$archive" >"$dir/decoded.log"
     t1=$(now)
     times+=("$(echo "$t1 - $t0" | bc -l)")
   done
@@ -121,5 +123,7 @@ decode() {
   rm -f "$dir/decoded.log"
 }
 decode "decode -> text" "$dir/out.rlog"
+decode "decode -> text, 1 thread" "$dir/out.rlog" --format-threads 1
 decode "decode (zstd) -> text" "$dir/out.zst.rlog"
+decode "decode (zstd), 1 thread" "$dir/out.zst.rlog" --format-threads 1
 echo "load average at end: $(load)"

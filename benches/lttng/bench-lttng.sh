@@ -143,7 +143,7 @@ timed() {
 
 echo "LTTng-UST vs ringlog: $threads threads x $n records = $total; best of $rounds; tmpfs;" \
   "channel: blocking, $nsubbuf x $subbuf sub-buffers; load average at start: $(load)"
-lt= lt_prod= bt= rl= dec=
+lt= lt_prod= bt= rl= dec= dec1=
 for _ in $(seq "$rounds"); do
   read -r t tp < <(lttng_run)
   lt=$(min "$lt" "$t")
@@ -162,6 +162,11 @@ for _ in $(seq "$rounds"); do
   dec=$(min "$dec" "$t")
   lines=$(wc -l <"$dir/decoded.log")
   ((lines == total)) || fail "ringdrain decode printed $lines lines of $total"
+  # The same on one thread (decode's path before --format-threads).
+  t=$(timed "$dir/decoded1.log" "$bin/ringdrain" decode --format-threads 1 "$dir/ringlog.rlog")
+  dec1=$(min "$dec1" "$t")
+  cmp -s "$dir/decoded.log" "$dir/decoded1.log" || fail "decode on one thread wrote other bytes"
+  rm -f "$dir/decoded1.log"
   archive_bytes=$(stat -c %s "$dir/ringlog.rlog")
   text_bytes=$(stat -c %s "$dir/decoded.log")
   rm -f "$dir/decoded.log" "$dir/ringlog.rlog"
@@ -176,6 +181,7 @@ printf '| LTTng-UST, producers alone (inside lttng_load) | %.3f | %.2f | |\n' "$
 printf '| ringlog, until the binary archive is on disk | %.3f | %.2f | %s (archive) |\n' "$rl" "$(rate "$rl")" "$archive_bytes"
 printf '| babeltrace2 of the LTTng trace to text | %.3f | %.2f | %s (text) |\n' "$bt" "$(rate "$bt")" "$trace_text"
 printf '| ringdrain decode of the archive to text | %.3f | %.2f | %s (text) |\n' "$dec" "$(rate "$dec")" "$text_bytes"
+printf '| ringdrain decode --format-threads 1 | %.3f | %.2f | |\n' "$dec1" "$(rate "$dec1")"
 echo
-printf 'ringlog archive end to end / LTTng-UST: %.2fx; ringdrain decode / babeltrace2: %.2fx\n' \
-  "$(echo "$lt / $rl" | bc -l)" "$(echo "$bt / $dec" | bc -l)"
+printf 'ringlog archive end to end / LTTng-UST: %.2fx; ringdrain decode / babeltrace2: %.2fx (one thread: %.2fx)\n' \
+  "$(echo "$lt / $rl" | bc -l)" "$(echo "$bt / $dec" | bc -l)" "$(echo "$bt / $dec1" | bc -l)"
