@@ -163,11 +163,23 @@ fn native_loop(l: &Logger, n: u64, w: &str) {
     }
 }
 
+/// A `Policy::Drop` ring of 64 slots in one lane, which no drain reads.
+fn full_logger(dir: &tempfile::TempDir) -> Logger {
+    Logger::builder()
+        .path(dir.path().join("full-ring"))
+        .slot_count(64)
+        .lanes(1)
+        .level(Level::Info)
+        .policy(Policy::Drop)
+        .open()
+        .expect("open ring")
+}
+
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let (Some(row), Some(n)) = (args.next(), args.next().and_then(|n| n.parse::<u64>().ok()))
     else {
-        eprintln!("usage: bridge_loop noop_layer|visit_layer|ring_layer|ring_layer_in_span|native_macro|log_noop|log_visit|log_ring N");
+        eprintln!("usage: bridge_loop noop_layer|visit_layer|ring_layer|ring_layer_in_span|native_macro|log_noop|log_visit|log_ring|ring_layer_full|log_ring_full|native_macro_full N");
         return ExitCode::from(2);
     };
     let dir = tempfile::tempdir_in("/dev/shm")
@@ -207,6 +219,25 @@ fn main() -> ExitCode {
                 tracing_loop(n, &worker)
             });
             assert_eq!(l.stats().dropped, 0, "the ring filled");
+        }
+        // Overload under `Policy::Drop`: a 64-slot ring and no drain, so all but the first
+        // calls find their lane full and are dropped (what a dropped call costs).
+        "ring_layer_full" => {
+            let l = full_logger(&dir);
+            let s = tracing_subscriber::registry().with(RingLayer::new(l.clone()));
+            tracing::subscriber::with_default(s, || tracing_loop(n, &worker));
+            assert!(l.stats().dropped + 64 >= n, "the calls were not dropped");
+        }
+        "log_ring_full" => {
+            let l = full_logger(&dir);
+            ringlog_log::init(l.clone()).expect("first logger");
+            log_loop(n, &worker);
+            assert!(l.stats().dropped + 64 >= n, "the calls were not dropped");
+        }
+        "native_macro_full" => {
+            let l = full_logger(&dir);
+            native_loop(&l, n, &worker);
+            assert!(l.stats().dropped + 64 >= n, "the calls were not dropped");
         }
         "native_macro" => {
             let l = logger();

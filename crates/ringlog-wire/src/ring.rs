@@ -662,6 +662,30 @@ impl<'a, S: Slots> Ring<'a, S> {
         })
     }
 
+    /// Whether `span` positions could not be claimed right now: a look that claims nothing
+    /// (the answer can be stale by the time the caller acts on it: the drain may free room,
+    /// another producer may claim). What a producer under a dropping policy asks before
+    /// paying for a record its last full lane would drop anyway.
+    pub fn is_full(&self, span: u32, read_cache: &AtomicU64) -> bool {
+        // SYNC: Relaxed; a look: no slot is touched on the strength of it.
+        let pos = self.cursors.claim.load(Ordering::Relaxed);
+        // SYNC: Acquire, as in `claim_positions` (pairs with the cache's Release refresh).
+        let read = read_cache.load(Ordering::Acquire);
+        if pos + span as u64 <= read + self.capacity() {
+            return false;
+        }
+        // The cache says full: as `claim_positions` does, ask the drain's cursor.
+        match self.refresh_read(pos, span, read_cache) {
+            Ok(()) => false,
+            // Another producer claimed since: look again at the newer cursor, once.
+            Err(Some(now)) => {
+                // SYNC: Acquire, as above (refresh_read just refreshed the cache).
+                now + span as u64 > read_cache.load(Ordering::Acquire) + self.capacity()
+            }
+            Err(None) => true,
+        }
+    }
+
     /// The claim CAS loop; returns the first claimed position.
     #[inline(always)]
     fn claim_positions(&self, span: u32, read_cache: &AtomicU64) -> Result<u64, PushError> {

@@ -168,3 +168,52 @@ fn a_full_ring_refuses_an_owned_slot_without_claiming() {
     );
     assert_eq!(cursors.claim.load(ringlog_wire::sync::Ordering::Relaxed), 2);
 }
+
+#[test]
+fn is_full_answers_what_a_claim_would_without_claiming() {
+    let (cursors, slots) = (RingCursors::new(), HeapSlots::new(4, 56));
+    let ring = Ring::new(&cursors, &slots, 2);
+    let cache = AtomicU64::new(0);
+    assert!(!ring.is_full(1, &cache) && !ring.is_full(4, &cache));
+    ring.push(&[1; 8], 1, &cache).unwrap();
+    ring.push(&[1; 8], 1, &cache).unwrap();
+    ring.push(&[1; 8], 1, &cache).unwrap();
+    // One slot left: room for one slot, not for two.
+    assert!(!ring.is_full(1, &cache));
+    assert!(ring.is_full(2, &cache));
+    ring.push(&[1; 8], 1, &cache).unwrap();
+    assert!(ring.is_full(1, &cache));
+    assert_eq!(
+        ring.own_one(1, &cache).unwrap_err(),
+        PushError::Full { span: 1 }
+    );
+    assert_eq!(
+        cursors.claim.load(ringlog_wire::sync::Ordering::Relaxed),
+        4,
+        "nothing claimed"
+    );
+    // The drain frees two slots; the producer's cached read cursor is stale, and the look
+    // refreshes it.
+    // SAFETY: this test's only consumer of the ring.
+    let mut consumer = unsafe { Consumer::new(ring) };
+    let mut buf = Vec::new();
+    for _ in 0..2 {
+        assert!(matches!(consumer.next(&mut buf), Next::Record { .. }));
+    }
+    consumer.release();
+    assert_eq!(
+        cache.load(ringlog_wire::sync::Ordering::Relaxed),
+        0,
+        "stale"
+    );
+    assert!(!ring.is_full(2, &cache));
+    assert!(ring.is_full(3, &cache));
+    assert_eq!(
+        cache.load(ringlog_wire::sync::Ordering::Relaxed),
+        2,
+        "refreshed"
+    );
+    ring.push(&[1; 8], 1, &cache).unwrap();
+    ring.push(&[1; 8], 1, &cache).unwrap();
+    assert!(ring.is_full(1, &cache));
+}

@@ -47,6 +47,7 @@ mod ids;
 mod lanes;
 mod macros;
 
+use std::cell::Cell;
 use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -66,6 +67,13 @@ pub use ringlog_wire::record::Level;
 
 use crate::__private::Callsite;
 use crate::filter::cell::FilterCell;
+
+thread_local! {
+    /// Set when this thread's last buffered write under [`Policy::Drop`] found the lane it
+    /// holds full and was dropped: its next buffered write looks at that lane before encoding
+    /// ([`Logger::lane_still_full`]). Never set under the other policies.
+    static LANE_WAS_FULL: Cell<bool> = const { Cell::new(false) };
+}
 
 /// Largest record (header + arguments) a log call builds, whatever the ring allows.
 pub const MAX_RECORD: usize = 2048;
@@ -823,6 +831,12 @@ impl Logger {
         if inner.attached_pid.load(Ordering::Relaxed) != pid {
             self.reattach(pid);
         }
+        // This thread's last record was dropped on a full lane of its own: unless the lane
+        // has room again, drop this one too before paying for its encoding (a bridge's
+        // encoding is most of its call). One thread-local read otherwise.
+        if LANE_WAS_FULL.with(Cell::get) && self.lane_still_full(pid) {
+            return self.drop_record();
+        }
         let mut buf = [MaybeUninit::<u8>::uninit(); MAX_RECORD];
         let (callsite, len, truncated) = {
             let mut enc = Encoder::new(&mut buf[RECORD_HEADER_LEN..inner.max_record]);
@@ -882,6 +896,28 @@ impl Logger {
         }
     }
 
+    /// Whether the lane this thread holds is still full, for a thread whose last buffered
+    /// write under [`Policy::Drop`] was dropped on it (`LANE_WAS_FULL`); clears the flag when
+    /// it is not (room again, another logger, another policy, no lane held), so the thread
+    /// encodes again. A look, not a claim: a record let through here can still find the lane
+    /// full at its push and be dropped there, and one dropped here would have found room only
+    /// if the drain freed some in between, which `Drop` does not wait for anyway.
+    #[cold]
+    #[inline(never)]
+    fn lane_still_full(&self, pid: u32) -> bool {
+        let inner = &*self.inner;
+        let full = matches!(inner.policy, Policy::Drop)
+            && inner
+                .lanes
+                .held(pid)
+                .and_then(|l| inner.rings.get(l))
+                .is_some_and(|(ring, cache)| ring.is_full(1, cache));
+        if !full {
+            LANE_WAS_FULL.with(|f| f.set(false));
+        }
+        full
+    }
+
     #[cold]
     fn reattach(&self, pid: u32) {
         self.inner.segment.attach_producer(pid);
@@ -900,7 +936,13 @@ impl Logger {
         let mut lane = pick.lane();
         let (mut ring, mut cache) = inner.rings.lane(lane);
         let deadline = match inner.policy {
-            Policy::Drop => return self.drop_record(),
+            Policy::Drop => {
+                if matches!(pick, lanes::Pick::Held(_)) && matches!(first, PushError::Full { .. }) {
+                    // The thread's next buffered write looks at the lane before encoding.
+                    LANE_WAS_FULL.with(|f| f.set(true));
+                }
+                return self.drop_record();
+            }
             Policy::Block => None,
             Policy::BlockFor(d) => Some(Instant::now() + d),
         };

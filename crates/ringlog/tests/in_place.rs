@@ -273,3 +273,64 @@ fn under_the_drop_policy_a_call_that_finds_its_lane_full_is_dropped_without_enco
     assert_eq!(lanes[0].len(), 4);
     assert!(lanes[0].iter().all(|r| r.is_some()));
 }
+
+#[test]
+fn under_the_drop_policy_a_bridge_call_after_a_drop_skips_its_encoding_until_the_lane_has_room() {
+    use ringlog_wire::callsite::{CallsiteDesc, FormatStyle};
+    use std::cell::Cell;
+    use std::time::Duration;
+    let dir = TestDir::new();
+    let log = Logger::builder()
+        .path(dir.join("ring"))
+        .slot_count(4)
+        .lanes(2)
+        .policy(ringlog::Policy::Drop)
+        .open()
+        .unwrap();
+    // A bridge's callsite (`log`, `tracing` and Python register theirs at run time) and its
+    // buffered call: the arguments are encoded before the push.
+    let id = log
+        .register_callsite(&CallsiteDesc {
+            level: Level::Info,
+            style: FormatStyle::Brace,
+            line: 1,
+            target: "bridge",
+            module: "bridge",
+            file: "bridge.rs",
+            format: "n={}",
+            fields: vec![],
+            layout: "",
+        })
+        .unwrap();
+    let encoded = Cell::new(0u64);
+    let call = |n: u64| {
+        log.log_with_id(id, Level::Info, |e| {
+            encoded.set(encoded.get() + 1);
+            e.u64(n)
+        })
+    };
+    // Nobody drains: four records fill the thread's lane; the fifth is encoded, finds the
+    // lane full and is dropped.
+    for n in 0..5 {
+        call(n);
+    }
+    assert_eq!((encoded.get(), log.stats().dropped), (5, 1));
+    // While the lane stays full, the calls after a drop are dropped before their encoding.
+    for n in 5..15 {
+        call(n);
+    }
+    assert_eq!(
+        (encoded.get(), log.stats().dropped),
+        (5, 11),
+        "calls after a drop on a full lane encoded their records"
+    );
+    // A drain frees the lane: the next call is encoded and written again.
+    let mut reader = ringlog_segment::reader::Reader::new(log.segment().acquire_drain().unwrap());
+    let (records, lost) = reader.read_owned(Duration::from_millis(100));
+    assert_eq!((records.len(), lost.len()), (4, 0));
+    call(15);
+    assert_eq!((encoded.get(), log.stats().dropped), (6, 11));
+    let (records, _) = reader.read_owned(Duration::from_millis(100));
+    let messages: Vec<&str> = records.iter().map(|r| r.message.as_str()).collect();
+    assert_eq!(messages, ["n=15"]);
+}
