@@ -260,7 +260,7 @@ impl Followed<'_> {
         err: &mut dyn Write,
     ) -> anyhow::Result<bool> {
         use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-        use std::sync::{mpsc, Mutex};
+        use std::sync::{mpsc, Condvar, Mutex};
         // The run: (header, start in buf, length) of each whole, checked chunk.
         let mut chunks = Vec::new();
         let mut at = self.pos;
@@ -298,6 +298,11 @@ impl Followed<'_> {
         let stop = AtomicBool::new(false);
         // Line buffers written out, for the workers to fill again.
         let spare: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+        // The jobs written so far: a worker takes a job at most `ahead` past them, so the
+        // lines waiting for their turn stay a few jobs' worth (a zstd archive's buffer
+        // decompresses to many times its size) while this thread writes.
+        let written_jobs = (Mutex::new(0usize), Condvar::new());
+        let ahead = 2 * threads;
         let (tx, rx) = mpsc::channel::<(usize, Decoded)>();
         let mut done: Vec<Option<Decoded>> = Vec::new();
         done.resize_with(jobs.len(), || None);
@@ -306,7 +311,7 @@ impl Followed<'_> {
         let written = std::thread::scope(|s| -> anyhow::Result<()> {
             for _ in 0..threads.min(jobs.len()) {
                 let (tx, jobs, chunks) = (tx.clone(), &jobs, &chunks);
-                let (next, stop, spare) = (&next, &stop, &spare);
+                let (next, stop, spare, written_jobs) = (&next, &stop, &spare, &written_jobs);
                 s.spawn(move || {
                     let mut enc = crate::encode::encoder(format);
                     // SYNC: Relaxed (both): a work counter and a hint to stop early; the
@@ -316,6 +321,12 @@ impl Followed<'_> {
                         let Some(job) = jobs.get(i) else {
                             break;
                         };
+                        let (lock, turn) = written_jobs;
+                        let mut w = lock.lock().unwrap_or_else(|p| p.into_inner());
+                        while i >= *w + ahead && !stop.load(Ordering::Relaxed) {
+                            w = turn.wait(w).unwrap_or_else(|p| p.into_inner());
+                        }
+                        drop(w);
                         let lines = spare
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
@@ -355,12 +366,17 @@ impl Followed<'_> {
                         lines.clear();
                         spare.lock().unwrap_or_else(|p| p.into_inner()).push(lines);
                         want += 1;
+                        *written_jobs.0.lock().unwrap_or_else(|p| p.into_inner()) = want;
+                        written_jobs.1.notify_all();
                     }
                 }
                 Ok(())
             })();
-            // SYNC: Relaxed; see the workers.
+            // SYNC: Relaxed; see the workers (and the notify below, under the lock a waiting
+            // worker holds when it checks, so none misses it).
             stop.store(true, Ordering::Relaxed);
+            drop(written_jobs.0.lock().unwrap_or_else(|p| p.into_inner()));
+            written_jobs.1.notify_all();
             // The workers stop at their next job (or at a send to the closed channel).
             drop(rx);
             res
