@@ -175,6 +175,11 @@ fn decoding_a_binary_drain_gives_the_text_drains_bytes() {
 /// drain rotates (a rotation size also caps each batch, so chunks are small); with no file
 /// header, the rotated files concatenated are one archive.
 fn archive_and_text(e: &TestDir, n: u64) -> (Vec<u8>, String) {
+    archive_and_text_with(e, n, &[])
+}
+
+/// [`archive_and_text`] with `extra` flags for the binary drain (say, `--archive-zstd 1`).
+fn archive_and_text_with(e: &TestDir, n: u64, extra: &[&str]) -> (Vec<u8>, String) {
     let ring = e.ring();
     let log = logger(&ring, 1 << 15);
     log_variety(&log, n);
@@ -185,7 +190,11 @@ fn archive_and_text(e: &TestDir, n: u64) -> (Vec<u8>, String) {
     let text = e.join("app.log");
     drain_once(&copy, &text, &rot);
     let bin = e.join("app.rlog");
-    drain_once(&ring, &bin, &[&["--format", "binary"][..], &rot].concat());
+    drain_once(
+        &ring,
+        &bin,
+        &[&["--format", "binary"][..], &rot, extra].concat(),
+    );
     (
         concat(&rotated_in_order(&bin)),
         String::from_utf8(concat(&rotated_in_order(&text))).unwrap(),
@@ -319,23 +328,8 @@ fn reseal(bytes: &mut [u8], start: usize) {
 #[test]
 fn decode_writes_the_same_bytes_and_reports_the_same_damage_with_any_thread_count() {
     let e = TestDir::new();
-    let ring = e.ring();
-    let log = logger(&ring, 1 << 15);
-    log_variety(&log, 20_000);
-    drop(log);
-    let copy = e.join("copy.ring");
-    copy_ring(&ring, &copy);
-    let rot = ["--rotate-size", "256k", "--rotate-keep", "1000"];
-    let text = e.join("app.log");
-    drain_once(&copy, &text, &rot);
-    let zst = e.join("app.rlog");
-    drain_once(
-        &ring,
-        &zst,
-        &[&["--format", "binary", "--archive-zstd", "1"][..], &rot].concat(),
-    );
-    let text = concat(&rotated_in_order(&text));
-    let bytes = concat(&rotated_in_order(&zst));
+    let (bytes, text) = archive_and_text_with(&e, 20_000, &["--archive-zstd", "1"]);
+    let text = text.into_bytes();
     let starts = chunk_starts(&bytes);
     assert!(starts.len() >= 9, "only {} chunks", starts.len());
 
