@@ -240,17 +240,22 @@ impl Encode for Counted<'_> {
     }
 }
 
-#[test]
-fn under_the_drop_policy_a_call_that_finds_its_lane_full_is_dropped_without_encoding() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let dir = TestDir::new();
-    let log = Logger::builder()
+/// A `Policy::Drop` logger whose lanes hold four slots (no drain runs in these tests).
+fn small_dropping_logger(dir: &TestDir) -> Logger {
+    Logger::builder()
         .path(dir.join("ring"))
         .slot_count(4)
         .lanes(2)
         .policy(ringlog::Policy::Drop)
         .open()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn under_the_drop_policy_a_call_that_finds_its_lane_full_is_dropped_without_encoding() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = TestDir::new();
+    let log = small_dropping_logger(&dir);
     let encoded = AtomicUsize::new(0);
     // Nobody drains: the first four records fill the thread's lane (the first takes it).
     for _ in 0..4 {
@@ -280,13 +285,7 @@ fn under_the_drop_policy_a_bridge_call_after_a_drop_skips_its_encoding_until_the
     use std::cell::Cell;
     use std::time::Duration;
     let dir = TestDir::new();
-    let log = Logger::builder()
-        .path(dir.join("ring"))
-        .slot_count(4)
-        .lanes(2)
-        .policy(ringlog::Policy::Drop)
-        .open()
-        .unwrap();
+    let log = small_dropping_logger(&dir);
     // A bridge's callsite (`log`, `tracing` and Python register theirs at run time) and its
     // buffered call: the arguments are encoded before the push.
     let id = log
