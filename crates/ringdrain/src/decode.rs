@@ -286,8 +286,17 @@ impl Followed<'_> {
             bytes += c.2;
         }
         if jobs.len() < 2 {
-            // One job: nothing to share.
-            return self.decode_some(enc, text, report, err);
+            // One job, nothing to share: the run here, a step at a time (all of it, so a
+            // buffer of small chunks is not checked again for each one), or the damage or
+            // end after it.
+            let mut got = false;
+            for _ in 0..chunks.len().max(1) {
+                if !self.decode_some(enc, text, report, err)? {
+                    break;
+                }
+                got = true;
+            }
+            return Ok(got);
         }
         out.write_all(text)?;
         text.clear();
