@@ -507,3 +507,159 @@ fn report_step(
         Step::Incomplete { .. } => Ok(false),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::{ArchiveEncoder, ChunkHeader, Compression, HEADER_LEN};
+    use proptest::prelude::*;
+    use ringlog_wire::args::Arg;
+    use ringlog_wire::record::Level;
+    use ringlog_wire::view::RecordView;
+
+    /// An archive of one chunk per entry of `sizes` (that many notices each), and where each
+    /// chunk starts.
+    fn archive(sizes: &[u16], zstd: bool) -> (Vec<u8>, Vec<usize>) {
+        let mut enc = ArchiveEncoder::new(if zstd {
+            Compression::Zstd(1)
+        } else {
+            Compression::None
+        });
+        let (mut out, mut starts, mut n) = (Vec::new(), Vec::new(), 0u64);
+        let names = ["n", "s"];
+        for &k in sizes {
+            let start = out.len();
+            starts.push(start);
+            for _ in 0..k {
+                let s = format!("value {n} \"quoted\"");
+                let args = [Arg::U64(n), Arg::Str(&s)];
+                let view =
+                    RecordView::notice(1_000 + n as i64, Level::Warn, 7, "hi", &names, &args);
+                enc.encode(&mut out, &Item::view(&view));
+                n += 1;
+            }
+            enc.seal(&mut out, start);
+        }
+        (out, starts)
+    }
+
+    /// Makes the chunk at `start` check again after its payload changed (unless earlier
+    /// damage left it no header to keep).
+    fn reseal(b: &mut [u8], start: usize) {
+        let Ok(h) = ChunkHeader::parse(&b[start..]) else {
+            return;
+        };
+        let crc = crc32fast::hash(&b[start + HEADER_LEN..start + HEADER_LEN + h.stored_len]);
+        b[start + 31..start + 39].copy_from_slice(format!("{crc:08x}").as_bytes());
+        let crc = crc32fast::hash(&b[start..start + 39]);
+        b[start + 39..start + 47].copy_from_slice(format!("{crc:08x}").as_bytes());
+    }
+
+    #[derive(Debug, Clone)]
+    enum Damage {
+        /// A byte of chunk `.0`'s payload flipped: its checksum fails.
+        Flip(usize, usize),
+        /// Chunk `.0`'s payload garbled and its checksums made to hold: a zstd chunk does not
+        /// decompress; a stored one does not parse (reported as a damaged chunk).
+        Garble(usize),
+        /// A byte of chunk `.0`'s header changed.
+        Header(usize, usize),
+    }
+
+    fn damage() -> impl Strategy<Value = Damage> {
+        prop_oneof![
+            (any::<usize>(), any::<usize>()).prop_map(|(c, o)| Damage::Flip(c, o)),
+            any::<usize>().prop_map(Damage::Garble),
+            (any::<usize>(), 0..HEADER_LEN).prop_map(|(c, o)| Damage::Header(c, o)),
+        ]
+    }
+
+    fn decode_file(path: &Path, format: Format, threads: usize) -> (Vec<u8>, Vec<u8>, Report) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let opts = DecodeOptions {
+            files: vec![path.to_path_buf()],
+            format,
+            follow: false,
+            threads,
+        };
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let report = decode_to(&opts, &mut out, &mut err, &stop).unwrap();
+        (out, err, report)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Any archive, any damage: every thread count writes the lines, the reports and the
+        /// counts one thread does.
+        #[test]
+        fn any_thread_count_decodes_and_reports_as_one_thread_does(
+            sizes in proptest::collection::vec(1u16..300, 1..40),
+            zstd in any::<bool>(),
+            damages in proptest::collection::vec(damage(), 0..4),
+            cut in proptest::option::of(0.0f64..1.0),
+            json in any::<bool>(),
+        ) {
+            let (mut bytes, starts) = archive(&sizes, zstd);
+            let len = bytes.len();
+            let end_of = |c: usize| starts.get(c + 1).copied().unwrap_or(len);
+            for d in &damages {
+                match *d {
+                    Damage::Flip(c, o) => {
+                        let c = c % starts.len();
+                        let (from, to) = (starts[c] + HEADER_LEN, end_of(c));
+                        if to > from {
+                            bytes[from + o % (to - from)] ^= 0x5a;
+                        }
+                    }
+                    Damage::Garble(c) => {
+                        let c = c % starts.len();
+                        // zstd: the frame's magic; stored: the callsite count after the base
+                        // time (the table then runs past the payload).
+                        let from = starts[c] + HEADER_LEN + if zstd { 0 } else { 8 };
+                        let n = 4.min(end_of(c).saturating_sub(from));
+                        bytes[from..from + n].copy_from_slice(&[0xff; 4][..n]);
+                        reseal(&mut bytes, starts[c]);
+                    }
+                    Damage::Header(c, o) => {
+                        let c = c % starts.len();
+                        bytes[starts[c] + o] ^= 0x21;
+                    }
+                }
+            }
+            if let Some(f) = cut {
+                bytes.truncate((bytes.len() as f64 * f) as usize);
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("a.rlog");
+            std::fs::write(&path, &bytes).unwrap();
+            let format = if json { Format::Json } else { Format::Text };
+            let one = decode_file(&path, format, 1);
+            for threads in [2, 3] {
+                let many = decode_file(&path, format, threads);
+                prop_assert_eq!(&many.2, &one.2, "{} threads: the counts", threads);
+                prop_assert_eq!(
+                    String::from_utf8_lossy(&many.1),
+                    String::from_utf8_lossy(&one.1),
+                    "{} threads: the reports", threads
+                );
+                prop_assert!(many.0 == one.0, "{} threads: the lines", threads);
+            }
+        }
+    }
+
+    #[test]
+    fn a_large_archive_is_shared_between_threads() {
+        // The proptest's archives reach the parallel path only when they are large enough for
+        // two jobs (32 KiB): make sure one does, and decodes as one thread does.
+        let (bytes, _) = archive(&[300; 40], false);
+        assert!(bytes.len() > 4 * MIN_JOB, "{} bytes", bytes.len());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.rlog");
+        std::fs::write(&path, &bytes).unwrap();
+        let one = decode_file(&path, Format::Text, 1);
+        let two = decode_file(&path, Format::Text, 2);
+        assert_eq!(one.2.entries, 12_000);
+        assert!(one.0 == two.0 && one.1 == two.1 && one.2 == two.2);
+    }
+}
