@@ -7,6 +7,10 @@
 //! written) are left; each is reported on stderr with its offset. The exit status is 65
 //! (`EX_DATAERR`) if anything was skipped as damaged, else 0. `--follow` keeps reading the
 //! last file as the drain appends to it, and moves on to the new file when it is rotated.
+//!
+//! `--format-threads N` (default one per core, at most 8) decodes runs of whole chunks on N
+//! workers while this thread writes their lines in file order ([`Followed::decode_parallel`]):
+//! the same bytes, reports and exit status as one thread.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
