@@ -9,7 +9,7 @@
 //! last file as the drain appends to it, and moves on to the new file when it is rotated.
 //!
 //! `--format-threads N` (default one per core, at most 8) decodes runs of whole chunks on N
-//! workers while this thread writes their lines in file order ([`Followed::decode_parallel`]):
+//! workers while this thread writes their lines in file order (`Followed::decode_parallel`):
 //! the same bytes, reports and exit status as one thread.
 
 use std::fs::File;
