@@ -20,7 +20,7 @@ use ringlog_wire::decode::decode_record;
 use ringlog_wire::record::Level;
 use ringlog_wire::ring::{Peek, Peeker};
 
-use crate::format::{Format, Formatter, NoticeValue};
+use crate::format::{Formatter, LineFormat, NoticeValue};
 
 /// A level filter: this level and the more severe ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -54,7 +54,7 @@ impl LevelArg {
 #[derive(Debug, Clone, Default)]
 pub struct CatOptions {
     /// Output format.
-    pub format: Format,
+    pub format: LineFormat,
     /// Keep printing new records until interrupted.
     pub follow: bool,
     /// Only records at this level or more severe.
@@ -66,13 +66,8 @@ pub struct CatOptions {
 /// Prints the records in `ring` (from the drain's read position to the claim position, and
 /// on with `follow`).
 pub fn run(ring: &str, opts: &CatOptions) -> anyhow::Result<ExitCode> {
-    if opts.format == Format::Binary {
-        return Err(crate::exit::Sysexit::Config.msg(
-            "cat prints lines: use --format text, json or logfmt (for an archive of the ring, drain it with --format binary)",
-        ));
-    }
     let seg = crate::metrics::open_ring(ring)?;
-    let mut fmt = Formatter::new(opts.format, seg.calibration());
+    let mut fmt = Formatter::new(opts.format.into(), seg.calibration());
     let mut cache = CallsiteCache::default();
     let mut peekers = (0..seg.lane_count())
         .map(|i| {

@@ -8,7 +8,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::drain::{Output, Signals};
 use crate::exit::Sysexit;
-use crate::format::Format;
+use crate::format::{Format, LineFormat};
 use crate::settings::Settings;
 
 pub use crate::settings::{parse_duration, parse_size};
@@ -65,8 +65,8 @@ pub enum Command {
         /// Ring name or path.
         ring: String,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        #[arg(long, value_enum, default_value_t = LineFormat::Text)]
+        format: LineFormat,
         /// Keep printing records as they are committed, until interrupted.
         #[arg(long, short = 'f')]
         follow: bool,
@@ -85,8 +85,8 @@ pub enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
         /// Line format.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        #[arg(long, value_enum, default_value_t = LineFormat::Text)]
+        format: LineFormat,
         /// Keep reading the last file as the drain appends to it (and after it rotates),
         /// until interrupted.
         #[arg(long, short = 'f')]

@@ -22,7 +22,7 @@ use std::time::Duration;
 use crate::archive::{Decoder, Step};
 use crate::encode::{Encoder, Item};
 use crate::exit::Sysexit;
-use crate::format::Format;
+use crate::format::{Format, LineFormat};
 
 /// What `ringdrain decode` was asked.
 #[derive(Debug, Clone)]
@@ -30,7 +30,7 @@ pub struct DecodeOptions {
     /// Archives, decoded in order.
     pub files: Vec<PathBuf>,
     /// Line format.
-    pub format: Format,
+    pub format: LineFormat,
     /// Keep reading the last file as it grows (and across its rotation) until interrupted.
     pub follow: bool,
     /// Threads that decode chunks, this one included (1: all on this thread).
@@ -68,9 +68,6 @@ pub struct Report {
 
 /// Runs `ringdrain decode`.
 pub fn run(opts: &DecodeOptions) -> anyhow::Result<ExitCode> {
-    if opts.format == Format::Binary {
-        return Err(Sysexit::Config.msg("decode renders lines: use --format text, json or logfmt"));
-    }
     if opts.files.is_empty() {
         return Err(Sysexit::Config.msg("decode needs at least one FILE"));
     }
@@ -103,7 +100,7 @@ pub fn decode_to(
     err: &mut dyn Write,
     stop: &std::sync::atomic::AtomicBool,
 ) -> anyhow::Result<Report> {
-    let mut enc = crate::encode::encoder(opts.format);
+    let mut enc = crate::encode::encoder(opts.format.into());
     let mut report = Report::default();
     let mut text = Vec::with_capacity(FLUSH + (64 << 10));
     for (i, path) in opts.files.iter().enumerate() {
@@ -122,7 +119,7 @@ pub fn decode_to(
         loop {
             let got = if opts.threads > 1 {
                 f.decode_parallel(
-                    opts.format,
+                    opts.format.into(),
                     opts.threads,
                     &mut *enc,
                     &mut text,
@@ -578,7 +575,7 @@ mod tests {
         ]
     }
 
-    fn decode_file(path: &Path, format: Format, threads: usize) -> (Vec<u8>, Vec<u8>, Report) {
+    fn decode_file(path: &Path, format: LineFormat, threads: usize) -> (Vec<u8>, Vec<u8>, Report) {
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let opts = DecodeOptions {
             files: vec![path.to_path_buf()],
@@ -637,7 +634,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("a.rlog");
             std::fs::write(&path, &bytes).unwrap();
-            let format = if json { Format::Json } else { Format::Text };
+            let format = if json { LineFormat::Json } else { LineFormat::Text };
             let one = decode_file(&path, format, 1);
             for threads in [2, 3] {
                 let many = decode_file(&path, format, threads);
@@ -661,8 +658,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.rlog");
         std::fs::write(&path, &bytes).unwrap();
-        let one = decode_file(&path, Format::Text, 1);
-        let two = decode_file(&path, Format::Text, 2);
+        let one = decode_file(&path, LineFormat::Text, 1);
+        let two = decode_file(&path, LineFormat::Text, 2);
         assert_eq!(one.2.entries, 12_000);
         assert!(one.0 == two.0 && one.1 == two.1 && one.2 == two.2);
     }

@@ -35,7 +35,8 @@ pub enum Format {
     /// `ts=... level=info pid=1 tid=2 target=app msg="..." k=v`
     Logfmt,
     /// The binary archive (`ringdrain decode` renders it): checksummed chunks of records with
-    /// the callsites they use; see [`crate::archive`].
+    /// the callsites they use.
+    // (Its layout: the `archive` module's docs.)
     Binary,
 }
 
@@ -412,16 +413,27 @@ pub struct LineEncoder {
     pyclock: crate::pyline::Clock,
 }
 
-/// The line formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// The line formats: [`Format`] but the archive (what `cat` and `decode` print, so their
+/// `--format` offers only these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum LineFormat {
-    /// See [`Format::Text`].
+    /// `2026-11-25T23:18:53.123456789Z INFO  [pid:tid] target: message k=v`
     #[default]
     Text,
-    /// See [`Format::Json`].
+    /// One JSON object per line: ts, level, pid, tid, target, msg, file, line, fields.
     Json,
-    /// See [`Format::Logfmt`].
+    /// `ts=... level=info pid=1 tid=2 target=app msg="..." k=v`
     Logfmt,
+}
+
+impl From<LineFormat> for Format {
+    fn from(f: LineFormat) -> Format {
+        match f {
+            LineFormat::Text => Format::Text,
+            LineFormat::Json => Format::Json,
+            LineFormat::Logfmt => Format::Logfmt,
+        }
+    }
 }
 
 impl LineEncoder {

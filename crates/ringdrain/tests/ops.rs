@@ -316,6 +316,17 @@ fn configuration_errors_exit_78() {
             vec![],
             "--metrics-listen",
         ),
+        // `cat` and `decode` print lines: the archive is not one of their formats.
+        (
+            vec!["cat", ring, "--format", "binary"],
+            vec![],
+            "[possible values: text, json, logfmt]",
+        ),
+        (
+            vec!["decode", out, "--format", "binary"],
+            vec![],
+            "[possible values: text, json, logfmt]",
+        ),
     ];
     for (args, vars, want) in cases {
         let o = run(&args, &vars);
@@ -711,6 +722,27 @@ fn stats_check_fails_on_no_or_dead_drain_lag_and_losses_since_a_mark() {
 }
 
 // --- completions, man page ---------------------------------------------------------------
+
+/// `--help` is for people: no rustdoc link syntax (`[`crate::x`]`) leaks into it from the
+/// doc comments clap takes it from, and `cat` and `decode` offer only the formats they print.
+#[test]
+fn help_texts_hold_no_rustdoc_links_and_offer_only_usable_formats() {
+    for args in [
+        &["--help"][..],
+        &["cat", "--help"],
+        &["decode", "--help"],
+        &["stats", "--help"],
+        &["level", "--help"],
+        &["gc", "--help"],
+    ] {
+        let o = run(args, &[]);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        let help = String::from_utf8_lossy(&o.stdout);
+        assert!(!help.contains("[`"), "{args:?}: a rustdoc link in\n{help}");
+        let offers_binary = help.contains("- binary:");
+        assert_eq!(offers_binary, args.len() == 1, "{args:?}:\n{help}");
+    }
+}
 
 #[test]
 fn completions_and_the_man_page_come_from_the_same_flags() {
