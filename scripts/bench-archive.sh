@@ -2,7 +2,9 @@
 # The drain alone on one ringload backlog (2 threads x N records, realtime clock), in the same
 # run: `ringdrain --once` as text, JSON, binary and binary + zstd (each on its own copy of the
 # segment), `ringdrain decode` of the archive back to text (checked equal to the text drain's
-# file, byte for byte), and the sizes. Files on tmpfs. Best of ROUNDS runs each.
+# file, byte for byte), and the sizes; and two floors: the time to write the text's and the
+# archive's bytes into a file (`cat` of the finished file), the kernel's share alone. Files on
+# tmpfs. Best of ROUNDS runs each.
 #   ./scripts/bench-archive.sh [RECORDS_PER_THREAD] [ROUNDS] [BASELINE_RINGDRAIN]
 # BASELINE_RINGDRAIN (optional): another ringdrain binary (say, one built from main) timed on
 # the same backlog, text and binary, in the same run, each of its rounds right before the
@@ -122,6 +124,25 @@ decode() {
   cmp "$dir/decoded.log" "$dir/out.log" && echo "$name == text drain: identical bytes"
   rm -f "$dir/decoded.log"
 }
+# floor NAME FILE: best time to copy FILE's bytes into a new file beside it (`cat`, from the
+# page cache): what writing that much output costs the kernel alone, with no ring to read and
+# nothing to format or encode (the drain pays it on its write thread, beside the drain thread).
+floor() {
+  local name=$1 file=$2 times=() t0 t1
+  for _ in $(seq "$rounds"); do
+    rm -f "$dir/copy"
+    t0=$(now)
+    cat "$file" >"$dir/copy"
+    t1=$(now)
+    times+=("$(echo "$t1 - $t0" | bc -l)")
+  done
+  rm -f "$dir/copy"
+  local t
+  t=$(printf '%s\n' "${times[@]}" | best)
+  printf '%-28s %8.3f s  %6.2f M records/s  %s bytes\n' "$name" "$t" "$(echo "$total / $t / 1000000" | bc -l)" "$(stat -c %s "$file")"
+}
+floor "floor: write the text" "$dir/out.log"
+floor "floor: write the archive" "$dir/out.rlog"
 decode "decode -> text" "$dir/out.rlog"
 decode "decode -> text, 1 thread" "$dir/out.rlog" --format-threads 1
 decode "decode (zstd) -> text" "$dir/out.zst.rlog"
