@@ -637,119 +637,26 @@ fn drain_loop(
     outputs: &mut Outputs,
 ) -> anyhow::Result<Summary> {
     let mut summary = Summary::default();
-    let mut sources = Vec::new();
-    for (index, lease) in leases.into_iter().enumerate() {
-        let seg = lease.segment();
-        let mut reader = Reader::new(lease).with_policy(cfg.stall);
-        let reconciled = checkpoint::reconcile(seg, &mut outputs.checked.sink, &mut reader)
-            .with_context(|| {
-                format!(
-                    "cannot reconcile the checkpoint of {}",
-                    seg.path().display()
-                )
-            })?;
-        if reconciled != Reconciled::Clean {
-            summary.reconciled = Some(format!("{reconciled:?}"));
-            if reconciled == Reconciled::Unverifiable {
-                eprintln!("ringdrain: warning: the last batch of {} before a drain crash cannot be verified in the output; it is written again and may appear twice", seg.path().display());
-            }
-        }
-        let mut src = Source {
-            seg,
-            reader,
-            index: index as u32,
-            calibration: seg.calibration(),
-            finish_at: None,
-            stalled_since: None,
-            done: false,
-            dropped_pending: None,
-            in_batch: false,
-            reclaimed_at_start: reclaimed(seg),
-        };
-        // With --once the drain writes what was claimed when it started and exits, even if
-        // producers keep logging.
-        if cfg.once {
-            src.finish_at = Some(src.claim());
-        }
-        sources.push(src);
-    }
+    let mut sources = open_sources(cfg, leases, outputs, &mut summary)?;
     let monitor = cfg.monitor.as_deref();
     if let Some(m) = monitor {
         m.ready();
     }
-    let merge = cfg.merge && sources.len() > 1;
-    let need_args = outputs.need_args();
-    let notice_pid = std::process::id();
-    let mut ts = Timestamps::default();
     let mut gate = Gate::new(
         cfg.min_level,
         cfg.flight_recorder,
         crate::limit::Limiter::new(cfg.limits.clone()),
     );
-    let gated = !gate.is_open();
-    // Scratch: a record's payload copied out of its slot for the general path.
-    let mut slot_payload_buf = Vec::new();
-    let mut anchor_at = Instant::now() - Duration::from_secs(10);
     let mut batch = Batch::default();
-    // Format large batches on worker threads: one ring, one line output, no gate (parallel.rs).
-    let line_format = match cfg.format {
-        Format::Text => Some(crate::format::LineFormat::Text),
-        Format::Json => Some(crate::format::LineFormat::Json),
-        Format::Logfmt => Some(crate::format::LineFormat::Logfmt),
-        Format::Binary => None,
-    };
-    if cfg.format_threads > 1 && sources.len() == 1 && !gated && !outputs.any_network() {
-        batch.deferred = line_format.map(|f| crate::parallel::Deferred::new(f, cfg.format_threads));
-    }
-    // The bulk path (issue 13): one ring (or rings not merged), the archive the one output,
-    // nothing gated: records go from their slots into the archive ([`Reader::poll_bulk`]).
-    let bulk = !gated
-        && !merge
-        && batch.deferred.is_none()
-        && outputs.network.is_empty()
-        && matches!(outputs.checked.encoder, PortEncoder::Archive(_));
-    // Write-behind (behind.rs): a file output alone, on a machine with a core to spare.
-    let mut behind = if cfg.write_behind
-        && outputs.network.is_empty()
-        && matches!(outputs.checked.sink, Sink::File(_))
-    {
-        // With format workers, they write too: on 2 cores the drain thread and one worker
-        // share reading, formatting and writing, where a write thread of its own would make
-        // three threads take turns (behind.rs). `behind` holds a sender of the pool's queue
-        // and is declared after `batch`, so it is dropped first and the pool's own drop (which
-        // closes the queue and joins the workers) is not held up by it.
-        match batch.deferred.as_ref().and_then(|d| d.runner()) {
-            Some(runner) => Some(WriteBehind::on_pool(runner)),
-            None => match WriteBehind::start() {
-                Ok(wb) => Some(wb),
-                Err(e) => {
-                    eprintln!(
-                        "ringdrain: warning: no write-behind thread ({e}); writing on the drain thread"
-                    );
-                    None
-                }
-            },
-        }
-    } else {
-        None
-    };
+    let plan = Plan::new(cfg, sources.len(), outputs, !gate.is_open(), &mut batch);
+    let mut behind = start_write_behind(cfg, outputs, &batch);
+    let mut ts = Timestamps::default();
+    // Scratch: a record's payload copied out of its slot for the general path.
+    let mut slot_payload = Vec::new();
+    let mut anchor_at = Instant::now() - Duration::from_secs(10);
     let mut idle = Idle { rounds: 0 };
     let mut doze = crate::doze::Doze::new(sources.len(), cfg.idle_sleep);
     let sleep_on: Vec<&Segment> = sources.iter().map(|s| s.seg).collect();
-    // Keep a batch well under the rotation size, so files stay within it.
-    let mut max_batch_bytes = match &cfg.output {
-        Output::File { rotation, .. } if rotation.max_bytes > 0 => {
-            ((rotation.max_bytes / 4) as usize).clamp(1, 1 << 20)
-        }
-        _ => 1 << 20,
-    };
-    if outputs.any_network() {
-        max_batch_bytes = max_batch_bytes.min(NETWORK_BATCH_BYTES);
-    }
-    let per_source_bytes = (max_batch_bytes / sources.len()).max(1);
-    let chunk = (per_source_bytes / 256)
-        .clamp(1, 1024)
-        .min(cfg.batch_records.max(1));
     loop {
         // SYNC: Relaxed; flags set by signal handlers, nothing depends on their ordering.
         if signals.reopen.swap(false, Ordering::Relaxed) {
@@ -783,29 +690,8 @@ fn drain_loop(
         }
         if sources.iter().all(|s| s.done) {
             settle(behind.as_mut(), &mut sources, outputs, signals, monitor)?;
-            // Windows still open report what they suppressed before the drain exits.
-            if let Some(limiter) = gate.limiter_mut() {
-                let reports = limiter.finish();
-                if !reports.is_empty() {
-                    outputs.clear();
-                    batch.clear();
-                    let index = sources[0].index;
-                    for r in &reports {
-                        // Straight into the outputs (no merge staging): notices only.
-                        suppressed_notice(r, notice_pid, |view| {
-                            batch.push(outputs, view, None, index, false)
-                        });
-                        batch.notices += 1;
-                    }
-                    // No ring contributed: nothing to checkpoint or release.
-                    for src in &mut sources {
-                        src.in_batch = false;
-                    }
-                    outputs.seal();
-                    commit(&mut sources, outputs, signals, monitor, None, false)?;
-                    batch.add_to(&mut summary);
-                }
-            }
+            let end = (&mut gate, &mut batch, &mut summary);
+            finish(&plan, &mut sources, outputs, signals, monitor, end)?;
             summary.gate = gate.counts();
             doze.finish(&sleep_on);
             break;
@@ -825,140 +711,25 @@ fn drain_loop(
             None => Vec::new(),
         };
         for src in sources.iter_mut().filter(|s| !s.done) {
-            src.in_batch = false;
-            let start_len = batch.len(outputs, merge);
-            let mut last = PollResult::default();
-            while batch.len(outputs, merge) - start_len < per_source_bytes {
-                let Source {
-                    reader,
-                    calibration,
-                    index,
-                    ..
-                } = &mut *src;
-                let b = &mut batch;
-                let outs = &mut *outputs;
-                let g = &mut gate;
-                let slot_payload = &mut slot_payload_buf;
-                last = reader.poll_bulk(chunk, bulk, |item| {
-                    let ev = match item {
-                        Bulk::Event(ev) => ev,
-                        Bulk::Run(mut run) => {
-                            b.records += run.len() as u64;
-                            bulk_run(&mut run, outs, calibration, *index, slot_payload);
-                            return;
-                        }
-                    };
-                    if gated {
-                        // The flight recorder and the rate limits (recall.rs, limit.rs).
-                        let verdict = match &ev {
-                            Event::Record { record, callsite } => {
-                                let ts = calibration.to_unix_ns(record.header.timestamp);
-                                g.on_record(*index as usize, record, *callsite, ts)
-                            }
-                            Event::Lost(Lost::Abandoned { .. } | Lost::Fenced { .. }) => {
-                                g.on_abandoned()
-                            }
-                            Event::Lost(Lost::Corrupt { .. }) => Verdict::Write,
-                        };
-                        if verdict.recalls() {
-                            let recall = g.take_kept();
-                            for k in 0..recall.len() {
-                                recall.with_view(k, calibration, |view| {
-                                    b.push(outs, view, None, *index, merge)
-                                });
-                                b.records += 1;
-                            }
-                        }
-                        if !verdict.writes() {
-                            return;
-                        }
-                    }
-                    match ev {
-                        Event::Record { record, callsite } if b.deferred.is_some() => {
-                            if let Some(d) = &mut b.deferred {
-                                d.record(&record, callsite, calibration, *index);
-                            }
-                            b.records += 1;
-                        }
-                        Event::Record { record, callsite } => {
-                            // An archive alone keeps the wire bytes: no need to decode them.
-                            // Decoded in place: `ArgBuf::decode` (or choosing between a
-                            // decoded buffer and an empty one) copies half a kilobyte.
-                            let mut args = ArgBuf::new();
-                            if need_args {
-                                args.decode_from(&record);
-                            }
-                            let view = RecordView::new(&record, callsite, &args, calibration);
-                            b.push(outs, &view, Some(&record), *index, merge);
-                            b.records += 1;
-                        }
-                        Event::Lost(lost) => {
-                            let now = clock::unix_ns() as i64;
-                            loss_notice(&lost, now, notice_pid, |view| {
-                                b.push(outs, view, None, *index, merge)
-                            });
-                            b.notices += 1;
-                            match lost {
-                                Lost::Abandoned { slots, .. } | Lost::Fenced { slots, .. } => {
-                                    b.abandoned += slots
-                                }
-                                Lost::Corrupt { .. } => b.corrupt += 1,
-                            }
-                        }
-                    }
-                });
-                if last.events < chunk || batch.records as usize >= cfg.batch_records {
-                    break;
-                }
-            }
-            if last.events >= chunk {
-                batch.more = true;
-            }
-            for r in limit_reports.drain(..) {
-                suppressed_notice(&r, notice_pid, |view| {
-                    batch.push(outputs, view, None, src.index, merge)
-                });
-                batch.notices += 1;
-            }
-            src.dropped_pending = None;
+            let mut turn = Turn {
+                plan: &plan,
+                batch: &mut batch,
+                outputs: &mut *outputs,
+                gate: &mut gate,
+                slot_payload: &mut slot_payload,
+            };
+            let start_len = turn.len();
+            turn.read(src, cfg);
             // A batch being written behind may report drops the segment does not know are
             // reported yet: later batches report only drops past its total.
             let in_flight = behind
                 .as_ref()
                 .and_then(|wb| wb.dropped_in_flight(src.index as usize))
                 .unwrap_or(0);
-            if let Some(drops) = pending_drops(src.seg, in_flight) {
-                drops_notice(&mut ts, &drops, notice_pid, |view| {
-                    batch.push(outputs, view, None, src.index, merge)
-                });
-                batch.notices += 1;
-                batch.dropped += drops.new;
-                src.dropped_pending = Some(drops.total);
-            }
-            src.in_batch = batch.len(outputs, merge) > start_len || src.unreleased() > 0;
-            if last.events > 0 {
-                batch.any_events = true;
-                src.stalled_since = None;
-            }
-            if !last.idle {
-                batch.all_quiet = false;
-            }
-            if last.idle && src.finish_at.is_some() && src.unreleased() == 0 && last.events == 0 {
-                src.done = true;
-            } else if last.stalled && last.events == 0 {
-                let since = *src.stalled_since.get_or_insert_with(Instant::now);
-                if src.finish_at.is_some() && since.elapsed() >= cfg.stall_exit_after {
-                    eprintln!(
-                        "ringdrain: a living producer has held a record open in {} for {:?}; exiting with it still in the ring (position {})",
-                        src.seg.path().display(),
-                        since.elapsed(),
-                        src.reader.positions().total()
-                    );
-                    src.done = true;
-                }
-            }
+            turn.notices(src, limit_reports.drain(..), in_flight, &mut ts);
+            src.in_batch = turn.len() > start_len || src.unreleased() > 0;
         }
-        if merge && !batch.staged.is_empty() {
+        if plan.merge && !batch.staged.is_empty() {
             batch.staged.sort_by_key(|s| s.unix_ns);
             outputs.unstage(batch.staged.iter().map(|s| s.idx));
         }
@@ -1011,6 +782,362 @@ fn drain_loop(
         .map(|s| reclaimed(s.seg).saturating_sub(s.reclaimed_at_start))
         .sum();
     Ok(summary)
+}
+
+/// Each leased ring's [`Source`], its checkpoint reconciled with the checked output (what a
+/// drain that died mid-batch left behind: cut back, written again or skipped).
+fn open_sources<'s>(
+    cfg: &DrainConfig,
+    leases: Vec<DrainLease<'s>>,
+    outputs: &mut Outputs,
+    summary: &mut Summary,
+) -> anyhow::Result<Vec<Source<'s>>> {
+    let mut sources = Vec::new();
+    for (index, lease) in leases.into_iter().enumerate() {
+        let seg = lease.segment();
+        let mut reader = Reader::new(lease).with_policy(cfg.stall);
+        let reconciled = checkpoint::reconcile(seg, &mut outputs.checked.sink, &mut reader)
+            .with_context(|| {
+                format!(
+                    "cannot reconcile the checkpoint of {}",
+                    seg.path().display()
+                )
+            })?;
+        if reconciled != Reconciled::Clean {
+            summary.reconciled = Some(format!("{reconciled:?}"));
+            if reconciled == Reconciled::Unverifiable {
+                eprintln!("ringdrain: warning: the last batch of {} before a drain crash cannot be verified in the output; it is written again and may appear twice", seg.path().display());
+            }
+        }
+        let mut src = Source {
+            seg,
+            reader,
+            index: index as u32,
+            calibration: seg.calibration(),
+            finish_at: None,
+            stalled_since: None,
+            done: false,
+            dropped_pending: None,
+            in_batch: false,
+            reclaimed_at_start: reclaimed(seg),
+        };
+        // With --once the drain writes what was claimed when it started and exits, even if
+        // producers keep logging.
+        if cfg.once {
+            src.finish_at = Some(src.claim());
+        }
+        sources.push(src);
+    }
+    Ok(sources)
+}
+
+/// How a run of the drain loop reads and encodes, fixed when it starts.
+struct Plan {
+    /// Several rings, their batches ordered by time (`--merge`).
+    merge: bool,
+    /// Some output needs the records' arguments decoded (an archive alone keeps the wire
+    /// bytes).
+    need_args: bool,
+    /// A level, a flight recorder or rate limits decide what is written (recall.rs, limit.rs).
+    gated: bool,
+    /// Records go from their slots into the archive, the one output ([`Reader::poll_bulk`]).
+    bulk: bool,
+    /// The pid the drain's own notices carry.
+    notice_pid: u32,
+    /// Bytes of a batch one ring fills before the next ring's turn.
+    per_source_bytes: usize,
+    /// Events a poll asks for.
+    chunk: usize,
+    /// Records of a batch at most (`DrainConfig::batch_records`).
+    batch_records: usize,
+}
+
+impl Plan {
+    /// The plan for `sources` rings into `outputs`; sets up `batch`'s deferred formatting when
+    /// the run formats on worker threads.
+    fn new(
+        cfg: &DrainConfig,
+        sources: usize,
+        outputs: &Outputs,
+        gated: bool,
+        batch: &mut Batch,
+    ) -> Plan {
+        let merge = cfg.merge && sources > 1;
+        // Format large batches on worker threads: one ring, one line output, no gate
+        // (parallel.rs).
+        let line_format = match cfg.format {
+            Format::Text => Some(crate::format::LineFormat::Text),
+            Format::Json => Some(crate::format::LineFormat::Json),
+            Format::Logfmt => Some(crate::format::LineFormat::Logfmt),
+            Format::Binary => None,
+        };
+        if cfg.format_threads > 1 && sources == 1 && !gated && !outputs.any_network() {
+            batch.deferred =
+                line_format.map(|f| crate::parallel::Deferred::new(f, cfg.format_threads));
+        }
+        // The bulk path (issue 13): one ring (or rings not merged), the archive the one
+        // output, nothing gated: records go from their slots into the archive.
+        let bulk = !gated
+            && !merge
+            && batch.deferred.is_none()
+            && outputs.network.is_empty()
+            && matches!(outputs.checked.encoder, PortEncoder::Archive(_));
+        // Keep a batch well under the rotation size, so files stay within it.
+        let mut max_batch_bytes = match &cfg.output {
+            Output::File { rotation, .. } if rotation.max_bytes > 0 => {
+                ((rotation.max_bytes / 4) as usize).clamp(1, 1 << 20)
+            }
+            _ => 1 << 20,
+        };
+        if outputs.any_network() {
+            max_batch_bytes = max_batch_bytes.min(NETWORK_BATCH_BYTES);
+        }
+        let per_source_bytes = (max_batch_bytes / sources.max(1)).max(1);
+        let chunk = (per_source_bytes / 256)
+            .clamp(1, 1024)
+            .min(cfg.batch_records.max(1));
+        Plan {
+            merge,
+            need_args: outputs.need_args(),
+            gated,
+            bulk,
+            notice_pid: std::process::id(),
+            per_source_bytes,
+            chunk,
+            batch_records: cfg.batch_records,
+        }
+    }
+}
+
+/// Write-behind (behind.rs): a file output alone, on a machine with a core to spare.
+fn start_write_behind(cfg: &DrainConfig, outputs: &Outputs, batch: &Batch) -> Option<WriteBehind> {
+    if !(cfg.write_behind
+        && outputs.network.is_empty()
+        && matches!(outputs.checked.sink, Sink::File(_)))
+    {
+        return None;
+    }
+    // With format workers, they write too: on 2 cores the drain thread and one worker share
+    // reading, formatting and writing, where a write thread of its own would make three
+    // threads take turns (behind.rs). The returned value holds a sender of the pool's queue;
+    // the caller declares it after `batch`, so it is dropped first and the pool's own drop
+    // (which closes the queue and joins the workers) is not held up by it.
+    match batch.deferred.as_ref().and_then(|d| d.runner()) {
+        Some(runner) => Some(WriteBehind::on_pool(runner)),
+        None => match WriteBehind::start() {
+            Ok(wb) => Some(wb),
+            Err(e) => {
+                eprintln!(
+                    "ringdrain: warning: no write-behind thread ({e}); writing on the drain thread"
+                );
+                None
+            }
+        },
+    }
+}
+
+/// One ring's part of a batch: what the loop's turn reads from it into the batch.
+struct Turn<'t> {
+    plan: &'t Plan,
+    batch: &'t mut Batch,
+    outputs: &'t mut Outputs,
+    gate: &'t mut Gate,
+    /// Scratch: a record's payload copied out of its slot for the general path.
+    slot_payload: &'t mut Vec<u8>,
+}
+
+impl Turn<'_> {
+    /// Reads `src` into the batch until its share of the batch is full or the ring runs dry,
+    /// and notes how the ring stands: done (finished), stalled. (Whether it is in the batch
+    /// is the caller's to say, after the notices it adds.)
+    fn read(&mut self, src: &mut Source<'_>, cfg: &DrainConfig) {
+        let plan = self.plan;
+        let start_len = self.len();
+        let mut last = PollResult::default();
+        while self.len() - start_len < plan.per_source_bytes {
+            let Source {
+                reader,
+                calibration,
+                index,
+                ..
+            } = &mut *src;
+            let (calibration, index) = (&*calibration, *index);
+            last = reader.poll_bulk(plan.chunk, plan.bulk, |item| match item {
+                Bulk::Run(mut run) => {
+                    self.batch.records += run.len() as u64;
+                    bulk_run(
+                        &mut run,
+                        self.outputs,
+                        calibration,
+                        index,
+                        self.slot_payload,
+                    );
+                }
+                Bulk::Event(ev) => self.event(ev, calibration, index),
+            });
+            if last.events < plan.chunk || self.batch.records as usize >= plan.batch_records {
+                break;
+            }
+        }
+        let batch = &mut *self.batch;
+        if last.events >= plan.chunk {
+            batch.more = true;
+        }
+        if last.events > 0 {
+            batch.any_events = true;
+            src.stalled_since = None;
+        }
+        if !last.idle {
+            batch.all_quiet = false;
+        }
+        if last.idle && src.finish_at.is_some() && src.unreleased() == 0 && last.events == 0 {
+            src.done = true;
+        } else if last.stalled && last.events == 0 {
+            let since = *src.stalled_since.get_or_insert_with(Instant::now);
+            if src.finish_at.is_some() && since.elapsed() >= cfg.stall_exit_after {
+                eprintln!(
+                    "ringdrain: a living producer has held a record open in {} for {:?}; exiting with it still in the ring (position {})",
+                    src.seg.path().display(),
+                    since.elapsed(),
+                    src.reader.positions().total()
+                );
+                src.done = true;
+            }
+        }
+    }
+
+    /// Bytes of the batch so far.
+    fn len(&self) -> usize {
+        self.batch.len(self.outputs, self.plan.merge)
+    }
+
+    /// The drain's notices that go with `src`'s part of the batch: the rate limits' reports
+    /// now due, and the producers' drops not reported yet (past `in_flight`, what the batch
+    /// being written behind reports).
+    fn notices(
+        &mut self,
+        src: &mut Source<'_>,
+        limit_reports: impl Iterator<Item = crate::limit::Suppressed>,
+        in_flight: u64,
+        ts: &mut Timestamps,
+    ) {
+        let (plan, batch, outputs) = (self.plan, &mut *self.batch, &mut *self.outputs);
+        for r in limit_reports {
+            suppressed_notice(&r, plan.notice_pid, |view| {
+                batch.push(outputs, view, None, src.index, plan.merge)
+            });
+            batch.notices += 1;
+        }
+        src.dropped_pending = None;
+        if let Some(drops) = pending_drops(src.seg, in_flight) {
+            drops_notice(ts, &drops, plan.notice_pid, |view| {
+                batch.push(outputs, view, None, src.index, plan.merge)
+            });
+            batch.notices += 1;
+            batch.dropped += drops.new;
+            src.dropped_pending = Some(drops.total);
+        }
+    }
+
+    /// One event of ring `index` (anything but a run of records in their slots): through the
+    /// gate if there is one, then into the batch.
+    fn event(&mut self, ev: Event<'_>, calibration: &Calibration, index: u32) {
+        let (plan, b, outs) = (self.plan, &mut *self.batch, &mut *self.outputs);
+        if plan.gated {
+            // The flight recorder and the rate limits (recall.rs, limit.rs).
+            let g = &mut *self.gate;
+            let verdict = match &ev {
+                Event::Record { record, callsite } => {
+                    let ts = calibration.to_unix_ns(record.header.timestamp);
+                    g.on_record(index as usize, record, *callsite, ts)
+                }
+                Event::Lost(Lost::Abandoned { .. } | Lost::Fenced { .. }) => g.on_abandoned(),
+                Event::Lost(Lost::Corrupt { .. }) => Verdict::Write,
+            };
+            if verdict.recalls() {
+                let recall = g.take_kept();
+                for k in 0..recall.len() {
+                    recall.with_view(k, calibration, |view| {
+                        b.push(outs, view, None, index, plan.merge)
+                    });
+                    b.records += 1;
+                }
+            }
+            if !verdict.writes() {
+                return;
+            }
+        }
+        match ev {
+            Event::Record { record, callsite } if b.deferred.is_some() => {
+                if let Some(d) = &mut b.deferred {
+                    d.record(&record, callsite, calibration, index);
+                }
+                b.records += 1;
+            }
+            Event::Record { record, callsite } => {
+                // An archive alone keeps the wire bytes: no need to decode them. Decoded in
+                // place: `ArgBuf::decode` (or choosing between a decoded buffer and an empty
+                // one) copies half a kilobyte.
+                let mut args = ArgBuf::new();
+                if plan.need_args {
+                    args.decode_from(&record);
+                }
+                let view = RecordView::new(&record, callsite, &args, calibration);
+                b.push(outs, &view, Some(&record), index, plan.merge);
+                b.records += 1;
+            }
+            Event::Lost(lost) => {
+                let now = clock::unix_ns() as i64;
+                loss_notice(&lost, now, plan.notice_pid, |view| {
+                    b.push(outs, view, None, index, plan.merge)
+                });
+                b.notices += 1;
+                match lost {
+                    Lost::Abandoned { slots, .. } | Lost::Fenced { slots, .. } => {
+                        b.abandoned += slots
+                    }
+                    Lost::Corrupt { .. } => b.corrupt += 1,
+                }
+            }
+        }
+    }
+}
+
+/// The end of a run, every ring done and its last batch settled: the rate limits' windows
+/// still open report what they suppressed, as one last batch of notices.
+fn finish(
+    plan: &Plan,
+    sources: &mut [Source<'_>],
+    outputs: &mut Outputs,
+    signals: &Signals,
+    monitor: Option<&Monitor>,
+    (gate, batch, summary): (&mut Gate, &mut Batch, &mut Summary),
+) -> anyhow::Result<()> {
+    let Some(limiter) = gate.limiter_mut() else {
+        return Ok(());
+    };
+    let reports = limiter.finish();
+    if reports.is_empty() {
+        return Ok(());
+    }
+    outputs.clear();
+    batch.clear();
+    let index = sources[0].index;
+    for r in &reports {
+        // Straight into the outputs (no merge staging): notices only.
+        suppressed_notice(r, plan.notice_pid, |view| {
+            batch.push(outputs, view, None, index, false)
+        });
+        batch.notices += 1;
+    }
+    // No ring contributed: nothing to checkpoint or release.
+    for src in sources.iter_mut() {
+        src.in_batch = false;
+    }
+    outputs.seal();
+    commit(sources, outputs, signals, monitor, None, false)?;
+    batch.add_to(summary);
+    Ok(())
 }
 
 /// The segment's count of slots of revoked claims that producers claimed again.
