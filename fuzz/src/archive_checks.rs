@@ -80,3 +80,77 @@ fn decode_all(data: &[u8]) -> (Vec<ringlog_wire::view::OwnedRecord>, usize) {
         assert!(at <= data.len());
     }
 }
+
+/// The `decode_parallel` target's check: `ringdrain decode` with two threads (`decode_to`,
+/// `--format-threads 2`) writes the same lines, reports the same damage and counts the same as
+/// one thread, on a valid archive large enough for the parallel path (about 64 chunks, 150 KB:
+/// several jobs of at least 16 KiB) with `data` written over it. `data`'s first four bytes
+/// choose where (little-endian, modulo the length), its fifth whether the file is also cut short
+/// after the patch, the rest are the bytes written; shorter inputs decode the archive whole.
+pub fn check_parallel_decode(data: &[u8]) {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::OnceLock;
+    static BASE: OnceLock<Vec<u8>> = OnceLock::new();
+    let base = BASE.get_or_init(|| {
+        let mut enc = ArchiveEncoder::new(Compression::None);
+        let mut archive = Vec::new();
+        let names = ["w", "n"];
+        for chunk in 0..64u64 {
+            let start = archive.len();
+            for i in 0..40u64 {
+                let word = format!("word-{chunk}-{i} \"quoted\"\tand\\escaped");
+                let args = [Arg::Str(&word), Arg::U64(chunk * 1000 + i)];
+                let view = RecordView::notice(
+                    (chunk * 40 + i) as i64,
+                    Level::Info,
+                    1,
+                    &word,
+                    &names,
+                    &args,
+                );
+                enc.encode(&mut archive, &Item::view(&view));
+            }
+            enc.seal(&mut archive, start);
+        }
+        archive
+    });
+    let mut bytes = base.clone();
+    if data.len() > 5 {
+        let at = u32::from_le_bytes([data[0], data[1], data[2], data[3]]) as usize % bytes.len();
+        let patch = &data[5..];
+        let end = (at + patch.len()).min(bytes.len());
+        bytes[at..end].copy_from_slice(&patch[..end - at]);
+        if data[4] & 1 == 1 {
+            bytes.truncate(end);
+        }
+    }
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("a.rlog");
+    std::fs::write(&path, &bytes).expect("the archive written");
+    let decode = |threads| {
+        let opts = ringdrain::decode::DecodeOptions {
+            files: vec![path.clone()],
+            format: ringdrain::format::LineFormat::Text,
+            follow: false,
+            threads,
+        };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let report =
+            ringdrain::decode::decode_to(&opts, &mut out, &mut err, &AtomicBool::new(false))
+                .expect("decoding a file that exists");
+        (out, err, report)
+    };
+    let one = decode(1);
+    let two = decode(2);
+    assert_eq!(two.2, one.2, "the counts");
+    assert_eq!(
+        String::from_utf8_lossy(&two.1),
+        String::from_utf8_lossy(&one.1),
+        "the damage reports"
+    );
+    assert!(two.0 == one.0, "the lines");
+    if data.len() <= 5 {
+        assert_eq!(one.2.entries, 64 * 40);
+        assert_eq!(one.2.damaged, 0);
+    }
+}

@@ -10,7 +10,7 @@
 //! |---|---|
 //! | [`wire_checks`] | `segment_validate` (layout), `record_decode`, `callsite_decode`, `render` |
 //! | [`drain_checks`] | `segment_validate` (`Segment::open`), `drain_format` |
-//! | [`archive_checks`] | `archive` (ringdrain's binary archive decoder) |
+//! | [`archive_checks`] | `archive` (ringdrain's binary archive decoder), `decode_parallel` (`ringdrain decode`'s threads against one) |
 //! | [`reader_checks`] | `reader_live` (ringlog-segment's `Reader` over a live ring being scribbled on) |
 
 pub mod archive_checks;

@@ -1,5 +1,6 @@
 //! Replays the committed corpora of the fuzz targets that need more than the wire crate:
-//! `drain_format` (the formatter), `archive` (the binary archive decoder), `reader_live` (the
+//! `drain_format` (the formatter), `archive` (the binary archive decoder), `decode_parallel`
+//! (`ringdrain decode` with two threads against one), `reader_live` (the
 //! segment `Reader` over a live ring being scribbled on) and the `Segment::open` half of
 //! `segment_validate`, through
 //! the very checks the cargo-fuzz targets run (`fuzz/src/drain_checks.rs`, included here with
@@ -38,6 +39,11 @@ fn every_segment_validate_corpus_input_opens_or_fails_cleanly() {
 #[test]
 fn every_archive_corpus_input_decodes_without_panic_and_round_trips() {
     replay("archive", archive_checks::check_archive);
+}
+
+#[test]
+fn every_decode_parallel_corpus_input_decodes_with_two_threads_as_with_one() {
+    replay("decode_parallel", archive_checks::check_parallel_decode);
 }
 
 #[test]
