@@ -35,13 +35,13 @@ const TAIL: usize = 256;
 /// Most bytes at the start of a batch its head hash covers.
 const HEAD: usize = 4096;
 
-/// Hash of the last [`TAIL`] bytes of `batch` (cheap, and enough to recognise our own batch).
+/// Hash of the last `TAIL` bytes of `batch` (cheap, and enough to recognise our own batch).
 pub fn tail_hash(batch: &[u8]) -> u64 {
     fnv1a64(&batch[batch.len().saturating_sub(TAIL)..])
 }
 
 /// Hash of the head of `bytes`: up to and including its first newline, within the first
-/// [`HEAD`] bytes (all of them if there is no newline there). Computed over a batch when it
+/// `HEAD` bytes (all of them if there is no newline there). Computed over a batch when it
 /// is begun and over the file's bytes from `out_len_before` at reconciliation: equal only if
 /// the file holds at least the batch's first line, as the drain wrote it.
 pub fn head_hash(bytes: &[u8]) -> u64 {

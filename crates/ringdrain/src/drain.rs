@@ -7,10 +7,10 @@
 //! checkpoint: a batch found in the file after a crash was accepted by the network outputs too
 //! (see [`Outputs`]).
 //!
-//! One turn of the loop fills a [`Batch`]: each ring's [`Source`] is polled; every event
-//! becomes one [`RecordView`] (records decoded once, losses as notices) that
+//! One turn of the loop fills a `Batch`: each ring's `Source` is polled (`Turn::read`); every
+//! event becomes one [`RecordView`] (records decoded once, losses as notices) that
 //! [`Outputs::encode`] hands to each output's encoder; with several rings merged, the items are
-//! ordered by time; [`Outputs::seal`] frames the batch (the archive's chunk), and [`commit`]
+//! ordered by time; `Outputs::seal` frames the batch (the archive's chunk), and `commit`
 //! writes it, checkpointed, and releases its records in the rings.
 
 use std::io::Read;

@@ -8,7 +8,7 @@
 //! | [`drain`] | the loop: batches, idle backoff, loss notices, signals, heartbeat ([`drain::run`]) |
 //! | [`parallel`] | `--format-threads`: large batches formatted on worker threads, written in order |
 //! | [`doze`] | the idle drain's sleep on the ring's futex wake word |
-//! | [`format`] | text, JSON and logfmt lines ([`format::LineEncoder`]), no allocation per record |
+//! | [`format`](mod@format) | text, JSON and logfmt lines ([`format::LineEncoder`]), no allocation per record |
 //! | [`sink`] | the output file with rotation and SIGHUP reopen, stdout, or a network receiver |
 //! | [`rotate`] | wall-clock rotation schedule, dated names, compression thread, retention |
 //! | [`syslog`], [`otlp`], [`net`] | forwarding: RFC 5424 syslog over TCP/TLS, OTLP/HTTP logs |

@@ -351,7 +351,7 @@ pub fn resource_field(service_name: &str, host_name: &str) -> Vec<u8> {
     out
 }
 
-/// Wraps a batch of encoded records (see [`encode`]) in an `ExportLogsServiceRequest` with one
+/// Wraps a batch of encoded records (see `encode`) in an `ExportLogsServiceRequest` with one
 /// `ResourceLogs`.
 pub fn request_body(body: &mut Vec<u8>, resource_field: &[u8], batch: &[u8]) {
     use prost::encoding::{encode_key, encode_varint, WireType};

@@ -5,8 +5,8 @@
 //! | item | what it is |
 //! |---|---|
 //! | [`Sink`] | one open ring; `emit(record)` writes a `LogRecord` (`ringlog.Handler` wraps it), `log_fast(...)` writes the record a logging call would make, without making it (`ringlog.install()`'s loggers) |
-//! | [`format_percent`] | the producer's argument handling plus the drain's rendering, without a ring (tests) |
-//! | [`drain_main`] | the `ringdrain` command line (the package's `ringdrain` console script) |
+//! | `format_percent` | the producer's argument handling plus the drain's rendering, without a ring (tests) |
+//! | `drain_main` | the `ringdrain` command line (the package's `ringdrain` console script) |
 //!
 //! # What a record becomes
 //!
@@ -32,7 +32,7 @@
 //!   that most records stay one slot); then the `extra` attributes (those a plain `LogRecord`
 //!   lacks), typed as the arguments are (`str()` of other objects).
 //!
-//! * **The handler's Formatter** ([`Sink::set_layout`]). With a Formatter the drain can
+//! * **The handler's Formatter** (`Sink::set_layout`). With a Formatter the drain can
 //!   reproduce, every callsite of the handler carries its line layout
 //!   ([`ringlog_wire::pyfmt::line`]) and the drain writes the Formatter's line; a layout that
 //!   shows `thread` adds that field (`threading.get_ident()`, which the record header's kernel
@@ -44,7 +44,7 @@
 //!
 //! # The fast path
 //!
-//! [`Sink::log_fast`] takes what a logging call has (level, logger name, `msg`, `args`, `extra`
+//! `Sink::log_fast` takes what a logging call has (level, logger name, `msg`, `args`, `extra`
 //! and the caller's frame) and writes the same record `emit` would write for the `LogRecord`
 //! the full path would make. The callsite is found by the calling code object, its line, the
 //! level and the logger name (one hash lookup; the code objects are kept alive by the cache,

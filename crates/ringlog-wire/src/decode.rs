@@ -442,7 +442,7 @@ fn write_bytes_debug<O: Out + ?Sized>(out: &mut O, b: &[u8]) {
 }
 
 /// Writes an argument as `{}` would. Inlined: the common arguments (integers, strings) are a
-/// few instructions at the call site; the rest go through [`write_display_other`].
+/// few instructions at the call site; the rest go through `write_display_other`.
 #[inline]
 pub fn write_display<O: Out + ?Sized>(out: &mut O, arg: &Arg<'_>) {
     match *arg {

@@ -16,7 +16,7 @@
 //! | [`clock`] | [`Calibration`](clock::Calibration) |
 //! | [`filter`] | `RUST_LOG`-style [`Directives`](filter::Directives), the one parser producers and the drain share |
 //! | [`control`] | the control page: [`ControlBlock`](control::ControlBlock), directives set from outside under a seqlock |
-//! | [`wake`] | the idle drain's wake word: [`announce_sleep`](wake::announce_sleep), [`should_wake`](wake::should_wake) |
+//! | [`wake`] | the idle drain's wake word: [`announce_sleep`](wake::announce_sleep), [`asleep`](wake::asleep) and [`claim_wake`](wake::claim_wake) |
 //! | [`pyfmt`] | Python's `%` formatting for Python producers' templates: [`parse_spec`](pyfmt::parse_spec), [`write_arg`](pyfmt::write_arg) |
 //!
 //! # Example: one record through a heap-backed ring

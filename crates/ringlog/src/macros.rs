@@ -27,8 +27,8 @@
 //! with `Debug` when a `{:?}` hole takes it, else with `Display`.
 
 /// Logs at a level given as an expression: `log!(Level::Warn, "...")`,
-/// `log!(logger: l, level, "...")` or `log!(l, level, "...")`. See the [module
-/// docs](crate::macros) for the argument forms.
+/// `log!(logger: l, level, "...")` or `log!(l, level, "...")`. The argument forms are
+/// those of [`info!`](crate::info).
 #[macro_export]
 macro_rules! log {
     ($($rest:tt)+) => { $crate::__private::__log!($crate, () $($rest)+) };
