@@ -402,6 +402,42 @@ fn decode_writes_the_same_bytes_and_reports_the_same_damage_with_any_thread_coun
     }
 }
 
+/// `-` is standard input: the rotated files one after another on stdin (`cat app.rlog.*
+/// app.rlog | ringdrain decode -`) decode to the text drain's bytes, `--follow` ends with the
+/// input (stdin is not a file that grows), and damage is reported against `-`.
+#[test]
+fn decode_reads_standard_input_given_as_a_dash() {
+    let e = TestDir::new();
+    let (bytes, text) = archive_and_text(&e, 5_000);
+    let piped = |input: &[u8], extra: &[&str]| {
+        let file = e.join("stdin.rlog");
+        std::fs::write(&file, input).unwrap();
+        Drain::command()
+            .arg("decode")
+            .args(extra)
+            .arg("-")
+            .stdin_from(std::fs::File::open(&file).unwrap())
+            .output()
+    };
+    for extra in [&[][..], &["--follow"], &["--format-threads", "2"]] {
+        let out = piped(&bytes, extra);
+        assert!(
+            out.status.success(),
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stdout == text.as_bytes(),
+            "{extra:?}: not the text drain's bytes"
+        );
+    }
+    let cut = piped(&bytes[..bytes.len() - 10], &[]);
+    assert_eq!(cut.status.code(), Some(65), "a cut input exits 65");
+    let err = String::from_utf8_lossy(&cut.stderr);
+    assert!(err.contains("ringdrain: decode: -: skipped"), "{err}");
+    assert!(text.as_bytes().starts_with(&cut.stdout));
+}
+
 #[test]
 fn decode_follow_prints_chunks_as_a_running_binary_drain_appends_them() {
     let e = TestDir::new();

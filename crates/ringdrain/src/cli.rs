@@ -81,7 +81,8 @@ pub enum Command {
     /// what --format text (or json, logfmt) writes; damaged or cut chunks are skipped and
     /// reported on stderr (exit status 65).
     Decode {
-        /// Archive files, decoded in order (e.g. app.rlog.2 app.rlog.1 app.rlog).
+        /// Archive files, decoded in order (e.g. app.rlog.2 app.rlog.1 app.rlog); `-` reads
+        /// standard input (to its end, not followed).
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
         /// Line format.

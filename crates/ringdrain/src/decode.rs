@@ -104,10 +104,17 @@ pub fn decode_to(
     let mut report = Report::default();
     let mut text = Vec::with_capacity(FLUSH + (64 << 10));
     for (i, path) in opts.files.iter().enumerate() {
-        let follow = opts.follow && i + 1 == opts.files.len();
-        let file = File::open(path).map_err(|e| {
-            Sysexit::IoErr.wrap(anyhow::anyhow!("cannot open {}: {e}", path.display()))
-        })?;
+        // `-` is standard input (`zstdcat`, `ssh host cat`, a pipe): read to its end, never
+        // followed (a pipe has no file to grow or rotate; `tail -f -` ignores -f alike).
+        let stdin = path.as_os_str() == "-";
+        let follow = opts.follow && i + 1 == opts.files.len() && !stdin;
+        let file = if stdin {
+            Input::Stdin(io::stdin())
+        } else {
+            Input::File(File::open(path).map_err(|e| {
+                Sysexit::IoErr.wrap(anyhow::anyhow!("cannot open {}: {e}", path.display()))
+            })?)
+        };
         let mut f = Followed {
             path,
             file,
@@ -166,7 +173,7 @@ pub fn decode_to(
                 f.report_tail(&mut report, err)?;
                 match File::open(path) {
                     Ok(file) => {
-                        f.file = file;
+                        f.file = Input::File(file);
                         f.buf.clear();
                         f.pos = 0;
                         f.eof = false;
@@ -185,10 +192,27 @@ pub fn decode_to(
     Ok(report)
 }
 
+/// Where an archive is read from.
+enum Input {
+    /// A file (followed with `--follow`).
+    File(File),
+    /// Standard input (`-`).
+    Stdin(io::Stdin),
+}
+
+impl Read for Input {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Input::File(f) => f.read(buf),
+            Input::Stdin(s) => s.read(buf),
+        }
+    }
+}
+
 /// One archive being read.
 struct Followed<'p> {
     path: &'p Path,
-    file: File,
+    file: Input,
     /// Bytes read and not yet decoded start at `pos`.
     buf: Vec<u8>,
     pos: usize,
@@ -420,7 +444,10 @@ impl Followed<'_> {
 
     /// Whether the path now names another file than the one open.
     fn rotated(&self) -> io::Result<bool> {
-        let open = self.file.metadata()?;
+        let Input::File(file) = &self.file else {
+            return Ok(false);
+        };
+        let open = file.metadata()?;
         Ok(match std::fs::metadata(self.path) {
             Ok(now) => now.dev() != open.dev() || now.ino() != open.ino(),
             Err(_) => false,

@@ -49,6 +49,12 @@ impl TestCommand {
         self
     }
 
+    /// Reads standard input from `stdin` (a file, say) instead of nothing.
+    pub fn stdin_from(&mut self, stdin: impl Into<Stdio>) -> &mut TestCommand {
+        self.cmd.stdin(stdin);
+        self
+    }
+
     /// Runs it in `dir`.
     pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut TestCommand {
         self.cmd.current_dir(dir);
