@@ -133,6 +133,7 @@ pub fn check_parallel_decode(data: &[u8]) {
             format: ringdrain::format::LineFormat::Text,
             follow: false,
             threads,
+            filter: Default::default(),
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let report =

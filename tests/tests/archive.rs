@@ -438,6 +438,51 @@ fn decode_reads_standard_input_given_as_a_dash() {
     assert!(text.as_bytes().starts_with(&cut.stdout));
 }
 
+/// `decode --level` and `--target` print what `cat --level --target` would choose: the text
+/// drain's lines at that level or more severe, or from targets starting with the prefix, with
+/// any thread count.
+#[test]
+fn decode_prints_only_the_levels_and_targets_asked_for() {
+    let e = TestDir::new();
+    let (bytes, text) = archive_and_text(&e, 6_000);
+    let file = e.join("all.rlog");
+    std::fs::write(&file, &bytes).unwrap();
+    let warn: String = text
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1) == Some("WARN"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(
+        warn.lines().count(),
+        1_000,
+        "one record in six is a warning"
+    );
+    let first = text.lines().next().unwrap();
+    let target = first.split("] ").nth(1).unwrap().split(':').next().unwrap();
+    let prefix = &target[..target.len() - 1];
+    for threads in ["1", "2"] {
+        let run = |extra: &[&str]| {
+            let out = decode(&[&file], &[extra, &["--format-threads", threads]].concat());
+            assert!(out.status.success(), "{extra:?}");
+            String::from_utf8(out.stdout).unwrap()
+        };
+        assert!(
+            run(&["--level", "warn"]) == warn,
+            "{threads} threads: --level warn"
+        );
+        assert!(
+            run(&["--level", "trace"]) == text,
+            "{threads} threads: --level trace"
+        );
+        assert!(
+            run(&["--target", prefix]) == text,
+            "{threads} threads: --target {prefix}"
+        );
+        assert!(run(&["--target", "no-such-target"]).is_empty());
+        assert!(run(&["--level", "error"]).is_empty());
+    }
+}
+
 #[test]
 fn decode_follow_prints_chunks_as_a_running_binary_drain_appends_them() {
     let e = TestDir::new();

@@ -96,6 +96,12 @@ pub enum Command {
         /// N, or auto = one per core, at most 8 [default: auto].
         #[arg(long, value_name = "N|auto")]
         format_threads: Option<crate::settings::Threads>,
+        /// Only records at this level or more severe (the rest are still read and checked).
+        #[arg(long, value_enum)]
+        level: Option<crate::cat::LevelArg>,
+        /// Only records whose target starts with PREFIX.
+        #[arg(long, value_name = "PREFIX")]
+        target: Option<String>,
     },
     /// Set (`ringdrain level RING debug`), reset (`--reset`) or show (no directives) the filter
     /// directives every producer process of the ring applies in place of its own.
@@ -279,6 +285,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
             follow,
             format_threads,
+            level,
+            target,
         }) => crate::decode::run(&crate::decode::DecodeOptions {
             files,
             format,
@@ -286,6 +294,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             threads: match format_threads {
                 None | Some(crate::settings::Threads::Auto) => crate::decode::auto_threads(),
                 Some(crate::settings::Threads::N(n)) => n,
+            },
+            filter: crate::decode::Filter {
+                level: level.map(crate::cat::LevelArg::level),
+                target,
             },
         }),
         Some(Command::Gc {

@@ -35,6 +35,65 @@ pub struct DecodeOptions {
     pub follow: bool,
     /// Threads that decode chunks, this one included (1: all on this thread).
     pub threads: usize,
+    /// Which records are printed (all by default).
+    pub filter: Filter,
+}
+
+/// Which records `decode` prints, as `ringdrain cat --level --target` chooses them: at a level
+/// or more severe, from a target starting with a prefix. The rest are decoded (and counted)
+/// but not printed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Only records at this level or more severe.
+    pub level: Option<ringlog_wire::record::Level>,
+    /// Only records whose target starts with this.
+    pub target: Option<String>,
+}
+
+impl Filter {
+    /// Whether `view` is printed.
+    fn keeps(&self, view: &ringlog_wire::view::RecordView<'_>) -> bool {
+        self.level.is_none_or(|max| view.level <= max)
+            && self
+                .target
+                .as_deref()
+                .is_none_or(|prefix| view.target().starts_with(prefix))
+    }
+
+    /// The encoder for `format`, printing only what this filter keeps.
+    fn encoder(&self, format: Format) -> Box<dyn Encoder> {
+        let inner = crate::encode::encoder(format);
+        if *self == Filter::default() {
+            return inner;
+        }
+        Box::new(Filtered {
+            inner,
+            filter: self.clone(),
+        })
+    }
+}
+
+/// An encoder that encodes only the items its filter keeps.
+#[derive(Debug)]
+struct Filtered {
+    inner: Box<dyn Encoder>,
+    filter: Filter,
+}
+
+impl Encoder for Filtered {
+    fn encode(&mut self, out: &mut Vec<u8>, item: &Item<'_>) {
+        if self.filter.keeps(item.view) {
+            self.inner.encode(out, item);
+        }
+    }
+
+    fn seal(&mut self, out: &mut Vec<u8>, start: usize) {
+        self.inner.seal(out, start)
+    }
+
+    fn needs_args(&self) -> bool {
+        self.inner.needs_args()
+    }
 }
 
 /// `--format-threads auto` for `decode`: one per core, at most 8 (nothing else runs beside
@@ -100,7 +159,7 @@ pub fn decode_to(
     err: &mut dyn Write,
     stop: &std::sync::atomic::AtomicBool,
 ) -> anyhow::Result<Report> {
-    let mut enc = crate::encode::encoder(opts.format.into());
+    let mut enc = opts.filter.encoder(opts.format.into());
     let mut report = Report::default();
     let mut text = Vec::with_capacity(FLUSH + (64 << 10));
     for (i, path) in opts.files.iter().enumerate() {
@@ -126,7 +185,7 @@ pub fn decode_to(
         loop {
             let got = if opts.threads > 1 {
                 f.decode_parallel(
-                    opts.format.into(),
+                    (opts.format.into(), &opts.filter),
                     opts.threads,
                     &mut *enc,
                     &mut text,
@@ -276,7 +335,7 @@ impl Followed<'_> {
     #[allow(clippy::too_many_arguments)]
     fn decode_parallel(
         &mut self,
-        format: Format,
+        (format, filter): (Format, &Filter),
         threads: usize,
         enc: &mut dyn Encoder,
         text: &mut Vec<u8>,
@@ -347,7 +406,7 @@ impl Followed<'_> {
                 let (tx, jobs, chunks) = (tx.clone(), &jobs, &chunks);
                 let (next, stop, spare, written_jobs) = (&next, &stop, &spare, &written_jobs);
                 s.spawn(move || {
-                    let mut enc = crate::encode::encoder(format);
+                    let mut enc = filter.encoder(format);
                     // SYNC: Relaxed (both): a work counter and a hint to stop early; the
                     // results travel through the channel, which orders them.
                     while !stop.load(Ordering::Relaxed) {
@@ -609,6 +668,7 @@ mod tests {
             format,
             follow: false,
             threads,
+            filter: Filter::default(),
         };
         let stop = std::sync::atomic::AtomicBool::new(false);
         let report = decode_to(&opts, &mut out, &mut err, &stop).unwrap();
