@@ -102,6 +102,13 @@ pub enum Command {
         /// Only records whose target starts with PREFIX.
         #[arg(long, value_name = "PREFIX")]
         target: Option<String>,
+        /// Only records stamped at or after TIME (RFC 3339: 2026-12-01T14:00:00Z, or with an
+        /// offset; a text line's own timestamp works).
+        #[arg(long, value_name = "TIME")]
+        since: Option<crate::decode::Time>,
+        /// Only records stamped before TIME (as --since).
+        #[arg(long, value_name = "TIME")]
+        until: Option<crate::decode::Time>,
     },
     /// Set (`ringdrain level RING debug`), reset (`--reset`) or show (no directives) the filter
     /// directives every producer process of the ring applies in place of its own.
@@ -287,6 +294,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format_threads,
             level,
             target,
+            since,
+            until,
         }) => crate::decode::run(&crate::decode::DecodeOptions {
             files,
             format,
@@ -298,6 +307,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             filter: crate::decode::Filter {
                 level: level.map(crate::cat::LevelArg::level),
                 target,
+                since,
+                until,
             },
         }),
         Some(Command::Gc {
