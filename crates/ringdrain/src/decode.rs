@@ -11,6 +11,10 @@
 //! `--format-threads N` (default one per core, at most 8) decodes runs of whole chunks on N
 //! workers while this thread writes their lines in file order (`Followed::decode_parallel`):
 //! the same bytes, reports and exit status as one thread.
+//!
+//! A FILE of `-` is standard input, read to its end. `--level`, `--target`, `--since` and
+//! `--until` choose which entries are printed ([`Filter`], wrapped around the encoder so every
+//! path prints the same); every entry is still read, checked and counted.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
