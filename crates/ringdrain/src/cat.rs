@@ -79,7 +79,11 @@ pub fn run(ring: &str, opts: &CatOptions) -> anyhow::Result<ExitCode> {
             }
         })
         .collect::<Vec<_>>();
-    let max_level = opts.level.map(LevelArg::level);
+    let filter = crate::decode::Filter {
+        level: opts.level.map(LevelArg::level),
+        target: opts.target.clone(),
+        ..Default::default()
+    };
     // One pass's records: their bytes, and (timestamp, start, end) of each.
     let mut buf = Vec::new();
     let mut pass: Vec<(u64, usize, usize)> = Vec::new();
@@ -138,8 +142,7 @@ pub fn run(ring: &str, opts: &CatOptions) -> anyhow::Result<ExitCode> {
                 &mut cache,
                 &seg,
                 &buf[start..end],
-                max_level,
-                opts,
+                &filter,
             );
             if out.len() >= 1 << 15 {
                 if let Err(e) = lock.write_all(&out) {
@@ -202,23 +205,15 @@ fn show(
     cache: &mut CallsiteCache,
     seg: &ringlog_segment::Segment,
     buf: &[u8],
-    max_level: Option<Level>,
-    opts: &CatOptions,
+    filter: &crate::decode::Filter,
 ) {
     match decode_record(buf) {
         Ok(rec) => {
             let cs = cache.resolve(seg, rec.header.callsite);
             let info = cs.as_ref().ok().and_then(|c| *c);
             let level = Level::from_u8(rec.header.level).or(info.map(|c| c.level));
-            if let (Some(max), Some(l)) = (max_level, level) {
-                if l > max {
-                    return;
-                }
-            }
-            if let Some(prefix) = &opts.target {
-                if !info.is_some_and(|c| c.target.starts_with(prefix.as_str())) {
-                    return;
-                }
+            if !filter.keeps_origin(level, info.map(|c| c.target.as_str())) {
+                return;
             }
             fmt.record(out, &rec, cs);
         }

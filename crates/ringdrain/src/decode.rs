@@ -43,9 +43,9 @@ pub struct DecodeOptions {
     pub filter: Filter,
 }
 
-/// Which records `decode` prints: as `ringdrain cat --level --target` chooses them (at a level
-/// or more severe, from a target starting with a prefix), and in a span of time. The rest are
-/// decoded (and counted) but not printed.
+/// Which records `decode` prints (and `ringdrain cat`, which has no time span): at a level or
+/// more severe, from a target starting with a prefix, in a span of time. The rest are decoded
+/// (and counted) but not printed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
     /// Only records at this level or more severe.
@@ -81,11 +81,21 @@ impl Filter {
     fn keeps(&self, view: &ringlog_wire::view::RecordView<'_>) -> bool {
         self.since.is_none_or(|t| view.unix_ns >= t.0)
             && self.until.is_none_or(|t| view.unix_ns < t.0)
-            && self.level.is_none_or(|max| view.level <= max)
+            && self.keeps_origin(Some(view.level), Some(view.target()))
+    }
+
+    /// Whether a record at `level` (`None`: not known) from `target` (`None`: no callsite)
+    /// passes the level and target filters, whatever its time.
+    pub fn keeps_origin(
+        &self,
+        level: Option<ringlog_wire::record::Level>,
+        target: Option<&str>,
+    ) -> bool {
+        self.level.is_none_or(|max| level.is_none_or(|l| l <= max))
             && self
                 .target
                 .as_deref()
-                .is_none_or(|prefix| view.target().starts_with(prefix))
+                .is_none_or(|prefix| target.is_some_and(|t| t.starts_with(prefix)))
     }
 
     /// The encoder for `format`, printing only what this filter keeps.
