@@ -865,15 +865,11 @@ impl Plan {
         let merge = cfg.merge && sources > 1;
         // Format large batches on worker threads: one ring, one line output, no gate
         // (parallel.rs).
-        let line_format = match cfg.format {
-            Format::Text => Some(crate::format::LineFormat::Text),
-            Format::Json => Some(crate::format::LineFormat::Json),
-            Format::Logfmt => Some(crate::format::LineFormat::Logfmt),
-            Format::Binary => None,
-        };
         if cfg.format_threads > 1 && sources == 1 && !gated && !outputs.any_network() {
-            batch.deferred =
-                line_format.map(|f| crate::parallel::Deferred::new(f, cfg.format_threads));
+            batch.deferred = cfg
+                .format
+                .line()
+                .map(|f| crate::parallel::Deferred::new(f, cfg.format_threads));
         }
         // The bulk path (issue 13): one ring (or rings not merged), the archive the one
         // output, nothing gated: records go from their slots into the archive.

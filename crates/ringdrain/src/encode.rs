@@ -15,7 +15,7 @@
 use ringlog_wire::decode::RecordRef;
 use ringlog_wire::view::RecordView;
 
-use crate::format::{Format, LineEncoder, LineFormat};
+use crate::format::{Format, LineEncoder};
 
 /// One record or notice to encode.
 #[derive(Debug, Clone, Copy)]
@@ -71,11 +71,9 @@ pub trait Encoder: std::fmt::Debug + Send {
 
 /// The encoder for a file or stdout output in `format`.
 pub fn encoder(format: Format) -> Box<dyn Encoder> {
-    match format {
-        Format::Text => Box::new(LineEncoder::new(LineFormat::Text)),
-        Format::Json => Box::new(LineEncoder::new(LineFormat::Json)),
-        Format::Logfmt => Box::new(LineEncoder::new(LineFormat::Logfmt)),
-        Format::Binary => Box::new(crate::archive::ArchiveEncoder::new(
+    match format.line() {
+        Some(line) => Box::new(LineEncoder::new(line)),
+        None => Box::new(crate::archive::ArchiveEncoder::new(
             crate::archive::Compression::None,
         )),
     }

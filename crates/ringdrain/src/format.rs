@@ -426,6 +426,18 @@ pub enum LineFormat {
     Logfmt,
 }
 
+impl Format {
+    /// The line format this is, if it is one (not the archive).
+    pub fn line(self) -> Option<LineFormat> {
+        match self {
+            Format::Text => Some(LineFormat::Text),
+            Format::Json => Some(LineFormat::Json),
+            Format::Logfmt => Some(LineFormat::Logfmt),
+            Format::Binary => None,
+        }
+    }
+}
+
 impl From<LineFormat> for Format {
     fn from(f: LineFormat) -> Format {
         match f {
