@@ -83,7 +83,7 @@ fn decode_all(data: &[u8]) -> (Vec<ringlog_wire::view::OwnedRecord>, usize) {
 
 /// The `decode_parallel` target's check: `ringdrain decode` with two threads (`decode_to`,
 /// `--format-threads 2`) writes the same lines, reports the same damage and counts the same as
-/// one thread, on a valid archive large enough for the parallel path (about 64 chunks, 150 KB:
+/// one thread, on a valid archive large enough for the parallel path (64 chunks of 40 entries:
 /// several jobs of at least 16 KiB) with `data` written over it. `data`'s first four bytes
 /// choose where (little-endian, modulo the length), its fifth whether the file is also cut short
 /// after the patch, the rest are the bytes written; shorter inputs decode the archive whole.
