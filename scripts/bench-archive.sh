@@ -3,8 +3,9 @@
 # run: `ringdrain --once` as text, JSON, binary and binary + zstd (each on its own copy of the
 # segment), `ringdrain decode` of the archive back to text (checked equal to the text drain's
 # file, byte for byte), and the sizes; and two floors: the time to write the text's and the
-# archive's bytes into a file (`cat` of the finished file), the kernel's share alone. Files on
-# tmpfs. Best of ROUNDS runs each.
+# archive's bytes into a file (`cat` of the finished file), the kernel's share alone, and the
+# binary drain writing nothing (`--stdout` into /dev/null): reading and encoding alone. Files
+# on tmpfs. Best of ROUNDS runs each.
 #   ./scripts/bench-archive.sh [RECORDS_PER_THREAD] [ROUNDS] [BASELINE_RINGDRAIN]
 # BASELINE_RINGDRAIN (optional): another ringdrain binary (say, one built from main) timed on
 # the same backlog, text and binary, in the same run, each of its rounds right before the
@@ -38,15 +39,17 @@ now() { date +%s.%N; }
 best() { sort -n | head -1; }
 
 # once DRAIN OUT FLAGS...: one `--once` on a fresh copy of the backlog; prints its seconds.
+# OUT `-`: `--stdout` into /dev/null (the same records read and encoded, no file written).
 once() {
   local drain=$1 out=$2
   shift 2
   cp "$dir/backlog" "$dir/ring"
-  rm -f "$out"
+  local to=(--out "$out")
+  if [[ $out == - ]]; then to=(--stdout); else rm -f "$out"; fi
   sync
   local t0 t1
   t0=$(now)
-  "$drain" --ring "$dir/ring" --out "$out" --once "$@" 2>/dev/null
+  "$drain" --ring "$dir/ring" "${to[@]}" --once "$@" >/dev/null 2>&1
   t1=$(now)
   rm -f "$dir/ring"
   echo "$t1 - $t0" | bc -l
@@ -95,6 +98,13 @@ run "json" "$bin/ringdrain" "$dir/out.json" --format json
 rm -f "$dir/out.json"
 run "binary" "$bin/ringdrain" "$dir/out.rlog" --format binary
 run "binary + zstd 1" "$bin/ringdrain" "$dir/out.zst.rlog" --format binary --archive-zstd 1
+# The binary drain writing nothing: what reading and encoding the backlog costs without the
+# file (the write thread's share), i.e. the most a cheaper write could give.
+times=()
+for _ in $(seq "$rounds"); do times+=("$(once "$bin/ringdrain" - --format binary)"); done
+t=$(printf '%s\n' "${times[@]}" | best)
+printf '%-28s %8.3f s  %6.2f M records/s  (--stdout > /dev/null)\n' "binary, nothing written" "$t" \
+  "$(echo "$total / $t / 1000000" | bc -l)"
 
 # decode NAME ARCHIVE [FLAGS...]: best time of `ringdrain decode FLAGS... ARCHIVE` to a file,
 # compared with the text drain's file byte for byte (with a baseline: its decode of the same
