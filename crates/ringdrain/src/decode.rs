@@ -528,9 +528,14 @@ impl Followed<'_> {
             report.incomplete_bytes += left;
             report.damaged += 1;
             report.damaged_bytes += left;
+            // A pipe is read to its end and never followed: what ended it is the writer.
+            let why = match self.file {
+                Input::File(_) => "the file was cut short or is still being written",
+                Input::Stdin(_) => "the input ended inside it",
+            };
             writeln!(
                 err,
-                "ringdrain: decode: {}: skipped {left} bytes at offset {}: an incomplete chunk (the file was cut short or is still being written)",
+                "ringdrain: decode: {}: skipped {left} bytes at offset {}: an incomplete chunk ({why})",
                 self.path.display(),
                 self.decoder.base
             )?;
