@@ -4,8 +4,9 @@
 # segment), `ringdrain decode` of the archive back to text (checked equal to the text drain's
 # file, byte for byte), and the sizes; and two floors: the time to write the text's and the
 # archive's bytes into a file (`cat` of the finished file), the kernel's share alone, and the
-# binary drain writing nothing (`--stdout` into /dev/null): reading and encoding alone. Files
-# on tmpfs. Best of ROUNDS runs each.
+# binary drain writing nothing (`--stdout` into /dev/null): reading and encoding alone; and
+# `decode --since` the last entry's time (one thread), a span that skips all but one chunk.
+# Files on tmpfs. Best of ROUNDS runs each.
 #   ./scripts/bench-archive.sh [RECORDS_PER_THREAD] [ROUNDS] [BASELINE_RINGDRAIN]
 # BASELINE_RINGDRAIN (optional): another ringdrain binary (say, one built from main) timed on
 # the same backlog, text and binary, in the same run, each of its rounds right before the
@@ -157,4 +158,23 @@ decode "decode -> text" "$dir/out.rlog"
 decode "decode -> text, 1 thread" "$dir/out.rlog" --format-threads 1
 decode "decode (zstd) -> text" "$dir/out.zst.rlog"
 decode "decode (zstd), 1 thread" "$dir/out.zst.rlog" --format-threads 1
+# A span at the archive's end (from its last entry's time on: one line): chunks with nothing
+# in the span are passed over after their checksums (format version 3 on).
+last=$(tail -n 1 "$dir/out.log" | cut -d' ' -f1)
+span() {
+  local name=$1 archive=$2 times=() t0 t1
+  shift 2
+  for _ in $(seq "$rounds"); do
+    t0=$(now)
+    "$bin/ringdrain" decode --since "$last" "$@" "$archive" >"$dir/decoded.log"
+    t1=$(now)
+    times+=("$(echo "$t1 - $t0" | bc -l)")
+  done
+  local t
+  t=$(printf '%s\n' "${times[@]}" | best)
+  printf '%-28s %8.3f s  %s line(s)\n' "$name" "$t" "$(wc -l <"$dir/decoded.log")"
+  rm -f "$dir/decoded.log"
+}
+span "decode --since LAST" "$dir/out.rlog" --format-threads 1
+span "decode (zstd) --since LAST" "$dir/out.zst.rlog" --format-threads 1
 echo "load average at end: $(load)"

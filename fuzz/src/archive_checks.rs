@@ -1,6 +1,6 @@
 //! The `archive` target's check: any bytes through ringdrain's archive decoder.
 
-use ringdrain::archive::{ArchiveEncoder, Compression, Decoder, Step};
+use ringdrain::archive::{ArchiveEncoder, Compression, Decoder, Span, Step};
 use ringdrain::encode::{Encoder, Item};
 use ringdrain::format::{Format, Formatter};
 use ringlog_wire::args::Arg;
@@ -8,11 +8,23 @@ use ringlog_wire::record::Level;
 use ringlog_wire::view::RecordView;
 
 /// Decodes `data` as an archive, chunk by chunk, rendering every entry as a text line: never
-/// panics, always advances, and every rendered line is one `\n`-terminated line. Then the same
-/// bytes, as the strings of notices written into a fresh archive (stored and zstd), decode back
-/// to exactly those notices, even with `data` appended as trailing damage.
+/// panics, always advances, and every rendered line is one `\n`-terminated line; so too when
+/// only a span of time is wanted (its bounds from `data`'s first 16 bytes), where chunks with
+/// nothing in it are passed over. Then the same bytes, as the strings of notices written into
+/// a fresh archive (stored and zstd), decode back to exactly those notices, even with `data`
+/// appended as trailing damage, and are passed over whole by a span after them.
 pub fn check_archive(data: &[u8]) {
-    decode_all(data);
+    decode_all(data, Span::default());
+    if let Some(b) = data.get(..16) {
+        let word = |i: usize| i64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
+        decode_all(
+            data,
+            Span {
+                since: Some(word(0)),
+                until: Some(word(8)),
+            },
+        );
+    }
     if data.len() > 4096 {
         return;
     }
@@ -30,7 +42,7 @@ pub fn check_archive(data: &[u8]) {
         enc.seal(&mut archive, 0);
         let whole = archive.len();
         archive.extend_from_slice(data);
-        let (recs, steps) = decode_all(&archive);
+        let (recs, steps) = decode_all(&archive, Span::default());
         assert!(
             recs.len() >= words.len(),
             "{} < {}",
@@ -45,16 +57,33 @@ pub fn check_archive(data: &[u8]) {
         if data.is_empty() {
             assert_eq!(steps, 1, "one chunk of {whole} bytes");
         }
+        // Stamped 0..words: a span from `words` on passes the first chunk over.
+        let after = Span {
+            since: Some(words.len() as i64),
+            until: None,
+        };
+        let mut d = Decoder {
+            base: 0,
+            span: after,
+        };
+        let mut seen = 0;
+        let (step, used) = d.next(&archive, |_| seen += 1);
+        let want = Step::Chunk {
+            entries: words.len() as u64,
+            damaged: None,
+        };
+        assert_eq!((step, used, seen), (want, whole, 0));
     }
 }
 
-/// Decodes every chunk of `data`; returns the entries and the number of whole chunks.
-fn decode_all(data: &[u8]) -> (Vec<ringlog_wire::view::OwnedRecord>, usize) {
+/// Decodes every chunk of `data` that may hold entries in `span`; returns the entries and the
+/// number of whole chunks.
+fn decode_all(data: &[u8], span: Span) -> (Vec<ringlog_wire::view::OwnedRecord>, usize) {
     let mut f = Formatter::new(
         Format::Text,
         ringlog_wire::clock::Calibration::new(ringlog_wire::clock::ClockKind::Realtime, 0, 0, 0),
     );
-    let mut d = Decoder::default();
+    let mut d = Decoder { base: 0, span };
     let mut at = 0;
     let mut recs = Vec::new();
     let mut chunks = 0;

@@ -2,7 +2,7 @@
 //! they use, in self-describing checksummed chunks; `ringdrain decode` renders them later with
 //! the same encoders as the text drain, byte for byte.
 //!
-//! # File format (version 2; version 1 chunks are still read)
+//! # File format (version 3; versions 1 and 2 are still read)
 //!
 //! A file is a sequence of chunks, one per drain batch; there is no file header, so rotated
 //! files, concatenated files and a file cut anywhere all read the same way. Each chunk decodes
@@ -11,7 +11,7 @@
 //! ```text
 //! chunk header, 48 bytes of ASCII (hex digits lower case):
 //!    0  4  magic "RLGA"
-//!    4  2  format version, hex ("02"; "01" is read too)
+//!    4  2  format version, hex ("03"; "01" and "02" are read too)
 //!    6  1  flags, hex (bit 0: the payload is zstd-compressed)
 //!    7  8  stored payload length, hex
 //!   15  8  payload length once decompressed, hex
@@ -19,8 +19,10 @@
 //!   31  8  CRC-32 (IEEE) of the stored payload, hex
 //!   39  8  CRC-32 of header bytes 0..39, hex
 //!   47  1  '\n'
-//! version 2 payload (little-endian; a varint is LEB128, at most 10 bytes):
+//! version 3 payload (little-endian; a varint is LEB128, at most 10 bytes):
 //!   i64 base: Unix nanoseconds every entry's time is stored against
+//!   i64 earliest, i64 latest: the earliest and the latest entry's Unix nanoseconds (so a
+//!       reader after a span of time can pass over a chunk without parsing it)
 //!   u32 callsites, then per callsite: u32 id, u32 len, `len` bytes in the segment's
 //!       callsite encoding (ringlog_wire::callsite::encode_callsite)
 //!   u32 threads, then per thread: u32 pid, u32 tid
@@ -35,6 +37,7 @@
 //!       origin 2: str why; origin 3: str target, str message, u16 names, each a str
 //!       varint argument bytes + the wire encoding of the arguments (ringlog_wire::args)
 //!   a str is u16 length + UTF-8 bytes
+//! version 2 payload: version 3's without `earliest` and `latest`.
 //! version 1 payload: the callsite table as above, then entries, each: u8 kind (1 record,
 //!   2 notice), u32 length of the rest, i64 unix_ns, u32 pid, u32 tid, u32 callsite id,
 //!   u8 level, u8 flags (bit 0 truncated); record: u8 origin (0 none, 1 callsite: u32 index,
@@ -45,6 +48,10 @@
 //! Version 2 stores a ringload record in ~34 bytes where version 1 took 62 (times as
 //! deltas, pid and tid as a one-byte thread index, lengths as varints): fewer bytes to
 //! checksum, copy and write is most of what an archive-only drain does per record.
+//!
+//! Version 3 added the chunk's time span: `decode --since/--until` passes over a chunk wholly
+//! outside the span after its checksums, without decompressing more than it must, parsing its
+//! tables or decoding its entries ([`decode_chunk`]).
 //!
 //! The header is text ending in its only newline, so the checkpoint's head hash (the batch's
 //! bytes up to its first newline: see [`crate::checkpoint`]) covers the whole header, payload
@@ -75,8 +82,9 @@ use crate::encode::{Encoder, Item};
 
 /// The chunk magic.
 pub const MAGIC: &[u8; 4] = b"RLGA";
-/// The format version this drain writes (it reads this one and version 1).
-pub const VERSION: u8 = 2;
+/// The format version this drain writes (it reads this one and the older ones from
+/// [`OLDEST_VERSION`] on).
+pub const VERSION: u8 = 3;
 /// The oldest format version this drain reads.
 pub const OLDEST_VERSION: u8 = 1;
 /// Bytes in a chunk header.
@@ -118,6 +126,9 @@ pub struct ArchiveEncoder {
     last: Option<((u32, u32), u32)>,
     /// The time entries are stored against: the batch's first item's.
     base_ns: Option<i64>,
+    /// The batch's earliest and latest entry times (`i64::MAX`, `i64::MIN` while empty).
+    earliest_ns: i64,
+    latest_ns: i64,
     /// The batch's threads, in table order: pid and tid.
     threads: Vec<(u32, u32)>,
     /// (pid, tid) -> index in `threads`, once there are more than `THREAD_SCAN`.
@@ -138,6 +149,8 @@ impl ArchiveEncoder {
             index: HashMap::new(),
             last: None,
             base_ns: None,
+            earliest_ns: i64::MAX,
+            latest_ns: i64::MIN,
             threads: Vec::new(),
             thread_map: HashMap::new(),
             last_thread: None,
@@ -187,6 +200,15 @@ impl ArchiveEncoder {
         };
         self.last = Some((key, i));
         Some(i)
+    }
+
+    /// The batch's base time (its first entry's), with `unix_ns`, an entry's time, taken
+    /// into the batch's span.
+    #[inline]
+    fn base_for(&mut self, unix_ns: i64) -> i64 {
+        self.earliest_ns = self.earliest_ns.min(unix_ns);
+        self.latest_ns = self.latest_ns.max(unix_ns);
+        *self.base_ns.get_or_insert(unix_ns)
     }
 
     /// The index of thread (`pid`, `tid`) in this batch's thread table, adding it.
@@ -334,7 +356,7 @@ impl ArchiveEncoder {
         let v = item.view;
         // Times are stored against the batch's first item (any later item may be earlier:
         // a merge reorders items after they are encoded).
-        let base = *self.base_ns.get_or_insert(v.unix_ns);
+        let base = self.base_for(v.unix_ns);
         let thread = self.thread_index(v.pid, v.tid);
         // The head, time, thread and origin go out in one copy.
         let mut fixed = [0u8; 1 + 3 * MAX_VARINT];
@@ -423,7 +445,7 @@ impl ArchiveEncoder {
             Ok(None) => (ORIGIN_BARE, h.callsite),
             _ => return false,
         };
-        let base = *self.base_ns.get_or_insert(unix_ns);
+        let base = self.base_for(unix_ns);
         let thread = self.thread_index(h.pid, h.tid);
         // The reader checked the level (so `Level as u8` of the view is this byte) and flags.
         let truncated = h.flags & FLAG_TRUNCATED != 0;
@@ -468,7 +490,7 @@ impl Encoder for ArchiveEncoder {
             Origin::Bare => (ORIGIN_BARE, v.callsite_id),
             _ => return self.encode_any(out, item),
         };
-        let base = *self.base_ns.get_or_insert(v.unix_ns);
+        let base = self.base_for(v.unix_ns);
         let thread = self.thread_index(v.pid, v.tid);
         let args = wire.payload;
         let head = (v.level as u8 & 7) | (u8::from(v.truncated) << 3) | (kind << 4);
@@ -500,6 +522,10 @@ impl Encoder for ArchiveEncoder {
         let entries = std::mem::take(&mut self.entries);
         let table = std::mem::take(&mut self.table);
         let base = self.base_ns.take().unwrap_or(0);
+        let span = (
+            std::mem::replace(&mut self.earliest_ns, i64::MAX),
+            std::mem::replace(&mut self.latest_ns, i64::MIN),
+        );
         self.index.clear();
         self.last = None;
         self.last_thread = None;
@@ -512,6 +538,8 @@ impl Encoder for ArchiveEncoder {
         head.clear();
         head.resize(HEADER_LEN, 0);
         head.extend_from_slice(&base.to_le_bytes());
+        head.extend_from_slice(&span.0.to_le_bytes());
+        head.extend_from_slice(&span.1.to_le_bytes());
         head.extend_from_slice(&(table.len() as u32).to_le_bytes());
         for (id, bytes) in &table {
             head.extend_from_slice(&id.to_le_bytes());
@@ -726,16 +754,67 @@ pub fn payload<'a>(
     })
 }
 
+/// A span of time, `[since, until)` in Unix nanoseconds: the entries a reader wants (the
+/// default, no bounds: all of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    /// The earliest time wanted.
+    pub since: Option<i64>,
+    /// The first time after the span.
+    pub until: Option<i64>,
+}
+
+impl Span {
+    /// Whether a chunk whose entries are stamped from `earliest` to `latest` (both included)
+    /// has none in the span.
+    fn misses(&self, (earliest, latest): (i64, i64)) -> bool {
+        self.since.is_some_and(|s| latest < s) || self.until.is_some_and(|u| earliest >= u)
+    }
+}
+
+/// The earliest and latest entry times a checked chunk declares (version 3 on), read from the
+/// front of its payload: decompressing only that much of a compressed one.
+fn declared_span(h: &ChunkHeader, stored: &[u8]) -> Option<(i64, i64)> {
+    if h.version < 3 {
+        return None;
+    }
+    let mut front = [0u8; 24];
+    if h.flags & FLAG_ZSTD != 0 {
+        use std::io::Read;
+        let mut z = zstd::stream::read::Decoder::with_buffer(stored).ok()?;
+        z.read_exact(&mut front).ok()?;
+    } else {
+        front.copy_from_slice(stored.get(..24)?);
+    }
+    let word = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&front[i..i + 8]);
+        i64::from_le_bytes(w)
+    };
+    Some((word(8), word(16)))
+}
+
 /// Decodes a checked chunk (from [`check_chunk`]), calling `f` for each entry: the
 /// [`Step::Chunk`] [`Decoder::next`] returns for it, or, if its payload does not decompress,
 /// why (then `Decoder::next` skips it as damaged, and so must a caller that decodes chunks
 /// apart from a `Decoder`: see `decode.rs`). Depends on nothing outside the chunk, so chunks
 /// can be decoded on several threads.
+///
+/// A chunk that declares its entries' times (version 3 on) and has none in `span` is passed
+/// over after its checksums: its entries are counted from its header and not decoded (so
+/// damage inside a chunk whose checksums hold goes unseen there).
 pub fn decode_chunk(
     h: &ChunkHeader,
     stored: &[u8],
+    span: Span,
     f: impl FnMut(&RecordView<'_>),
 ) -> Result<Step, String> {
+    if span != Span::default() && declared_span(h, stored).is_some_and(|s| span.misses(s)) {
+        return Ok(Step::Chunk {
+            entries: u64::from(h.entries),
+            damaged: None,
+        });
+    }
     let payload = payload(h, stored).map_err(|e| e.to_string())?;
     Ok(match Chunk::parse(&payload, h.version) {
         Ok(chunk) => match chunk.for_each(f) {
@@ -832,6 +911,10 @@ impl<'a> Chunk<'a> {
     pub fn parse(payload: &'a [u8], version: u8) -> Result<Chunk<'a>, String> {
         let mut b = Bytes(payload);
         let base_ns = if version >= 2 { b.i64()? } else { 0 };
+        if version >= 3 {
+            // The span (`declared_span`), for readers that skip; entries carry their times.
+            b.take(16)?;
+        }
         let n = b.u32()? as usize;
         let mut callsites = Vec::with_capacity(n.min(payload.len() / 8));
         for _ in 0..n {
@@ -1065,7 +1148,7 @@ impl<'a> Chunk<'a> {
 }
 
 /// One step of [`Decoder::next`].
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     /// A whole chunk: its entries were handed to the callback.
     Chunk {
@@ -1098,6 +1181,9 @@ pub enum Step {
 pub struct Decoder {
     /// Offset in the file of the buffer's first byte (for messages).
     pub base: u64,
+    /// Only entries in this span are wanted: chunks with none in it are passed over
+    /// ([`decode_chunk`]).
+    pub span: Span,
 }
 
 impl Decoder {
@@ -1115,7 +1201,7 @@ impl Decoder {
             );
         }
         let step = match check_chunk(buf) {
-            Ok((h, stored, used)) => match decode_chunk(&h, stored, f) {
+            Ok((h, stored, used)) => match decode_chunk(&h, stored, self.span, f) {
                 Ok(step) => (step, used),
                 // Does not decompress: damaged, as a bad checksum is.
                 Err(why) => {
@@ -1373,7 +1459,134 @@ mod tests {
     }
 
     #[test]
-    fn version_2_decodes_to_what_version_1_did_in_fewer_bytes() {
+    fn version_2_chunks_still_decode() {
+        // Written by the version 2 encoder (`mixed`, before version 3), stored and zstd.
+        let want = include_str!("../tests/golden/archive-v1.txt");
+        for v2 in [
+            &include_bytes!("../tests/golden/archive-v2.rlog")[..],
+            &include_bytes!("../tests/golden/archive-v2-zstd.rlog")[..],
+        ] {
+            assert!(v2.starts_with(b"RLGA02"));
+            assert_eq!(mixed_decoded(v2).join("\n") + "\n", want);
+            // No span declared: a reader after a span decodes it whole.
+            let (h, stored, _) = check_chunk(v2).unwrap();
+            assert_eq!(declared_span(&h, stored), None);
+        }
+    }
+
+    /// Every chunk declares the earliest and the latest of its entries' times, whatever their
+    /// order in it, stored or compressed.
+    #[test]
+    fn each_chunk_declares_the_span_of_its_entries() {
+        for c in [Compression::None, Compression::Zstd(1)] {
+            let buf = archive(3, 50, c);
+            let mut at = 0;
+            for k in 0..3 {
+                let (h, stored, used) = check_chunk(&buf[at..]).unwrap();
+                let first = 1_000 + 50 * k;
+                assert_eq!(
+                    declared_span(&h, stored),
+                    Some((first, first + 49)),
+                    "{c:?}"
+                );
+                at += used;
+            }
+            let mut enc = ArchiveEncoder::new(c);
+            let mut out = Vec::new();
+            mixed(&mut enc, &mut out);
+            let (h, stored, _) = check_chunk(&out).unwrap();
+            let (_, steps) = decode_all(&out);
+            let mut times = Vec::new();
+            decode_chunk(&h, stored, Span::default(), |v| times.push(v.unix_ns)).unwrap();
+            let (lo, hi) = (*times.iter().min().unwrap(), *times.iter().max().unwrap());
+            assert_ne!(
+                times[0], lo,
+                "the first entry is not the earliest: {times:?}"
+            );
+            assert_eq!(declared_span(&h, stored), Some((lo, hi)), "{steps:?}");
+        }
+    }
+
+    /// A reader after a span of time passes over a chunk with nothing in it after its
+    /// checksums: it counts the chunk's entries and neither parses nor decodes it (damage
+    /// inside one whose checksums hold goes unseen), and decodes every chunk that overlaps.
+    #[test]
+    fn a_span_passes_over_chunks_with_nothing_in_it() {
+        let decode = |buf: &[u8], span: Span| {
+            let mut d = Decoder { base: 0, span };
+            let (mut times, mut steps, mut at) = (Vec::new(), Vec::new(), 0);
+            loop {
+                let (step, used) = d.next(&buf[at..], |v| times.push(v.unix_ns));
+                at += used;
+                if matches!(step, Step::Incomplete { .. }) {
+                    return (times, steps);
+                }
+                steps.push(step);
+            }
+        };
+        let whole = |n| Step::Chunk {
+            entries: n,
+            damaged: None,
+        };
+        // Chunks of 1,000-1,049, 1,050-1,099 and 1,100-1,149.
+        for c in [Compression::None, Compression::Zstd(1)] {
+            let buf = archive(3, 50, c);
+            for (since, until, from, to) in [
+                (Some(1_050), Some(1_100), 1_050, 1_100),
+                (Some(1_049), Some(1_051), 1_000, 1_100),
+                (Some(1_100), None, 1_100, 1_150),
+                (None, Some(1_050), 1_000, 1_050),
+                (Some(2_000), None, 0, 0),
+                (None, None, 1_000, 1_150),
+            ] {
+                let (times, steps) = decode(&buf, Span { since, until });
+                assert_eq!(
+                    times,
+                    (from..to).collect::<Vec<i64>>(),
+                    "{c:?} {since:?}..{until:?}"
+                );
+                assert_eq!(steps, vec![whole(50); 3], "every entry counted");
+            }
+        }
+        // The first chunk's callsite count garbled under good checksums: damage when it is
+        // decoded, none when the span passes it over.
+        let mut buf = archive(3, 50, Compression::None);
+        let at = HEADER_LEN + 24;
+        buf[at..at + 4].copy_from_slice(&[0xff; 4]);
+        let h = ChunkHeader::parse(&buf).unwrap();
+        let stored = &buf[HEADER_LEN..HEADER_LEN + h.stored_len];
+        let header = chunk_header(
+            0,
+            h.stored_len,
+            h.raw_len,
+            h.entries,
+            crc32fast::hash(stored),
+        );
+        buf[..HEADER_LEN].copy_from_slice(&header);
+        let (_, steps) = decode(&buf, Span::default());
+        assert!(
+            matches!(
+                steps[0],
+                Step::Chunk {
+                    entries: 0,
+                    damaged: Some(_)
+                }
+            ),
+            "{steps:?}"
+        );
+        let (times, steps) = decode(
+            &buf,
+            Span {
+                since: Some(1_050),
+                until: None,
+            },
+        );
+        assert_eq!(steps, vec![whole(50); 3]);
+        assert_eq!(times, (1_050..1_150).collect::<Vec<i64>>());
+    }
+
+    #[test]
+    fn version_3_decodes_to_what_version_1_did_in_fewer_bytes() {
         for c in [Compression::None, Compression::Zstd(1)] {
             let mut enc = ArchiveEncoder::new(c);
             let mut out = Vec::new();
@@ -1381,7 +1594,7 @@ mod tests {
             mixed(&mut enc, &mut out);
             let one = out.len();
             mixed(&mut enc, &mut out);
-            assert!(out.starts_with(b"RLGA02"));
+            assert!(out.starts_with(b"RLGA03"));
             let want = include_str!("../tests/golden/archive-v1.txt");
             assert_eq!(mixed_decoded(&out[..one]).join("\n") + "\n", want);
             assert_eq!(mixed_decoded(&out[one..]).join("\n") + "\n", want);
@@ -1450,7 +1663,7 @@ mod tests {
     fn the_header_is_one_line_of_text() {
         let buf = archive(1, 1, Compression::None);
         let head = &buf[..HEADER_LEN];
-        assert!(head.starts_with(b"RLGA020"), "{head:?}");
+        assert!(head.starts_with(b"RLGA030"), "{head:?}");
         assert_eq!(head.iter().position(|&b| b == b'\n'), Some(HEADER_LEN - 1));
         assert!(head[..47].iter().all(|b| b.is_ascii_alphanumeric()));
     }

@@ -14,7 +14,8 @@
 //!
 //! A FILE of `-` is standard input, read to its end. `--level`, `--target`, `--since` and
 //! `--until` choose which entries are printed ([`Filter`], wrapped around the encoder so every
-//! path prints the same); every entry is still read, checked and counted.
+//! path prints the same); every entry is still counted, and a chunk with no entry in the span
+//! of time is passed over after its checksums ([`crate::archive::decode_chunk`]).
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -23,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::archive::{Decoder, Step};
+use crate::archive::{Decoder, Span, Step};
 use crate::encode::{Encoder, Item};
 use crate::exit::Sysexit;
 use crate::format::{Format, LineFormat};
@@ -44,8 +45,8 @@ pub struct DecodeOptions {
 }
 
 /// Which records `decode` prints (and `ringdrain cat`, which has no time span): at a level or
-/// more severe, from a target starting with a prefix, in a span of time. The rest are decoded
-/// (and counted) but not printed.
+/// more severe, from a target starting with a prefix, in a span of time. The rest are counted
+/// but not printed (decoded, unless their whole chunk is outside the span).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
     /// Only records at this level or more severe.
@@ -77,6 +78,14 @@ impl std::str::FromStr for Time {
 }
 
 impl Filter {
+    /// The span of time asked for (chunks with nothing in it are not decoded).
+    pub fn span(&self) -> Span {
+        Span {
+            since: self.since.map(|t| t.0),
+            until: self.until.map(|t| t.0),
+        }
+    }
+
     /// Whether `view` is printed.
     fn keeps(&self, view: &ringlog_wire::view::RecordView<'_>) -> bool {
         self.since.is_none_or(|t| view.unix_ns >= t.0)
@@ -218,7 +227,10 @@ pub fn decode_to(
             buf: Vec::new(),
             pos: 0,
             eof: false,
-            decoder: Decoder::default(),
+            decoder: Decoder {
+                base: 0,
+                span: opts.filter.span(),
+            },
         };
         loop {
             let got = if opts.threads > 1 {
@@ -274,7 +286,10 @@ pub fn decode_to(
                         f.buf.clear();
                         f.pos = 0;
                         f.eof = false;
-                        f.decoder = Decoder::default();
+                        f.decoder = Decoder {
+                            base: 0,
+                            span: opts.filter.span(),
+                        };
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(100)),
                 }
@@ -463,7 +478,8 @@ impl Followed<'_> {
                             .unwrap_or_else(|p| p.into_inner())
                             .pop()
                             .unwrap_or_default();
-                        let d = decode_job(&mut *enc, buf, &chunks[job.clone()], lines);
+                        let d =
+                            decode_job(&mut *enc, filter.span(), buf, &chunks[job.clone()], lines);
                         if d.failed() {
                             stop.store(true, Ordering::Relaxed);
                         }
@@ -575,9 +591,10 @@ impl Decoded {
 }
 
 /// Decodes `chunks` (header, start in `buf`, length) with `enc` into `lines`, in order,
-/// stopping after one that does not decompress.
+/// passing over those with nothing in `span`, stopping after one that does not decompress.
 fn decode_job(
     enc: &mut dyn Encoder,
+    span: Span,
     buf: &[u8],
     chunks: &[(crate::archive::ChunkHeader, usize, usize)],
     mut lines: Vec<u8>,
@@ -585,7 +602,7 @@ fn decode_job(
     let mut steps = Vec::with_capacity(chunks.len());
     for (h, start, used) in chunks {
         let stored = &buf[start + crate::archive::HEADER_LEN..start + used];
-        let step = crate::archive::decode_chunk(h, stored, |view| {
+        let step = crate::archive::decode_chunk(h, stored, span, |view| {
             enc.encode(&mut lines, &Item::view(view))
         });
         let failed = step.is_err();
@@ -746,8 +763,8 @@ mod tests {
                     Damage::Garble(c) => {
                         let c = c % starts.len();
                         // zstd: the frame's magic; stored: the callsite count after the base
-                        // time (the table then runs past the payload).
-                        let from = starts[c] + HEADER_LEN + if zstd { 0 } else { 8 };
+                        // time and the span (the table then runs past the payload).
+                        let from = starts[c] + HEADER_LEN + if zstd { 0 } else { 24 };
                         let n = 4.min(end_of(c).saturating_sub(from));
                         bytes[from..from + n].copy_from_slice(&[0xff; 4][..n]);
                         reseal(&mut bytes, starts[c]);
@@ -780,18 +797,25 @@ mod tests {
     }
 
     /// `--since` and `--until` print the entries stamped in [since, until), with one thread
-    /// and with the chunks shared between two; the report still counts every entry.
+    /// and with the chunks shared between two; the report still counts every entry, and a
+    /// chunk with none in the span is passed over unparsed (damage under good checksums in
+    /// one goes unseen).
     #[test]
     fn since_and_until_print_the_entries_in_the_span() {
-        let (bytes, _) = archive(&[300; 40], false);
+        let (mut bytes, starts) = archive(&[300; 40], false);
+        // The first chunk's callsite count garbled under good checksums.
+        let at = starts[0] + HEADER_LEN + 24;
+        bytes[at..at + 4].copy_from_slice(&[0xff; 4]);
+        reseal(&mut bytes, starts[0]);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.rlog");
         std::fs::write(&path, &bytes).unwrap();
-        let all = decode_file(&path, LineFormat::Text, 1).0;
+        let (all, _, report) = decode_file(&path, LineFormat::Text, 1);
+        assert_eq!((report.damaged, report.entries), (1, 11_700));
         let all: Vec<&[u8]> = all.split_inclusive(|&b| b == b'\n').collect();
-        assert_eq!(all.len(), 12_000);
-        // Entry n is stamped 1,000 + n ns (`archive`).
-        let want = all[5_000..7_500].concat();
+        assert_eq!(all.len(), 11_700);
+        // Entry n is stamped 1,000 + n ns (`archive`); the first chunk's 300 are not printed.
+        let want = all[4_700..7_200].concat();
         for threads in [1, 2] {
             let opts = DecodeOptions {
                 files: vec![path.clone()],
@@ -808,7 +832,8 @@ mod tests {
             let stop = std::sync::atomic::AtomicBool::new(false);
             let report = decode_to(&opts, &mut out, &mut err, &stop).unwrap();
             assert!(out == want, "{threads} threads");
-            assert_eq!(report.entries, 12_000, "every entry still read");
+            assert_eq!(report.entries, 12_000, "every entry still counted");
+            assert_eq!(report.damaged, 0, "the damaged chunk is outside the span");
         }
         assert_eq!("1970-01-01T00:00:00.000006Z".parse(), Ok(Time(6_000)));
         assert_eq!(
