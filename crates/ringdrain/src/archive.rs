@@ -719,6 +719,16 @@ pub fn read_chunk(
 /// payload checksums hold; returns its header, its stored payload (compressed or not) and its
 /// length in `b`. [`payload`] is the other half.
 pub fn check_chunk(b: &[u8]) -> Result<(ChunkHeader, &[u8], usize), ChunkError> {
+    let (h, stored, end) = frame_chunk(b)?;
+    if !intact(&h, stored) {
+        return Err(ChunkError::Corrupt("chunk checksum mismatch".into()));
+    }
+    Ok((h, stored, end))
+}
+
+/// [`check_chunk`] but the payload checksum ([`intact`]): the chunk at the start of `b` is
+/// whole and its header holds.
+pub fn frame_chunk(b: &[u8]) -> Result<(ChunkHeader, &[u8], usize), ChunkError> {
     let h = ChunkHeader::parse(b)?;
     let end = HEADER_LEN + h.stored_len;
     if b.len() < end {
@@ -727,11 +737,12 @@ pub fn check_chunk(b: &[u8]) -> Result<(ChunkHeader, &[u8], usize), ChunkError> 
             have: b.len(),
         });
     }
-    let stored = &b[HEADER_LEN..end];
-    if crc32fast::hash(stored) != h.crc {
-        return Err(ChunkError::Corrupt("chunk checksum mismatch".into()));
-    }
-    Ok((h, stored, end))
+    Ok((h, &b[HEADER_LEN..end], end))
+}
+
+/// Whether a framed chunk's stored payload has the checksum its header gives.
+pub fn intact(h: &ChunkHeader, stored: &[u8]) -> bool {
+    crc32fast::hash(stored) == h.crc
 }
 
 /// The second half of [`read_chunk`]: the payload of a checked chunk (`stored`, from

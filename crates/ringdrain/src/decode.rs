@@ -380,11 +380,12 @@ impl Followed<'_> {
     /// bytes are those one thread writes) while this thread writes each chunk's lines to `out`
     /// in file order (after what `text` holds), then the step after the run as
     /// [`decode_some`](Self::decode_some) decodes it (damage, or the end of what is buffered).
-    /// Chunks are checked (length and checksums) here, in order, as `Decoder::next` checks
-    /// them; a chunk that then does not decompress ends the run: it and what follows it are
-    /// decoded again, one step at a time, as `decode_some` would have (skipping it as damaged,
-    /// then resynchronising), so damage reads the same with any thread count. False if
-    /// nothing was decodable (more bytes needed).
+    /// Chunks are framed (header and length) here, in order; the workers check each one's
+    /// payload checksum before they decode it. A chunk whose checksum fails or that does not
+    /// decompress ends the run: it and what follows it are decoded again, one step at a time,
+    /// as `decode_some` would have (skipping it as damaged, then resynchronising), so damage
+    /// reads the same with any thread count. False if nothing was decodable (more bytes
+    /// needed).
     #[allow(clippy::too_many_arguments)]
     fn decode_parallel(
         &mut self,
@@ -398,10 +399,10 @@ impl Followed<'_> {
     ) -> anyhow::Result<bool> {
         use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
         use std::sync::{mpsc, Condvar, Mutex};
-        // The run: (header, start in buf, length) of each whole, checked chunk.
+        // The run: (header, start in buf, length) of each whole chunk whose header holds.
         let mut chunks = Vec::new();
         let mut at = self.pos;
-        while let Ok((h, _, used)) = crate::archive::check_chunk(&self.buf[at..]) {
+        while let Ok((h, _, used)) = crate::archive::frame_chunk(&self.buf[at..]) {
             chunks.push((h, at, used));
             at += used;
         }
@@ -577,8 +578,8 @@ impl Followed<'_> {
 /// chunk is more).
 const MIN_JOB: usize = 16 << 10;
 
-/// A job's chunks decoded: their lines, and per chunk its step (or why it does not decompress:
-/// the job stops there) and where its lines end.
+/// A job's chunks decoded: their lines, and per chunk its step (or why its checksum fails or
+/// it does not decompress: the job stops there) and where its lines end.
 struct Decoded {
     lines: Vec<u8>,
     steps: Vec<(Result<Step, String>, usize)>,
@@ -590,8 +591,9 @@ impl Decoded {
     }
 }
 
-/// Decodes `chunks` (header, start in `buf`, length) with `enc` into `lines`, in order,
-/// passing over those with nothing in `span`, stopping after one that does not decompress.
+/// Checks and decodes `chunks` (header, start in `buf`, length) with `enc` into `lines`, in
+/// order, passing over those with nothing in `span`, stopping after one whose checksum fails
+/// or that does not decompress.
 fn decode_job(
     enc: &mut dyn Encoder,
     span: Span,
@@ -602,9 +604,13 @@ fn decode_job(
     let mut steps = Vec::with_capacity(chunks.len());
     for (h, start, used) in chunks {
         let stored = &buf[start + crate::archive::HEADER_LEN..start + used];
-        let step = crate::archive::decode_chunk(h, stored, span, |view| {
-            enc.encode(&mut lines, &Item::view(view))
-        });
+        let step = if crate::archive::intact(h, stored) {
+            crate::archive::decode_chunk(h, stored, span, |view| {
+                enc.encode(&mut lines, &Item::view(view))
+            })
+        } else {
+            Err("chunk checksum mismatch".into())
+        };
         let failed = step.is_err();
         steps.push((step, lines.len()));
         if failed {
