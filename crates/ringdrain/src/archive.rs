@@ -206,8 +206,13 @@ impl ArchiveEncoder {
     /// into the batch's span.
     #[inline]
     fn base_for(&mut self, unix_ns: i64) -> i64 {
-        self.earliest_ns = self.earliest_ns.min(unix_ns);
-        self.latest_ns = self.latest_ns.max(unix_ns);
+        // Entries come mostly in time order: one compare that holds, then no store.
+        if unix_ns > self.latest_ns {
+            self.latest_ns = unix_ns;
+        }
+        if unix_ns < self.earliest_ns {
+            self.earliest_ns = unix_ns;
+        }
         *self.base_ns.get_or_insert(unix_ns)
     }
 
