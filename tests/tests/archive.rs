@@ -487,6 +487,55 @@ fn decode_prints_only_the_levels_and_targets_asked_for() {
     }
 }
 
+/// `decode --since` and `--until` print the text drain's lines stamped in the span (their
+/// RFC 3339 stamps compare as strings), with any thread count, over an archive of several
+/// chunks, the first and the last outside the middle third (passed over unparsed).
+#[test]
+fn decode_since_and_until_print_the_text_drains_lines_in_the_span() {
+    let e = TestDir::new();
+    let (bytes, text) = archive_and_text(&e, 6_000);
+    let file = e.join("all.rlog");
+    std::fs::write(&file, &bytes).unwrap();
+    assert!(
+        chunk_starts(&bytes).len() >= 4,
+        "{} chunks",
+        chunk_starts(&bytes).len()
+    );
+    let stamp = |l: &str| l.split(' ').next().unwrap().to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    let (since, until) = (stamp(lines[2_000]), stamp(lines[4_000]));
+    let want = |lo: Option<&str>, hi: Option<&str>| -> String {
+        lines
+            .iter()
+            .filter(|l| {
+                let t = stamp(l);
+                lo.is_none_or(|lo| t.as_str() >= lo) && hi.is_none_or(|hi| t.as_str() < hi)
+            })
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    let span = want(Some(&since), Some(&until));
+    assert!(
+        (1_900..=2_100).contains(&span.lines().count()),
+        "{}",
+        span.lines().count()
+    );
+    for threads in ["1", "2"] {
+        let run = |extra: &[&str]| {
+            let out = decode(&[&file], &[extra, &["--format-threads", threads]].concat());
+            assert!(out.status.success(), "{extra:?}");
+            String::from_utf8(out.stdout).unwrap()
+        };
+        assert!(
+            run(&["--since", &since, "--until", &until]) == span,
+            "{threads} threads: --since {since} --until {until}"
+        );
+        assert!(run(&["--since", &since]) == want(Some(&since), None));
+        assert!(run(&["--until", &until]) == want(None, Some(&until)));
+        assert!(run(&["--since", "2200-01-01T00:00:00Z"]).is_empty());
+    }
+}
+
 #[test]
 fn decode_follow_prints_chunks_as_a_running_binary_drain_appends_them() {
     let e = TestDir::new();
