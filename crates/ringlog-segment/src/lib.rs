@@ -61,6 +61,10 @@ pub const SHM_DIR: &str = "/dev/shm";
 /// Prefix of segments named without a path.
 pub const NAME_PREFIX: &str = "ringlog-";
 
+/// Times a lane's cursors may look inconsistent in a row before [`Segment::check_cursors`]
+/// calls the lane damaged (a live lane's cursors move between loads).
+pub const CURSOR_CHECKS: u32 = 64;
+
 /// Sizes, permissions and clock for a segment this process may create, and how to open one.
 #[derive(Debug, Clone)]
 pub struct SegmentConfig {
@@ -452,22 +456,43 @@ impl Segment {
 
     /// Checks that `read <= claim <= read + slots` in every lane, which every producer and
     /// drain maintain; a violation means the lane table was damaged.
+    ///
+    /// A live lane's cursors move while they are loaded (producers claim, the drain releases),
+    /// and a checker descheduled between two loads can see a lap or more go by: the claim
+    /// cursor is compared with the read cursor loaded before it (the lower bound) and the one
+    /// loaded after it (the upper), and a lane is called damaged only when that fails
+    /// [`CURSOR_CHECKS`] times in a row. A damaged table fails every time; a busy lane passes
+    /// (`reader::tests::a_busy_lanes_cursors_pass_the_open_check`).
     pub fn check_cursors(&self) -> Result<(), OpenError> {
+        let slots = self.header.slot_count;
         for i in 0..self.lane_count() {
             let c = &self.lane(i).header().cursors;
-            // SYNC: Acquire on read (pairs with the drain's Release) before Relaxed on claim:
-            // claim only grows, so a claim loaded after read is never below it in a healthy
-            // segment.
-            let read = c.read.load(Ordering::Acquire);
-            let claim = c.claim.load(Ordering::Relaxed);
-            if claim < read || claim - read > self.header.slot_count {
-                return Err(OpenError::CorruptCursors {
-                    path: self.path.clone(),
-                    lane: i as u32,
-                    claim,
-                    read,
-                    slots: self.header.slot_count,
-                });
+            let mut tries = 0;
+            loop {
+                // SYNC: Acquire on `before` pairs with the drain's Release store of the read
+                // cursor: the claims of the slots it freed happen before, so the claim cursor
+                // loaded next (kept after by that Acquire) is at least `before`. Acquire on the
+                // claim cursor keeps `after` (Relaxed: the same word as `before`, so never
+                // below it) after it; `claim <= after + slots` holds once the read cursor the
+                // claiming producer saw is visible here, which a Relaxed claim CAS does not
+                // order, hence the retries.
+                let before = c.read.load(Ordering::Acquire);
+                let claim = c.claim.load(Ordering::Acquire);
+                let after = c.read.load(Ordering::Relaxed);
+                if claim >= before && claim - after.min(claim) <= slots {
+                    break;
+                }
+                tries += 1;
+                if tries == CURSOR_CHECKS {
+                    return Err(OpenError::CorruptCursors {
+                        path: self.path.clone(),
+                        lane: i as u32,
+                        claim,
+                        read: after,
+                        slots,
+                    });
+                }
+                std::thread::yield_now();
             }
         }
         Ok(())
@@ -983,6 +1008,29 @@ mod tests {
         assert_eq!(again.header(), seg.header());
         // No temporary files left behind.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    /// Damaged lane cursors (claim below read, or more than a lap ahead of it) are refused at
+    /// open, after the retries a live lane may need, naming the lane and both cursors.
+    #[test]
+    fn a_lane_with_inconsistent_cursors_is_refused_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let seg = Segment::create_or_open(&path, &small()).unwrap().0;
+        let cursors = &seg.lane(1).header().cursors;
+        assert!(Segment::open(&path, &small()).is_ok());
+        for (claim, read) in [(10, 20), (300, 20)] {
+            cursors.claim.store(claim, Ordering::Relaxed);
+            cursors.read.store(read, Ordering::Relaxed);
+            let e = Segment::open(&path, &small()).unwrap_err();
+            assert!(
+                matches!(e, OpenError::CorruptCursors { lane: 1, claim: c, read: r, slots: 256, .. } if c == claim && r == read),
+                "{e:?}"
+            );
+        }
+        // Exactly a lap ahead is a full lane, not damage.
+        cursors.claim.store(276, Ordering::Relaxed);
+        assert!(Segment::open(&path, &small()).is_ok());
     }
 
     #[test]

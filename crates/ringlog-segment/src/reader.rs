@@ -1459,6 +1459,58 @@ mod tests {
         out
     }
 
+    /// A process opening a busy segment checks its lanes' cursors while a producer claims and
+    /// the drain releases: a healthy lane must pass however the checker is scheduled between
+    /// its loads (it was refused as damaged when the checker was descheduled between loading
+    /// the read cursor and the claim cursor while a lap's worth went through: CI, a producer's
+    /// `Logger::open` on a 64-slot ring). Three threads on two cores for a second: the
+    /// checker is preempted mid-check hundreds of times.
+    #[test]
+    fn a_busy_lanes_cursors_pass_the_open_check() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let seg = lanes(&dir, 1);
+        let stop = AtomicBool::new(false);
+        let base = crate::clock::now_raw(seg.clock_kind()) - 1_000_000;
+        let checks = std::thread::scope(|s| {
+            s.spawn(|| {
+                let cache = AtomicU64::new(0);
+                let mut ts = base;
+                while !stop.load(Ordering::Relaxed) {
+                    let ring = seg.lane(0).ring();
+                    if ring
+                        .push(&record(ts, 1), std::process::id(), &cache)
+                        .is_ok()
+                    {
+                        ts += 1;
+                    }
+                }
+            });
+            s.spawn(|| {
+                let mut reader = seg.acquire_drain().unwrap().reader();
+                while !stop.load(Ordering::Relaxed) {
+                    reader.poll(64, |_| {});
+                    reader.release();
+                }
+            });
+            let until = std::time::Instant::now() + Duration::from_secs(1);
+            let mut checks = 0u64;
+            let verdict = loop {
+                if let Err(e) = seg.check_cursors() {
+                    break Err(e);
+                }
+                checks += 1;
+                if std::time::Instant::now() >= until {
+                    break Ok(checks);
+                }
+            };
+            stop.store(true, Ordering::Relaxed);
+            verdict
+        });
+        let checks = checks.unwrap_or_else(|e| panic!("a healthy busy lane refused: {e}"));
+        assert!(checks > 1000, "{checks} checks");
+    }
+
     #[test]
     fn lanes_are_merged_in_timestamp_order_and_each_lane_keeps_its_own_order() {
         let dir = tempfile::tempdir().unwrap();
