@@ -67,6 +67,13 @@ fn decode(args: &[&Path], extra: &[&str]) -> Output {
         .output()
 }
 
+/// What `ringdrain decode EXTRA --format-threads THREADS FILE` prints, asserting it succeeds.
+fn decoded(file: &Path, extra: &[&str], threads: &str) -> String {
+    let out = decode(&[file], &[extra, &["--format-threads", threads]].concat());
+    assert!(out.status.success(), "{extra:?}, {threads} threads");
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// `base`'s rotated files oldest first, then `base` itself.
 fn rotated_in_order(base: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = (1..1000)
@@ -465,11 +472,7 @@ fn decode_prints_only_the_levels_and_targets_asked_for() {
     let target = first.split("] ").nth(1).unwrap().split(':').next().unwrap();
     let prefix = &target[..target.len() - 1];
     for threads in ["1", "2"] {
-        let run = |extra: &[&str]| {
-            let out = decode(&[&file], &[extra, &["--format-threads", threads]].concat());
-            assert!(out.status.success(), "{extra:?}");
-            String::from_utf8(out.stdout).unwrap()
-        };
+        let run = |extra: &[&str]| decoded(&file, extra, threads);
         assert!(
             run(&["--level", "warn"]) == warn,
             "{threads} threads: --level warn"
@@ -521,11 +524,7 @@ fn decode_since_and_until_print_the_text_drains_lines_in_the_span() {
         span.lines().count()
     );
     for threads in ["1", "2"] {
-        let run = |extra: &[&str]| {
-            let out = decode(&[&file], &[extra, &["--format-threads", threads]].concat());
-            assert!(out.status.success(), "{extra:?}");
-            String::from_utf8(out.stdout).unwrap()
-        };
+        let run = |extra: &[&str]| decoded(&file, extra, threads);
         assert!(
             run(&["--since", &since, "--until", &until]) == span,
             "{threads} threads: --since {since} --until {until}"
