@@ -103,7 +103,7 @@ pub enum Command {
         #[arg(long, value_name = "PREFIX")]
         target: Option<String>,
         /// Only records stamped at or after TIME (RFC 3339: 2026-12-01T14:00:00Z, or with an
-        /// offset; a text line's own timestamp works).
+        /// offset; a text line's own timestamp works), or TIME before now (10m, 1h30m, 2 days).
         #[arg(long, value_name = "TIME")]
         since: Option<crate::decode::Time>,
         /// Only records stamped before TIME (as --since).

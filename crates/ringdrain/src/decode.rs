@@ -59,8 +59,11 @@ pub struct Filter {
     pub until: Option<Time>,
 }
 
-/// A point in time for `--since` and `--until`: an RFC 3339 time (`2026-12-01T14:00:00Z`,
-/// `2026-12-01T15:00:00+01:00`, or a timestamp copied from a text line), as Unix nanoseconds.
+/// A point in time for `--since` and `--until`, as Unix nanoseconds: an RFC 3339 time
+/// (`2026-12-01T14:00:00Z`, `2026-12-01T15:00:00+01:00`, or a timestamp copied from a text
+/// line), or how long before now (`10m`, `1h30m`, `2 days`, `90s ago`: jiff's span formats,
+/// friendly or ISO 8601, a day as 24 hours; the sign is ignored), read when the command line
+/// is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Time(pub i64);
 
@@ -68,9 +71,27 @@ impl std::str::FromStr for Time {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Time, String> {
-        let t: jiff::Timestamp = s
-            .parse()
-            .map_err(|e| format!("{e} (expected an RFC 3339 time such as 2026-12-01T14:00:00Z)"))?;
+        let t = match s.parse::<jiff::Timestamp>() {
+            Ok(t) => t,
+            Err(e) => {
+                // Days (and weeks) as 24 hours: "2 days" means 48 hours back.
+                let ago = s
+                    .parse::<jiff::Span>()
+                    .ok()
+                    .and_then(|span| {
+                        span.to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+                            .ok()
+                    })
+                    .ok_or_else(|| {
+                        format!(
+                            "{e} (expected an RFC 3339 time such as 2026-12-01T14:00:00Z, or how long ago: 10m, 1h30m, 2 days)"
+                        )
+                    })?;
+                jiff::Timestamp::now()
+                    .checked_sub(ago.abs())
+                    .map_err(|_| format!("{s} ago is before the year -9999"))?
+            }
+        };
         i64::try_from(t.as_nanosecond())
             .map(Time)
             .map_err(|_| format!("{s} is outside the years 1678-2262"))
@@ -847,6 +868,28 @@ mod tests {
             "2026-12-01T14:00:00Z".parse::<Time>()
         );
         assert!("yesterday".parse::<Time>().is_err());
+        // How long ago: now minus the duration, whatever its sign or format.
+        let now = jiff::Timestamp::now().as_nanosecond() as i64;
+        for (s, ago_s) in [
+            ("10m", 600),
+            ("10m ago", 600),
+            ("1h30m", 5_400),
+            ("2 days", 172_800),
+            ("2d", 172_800),
+            ("1 week ago", 604_800),
+            ("PT90S", 90),
+        ] {
+            let Ok(Time(t)) = s.parse::<Time>() else {
+                panic!("{s} does not parse")
+            };
+            let want = now - ago_s * 1_000_000_000;
+            assert!(
+                (want..want + 60_000_000_000).contains(&t),
+                "{s}: {t} is not {ago_s} s before {now}"
+            );
+        }
+        let e = "ten minutes".parse::<Time>().unwrap_err();
+        assert!(e.contains("or how long ago: 10m"), "{e}");
     }
 
     #[test]
